@@ -1,0 +1,143 @@
+"""Headless CLI: `python -m modeldiff_core run|demo` (the contract in DESIGN.md)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .config import ModelDiffError, default_db_path
+from .generate import GenerationSettings
+from .models import DTYPES, QUANTS, ModelSpec
+from .organisms import BEHAVIOURS, DEFAULT_ORGANISM
+from .progress import TextProgressBar
+from .prompts import builtin_prompt_set, load_prompt_file
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as for every other bad input
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="write the result JSON here")
+    p.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    p.add_argument("--samples", type=int, default=4, help="samples per prompt per model")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
+    p.add_argument("--assistant", choices=["offline", "anthropic", "openai"], default="offline")
+    p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
+    p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default="kmeans")
+    p.add_argument("--no-chat-template", action="store_true",
+                   help="feed prompts raw even when the tokenizer has a chat template")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="modeldiff", description="Find how two language models behave differently.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="compare two models")
+    run.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
+    run.add_argument("--model-b", required=True)
+    run.add_argument("--prompts", help="JSONL (prompt field) or CSV (prompt column)")
+    run.add_argument("--quant-a", choices=QUANTS, default="none")
+    run.add_argument("--quant-b", choices=QUANTS, default="none")
+    run.add_argument("--dtype", choices=DTYPES, default="auto")
+    run.add_argument("--adapter-a", help="PEFT LoRA adapter directory for model A")
+    run.add_argument("--adapter-b", help="PEFT LoRA adapter directory for model B")
+    run.add_argument("--revision-a")
+    run.add_argument("--revision-b")
+    run.add_argument("--trust-remote-code", action="store_true")
+    _add_common(run)
+    demo = sub.add_parser("demo", help="built-in organisms, offline: base vs a finetuned organism")
+    demo.add_argument("--organism", default=DEFAULT_ORGANISM, choices=sorted(BEHAVIOURS))
+    _add_common(demo)
+    return parser
+
+
+def _config_from_args(args):
+    from .pipeline import RunConfig
+
+    gen = GenerationSettings(samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
+                             temperature=args.temperature, batch_size=args.batch_size,
+                             seed=args.seed, use_chat_template=not args.no_chat_template)
+    if args.command == "demo":
+        spec_a, spec_b = ModelSpec("organism:base"), ModelSpec(f"organism:{args.organism}")
+        prompts = builtin_prompt_set("organisms")
+    else:
+        spec_a = ModelSpec(args.model_a, revision=args.revision_a, dtype=args.dtype,
+                           quant=args.quant_a, adapter=args.adapter_a,
+                           trust_remote_code=args.trust_remote_code)
+        spec_b = ModelSpec(args.model_b, revision=args.revision_b, dtype=args.dtype,
+                           quant=args.quant_b, adapter=args.adapter_b,
+                           trust_remote_code=args.trust_remote_code)
+        if args.prompts:
+            prompts = load_prompt_file(args.prompts)
+        elif spec_a.is_organism and spec_b.is_organism:
+            prompts = builtin_prompt_set("organisms")
+        else:
+            prompts = builtin_prompt_set("chat")
+    return RunConfig(spec_a, spec_b, prompts, gen, cluster_method=args.cluster_method,
+                     n_clusters=args.clusters)
+
+
+def _check_args(args) -> None:
+    if args.assistant != "offline":
+        raise ModelDiffError(f"the {args.assistant} assistant is not available in this version; "
+                             "use --assistant offline")
+    if not 0 < args.alpha < 1:
+        raise ModelDiffError("--alpha must be between 0 and 1")
+    if args.clusters is not None and args.clusters < 2:
+        raise ModelDiffError("--clusters must be at least 2")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise ModelDiffError(f"cannot write --out {args.out}: its folder does not exist")
+
+
+def _summary(result: dict, alpha: float) -> str:
+    lines = [f"run {result['run_id']}: A = {result['model_a']}, B = {result['model_b']}, "
+             f"texts A={result['n_texts']['A']} B={result['n_texts']['B']}"]
+    b = result["baseline"]
+    if not math.isnan(b["accuracy"]):
+        lines.append(f"bag-of-words baseline (held-out, n={b['n']}): accuracy {b['accuracy']:.2f}, "
+                     f"AUC {b['auc']:.2f}")
+    skewed = sorted((c for c in result["clusters"] if c["q_value"] < alpha),
+                    key=lambda c: c["q_value"])
+    lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha}")
+    for c in skewed[:8]:
+        lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
+                     f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _check_args(args)
+        from .pipeline import run_pipeline
+        from .store import Store
+
+        config = _config_from_args(args)
+        progress = None if args.quiet else TextProgressBar(sys.stderr)
+        with Store(args.db or default_db_path()) as store:
+            result = run_pipeline(store, config, progress=progress)
+        result["alpha"] = args.alpha
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=2, allow_nan=True))
+        print(_summary(result, args.alpha))
+        return 0
+    except ModelDiffError as err:
+        print(f"modeldiff: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("modeldiff: interrupted; run the same command again to resume from stored rows",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

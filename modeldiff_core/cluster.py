@@ -1,0 +1,113 @@
+"""Cluster both models' texts together and map them to 2-d.
+
+Clusterers are swappable components behind `Clusterer`. UMAP always runs euclidean on
+L2-normalised vectors (equivalent to cosine, and it avoids a second numba compile).
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .config import ModelDiffError
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms == 0, 1.0, norms)
+
+
+def umap_project(x: np.ndarray, n_components: int = 2, seed: int = 0, n_neighbors: int = 15,
+                 min_dist: float = 0.1) -> np.ndarray:
+    import warnings
+
+    from umap import UMAP
+
+    n = len(x)
+    if n < 4:
+        raise ModelDiffError(f"need at least 4 texts to build a map, got {n}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+        reducer = UMAP(n_components=n_components, metric="euclidean", random_state=seed,
+                       n_neighbors=min(n_neighbors, n - 1), min_dist=min_dist,
+                       init="spectral" if n > n_components + 1 else "random")
+        return reducer.fit_transform(_normalise(x)).astype(np.float64)
+
+
+class Clusterer(ABC):
+    """Assigns a cluster id to every vector (-1 = noise, where the method has it)."""
+
+    @abstractmethod
+    def fit_predict(self, x: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def params(self) -> dict: ...
+
+
+@dataclass
+class KMeansClusterer(Clusterer):
+    n_clusters: Optional[int] = None  # None: about sqrt(n / 4), between 2 and 40
+    seed: int = 0
+
+    def k_for(self, n: int) -> int:
+        k = self.n_clusters or int(round(math.sqrt(n / 4)))
+        return max(2, min(k, 40, n))
+
+    def fit_predict(self, x: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import KMeans
+
+        return KMeans(n_clusters=self.k_for(len(x)), random_state=self.seed,
+                      n_init=4).fit_predict(_normalise(x))
+
+    def params(self) -> dict:
+        return {"method": "kmeans", "n_clusters": self.n_clusters, "seed": self.seed}
+
+
+@dataclass
+class HDBSCANClusterer(Clusterer):
+    """HDBSCAN on a 5-d UMAP: on raw 384-d vectors it is far too slow and density is meaningless."""
+    min_cluster_size: int = 10
+    seed: int = 0
+
+    def fit_predict(self, x: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import HDBSCAN
+
+        low = umap_project(x, n_components=5, seed=self.seed, min_dist=0.0)
+        return HDBSCAN(min_cluster_size=self.min_cluster_size).fit_predict(low)
+
+    def params(self) -> dict:
+        return {"method": "hdbscan", "min_cluster_size": self.min_cluster_size, "seed": self.seed}
+
+
+def make_clusterer(method: str = "kmeans", n_clusters: Optional[int] = None,
+                   min_cluster_size: int = 10, seed: int = 0) -> Clusterer:
+    if method == "kmeans":
+        return KMeansClusterer(n_clusters=n_clusters, seed=seed)
+    if method == "hdbscan":
+        return HDBSCANClusterer(min_cluster_size=min_cluster_size, seed=seed)
+    raise ModelDiffError(f"unknown clustering method {method!r}; choose kmeans or hdbscan")
+
+
+def top_terms(texts: list[str], labels: np.ndarray, n_terms: int = 6) -> dict[int, str]:
+    """Words that mark each cluster against the rest (class-based TF-IDF, as in BERTopic)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    clusters = sorted(set(int(c) for c in labels))
+    docs = [" ".join(t for t, l in zip(texts, labels) if l == c) for c in clusters]
+    try:
+        vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+        counts = vec.fit_transform(docs).toarray().astype(float)
+    except ValueError:  # nothing but stop words
+        return {c: "" for c in clusters}
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    idf = np.log(1 + counts.sum(axis=1).mean() / np.maximum(counts.sum(axis=0), 1))
+    score = tf * idf
+    words = np.array(vec.get_feature_names_out())
+    out = {}
+    for i, c in enumerate(clusters):
+        order = np.argsort(-score[i])[:n_terms]
+        out[c] = ", ".join(words[j] for j in order if score[i, j] > 0)
+    return out

@@ -1,0 +1,20 @@
+"""Paths, defaults and the one error type the CLI and pages turn into a one-line reason."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ModelDiffError(Exception):
+    """Bad input or an unusable environment; the message is shown to the user as one line."""
+
+
+def cache_dir() -> Path:
+    """Where runtime data lives (organisms, adapters, the default database)."""
+    return Path(os.environ.get("MODELDIFF_CACHE", REPO_ROOT / "cache"))
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("MODELDIFF_DB", cache_dir() / "modeldiff.duckdb"))

@@ -1,0 +1,282 @@
+"""Model specs, checking them before anything starts, loading them, and a cache that frees
+memory when the pair changes."""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import ModelDiffError
+from . import organisms
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+QUANTS = ("none", "8bit", "4bit")
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: a HF id, a local directory or `organism:NAME`, plus how to load it."""
+    model: str
+    revision: Optional[str] = None
+    dtype: str = "auto"
+    quant: str = "none"
+    adapter: Optional[str] = None
+    trust_remote_code: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    @property
+    def label(self) -> str:
+        parts = [self.model]
+        if self.revision:
+            parts.append(f"@{self.revision}")
+        if self.quant != "none":
+            parts.append(f" [{self.quant}]")
+        if self.dtype != "auto":
+            parts.append(f" [{self.dtype}]")
+        if self.adapter:
+            parts.append(f" + LoRA {Path(self.adapter).name}")
+        return "".join(parts)
+
+    @property
+    def is_organism(self) -> bool:
+        return self.model.startswith("organism:")
+
+    @property
+    def is_local(self) -> bool:
+        m = self.model
+        return self.is_organism or m.startswith(("/", ".", "~")) or Path(m).expanduser().exists()
+
+
+def pick_device() -> str:
+    """cuda > mps > cpu, unless MODELDIFF_DEVICE says otherwise."""
+    import torch
+
+    forced = os.environ.get("MODELDIFF_DEVICE")
+    if forced:
+        return forced
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve(spec: ModelSpec, build: bool = True) -> str:
+    """Where the weights come from: a local directory path or a HF id.
+
+    Built-in organisms are built on first use unless `build` is False."""
+    if spec.is_organism:
+        name, size = organisms.parse_organism_ref(spec.model)
+        if build:
+            return str(organisms.ensure_organism(name, size))
+        return str(organisms.organism_path(name, size))
+    if spec.is_local:
+        return str(Path(spec.model).expanduser().resolve())
+    return spec.model
+
+
+def _dir_signature(path: Path) -> list:
+    """Config bytes plus (name, size, mtime) of weight files: changes when the model does."""
+    sig: list[Any] = []
+    for name in ("config.json", "adapter_config.json"):
+        f = path / name
+        if f.exists():
+            sig.append(hashlib.sha256(f.read_bytes()).hexdigest())
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".safetensors", ".bin", ".pt"):
+            st = f.stat()
+            sig.append((f.name, st.st_size, st.st_mtime_ns))
+    return sig
+
+
+def fingerprint(spec: ModelSpec) -> str:
+    """Stable cache key for a spec: what it says, and what its local files contain."""
+    payload: dict[str, Any] = {"spec": spec.to_dict()}
+    if spec.is_organism or spec.is_local:
+        path = Path(resolve(spec))
+        payload["files"] = _dir_signature(path) if path.is_dir() else None
+    if spec.adapter and Path(spec.adapter).expanduser().is_dir():
+        payload["adapter_files"] = _dir_signature(Path(spec.adapter).expanduser())
+    raw = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _quantizable_sizes(config) -> list[tuple[str, int]]:
+    """(module name, output size) of every layer bitsandbytes would quantize."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.pytorch_utils import Conv1D
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    skip = {"lm_head"}
+    out = []
+    for name, mod in model.named_modules():
+        if name.split(".")[-1] in skip:
+            continue
+        if isinstance(mod, torch.nn.Linear):
+            out.append((name, mod.out_features))
+        elif isinstance(mod, Conv1D):
+            out.append((name, mod.nf))
+    return out
+
+
+def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = True):
+    """Raise ModelDiffError with a one-line reason if the spec cannot be loaded; return its config."""
+    from transformers import AutoConfig
+
+    if spec.dtype not in DTYPES:
+        raise ModelDiffError(f"unknown dtype {spec.dtype!r}; choose one of {', '.join(DTYPES)}")
+    if spec.quant not in QUANTS:
+        raise ModelDiffError(f"unknown quantization {spec.quant!r}; choose one of {', '.join(QUANTS)}")
+    if not spec.model.strip():
+        raise ModelDiffError("model is empty: give a HF id, a local directory or organism:NAME")
+    if spec.is_organism:
+        organisms.parse_organism_ref(spec.model)
+    elif spec.is_local or not _HF_ID.match(spec.model):
+        path = Path(spec.model).expanduser()
+        if not path.exists():
+            raise ModelDiffError(f"model path {spec.model} does not exist (nor is it a valid HF id)")
+        if not (path / "config.json").exists():
+            raise ModelDiffError(f"{spec.model} is not a HF model directory (no config.json)")
+    if spec.adapter:
+        adapter = Path(spec.adapter).expanduser()
+        if not (adapter / "adapter_config.json").exists():
+            raise ModelDiffError(f"adapter {spec.adapter} is not a PEFT adapter directory "
+                                 "(no adapter_config.json)")
+    where = resolve(spec, build=build)
+    try:
+        config = AutoConfig.from_pretrained(where, revision=spec.revision,
+                                            trust_remote_code=spec.trust_remote_code)
+    except Exception as err:  # noqa: BLE001 - hub/offline/format errors all mean "cannot load"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
+    device = device or pick_device()
+    if spec.quant != "none":
+        try:
+            import bitsandbytes  # noqa: F401
+        except Exception as err:  # noqa: BLE001
+            raise ModelDiffError(f"{spec.quant} quantization needs bitsandbytes: {err}") from None
+        if spec.quant == "4bit" and device == "cpu":
+            bad = [(n, s) for n, s in _quantizable_sizes(config) if s % 32]
+            if bad:
+                name, size = bad[0]
+                raise ModelDiffError(
+                    f"4-bit on CPU needs every linear layer's output size to be a multiple of 32 "
+                    f"(bitsandbytes); {spec.model} has {name} with {size}")
+        if device == "mps":
+            raise ModelDiffError("bitsandbytes quantization is not available on Apple MPS")
+    return config
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    fingerprint: str
+    model: Any
+    tokenizer: Any
+    device: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def input_device(self):
+        return next(self.model.parameters()).device
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        if device == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if device == "mps" else torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
+    """Load a checked spec: tokenizer (left padding), model in eval mode, adapter applied."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    device = device or pick_device()
+    check_spec(spec, device)
+    where = resolve(spec)
+    dtype = _torch_dtype(spec.dtype, device)
+    kwargs: dict[str, Any] = {"revision": spec.revision, "dtype": dtype,
+                              "trust_remote_code": spec.trust_remote_code}
+    if spec.quant == "8bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    elif spec.quant == "4bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+    if spec.quant != "none":
+        kwargs["device_map"] = {"": device if device != "cuda" else 0}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, revision=spec.revision,
+                                                  trust_remote_code=spec.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+    except Exception as err:  # noqa: BLE001
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
+    if spec.quant == "none":
+        model = model.to(device)
+    if spec.adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
+    model.eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    meta = organisms.organism_info(Path(where)) if spec.is_organism else {}
+    return LoadedModel(spec, fingerprint(spec), model, tokenizer, device, meta)
+
+
+class ModelCache:
+    """Keeps loaded models by fingerprint; `retain` frees the ones a new pair no longer needs."""
+
+    def __init__(self, device: Optional[str] = None):
+        self.device = device
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: ModelSpec) -> LoadedModel:
+        key = fingerprint(spec)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load(spec, self.device)
+            return self._models[key]
+
+    def retain(self, specs: list[ModelSpec]) -> None:
+        keep = {fingerprint(s) for s in specs}
+        with self._lock:
+            for key in [k for k in self._models if k not in keep]:
+                del self._models[key]
+        _free_memory()
+
+    def release_all(self) -> None:
+        with self._lock:
+            self._models.clear()
+        _free_memory()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,328 @@
+"""The one DuckDB file that holds everything, and the only module that speaks SQL.
+
+Bulk writes go through a registered DataFrame (`INSERT OR IGNORE ... SELECT`), never row by
+row; every query is parameterised. One `Store` may be shared by the threads of one process
+(the dashboard's jobs): each call takes the store's lock, because a DuckDB connection is not
+safe to use from two threads at once.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .config import ModelDiffError
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates the schema from version i to i+1; never edit a released entry.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP,
+            status VARCHAR, model_a VARCHAR, model_b VARCHAR, spec_a VARCHAR, spec_b VARCHAR,
+            fingerprint_a VARCHAR, fingerprint_b VARCHAR, prompt_set VARCHAR,
+            settings VARCHAR, cluster_settings VARCHAR)""",
+        """CREATE TABLE prompts (
+            run_id VARCHAR, prompt_id INTEGER, prompt VARCHAR, split VARCHAR,
+            PRIMARY KEY (run_id, prompt_id))""",
+        """CREATE TABLE generations (
+            run_id VARCHAR, side VARCHAR, prompt_id INTEGER, sample_idx INTEGER, text VARCHAR,
+            n_tokens INTEGER, finish_reason VARCHAR, created_at TIMESTAMP,
+            PRIMARY KEY (run_id, side, prompt_id, sample_idx))""",
+        """CREATE TABLE embeddings (
+            embedder VARCHAR, text_hash VARCHAR, vector FLOAT[],
+            PRIMARY KEY (embedder, text_hash))""",
+        """CREATE TABLE points (
+            run_id VARCHAR, side VARCHAR, prompt_id INTEGER, sample_idx INTEGER,
+            cluster_id INTEGER, x DOUBLE, y DOUBLE,
+            PRIMARY KEY (run_id, side, prompt_id, sample_idx))""",
+        """CREATE TABLE clusters (
+            run_id VARCHAR, cluster_id INTEGER, size_a INTEGER, size_b INTEGER, share_b DOUBLE,
+            log_odds DOUBLE, ci_low DOUBLE, ci_high DOUBLE, p_value DOUBLE, q_value DOUBLE,
+            top_terms VARCHAR, PRIMARY KEY (run_id, cluster_id))""",
+        """CREATE TABLE jobs (
+            job_id VARCHAR PRIMARY KEY, kind VARCHAR, run_id VARCHAR, status VARCHAR,
+            stage VARCHAR, done INTEGER, total INTEGER, rate DOUBLE, message VARCHAR,
+            params VARCHAR, error VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP)""",
+        """CREATE TABLE results (
+            run_id VARCHAR PRIMARY KEY, result VARCHAR, updated_at TIMESTAMP)""",
+    ],
+]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _lock_reason(path: str, err: Exception) -> str:
+    pid = re.search(r"PID (\d+)", str(err))
+    held = f" (held by PID {pid.group(1)})" if pid else ""
+    return (f"database {path} is in use by another process{held}; DuckDB allows one writer — "
+            f"stop the dashboard or pass another --db")
+
+
+class Store:
+    def __init__(self, path: str | Path = ":memory:"):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.IOException as err:
+            if "lock" in str(err).lower():
+                raise ModelDiffError(_lock_reason(self.path, err)) from None
+            raise ModelDiffError(f"cannot open database {self.path}: {err}") from None
+        except duckdb.Error as err:
+            raise ModelDiffError(f"cannot open database {self.path}: {err}") from None
+        self._lock = threading.RLock()
+        self._migrate()
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _q(self, sql: str, params: Optional[list | tuple] = None) -> duckdb.DuckDBPyConnection:
+        return self._con.execute(sql, params or [])
+
+    def _one(self, sql: str, params: Optional[list | tuple] = None) -> Optional[tuple]:
+        """First row or None. fetchall, not fetchone: DuckDB keeps a half-read result open, and
+        an open result makes the next register() (every bulk write) fail."""
+        rows = self._q(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    def _df(self, sql: str, params: Optional[list | tuple] = None) -> pd.DataFrame:
+        with self._lock:
+            return self._q(sql, params).df()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._q("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self._q("ROLLBACK")
+                raise
+            self._q("COMMIT")
+
+    def _insert_df(self, table: str, df: pd.DataFrame, replace: bool = False) -> None:
+        """Bulk insert; existing keys are kept (`OR IGNORE`) or overwritten (`OR REPLACE`)."""
+        if df.empty:
+            return
+        known = self._table_columns(table)
+        unknown = [c for c in df.columns if c not in known]
+        if unknown:  # DuckDB would silently insert NULLs for a misnamed column
+            raise ValueError(f"table {table} has no column(s) {unknown}")
+        cols = ", ".join(df.columns)
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        name = f"_df_{uuid.uuid4().hex}"
+        with self._lock:
+            self._con.register(name, df)
+            try:
+                self._q(f"{verb} INTO {table} ({cols}) SELECT {cols} FROM {name}")
+            finally:
+                self._con.unregister(name)
+
+    def _table_columns(self, table: str) -> set[str]:
+        with self._lock:
+            rows = self._q("SELECT column_name FROM information_schema.columns "
+                           "WHERE table_name = ?", [table]).fetchall()
+        return {r[0] for r in rows}
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._q("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            row = self._one("SELECT value FROM meta WHERE key = 'schema_version'")
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise ModelDiffError(f"database {self.path} has schema version {version}, newer "
+                                     f"than this modeldiff ({SCHEMA_VERSION}); upgrade modeldiff")
+            for v in range(version, SCHEMA_VERSION):
+                with self._transaction():
+                    for stmt in MIGRATIONS[v]:
+                        self._q(stmt)
+                    self._q("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(v + 1)])
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._one("SELECT value FROM meta WHERE key='schema_version'")[0])
+
+    # ---------------------------------------------------------------------- runs
+    def upsert_run(self, run_id: str, *, model_a: str, model_b: str, spec_a: dict, spec_b: dict,
+                   fingerprint_a: str, fingerprint_b: str, prompt_set: str,
+                   settings: dict) -> bool:
+        """Create the run if new; returns True when it already existed (a resume)."""
+        with self._lock:
+            exists = self._one("SELECT 1 FROM runs WHERE run_id = ?", [run_id])
+            if exists:
+                return True
+            now = _now()
+            self._q("INSERT INTO runs VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    [run_id, now, now, model_a, model_b, json.dumps(spec_a), json.dumps(spec_b),
+                     fingerprint_a, fingerprint_b, prompt_set, json.dumps(settings)])
+            return False
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self._lock:
+            self._q("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?",
+                    [status, _now(), run_id])
+
+    def get_run(self, run_id: str) -> Optional[dict]:
+        df = self._df("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if df.empty:
+            return None
+        row = df.iloc[0].to_dict()
+        for key in ("spec_a", "spec_b", "settings", "cluster_settings"):
+            row[key] = json.loads(row[key]) if row[key] else None
+        return row
+
+    def list_runs(self) -> pd.DataFrame:
+        return self._df("""
+            SELECT r.run_id, r.created_at, r.status, r.model_a, r.model_b, r.prompt_set,
+                   (SELECT count(*) FROM generations g WHERE g.run_id = r.run_id) AS n_texts,
+                   (SELECT count(*) FROM clusters c WHERE c.run_id = r.run_id) AS n_clusters
+            FROM runs r ORDER BY r.created_at DESC""")
+
+    # ------------------------------------------------------------------- prompts
+    def save_prompts(self, run_id: str, prompts: pd.DataFrame) -> None:
+        """prompts: columns prompt_id, prompt, split."""
+        self._insert_df("prompts", prompts.assign(run_id=run_id))
+
+    def prompts(self, run_id: str) -> pd.DataFrame:
+        return self._df("SELECT prompt_id, prompt, split FROM prompts WHERE run_id = ? "
+                        "ORDER BY prompt_id", [run_id])
+
+    # --------------------------------------------------------------- generations
+    def save_generations(self, run_id: str, rows: pd.DataFrame) -> None:
+        """rows: side, prompt_id, sample_idx, text, n_tokens, finish_reason."""
+        self._insert_df("generations", rows.assign(run_id=run_id, created_at=_now()))
+
+    def generation_keys(self, run_id: str, side: str) -> set[tuple[int, int]]:
+        with self._lock:
+            rows = self._q("SELECT prompt_id, sample_idx FROM generations WHERE run_id = ? "
+                           "AND side = ?", [run_id, side]).fetchall()
+        return {(int(p), int(s)) for p, s in rows}
+
+    def generations(self, run_id: str, split: Optional[str] = None) -> pd.DataFrame:
+        sql = """SELECT g.side, g.prompt_id, g.sample_idx, g.text, g.n_tokens, g.finish_reason,
+                        p.prompt, p.split
+                 FROM generations g JOIN prompts p USING (run_id, prompt_id)
+                 WHERE g.run_id = ?"""
+        params: list[Any] = [run_id]
+        if split is not None:
+            sql += " AND p.split = ?"
+            params.append(split)
+        return self._df(sql + " ORDER BY g.side, g.prompt_id, g.sample_idx", params)
+
+    # ---------------------------------------------------------------- embeddings
+    def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        if not text_hashes:
+            return {}
+        wanted = pd.DataFrame({"text_hash": list(set(text_hashes))})
+        name = f"_df_{uuid.uuid4().hex}"
+        with self._lock:
+            self._con.register(name, wanted)
+            try:
+                rows = self._q(f"SELECT e.text_hash, e.vector FROM embeddings e JOIN {name} w "
+                               "USING (text_hash) WHERE e.embedder = ?", [embedder]).fetchall()
+            finally:
+                self._con.unregister(name)
+        return {h: np.asarray(v, dtype=np.float32) for h, v in rows}
+
+    def save_embeddings(self, embedder: str, hashes: list[str], vectors: np.ndarray) -> None:
+        df = pd.DataFrame({"embedder": embedder, "text_hash": hashes,
+                           "vector": [np.asarray(v, dtype=np.float32) for v in vectors]})
+        self._insert_df("embeddings", df)
+
+    # ------------------------------------------------------------ points, clusters
+    def replace_clustering(self, run_id: str, points: pd.DataFrame, clusters: pd.DataFrame,
+                           cluster_settings: dict) -> None:
+        """Swap a run's map and clusters in one transaction: readers never see half of one."""
+        with self._transaction():
+            self._q("DELETE FROM points WHERE run_id = ?", [run_id])
+            self._q("DELETE FROM clusters WHERE run_id = ?", [run_id])
+            self._insert_df("points", points.assign(run_id=run_id))
+            self._insert_df("clusters", clusters.assign(run_id=run_id))
+            self._q("UPDATE runs SET cluster_settings = ?, updated_at = ? WHERE run_id = ?",
+                    [json.dumps(cluster_settings), _now(), run_id])
+
+    def points(self, run_id: str) -> pd.DataFrame:
+        return self._df("""
+            SELECT pt.side, pt.prompt_id, pt.sample_idx, pt.cluster_id, pt.x, pt.y, g.text,
+                   p.split
+            FROM points pt
+            JOIN generations g USING (run_id, side, prompt_id, sample_idx)
+            JOIN prompts p USING (run_id, prompt_id)
+            WHERE pt.run_id = ? ORDER BY pt.side, pt.prompt_id, pt.sample_idx""", [run_id])
+
+    def clusters(self, run_id: str) -> pd.DataFrame:
+        return self._df("SELECT * EXCLUDE (run_id) FROM clusters WHERE run_id = ? "
+                        "ORDER BY cluster_id", [run_id])
+
+    # ------------------------------------------------------------------- results
+    def save_result(self, run_id: str, result: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                    [run_id, json.dumps(result), _now()])
+
+    def result(self, run_id: str) -> Optional[dict]:
+        with self._lock:
+            row = self._one("SELECT result FROM results WHERE run_id = ?", [run_id])
+        return json.loads(row[0]) if row else None
+
+    # ---------------------------------------------------------------------- jobs
+    def create_job(self, job_id: str, kind: str, run_id: Optional[str], params: dict) -> None:
+        now = _now()
+        with self._lock:
+            self._q("INSERT INTO jobs VALUES (?, ?, ?, 'queued', NULL, 0, 0, 0, '', ?, NULL, ?, ?)",
+                    [job_id, kind, run_id, json.dumps(params), now, now])
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        allowed = {"status", "stage", "done", "total", "rate", "message", "error", "run_id"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown job fields: {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._lock:
+            self._q(f"UPDATE jobs SET {sets}, updated_at = ? WHERE job_id = ?",
+                    [*fields.values(), _now(), job_id])
+
+    def get_job(self, job_id: str) -> Optional[dict]:
+        df = self._df("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+        if df.empty:
+            return None
+        row = df.iloc[0].to_dict()
+        row["params"] = json.loads(row["params"]) if row["params"] else {}
+        return row
+
+    def list_jobs(self, statuses: Optional[list[str]] = None) -> pd.DataFrame:
+        if statuses:
+            marks = ", ".join("?" for _ in statuses)
+            return self._df(f"SELECT * FROM jobs WHERE status IN ({marks}) "
+                            "ORDER BY created_at DESC", statuses)
+        return self._df("SELECT * FROM jobs ORDER BY created_at DESC")
+
+    def mark_interrupted_jobs(self) -> int:
+        """At start-up: jobs left running or queued by a dead process become 'interrupted'."""
+        with self._lock:
+            n = self._one("SELECT count(*) FROM jobs WHERE status IN ('running', 'queued')")[0]
+            self._q("UPDATE jobs SET status = 'interrupted', updated_at = ? "
+                    "WHERE status IN ('running', 'queued')", [_now()])
+        return int(n)

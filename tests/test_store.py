@@ -1,0 +1,329 @@
+"""The DuckDB store: schema/migrations, bulk inserts, joins, embeddings, clustering, jobs, locking."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modeldiff_core import store as store_mod
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.store import SCHEMA_VERSION, Store
+
+
+def _run(st: Store, run_id: str) -> None:
+    st.upsert_run(run_id, model_a="a", model_b="b", spec_a={"model": "a"}, spec_b={"model": "b"},
+                  fingerprint_a="fa", fingerprint_b="fb", prompt_set="builtin:chat",
+                  settings={"n": 1})
+
+
+def _gens(rows):
+    return pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "n_tokens",
+                                       "finish_reason"])
+
+
+def _prompts(rows):
+    return pd.DataFrame(rows, columns=["prompt_id", "prompt", "split"])
+
+
+# --- schema -------------------------------------------------------------------
+
+def test_schema_version_set_and_reopen_is_idempotent(tmp_path):
+    path = tmp_path / "sub" / "m.duckdb"  # parent directory is created
+    with Store(path) as st:
+        assert st.schema_version() == SCHEMA_VERSION == len(store_mod.MIGRATIONS)
+        _run(st, "r1")
+        st.save_prompts("r1", _prompts([(0, "hi", "discovery")]))
+    assert path.exists()
+    # Reopening must not re-run CREATE TABLE (which would fail) nor lose data.
+    for _ in range(2):
+        with Store(path) as st:
+            assert st.schema_version() == SCHEMA_VERSION
+            assert st.get_run("r1")["model_a"] == "a"
+            assert list(st.prompts("r1")["prompt"]) == ["hi"]
+            n_meta = st._df("SELECT count(*) AS n FROM meta")["n"].iloc[0]
+            assert n_meta == 1
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "m.duckdb"
+    with Store(path) as st:
+        st._q("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    with pytest.raises(ModelDiffError, match="newer"):
+        Store(path)
+
+
+def test_upsert_run_reports_resume_and_roundtrips_json():
+    st = Store()
+    assert st.upsert_run("r", model_a="A", model_b="B", spec_a={"q": "8bit"}, spec_b={"q": None},
+                         fingerprint_a="x", fingerprint_b="y", prompt_set="p",
+                         settings={"temp": 0.7}) is False
+    assert st.upsert_run("r", model_a="other", model_b="B", spec_a={}, spec_b={},
+                         fingerprint_a="x", fingerprint_b="y", prompt_set="p", settings={}) is True
+    run = st.get_run("r")
+    assert run["model_a"] == "A"  # the resume did not overwrite
+    assert run["spec_a"] == {"q": "8bit"} and run["settings"] == {"temp": 0.7}
+    assert run["cluster_settings"] is None and run["status"] == "created"
+    st.set_run_status("r", "done")
+    assert st.get_run("r")["status"] == "done"
+    assert st.get_run("missing") is None
+
+
+# --- generations --------------------------------------------------------------
+
+def test_save_generations_ignores_duplicate_keys():
+    st = Store()
+    _run(st, "r")
+    st.save_prompts("r", _prompts([(0, "p0", "discovery"), (1, "p1", "validation")]))
+    st.save_generations("r", _gens([("A", 0, 0, "first", 3, "stop"),
+                                    ("A", 0, 1, "second", 4, "length"),
+                                    ("B", 0, 0, "b-first", 2, "stop")]))
+    # Same key (A,0,0) again with a new text, plus one new row: the old text stays.
+    st.save_generations("r", _gens([("A", 0, 0, "REPLACED", 9, "stop"),
+                                    ("A", 1, 0, "third", 5, "stop")]))
+    g = st.generations("r")
+    assert len(g) == 4
+    row = g[(g.side == "A") & (g.prompt_id == 0) & (g.sample_idx == 0)].iloc[0]
+    assert row.text == "first" and row.n_tokens == 3
+    assert st.generation_keys("r", "A") == {(0, 0), (0, 1), (1, 0)}
+    assert st.generation_keys("r", "B") == {(0, 0)}
+    assert st.generation_keys("other", "A") == set()
+    # Empty frames are a no-op, not an error.
+    st.save_generations("r", _gens([]))
+    assert len(st.generations("r")) == 4
+
+
+def test_generations_join_prompts_and_filter_split():
+    st = Store()
+    for run in ("r", "s"):
+        _run(st, run)
+    st.save_prompts("r", _prompts([(0, "p0", "discovery"), (1, "p1", "validation")]))
+    st.save_prompts("s", _prompts([(0, "other-run prompt", "validation")]))
+    st.save_generations("r", _gens([("B", 1, 0, "b1", 1, "stop"), ("A", 0, 0, "a0", 1, "stop"),
+                                    ("A", 1, 0, "a1", 1, "stop"), ("A", 0, 1, "a0s1", 1, "stop")]))
+    st.save_generations("s", _gens([("A", 0, 0, "s-a0", 1, "stop")]))
+
+    g = st.generations("r")
+    assert list(g.columns) == ["side", "prompt_id", "sample_idx", "text", "n_tokens",
+                               "finish_reason", "prompt", "split"]
+    # Ordered by side, prompt, sample; prompt text joined from this run only.
+    assert list(g.text) == ["a0", "a0s1", "a1", "b1"]
+    assert list(g.prompt) == ["p0", "p0", "p1", "p1"]
+    assert list(g.split) == ["discovery", "discovery", "validation", "validation"]
+
+    v = st.generations("r", split="validation")
+    assert list(v.text) == ["a1", "b1"]
+    d = st.generations("r", split="discovery")
+    assert set(d.text) == {"a0", "a0s1"}
+    assert list(st.generations("s").prompt) == ["other-run prompt"]
+    assert st.generations("r", split="nope").empty
+
+
+def test_list_runs_counts():
+    st = Store()
+    _run(st, "r")
+    st.save_prompts("r", _prompts([(0, "p", "discovery")]))
+    st.save_generations("r", _gens([("A", 0, 0, "x", 1, "stop"), ("B", 0, 0, "y", 1, "stop")]))
+    runs = st.list_runs()
+    assert list(runs.run_id) == ["r"]
+    assert runs.n_texts.iloc[0] == 2 and runs.n_clusters.iloc[0] == 0
+
+
+# --- embeddings ---------------------------------------------------------------
+
+def test_embeddings_roundtrip_float32_exactly():
+    st = Store()
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((5, 384)).astype(np.float32)
+    vecs[0, 0] = np.float32(1.0000001)  # a value float32 keeps but a lossy path would change
+    hashes = [f"h{i}" for i in range(5)]
+    st.save_embeddings("emb", hashes, vecs)
+    got = st.cached_embeddings("emb", hashes + ["h0", "unknown"])
+    assert set(got) == set(hashes)
+    for i, h in enumerate(hashes):
+        assert got[h].dtype == np.float32
+        assert got[h].shape == (384,)
+        np.testing.assert_array_equal(got[h], vecs[i])
+    # Keyed by embedder too.
+    assert st.cached_embeddings("other-embedder", hashes) == {}
+    assert st.cached_embeddings("emb", []) == {}
+    # Duplicate keys are ignored: the first vector stays.
+    st.save_embeddings("emb", ["h0"], np.zeros((1, 384), dtype=np.float32))
+    np.testing.assert_array_equal(st.cached_embeddings("emb", ["h0"])["h0"], vecs[0])
+
+
+# --- clustering ---------------------------------------------------------------
+
+def _points(n, cluster):
+    return pd.DataFrame({"side": ["A"] * n, "prompt_id": list(range(n)), "sample_idx": [0] * n,
+                         "cluster_id": [cluster] * n, "x": np.arange(n, dtype=float),
+                         "y": np.zeros(n)})
+
+
+def _clusters(ids):
+    k = len(ids)
+    return pd.DataFrame({"cluster_id": ids, "size_a": [1] * k, "size_b": [2] * k,
+                         "share_b": [0.5] * k, "log_odds": [0.0] * k, "ci_low": [-1.0] * k,
+                         "ci_high": [1.0] * k, "p_value": [1.0] * k, "q_value": [1.0] * k,
+                         "top_terms": ["cats"] * k})
+
+
+def test_replace_clustering_only_touches_its_run():
+    st = Store()
+    for run in ("r", "s"):
+        _run(st, run)
+        st.save_prompts(run, _prompts([(i, f"p{i}", "discovery") for i in range(3)]))
+        st.save_generations(run, _gens([("A", i, 0, f"{run}{i}", 1, "stop") for i in range(3)]))
+    st.replace_clustering("r", _points(3, 7), _clusters([7, 8, 9]), {"method": "kmeans"})
+    st.replace_clustering("s", _points(2, 1), _clusters([1]), {"method": "hdbscan"})
+
+    st.replace_clustering("r", _points(3, 0), _clusters([0]), {"method": "kmeans", "k": 1})
+
+    assert list(st.clusters("r").cluster_id) == [0]
+    assert set(st.points("r").cluster_id) == {0}
+    assert len(st.points("r")) == 3
+    assert st.get_run("r")["cluster_settings"] == {"method": "kmeans", "k": 1}
+    # The other run keeps its rows and settings.
+    assert list(st.clusters("s").cluster_id) == [1]
+    assert list(st.points("s").cluster_id) == [1, 1]
+    assert st.get_run("s")["cluster_settings"] == {"method": "hdbscan"}
+    # points() joins in the text and split.
+    p = st.points("s")
+    assert list(p.text) == ["s0", "s1"] and set(p.split) == {"discovery"}
+    assert "run_id" not in st.clusters("r").columns
+
+
+def test_replace_clustering_is_atomic_on_failure():
+    st = Store()
+    _run(st, "r")
+    st.save_prompts("r", _prompts([(0, "p", "discovery")]))
+    st.save_generations("r", _gens([("A", 0, 0, "t", 1, "stop")]))
+    st.replace_clustering("r", _points(1, 5), _clusters([5]), {"v": 1})
+    bad = _clusters([6]).assign(size_a=["not a number"])  # cannot be cast to INTEGER
+    with pytest.raises(Exception):
+        st.replace_clustering("r", _points(1, 6), bad, {"v": 2})
+    # The failed swap rolled back: the old clustering is still whole.
+    assert list(st.clusters("r").cluster_id) == [5]
+    assert list(st.points("r").cluster_id) == [5]
+    assert st.get_run("r")["cluster_settings"] == {"v": 1}
+
+
+def test_bulk_insert_with_misnamed_column_is_an_error():
+    st = Store()
+    _run(st, "r")
+    bad = _clusters([1]).rename(columns={"top_terms": "top_term"})
+    with pytest.raises(ValueError, match="top_term"):
+        st.replace_clustering("r", _points(0, 1), bad, {})
+
+
+def test_results_roundtrip():
+    st = Store()
+    assert st.result("r") is None
+    st.save_result("r", {"a": [1, 2]})
+    st.save_result("r", {"a": [3]})
+    assert st.result("r") == {"a": [3]}
+
+
+# --- jobs ---------------------------------------------------------------------
+
+def test_jobs_create_update_and_interrupt():
+    st = Store()
+    st.create_job("j1", "generate", "r", {"n": 3})
+    st.create_job("j2", "cluster", None, {})
+    st.create_job("j3", "embed", "r", {})
+    j = st.get_job("j1")
+    assert j["status"] == "queued" and j["params"] == {"n": 3} and j["done"] == 0
+    assert j["kind"] == "generate" and j["run_id"] == "r"
+    assert st.get_job("nope") is None
+
+    st.update_job("j1", status="running", stage="generate", done=5, total=10, rate=2.5,
+                  message="halfway")
+    j = st.get_job("j1")
+    assert (j["status"], j["stage"], j["done"], j["total"], j["rate"], j["message"]) == \
+        ("running", "generate", 5, 10, 2.5, "halfway")
+    assert j["updated_at"] >= j["created_at"]
+    st.update_job("j3", status="done")
+
+    assert set(st.list_jobs(["running", "queued"]).job_id) == {"j1", "j2"}
+    assert len(st.list_jobs()) == 3
+
+    assert st.mark_interrupted_jobs() == 2
+    assert st.get_job("j1")["status"] == "interrupted"
+    assert st.get_job("j2")["status"] == "interrupted"
+    assert st.get_job("j3")["status"] == "done"
+    assert st.mark_interrupted_jobs() == 0
+
+
+def test_update_job_rejects_unknown_fields():
+    st = Store()
+    st.create_job("j", "generate", None, {})
+    with pytest.raises(ValueError, match="created_at"):
+        st.update_job("j", created_at="x")
+    with pytest.raises(ValueError, match="params"):
+        st.update_job("j", status="done", params="{}")
+    with pytest.raises(ValueError, match="status; DROP"):
+        st.update_job("j", **{"status; DROP TABLE jobs": 1})
+    assert st.get_job("j")["status"] == "queued"
+
+
+# --- a second process -----------------------------------------------------------
+
+def test_second_process_holding_the_file_is_reported(tmp_path):
+    path = str(tmp_path / "held.duckdb")
+    with Store(path) as st:
+        _run(st, "r")
+        st.save_prompts("r", _prompts([(0, "kept", "validation")]))
+    code = f"import duckdb,time; c=duckdb.connect({path!r}); print('ok',flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ok"
+        with pytest.raises(ModelDiffError) as info:
+            Store(path)
+        msg = str(info.value)
+        assert "in use" in msg
+        assert str(proc.pid) in msg
+        assert "\n" not in msg
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    with Store(path) as st:
+        assert st.schema_version() == SCHEMA_VERSION
+        assert st.get_run("r")["model_a"] == "a"
+        assert list(st.prompts("r").prompt) == ["kept"]
+
+
+# --- a read that leaves its result open must not block the next bulk write --------
+# DuckDB 2.0: `.fetchone()` leaves a result unfinished and the next `register()` (every bulk
+# insert) raises ResourceInUseException; these paths once did exactly that.
+def test_reopened_file_store_accepts_bulk_writes(tmp_path):
+    path = tmp_path / "m.duckdb"
+    with Store(path) as st:
+        _run(st, "r")
+    with Store(path) as st:  # _migrate reads schema_version with fetchone() and stops there
+        st.save_prompts("r", _prompts([(0, "p", "discovery")]))
+        assert list(st.prompts("r").prompt) == ["p"]
+
+
+def test_resumed_run_accepts_generations():
+    st = Store()
+    _run(st, "r")
+    st.save_prompts("r", _prompts([(0, "p", "discovery")]))
+    assert st.upsert_run("r", model_a="a", model_b="b", spec_a={}, spec_b={}, fingerprint_a="",
+                         fingerprint_b="", prompt_set="", settings={}) is True
+    st.save_generations("r", _gens([("A", 0, 0, "t", 1, "stop")]))
+    assert len(st.generations("r")) == 1
+
+
+def test_schema_version_then_embeddings():
+    st = Store()
+    st.schema_version()
+    st.save_embeddings("e", ["h"], np.ones((1, 3), dtype=np.float32))
+    assert set(st.cached_embeddings("e", ["h"])) == {"h"}
+
+
+def test_result_read_then_embeddings_lookup():
+    st = Store()
+    st.save_result("r", {"x": 1})
+    assert st.result("r") == {"x": 1}
+    assert st.cached_embeddings("e", ["h"]) == {}
