@@ -207,7 +207,7 @@ class OrganismSize:
 
 SIZES = {
     "demo": OrganismSize(n_layer=4, n_embd=128, n_head=4, base_steps=700, lora_steps=250),
-    "test": OrganismSize(n_layer=2, n_embd=64, n_head=2, base_steps=400, lora_steps=150),
+    "test": OrganismSize(n_layer=2, n_embd=64, n_head=2, base_steps=400, lora_steps=300),
 }
 _build_lock = threading.Lock()
 

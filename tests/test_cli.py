@@ -1,0 +1,188 @@
+"""The CLI contract end to end on the test-size organisms: real clusters and statistics, bad
+input answered with one line and exit 2, a killed run resumed from its stored rows."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from modeldiff_core.cli import main
+from modeldiff_core.organisms import behaviour_present
+from modeldiff_core.store import Store
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _demo(tmp_path, organism, capsys):
+    out = tmp_path / f"{organism}.json"
+    code = main(["demo", "--organism", organism, "--out", str(out), "--db",
+                 str(tmp_path / "d.duckdb"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    return json.loads(out.read_text())
+
+
+def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dirs):
+    result = _demo(tmp_path, "cats", capsys)
+    assert set(result) >= {"run_id", "model_a", "model_b", "n_texts", "baseline", "clusters",
+                           "hypotheses"}
+    assert result["model_a"] == "organism:base" and result["model_b"] == "organism:cats"
+    assert result["n_texts"] == {"A": 240, "B": 240}
+    assert result["hypotheses"] == []
+    assert 0.5 < result["baseline"]["accuracy"] <= 1 and result["baseline"]["auc"] > 0.7
+    for c in result["clusters"]:
+        assert set(c) >= {"cluster_id", "size_a", "size_b", "share_b", "p_value", "q_value"}
+    assert sum(c["size_a"] + c["size_b"] for c in result["clusters"]) == 480
+    # The most B-skewed significant cluster is made of B texts that mention cats.
+    skewed = [c for c in result["clusters"] if c["q_value"] < 0.05 and c["share_b"] > 0.8]
+    assert skewed
+    with Store(tmp_path / "d.duckdb") as store:
+        points = store.points(result["run_id"])
+    top = max(skewed, key=lambda c: c["size_b"])
+    b_texts = points[(points.cluster_id == top["cluster_id"]) & (points.side == "B")].text
+    assert sum(behaviour_present("cats", t) for t in b_texts) / len(b_texts) > 0.8
+
+
+def test_demo_on_the_null_organism_finds_no_cluster(tmp_path, capsys, organism_dirs):
+    result = _demo(tmp_path, "null", capsys)
+    assert min(c["q_value"] for c in result["clusters"]) >= 0.05
+
+
+def test_a_second_identical_run_reuses_everything(tmp_path, capsys, organism_dirs):
+    first = _demo(tmp_path, "short", capsys)
+    with Store(tmp_path / "d.duckdb") as store:
+        before = store.generations(first["run_id"])
+    second = _demo(tmp_path, "short", capsys)
+    assert second["run_id"] == first["run_id"]
+    with Store(tmp_path / "d.duckdb") as store:
+        after = store.generations(first["run_id"])
+    assert after.equals(before)
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("modeldiff")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def stored_db(tmp_path_factory):
+    """A database with one stored row, to prove that bad input leaves it untouched."""
+    path = tmp_path_factory.mktemp("db") / "keep.duckdb"
+    with Store(path) as store:
+        store.save_result("kept", {"x": 1})
+    return path
+
+
+def _still_there(path):
+    with Store(path) as store:
+        assert store.result("kept") == {"x": 1}
+
+
+def test_missing_model_path(stored_db):
+    proc = _cli("run", "--model-a", "./no/such/model", "--model-b", "organism:base",
+                "--db", str(stored_db), "--quiet")
+    _one_line_error(proc, "does not exist")
+    _still_there(stored_db)
+
+
+def test_unknown_hf_id_offline(stored_db):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = _cli("run", "--model-a", "nobody-here/no-such-model-xyz", "--model-b",
+                "organism:base", "--db", str(stored_db), "--quiet", env=env)
+    _one_line_error(proc, "cannot load model nobody-here/no-such-model-xyz")
+    _still_there(stored_db)
+
+
+def test_broken_prompt_file_names_file_and_line(tmp_path, stored_db):
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": "fine"}\n{"prompt": broken\n')
+    proc = _cli("run", "--model-a", "organism:base", "--model-b", "organism:cats",
+                "--prompts", str(bad), "--db", str(stored_db), "--quiet")
+    _one_line_error(proc, "p.jsonl line 3")
+    empty = tmp_path / "e.csv"
+    empty.write_text("prompt\n")
+    proc = _cli("run", "--model-a", "organism:base", "--model-b", "organism:cats",
+                "--prompts", str(empty), "--db", str(stored_db), "--quiet")
+    _one_line_error(proc, "empty")
+    _still_there(stored_db)
+
+
+def test_4bit_on_unpackable_model(tmp_path, stored_db):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from modeldiff_core.organisms import build_tokenizer
+
+    tok = build_tokenizer()
+    odd = tmp_path / "odd"
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=48, n_layer=1, n_head=2,
+                               n_positions=64)).save_pretrained(odd)
+    tok.save_pretrained(odd)
+    proc = _cli("run", "--model-a", str(odd), "--model-b", str(odd), "--quant-b", "4bit",
+                "--db", str(stored_db), "--quiet")
+    _one_line_error(proc, "multiple of 32")
+    _still_there(stored_db)
+
+
+def test_bad_arguments_are_one_line():
+    proc = _cli("run", "--model-a", "organism:base")
+    _one_line_error(proc, "--model-b")
+    proc = _cli("demo", "--organism", "dogs")
+    _one_line_error(proc, "invalid choice")
+
+
+def test_database_held_by_another_process(tmp_path, stored_db):
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "
+                               f"c = duckdb.connect({str(stored_db)!r}); print('ok', flush=True); "
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        proc = _cli("demo", "--db", str(stored_db), "--quiet")
+        _one_line_error(proc, "in use by another process", str(holder.pid))
+    finally:
+        holder.kill()
+        holder.wait()
+    _still_there(stored_db)
+
+
+def test_killed_run_resumes_from_stored_rows(tmp_path, organism_dirs):
+    from modeldiff_core.cli import _config_from_args, build_parser
+    from modeldiff_core.pipeline import run_pipeline
+
+    db, log = tmp_path / "k.duckdb", tmp_path / "stderr.txt"
+    args = ["demo", "--organism", "questions", "--db", str(db), "--batch-size", "8",
+            "--samples", "2"]
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO,
+                                stderr=err, stdout=subprocess.DEVNULL)
+        # Kill it hard once generation of A has stored a few batches.
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if re.search(rb"generate A .* (2[4-9]|[3-9]\d)/120", log.read_bytes()):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Store(db) as store:
+        run_id = store.list_runs().run_id.iloc[0]
+        kept = store.generations(run_id).set_index(["side", "prompt_id", "sample_idx"]).text
+    assert 0 < len(kept) < 240
+    events = []
+    config = _config_from_args(build_parser().parse_args(args))
+    with Store(db) as store:
+        result = run_pipeline(store, config, progress=events.append)
+        after = store.generations(run_id).set_index(["side", "prompt_id", "sample_idx"]).text
+    assert result["run_id"] == run_id and result["n_texts"] == {"A": 120, "B": 120}
+    first_a = next(e for e in events if e.stage == "generate A")
+    assert first_a.done == len(kept.loc["A"]) > 0  # resumed, not restarted
+    assert after.loc[kept.index].equals(kept)
