@@ -1,10 +1,13 @@
 """Batched generation vs a one-prompt-at-a-time loop, same model and prompts, side by side in
 one process. Prints tokens/s of both and the ratio (absolute times on a shared CPU are noisy;
 the ratio is the figure)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
 import argparse
 import time
-
-import torch
 
 from modeldiff_core.generate import GenerationSettings, format_prompt, generate_batch
 from modeldiff_core.models import ModelSpec, load
@@ -26,7 +29,6 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     lm = load(ModelSpec(args.model))
     prompts = organism_prompts()[:args.batch]
     formatted = [format_prompt(lm.tokenizer, p, True) for p in prompts]
