@@ -45,3 +45,43 @@ def bow_baseline(texts: list[str], sides: list[str], groups: list, seed: int = 0
     accuracy = float(((prob >= 0.5).astype(int) == y).mean())
     return {"accuracy": accuracy, "auc": float(roc_auc_score(y, prob)), "n": int(len(y)),
             "folds": folds}
+
+
+def discriminative(assistant, hypothesis, texts: list[str], sides: list[str]) -> dict:
+    """The assistant, given the hypothesis, scores held-out texts for "written by B".
+
+    Accuracy (score > 0.5 means B) with an exact one-sided binomial test on the real n and a
+    Wilson CI; AUC of the scores with a one-sided Mann-Whitney U p-value."""
+    from . import stats
+
+    scores = np.asarray(assistant.judge(hypothesis, texts), dtype=float)
+    y = np.array([s == "B" for s in sides])
+    n = int(len(y))
+    correct = int(((scores > 0.5) == y).sum())
+    low, high = stats.wilson_interval(correct, n)
+    auc, auc_p = stats.auc_mann_whitney(scores[y], scores[~y])
+    return {"accuracy": correct / n if n else math.nan, "ci_low": low, "ci_high": high,
+            "p_value": stats.binomial_test_p(correct, n), "auc": auc, "auc_p_value": auc_p,
+            "n": n, "n_correct": correct}
+
+
+def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, n_permutations: int = 10000,
+               seed: int = 0) -> dict:
+    """Each text of each pair is scored by mean token log-prob under A and under B; if the
+    hypothesis holds, (B - A) is larger for the favoured texts than for their contrasts."""
+    from . import stats
+    from .scoring import mean_logprobs
+
+    if not pairs:
+        return {"auc": math.nan, "p_value": math.nan, "permutation_p": math.nan, "n": 0}
+    texts = [p.favoured for p in pairs] + [p.contrast for p in pairs]
+    prompts = [p.prompt for p in pairs] * 2
+    use_prompts = all(p is not None for p in prompts)
+    kwargs = {"prompts": prompts if use_prompts else None, "use_chat_template": use_chat_template}
+    diff = mean_logprobs(lm_b, texts, **kwargs) - mean_logprobs(lm_a, texts, **kwargs)
+    fav, con = diff[:len(pairs)], diff[len(pairs):]
+    auc, p = stats.auc_mann_whitney(fav, con)
+    return {"auc": auc, "p_value": p,
+            "permutation_p": stats.permutation_p(fav, con, n_permutations, seed),
+            "mean_diff_favoured": float(np.nanmean(fav)), "mean_diff_contrast": float(np.nanmean(con)),
+            "n": len(pairs), "diffs": {"favoured": fav.tolist(), "contrast": con.tolist()}}

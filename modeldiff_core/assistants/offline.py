@@ -1,0 +1,259 @@
+"""The offline assistant: honest, simple statistics, no key needed.
+
+Proposes from contrastive n-gram log-odds with an informative Dirichlet prior (Monroe, Colaresi
+& Quinn 2008) and from style features (length, sentences, questions, exclamations, digits,
+repetition). Every hypothesis carries a JSON predicate, which is also how it judges texts and
+how it edits held-out texts into counterfactual pairs for the generative test."""
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from typing import Callable, Optional
+
+import numpy as np
+
+from .base import Assistant, GeneratedPair, Hypothesis
+
+_TOKEN = re.compile(r"[a-z0-9']+|[?!.,;:]")
+_SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
+STOPWORDS = frozenset("""a an the and or but if of to in on at by for with from as is are was were be
+been being it its this that these those i you he she we they me him her us them my your our their
+do does did not no so very all any some there here then than too just also into out up down over
+about after before again more most such only own same can will would should could what which who
+whom when where why how i'm it's don't""".split())
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def _terms(text: str) -> set[str]:
+    """Content unigrams and bigrams a text contains (no stop words, no punctuation)."""
+    words = [t for t in tokens(text) if t[0].isalnum()]
+    uni = {w for w in words if w not in STOPWORDS and len(w) > 1}
+    bi = {f"{a} {b}" for a, b in zip(words, words[1:])
+          if a not in STOPWORDS and b not in STOPWORDS}
+    return uni | bi
+
+
+def _repetition(text: str) -> float:
+    words = [t for t in tokens(text) if t[0].isalnum()]
+    grams = list(zip(words, words[1:], words[2:]))
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+STYLE_FEATURES: dict[str, Callable[[str], float]] = {
+    "words": lambda t: float(sum(1 for x in tokens(t) if x[0].isalnum())),
+    "sentences": lambda t: float(len(sentences(t))),
+    "questions": lambda t: float(t.count("?")),
+    "exclamations": lambda t: float(t.count("!")),
+    "digits": lambda t: float(sum(c.isdigit() for c in t)),
+    "repetition": _repetition,
+}
+# How a feature reads in a hypothesis: (B has more, B has less).
+_FEATURE_WORDS = {
+    "words": ("gives longer answers", "gives shorter answers"),
+    "sentences": ("writes more sentences", "writes fewer sentences"),
+    "questions": ("asks questions more often", "asks questions less often"),
+    "exclamations": ("uses exclamations more often", "uses exclamations less often"),
+    "digits": ("uses digits more often", "uses digits less often"),
+    "repetition": ("repeats itself more", "repeats itself less"),
+}
+
+
+def _mentions(text: str, terms: list[str]) -> bool:
+    low = " ".join(t for t in tokens(text) if t[0].isalnum())
+    return any(re.search(rf"(?<![\w']){re.escape(term)}(?![\w'])", low) for term in terms)
+
+
+def predicate_fires(predicate: dict, text: str) -> bool:
+    """Does a text show what the predicate describes (for the model it names as favoured)?"""
+    if predicate["type"] == "mentions":
+        return _mentions(text, predicate["terms"])
+    if predicate["type"] == "feature":
+        value = STYLE_FEATURES[predicate["feature"]](text)
+        return value > predicate["threshold"] if predicate["op"] == ">" else value <= predicate["threshold"]
+    raise ValueError(f"unknown predicate type {predicate['type']!r}")
+
+
+def log_odds_z(counts_a: Counter, counts_b: Counter, prior_strength: float = 500.0) -> dict[str, float]:
+    """z-scores of the log-odds ratio B vs A per term, with an informative Dirichlet prior from
+    the pooled counts (Monroe et al. 2008, eq. 16-22). Positive: more typical of B."""
+    pooled = counts_a + counts_b
+    total = sum(pooled.values())
+    n_a, n_b = sum(counts_a.values()), sum(counts_b.values())
+    out = {}
+    for term, c in pooled.items():
+        alpha = prior_strength * c / total
+        ya, yb = counts_a.get(term, 0), counts_b.get(term, 0)
+        delta = (math.log((yb + alpha) / (n_b + prior_strength - yb - alpha))
+                 - math.log((ya + alpha) / (n_a + prior_strength - ya - alpha)))
+        out[term] = delta / math.sqrt(1 / (yb + alpha) + 1 / (ya + alpha))
+    return out
+
+
+def _best_threshold(values_fav: np.ndarray, values_other: np.ndarray) -> float:
+    """Threshold t for the rule "value > t means favoured", maximising balanced accuracy."""
+    candidates = np.unique(np.concatenate([values_fav, values_other]))
+    best, best_t = -1.0, float(candidates[0])
+    for t in candidates:
+        acc = ((values_fav > t).mean() + (values_other <= t).mean()) / 2
+        if acc > best:
+            best, best_t = acc, float(t)
+    return best_t
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+class OfflineAssistant(Assistant):
+    kind = "offline"
+
+    def __init__(self, z_min: float = 4.0, min_rate_gap: float = 0.1, min_auc_gap: float = 0.15,
+                 feature_p_max: float = 1e-3, seed: int = 0):
+        self.z_min, self.min_rate_gap = z_min, min_rate_gap
+        self.min_auc_gap, self.feature_p_max, self.seed = min_auc_gap, feature_p_max, seed
+
+    # ---------------------------------------------------------------- propose
+    def propose(self, texts_a, texts_b, source, max_hypotheses=5):
+        if not texts_a or not texts_b:
+            return []
+        found = self._term_hypotheses(texts_a, texts_b, source) + \
+            self._feature_hypotheses(texts_a, texts_b, source)
+        found.sort(key=lambda h: -abs(h.evidence["strength"]))
+        return found[:max_hypotheses]
+
+    def _term_hypotheses(self, texts_a, texts_b, source) -> list[Hypothesis]:
+        docs_a, docs_b = [_terms(t) for t in texts_a], [_terms(t) for t in texts_b]
+        df_a, df_b = Counter(), Counter()
+        for d in docs_a:
+            df_a.update(d)
+        for d in docs_b:
+            df_b.update(d)
+        z = log_odds_z(df_a, df_b)
+        rate = {t: (df_a.get(t, 0) / len(docs_a), df_b.get(t, 0) / len(docs_b)) for t in z}
+        picked = [t for t in sorted(z, key=lambda t: -abs(z[t]))
+                  if abs(z[t]) >= self.z_min and abs(rate[t][1] - rate[t][0]) >= self.min_rate_gap]
+        # Terms that fire on nearly the same texts say one thing: merge them.
+        groups: list[list[str]] = []
+        for term in picked:
+            hits = {i for i, d in enumerate(docs_a + docs_b) if term in d}
+            for g in groups:
+                g_hits = {i for i, d in enumerate(docs_a + docs_b) if g[0] in d}
+                same_side = (z[g[0]] > 0) == (z[term] > 0)
+                if same_side and len(hits & g_hits) / max(1, len(hits | g_hits)) >= 0.6:
+                    g.append(term)
+                    break
+            else:
+                groups.append([term])
+        out = []
+        for g in groups[:8]:
+            lead = g[0]
+            direction = "B" if z[lead] > 0 else "A"
+            terms = [t for t in g if " " not in t][:3] or g[:1]
+            fa = np.mean([_mentions(t, terms) for t in texts_a])
+            fb = np.mean([_mentions(t, terms) for t in texts_b])
+            quoted = " or ".join(f'"{t}"' for t in terms)
+            more = "more" if direction == "B" else "less"
+            text = (f"Model B mentions {quoted} {more} often than Model A "
+                    f"(in {_pct(fb)} vs {_pct(fa)} of sampled texts).")
+            out.append(Hypothesis(text, direction, source,
+                                  {"type": "mentions", "terms": terms, "favours": direction},
+                                  {"rate_a": float(fa), "rate_b": float(fb), "z": float(z[lead]),
+                                   "strength": float(z[lead]), "n_a": len(texts_a),
+                                   "n_b": len(texts_b)}))
+        return out
+
+    def _feature_hypotheses(self, texts_a, texts_b, source) -> list[Hypothesis]:
+        from scipy.stats import mannwhitneyu
+
+        out = []
+        for name, fn in STYLE_FEATURES.items():
+            va = np.array([fn(t) for t in texts_a])
+            vb = np.array([fn(t) for t in texts_b])
+            if np.all(va == va[0]) and np.all(vb == va[0]):
+                continue
+            u, p = mannwhitneyu(vb, va, alternative="two-sided")
+            auc = u / (len(va) * len(vb))
+            if abs(auc - 0.5) < self.min_auc_gap or p > self.feature_p_max:
+                continue
+            direction = "B" if auc > 0.5 else "A"
+            fav, other = (vb, va) if direction == "B" else (va, vb)
+            t = _best_threshold(fav, other)
+            # The predicate describes B: "value > t" when B has more, "value <= t" when less.
+            predicate = {"type": "feature", "feature": name, "op": ">" if direction == "B" else "<=",
+                         "threshold": t, "favours": "B"}
+            fb = np.mean([predicate_fires(predicate, x) for x in texts_b])
+            fa = np.mean([predicate_fires(predicate, x) for x in texts_a])
+            phrase = _FEATURE_WORDS[name][0 if direction == "B" else 1]
+            text = (f"Model B {phrase} than Model A (median {np.median(vb):.3g} vs "
+                    f"{np.median(va):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of texts "
+                    f"{'above' if direction == 'B' else 'at or below'} {t:.3g}).")
+            out.append(Hypothesis(text, "B", source, predicate,
+                                  {"rate_a": float(fa), "rate_b": float(fb), "auc": float(auc),
+                                   "p": float(p), "strength": float(abs(auc - 0.5) * 20),
+                                   "n_a": len(texts_a), "n_b": len(texts_b)}))
+        return out
+
+    # ------------------------------------------------------------------ judge
+    def judge(self, hypothesis, texts):
+        pred = hypothesis.predicate
+        if pred is None:
+            raise ValueError("the offline assistant judges only hypotheses with a predicate")
+        fires_means_b = pred.get("favours", "B") == "B"
+        return [1.0 if predicate_fires(pred, t) == fires_means_b else 0.0 for t in texts]
+
+    # ---------------------------------------------------------- write pairs
+    def write_pairs(self, hypothesis, texts, prompts, examples, n):
+        """Counterfactual edits of held-out texts: the same text with the behaviour edited in
+        and out, so the two differ only in what the hypothesis names."""
+        pred = hypothesis.predicate
+        if pred is None:
+            return []
+        rng = random.Random(self.seed)
+        fav_b = pred.get("favours", "B") == "B"
+        pairs: list[GeneratedPair] = []
+        shaped = pred["type"] == "feature" and pred["feature"] in ("words", "sentences")
+        # Sentences that carry the behaviour, to edit it into texts that lack it.
+        donors = [s for e in examples for s in sentences(e) if shaped or predicate_fires(pred, s)]
+        for text, prompt in zip(texts, prompts):
+            sents = sentences(text)
+            if not sents:
+                continue
+            with_b, without_b = self._edit(pred, sents, donors, rng)
+            if with_b is None or without_b is None or with_b == without_b:
+                continue
+            # The text that fits the predicate is the one B should like, if the hypothesis holds.
+            favoured, contrast = (with_b, without_b) if fav_b else (without_b, with_b)
+            pairs.append(GeneratedPair(favoured, contrast, prompt))
+            if len(pairs) >= n:
+                break
+        return pairs
+
+    @staticmethod
+    def _edit(pred: dict, sents: list[str], donors: list[str], rng: random.Random):
+        """(version where the predicate fires, version where it does not), or Nones."""
+        if pred["type"] == "feature" and pred["feature"] in ("words", "sentences"):
+            if len(sents) < 2:
+                return None, None
+            short, long = sents[0], " ".join(sents)
+            if pred["op"] == "<=":  # fires on short texts
+                return short, long
+            return long, short
+        fires = [predicate_fires(pred, s) for s in sents]
+        kept = [s for s, f in zip(sents, fires) if not f]
+        if any(fires):
+            return " ".join(sents), (" ".join(kept) if kept else None)
+        if not donors:
+            return None, None
+        donor = rng.choice(donors)
+        edited = list(sents)
+        edited.insert(rng.randrange(len(edited) + 1), donor)
+        return " ".join(edited), " ".join(sents)
