@@ -1,0 +1,1 @@
+"""Assistants: offline statistics (default), Anthropic and OpenAI, behind one protocol."""
