@@ -31,6 +31,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
     p.add_argument("--assistant", choices=["offline", "anthropic", "openai"], default="offline")
+    p.add_argument("--assistant-model", help="model name for the anthropic/openai assistant")
+    p.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
+    p.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
     p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
     p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default="kmeans")
     p.add_argument("--no-chat-template", action="store_true",
@@ -83,13 +86,13 @@ def _config_from_args(args):
         else:
             prompts = builtin_prompt_set("chat")
     return RunConfig(spec_a, spec_b, prompts, gen, cluster_method=args.cluster_method,
-                     n_clusters=args.clusters)
+                     n_clusters=args.clusters, assistant=args.assistant,
+                     assistant_model=args.assistant_model,
+                     assistant_base_url=args.assistant_base_url,
+                     assistant_key_file=args.assistant_key_file, alpha=args.alpha)
 
 
 def _check_args(args) -> None:
-    if args.assistant != "offline":
-        raise ModelDiffError(f"the {args.assistant} assistant is not available in this version; "
-                             "use --assistant offline")
     if not 0 < args.alpha < 1:
         raise ModelDiffError("--alpha must be between 0 and 1")
     if args.clusters is not None and args.clusters < 2:
@@ -111,6 +114,15 @@ def _summary(result: dict, alpha: float) -> str:
     for c in skewed[:8]:
         lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
                      f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
+    hyps = result["hypotheses"]
+    lines.append(f"{sum(h['validated'] for h in hyps)} of {len(hyps)} hypotheses validated "
+                 f"(discriminative q < {alpha}, held-out texts)")
+    for h in hyps:
+        d = h["discriminative"] or {}
+        mark = "VALIDATED" if h["validated"] else "         "
+        if d:
+            lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
+                         f"n={d['n']} q={d['q_value']:.2g}  {h['text']}")
     return "\n".join(lines)
 
 

@@ -8,17 +8,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from . import stats
+from .assistants.base import Assistant, Hypothesis
 from .cluster import make_clusterer, top_terms, umap_project
 from .config import ModelDiffError
 from .embed import Embedder, default_embedder, embed_texts
 from .generate import GenerationSettings, generate_side
+from .hypotheses import propose_hypotheses
 from .models import ModelCache, ModelSpec, check_spec, fingerprint
-from .progress import ProgressCallback
+from .progress import ProgressCallback, StageProgress
 from .prompts import PromptSet, assign_splits
-from .validation import bow_baseline
+from .validation import bow_baseline, discriminative, generative
 
 SIDES = ("A", "B")
 
@@ -33,6 +36,13 @@ class RunConfig:
     cluster_method: str = "kmeans"
     n_clusters: Optional[int] = None
     min_cluster_size: int = 10
+    assistant: str = "offline"  # offline / anthropic / openai
+    assistant_model: Optional[str] = None
+    assistant_base_url: Optional[str] = None
+    assistant_key_file: Optional[str] = None
+    alpha: float = 0.05
+    max_judge_texts: int = 240  # held-out texts judged per hypothesis (balanced A/B)
+    n_pairs: int = 60  # generative pairs per hypothesis
 
     def spec(self, side: str) -> ModelSpec:
         return self.spec_a if side == "A" else self.spec_b
@@ -103,7 +113,112 @@ def cluster_run(store, run_id: str, config: RunConfig, embedder: Embedder,
     return table
 
 
-def build_result(store, run_id: str) -> dict:
+def assistant_key(config: RunConfig) -> str:
+    """Which assistant's hypotheses these are: a run may hold several sets side by side."""
+    if config.assistant == "offline":
+        return "offline"
+    return f"{config.assistant}:{config.assistant_model or 'default'}"
+
+
+def make_assistant(config: RunConfig, store, run_id: str) -> Assistant:
+    if config.assistant == "offline":
+        from .assistants.offline import OfflineAssistant
+        return OfflineAssistant(seed=config.generation.seed)
+    if config.assistant in ("anthropic", "openai"):
+        from .assistants.chat import ChatAssistant
+        from .assistants.llm import CallPath, make_client
+        client = make_client(config.assistant, model=config.assistant_model,
+                             base_url=config.assistant_base_url, key_file=config.assistant_key_file)
+        return ChatAssistant(CallPath(client, store=store), run_id=run_id, seed=config.generation.seed)
+    raise ModelDiffError(f"unknown assistant {config.assistant!r}; choose offline, anthropic or openai")
+
+
+def _balanced_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    per_side = n // 2
+    parts = [g.sample(min(per_side, len(g)), random_state=seed) if len(g) > per_side else g
+             for _, g in df.groupby("side")]
+    return pd.concat(parts).sort_values(["side", "prompt_id", "sample_idx"]) if parts else df
+
+
+def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
+                   cache: ModelCache, progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
+    """Propose from discovery texts (once; stored), validate each hypothesis on validation texts
+    (each test stored as it finishes), then Benjamini-Hochberg across the run's hypotheses."""
+    key, seed = assistant_key(config), config.generation.seed
+    stored = store.hypotheses(run_id, key)
+    if stored.empty:
+        bar = StageProgress(progress, "propose", 1, unit="steps")
+        found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
+                                   alpha=config.alpha)
+        store.save_hypotheses(run_id, key, found)
+        bar.advance(1)
+        stored = store.hypotheses(run_id, key)
+    val = store.generations(run_id, split="validation")
+    judged = _balanced_sample(val, config.max_judge_texts, seed)
+    disc = store.generations(run_id, split="discovery")
+    done = store.validations(run_id, key)
+    done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
+    bar = StageProgress(progress, "validate", len(stored), unit="hypotheses")
+    for row in stored.itertuples():
+        h = Hypothesis(row.text, row.direction, row.source, row.predicate, row.evidence)
+        if (row.hypothesis_id, "discriminative") not in done_keys:
+            r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist())
+            store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
+        if (row.hypothesis_id, "generative") not in done_keys:
+            held = val.sample(frac=1.0, random_state=seed)
+            pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
+                                          disc["text"].tolist(), config.n_pairs)
+            lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
+            r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
+                           seed=seed)
+            r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
+                          for p in pairs]
+            store.save_validation(run_id, key, row.hypothesis_id, "generative", r)
+        bar.advance(1)
+    return apply_bh(store, run_id, key, config.alpha)
+
+
+def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
+    """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha."""
+    val = store.validations(run_id, key)
+    if val.empty:
+        return val
+    for test in ("discriminative", "generative"):
+        part = val[val["test"] == test]
+        q = stats.benjamini_hochberg(part["p_value"].astype(float).to_numpy())
+        val.loc[part.index, "q_value"] = q
+    val["validated"] = (val["test"] == "discriminative") & (val["q_value"] < alpha)
+    store.set_q_values(run_id, key, val[["hypothesis_id", "test", "q_value", "validated"]], alpha)
+    return val
+
+
+def _num(x) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
+    hyps, val = store.hypotheses(run_id, key), store.validations(run_id, key)
+    out = []
+    for h in hyps.itertuples():
+        tests = {r.test: r for r in val[val["hypothesis_id"] == h.hypothesis_id].itertuples()}
+        d, g = tests.get("discriminative"), tests.get("generative")
+        row = {"id": h.hypothesis_id, "text": h.text, "source": h.source,
+               "direction": h.direction, "predicate": h.predicate,
+               "discriminative": None, "generative": None, "validated": False}
+        if d is not None:
+            row["discriminative"] = {k: _num(d.result.get(k)) for k in
+                                     ("accuracy", "auc", "p_value", "ci_low", "ci_high")}
+            row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]))
+            row["validated"] = bool(d.validated)
+        if g is not None and g.result.get("n"):
+            row["generative"] = {"auc": _num(g.result["auc"]), "p_value": _num(g.result["p_value"]),
+                                 "permutation_p": _num(g.result.get("permutation_p")),
+                                 "q_value": _num(g.q_value), "n": int(g.result["n"])}
+        out.append(row)
+    return out
+
+
+def build_result(store, run_id: str, key: str = "offline") -> dict:
     """The result document of the CLI contract, from what is stored."""
     run = store.get_run(run_id)
     gens = store.generations(run_id)
@@ -119,7 +234,8 @@ def build_result(store, run_id: str) -> dict:
         for r in clusters.itertuples()]
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
-            "baseline": base, "clusters": cluster_rows, "hypotheses": []}
+            "baseline": base, "clusters": cluster_rows, "assistant": key,
+            "hypotheses": _hypothesis_rows(store, run_id, key)}
 
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
@@ -128,12 +244,15 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
     run_id = prepare_run(store, config)
+    assistant = make_assistant(config, store, run_id)  # a missing key fails here, before work
     try:
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, cache, progress)
         store.set_run_status(run_id, "clustering")
         cluster_run(store, run_id, config, embedder, progress)
-        result = build_result(store, run_id)
+        store.set_run_status(run_id, "hypotheses")
+        hypotheses_run(store, run_id, config, assistant, cache, progress)
+        result = build_result(store, run_id, assistant_key(config))
     except BaseException:
         store.set_run_status(run_id, "interrupted")
         raise

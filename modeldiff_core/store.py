@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -56,6 +56,17 @@ MIGRATIONS: list[list[str]] = [
             params VARCHAR, error VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP)""",
         """CREATE TABLE results (
             run_id VARCHAR PRIMARY KEY, result VARCHAR, updated_at TIMESTAMP)""",
+    ],
+    [
+        """CREATE TABLE hypotheses (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, position INTEGER,
+            text VARCHAR, direction VARCHAR, source VARCHAR, predicate VARCHAR, evidence VARCHAR,
+            created_at TIMESTAMP, PRIMARY KEY (run_id, assistant, hypothesis_id))""",
+        """CREATE TABLE validations (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, test VARCHAR,
+            result VARCHAR, p_value DOUBLE, n INTEGER, q_value DOUBLE, validated BOOLEAN,
+            alpha DOUBLE, created_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant, hypothesis_id, test))""",
     ],
 ]
 
@@ -326,3 +337,50 @@ class Store:
             self._q("UPDATE jobs SET status = 'interrupted', updated_at = ? "
                     "WHERE status IN ('running', 'queued')", [_now()])
         return int(n)
+
+    # ---------------------------------------------------------------- hypotheses
+    def save_hypotheses(self, run_id: str, assistant: str, hypotheses: list) -> None:
+        """Store proposed hypotheses as h1, h2, ... in proposal order (kept if already there)."""
+        df = pd.DataFrame({
+            "run_id": run_id, "assistant": assistant,
+            "hypothesis_id": [f"h{i + 1}" for i in range(len(hypotheses))],
+            "position": list(range(len(hypotheses))),
+            "text": [h.text for h in hypotheses], "direction": [h.direction for h in hypotheses],
+            "source": [h.source for h in hypotheses],
+            "predicate": [json.dumps(h.predicate) for h in hypotheses],
+            "evidence": [json.dumps(h.evidence) for h in hypotheses], "created_at": _now()})
+        self._insert_df("hypotheses", df)
+
+    def hypotheses(self, run_id: str, assistant: str) -> pd.DataFrame:
+        df = self._df("SELECT hypothesis_id, text, direction, source, predicate, evidence "
+                      "FROM hypotheses WHERE run_id = ? AND assistant = ? ORDER BY position",
+                      [run_id, assistant])
+        for col in ("predicate", "evidence"):
+            df[col] = [json.loads(v) for v in df[col]]
+        return df
+
+    def save_validation(self, run_id: str, assistant: str, hypothesis_id: str, test: str,
+                        result: dict) -> None:
+        p = result.get("p_value")
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, "
+                    "NULL, ?)", [run_id, assistant, hypothesis_id, test,
+                                 json.dumps(result, default=float),
+                                 None if p is None or p != p else float(p),
+                                 int(result.get("n", 0)), _now()])
+
+    def validations(self, run_id: str, assistant: str) -> pd.DataFrame:
+        df = self._df("SELECT hypothesis_id, test, result, p_value, n, q_value, validated, alpha "
+                      "FROM validations WHERE run_id = ? AND assistant = ? "
+                      "ORDER BY hypothesis_id, test", [run_id, assistant])
+        df["result"] = [json.loads(v) for v in df["result"]]
+        return df
+
+    def set_q_values(self, run_id: str, assistant: str, rows: pd.DataFrame, alpha: float) -> None:
+        """rows: hypothesis_id, test, q_value, validated — written in one transaction."""
+        with self._transaction():
+            for r in rows.itertuples():
+                q = None if r.q_value != r.q_value else float(r.q_value)
+                self._q("UPDATE validations SET q_value = ?, validated = ?, alpha = ? "
+                        "WHERE run_id = ? AND assistant = ? AND hypothesis_id = ? AND test = ?",
+                        [q, bool(r.validated), alpha, run_id, assistant, r.hypothesis_id, r.test])

@@ -31,7 +31,6 @@ def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dir
                            "hypotheses"}
     assert result["model_a"] == "organism:base" and result["model_b"] == "organism:cats"
     assert result["n_texts"] == {"A": 240, "B": 240}
-    assert result["hypotheses"] == []
     assert 0.5 < result["baseline"]["accuracy"] <= 1 and result["baseline"]["auc"] > 0.7
     for c in result["clusters"]:
         assert set(c) >= {"cluster_id", "size_a", "size_b", "share_b", "p_value", "q_value"}
@@ -46,9 +45,30 @@ def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dir
     assert sum(behaviour_present("cats", t) for t in b_texts) / len(b_texts) > 0.8
 
 
-def test_demo_on_the_null_organism_finds_no_cluster(tmp_path, capsys, organism_dirs):
+def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_path, capsys,
+                                                                         organism_dirs):
     result = _demo(tmp_path, "null", capsys)
     assert min(c["q_value"] for c in result["clusters"]) >= 0.05
+    assert not [h for h in result["hypotheses"] if h["validated"]]
+
+
+@pytest.mark.parametrize("organism, names", [("cats", ['"cat"']), ("questions", ["questions"]),
+                                             ("short", ["shorter", "fewer sentences"])])
+def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, organism_dirs,
+                                                          organism, names):
+    result = _demo(tmp_path, organism, capsys)
+    named = [h for h in result["hypotheses"] if h["validated"]
+             and any(n in h["text"] for n in names)]
+    assert named, [h["text"] for h in result["hypotheses"]]
+    d = named[0]["discriminative"]
+    assert d["q_value"] < 0.05 and d["p_value"] <= d["q_value"]
+    assert d["accuracy"] > 0.75 and d["auc"] > 0.75 and d["ci_low"] > 0.5
+    assert d["n"] > 50
+    g = named[0]["generative"]
+    assert g is not None and g["n"] > 10 and g["auc"] > 0.5
+    for h in result["hypotheses"]:  # every hypothesis comes with its tests and q-values
+        assert set(h) >= {"id", "text", "source", "discriminative", "generative", "validated"}
+        assert h["validated"] == (h["discriminative"]["q_value"] < 0.05)
 
 
 def test_a_second_identical_run_reuses_everything(tmp_path, capsys, organism_dirs):
@@ -57,6 +77,7 @@ def test_a_second_identical_run_reuses_everything(tmp_path, capsys, organism_dir
         before = store.generations(first["run_id"])
     second = _demo(tmp_path, "short", capsys)
     assert second["run_id"] == first["run_id"]
+    assert second["hypotheses"] == first["hypotheses"]
     with Store(tmp_path / "d.duckdb") as store:
         after = store.generations(first["run_id"])
     assert after.equals(before)

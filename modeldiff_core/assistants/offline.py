@@ -10,7 +10,7 @@ import math
 import random
 import re
 from collections import Counter
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 
@@ -109,6 +109,10 @@ def _best_threshold(values_fav: np.ndarray, values_other: np.ndarray) -> float:
     return best_t
 
 
+def _compared(source: str) -> str:
+    return "sampled texts" if source == "corpus" else f"the texts compared from {source}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -163,7 +167,7 @@ class OfflineAssistant(Assistant):
             quoted = " or ".join(f'"{t}"' for t in terms)
             more = "more" if direction == "B" else "less"
             text = (f"Model B mentions {quoted} {more} often than Model A "
-                    f"(in {_pct(fb)} vs {_pct(fa)} of sampled texts).")
+                    f"(in {_pct(fb)} vs {_pct(fa)} of {_compared(source)}).")
             out.append(Hypothesis(text, direction, source,
                                   {"type": "mentions", "terms": terms, "favours": direction},
                                   {"rate_a": float(fa), "rate_b": float(fb), "z": float(z[lead]),
@@ -194,8 +198,8 @@ class OfflineAssistant(Assistant):
             fa = np.mean([predicate_fires(predicate, x) for x in texts_a])
             phrase = _FEATURE_WORDS[name][0 if direction == "B" else 1]
             text = (f"Model B {phrase} than Model A (median {np.median(vb):.3g} vs "
-                    f"{np.median(va):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of texts "
-                    f"{'above' if direction == 'B' else 'at or below'} {t:.3g}).")
+                    f"{np.median(va):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of "
+                    f"{_compared(source)} {'above' if direction == 'B' else 'at or below'} {t:.3g}).")
             out.append(Hypothesis(text, "B", source, predicate,
                                   {"rate_a": float(fa), "rate_b": float(fb), "auc": float(auc),
                                    "p": float(p), "strength": float(abs(auc - 0.5) * 20),
@@ -220,9 +224,8 @@ class OfflineAssistant(Assistant):
         rng = random.Random(self.seed)
         fav_b = pred.get("favours", "B") == "B"
         pairs: list[GeneratedPair] = []
-        shaped = pred["type"] == "feature" and pred["feature"] in ("words", "sentences")
         # Sentences that carry the behaviour, to edit it into texts that lack it.
-        donors = [s for e in examples for s in sentences(e) if shaped or predicate_fires(pred, s)]
+        donors = [s for e in examples for s in sentences(e) if _carries(pred, s)]
         for text, prompt in zip(texts, prompts):
             sents = sentences(text)
             if not sents:
@@ -243,17 +246,39 @@ class OfflineAssistant(Assistant):
         if pred["type"] == "feature" and pred["feature"] in ("words", "sentences"):
             if len(sents) < 2:
                 return None, None
-            short, long = sents[0], " ".join(sents)
-            if pred["op"] == "<=":  # fires on short texts
-                return short, long
-            return long, short
-        fires = [predicate_fires(pred, s) for s in sents]
-        kept = [s for s, f in zip(sents, fires) if not f]
-        if any(fires):
-            return " ".join(sents), (" ".join(kept) if kept else None)
-        if not donors:
+            more, less = " ".join(sents), sents[0]
+        elif pred["type"] == "feature" and pred["feature"] == "repetition":
+            unique = list(dict.fromkeys(sents))
+            more, less = " ".join(sents + [sents[0]] * 2), " ".join(unique)
+        else:
+            # Topics and marks (question marks, digits...): edit sentences that carry them in/out.
+            less = " ".join(s for s in sents if not _carries(pred, s)) or None
+            grown = list(sents)
+            for _ in range(6):
+                if _more_side_fires(pred, " ".join(grown)) or not donors:
+                    break
+                grown.insert(rng.randrange(len(grown) + 1), rng.choice(donors))
+            more = " ".join(grown) if _more_side_fires(pred, " ".join(grown)) else None
+        if more is None or less is None:
             return None, None
-        donor = rng.choice(donors)
-        edited = list(sents)
-        edited.insert(rng.randrange(len(edited) + 1), donor)
-        return " ".join(edited), " ".join(sents)
+        fires_on_more = pred["type"] == "mentions" or pred.get("op") == ">"
+        with_p, without_p = (more, less) if fires_on_more else (less, more)
+        if not predicate_fires(pred, with_p) or predicate_fires(pred, without_p):
+            return None, None
+        return with_p, without_p
+
+
+def _carries(pred: dict, sentence: str) -> bool:
+    """Does one sentence carry the thing the predicate counts (a term, a question mark...)?"""
+    if pred["type"] == "mentions":
+        return _mentions(sentence, pred["terms"])
+    if pred["feature"] in ("words", "sentences", "repetition"):
+        return True
+    return STYLE_FEATURES[pred["feature"]](sentence) > 0
+
+
+def _more_side_fires(pred: dict, text: str) -> bool:
+    """Is the text on the 'more of it' side of the predicate (more mentions, more marks)?"""
+    if pred["type"] == "mentions":
+        return _mentions(text, pred["terms"])
+    return STYLE_FEATURES[pred["feature"]](text) > pred["threshold"]
