@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -67,6 +67,15 @@ MIGRATIONS: list[list[str]] = [
             result VARCHAR, p_value DOUBLE, n INTEGER, q_value DOUBLE, validated BOOLEAN,
             alpha DOUBLE, created_at TIMESTAMP,
             PRIMARY KEY (run_id, assistant, hypothesis_id, test))""",
+    ],
+    [
+        """CREATE TABLE assistant_cache (
+            cache_key VARCHAR PRIMARY KEY, provider VARCHAR, model VARCHAR, response VARCHAR,
+            created_at TIMESTAMP)""",
+        """CREATE TABLE assistant_calls (
+            call_id VARCHAR PRIMARY KEY, run_id VARCHAR, provider VARCHAR, model VARCHAR,
+            purpose VARCHAR, input_tokens INTEGER, output_tokens INTEGER, cost_usd DOUBLE,
+            cached BOOLEAN, created_at TIMESTAMP)""",
     ],
 ]
 
@@ -384,3 +393,31 @@ class Store:
                 self._q("UPDATE validations SET q_value = ?, validated = ?, alpha = ? "
                         "WHERE run_id = ? AND assistant = ? AND hypothesis_id = ? AND test = ?",
                         [q, bool(r.validated), alpha, run_id, assistant, r.hypothesis_id, r.test])
+
+    # -------------------------------------------------------- assistant calls
+    def cached_response(self, cache_key: str) -> Optional[str]:
+        with self._lock:
+            row = self._one("SELECT response FROM assistant_cache WHERE cache_key = ?", [cache_key])
+        return row[0] if row else None
+
+    def save_response(self, cache_key: str, provider: str, model: str, response: str) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO assistant_cache VALUES (?, ?, ?, ?, ?)",
+                    [cache_key, provider, model, response, _now()])
+
+    def record_call(self, run_id: Optional[str], provider: str, model: str, purpose: str,
+                    input_tokens: int, output_tokens: int, cost_usd: float, cached: bool) -> None:
+        with self._lock:
+            self._q("INSERT INTO assistant_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [uuid.uuid4().hex, run_id, provider, model, purpose, input_tokens,
+                     output_tokens, cost_usd, cached, _now()])
+
+    def usage(self, run_id: Optional[str] = None) -> dict:
+        """Calls, cache hits, tokens and estimated cost, for one run (or all runs)."""
+        where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+        with self._lock:
+            row = self._one(f"""SELECT count(*), count(*) FILTER (WHERE cached),
+                coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+                coalesce(sum(cost_usd), 0) FROM assistant_calls {where}""", params)
+        return {"calls": int(row[0]), "cached": int(row[1]), "input_tokens": int(row[2]),
+                "output_tokens": int(row[3]), "cost_usd": float(row[4])}

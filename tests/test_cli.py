@@ -207,3 +207,10 @@ def test_killed_run_resumes_from_stored_rows(tmp_path, organism_dirs):
     first_a = next(e for e in events if e.stage == "generate A")
     assert first_a.done == len(kept.loc["A"]) > 0  # resumed, not restarted
     assert after.loc[kept.index].equals(kept)
+
+
+def test_llm_assistant_without_a_key(stored_db):
+    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
+    proc = _cli("demo", "--assistant", "openai", "--db", str(stored_db), "--quiet", env=env)
+    _one_line_error(proc, "OPENAI_API_KEY")
+    _still_there(stored_db)

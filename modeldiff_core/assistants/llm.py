@@ -1,0 +1,251 @@
+"""The one call path for every LLM assistant request: retries with backoff, a concurrency cap,
+a response cache in DuckDB, and usage/cost accounting live here, not in the callers.
+
+API keys are held only inside the SDK client objects: never in the store, logs, reprs or error
+messages."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..config import ModelDiffError
+
+# USD per million tokens (input, output): an estimate for the usage table, not a bill.
+PRICES = {
+    "claude-sonnet-4-5": (3.0, 15.0), "claude-haiku-4-5": (1.0, 5.0),
+    "claude-opus-4-1": (15.0, 75.0), "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6),
+}
+DEFAULT_PRICE = (3.0, 15.0)
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1-mini"}
+KEY_VARS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+class AssistantAnswerError(ModelDiffError):
+    """The assistant answered, but not in the shape asked for."""
+
+
+@dataclass
+class ChatReply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+def _read_key(provider: str, api_key: Optional[str], key_file: Optional[str]) -> str:
+    if api_key:
+        return api_key
+    if key_file:
+        path = Path(key_file).expanduser()
+        if not path.is_file():
+            raise ModelDiffError(f"{provider} key file {key_file} does not exist")
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise ModelDiffError(f"{provider} key file {key_file} is empty")
+    key = os.environ.get(KEY_VARS[provider], "").strip()
+    if not key:
+        raise ModelDiffError(f"the {provider} assistant needs an API key: set {KEY_VARS[provider]} "
+                             "or give a key file")
+    return key
+
+
+class ChatClient(ABC):
+    provider: str
+
+    def __init__(self, model: str, base_url: Optional[str]):
+        self.model, self.base_url = model, base_url
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
+
+    @abstractmethod
+    def send(self, system: str, messages: list[dict], max_tokens: int,
+             temperature: float) -> ChatReply: ...
+
+    @abstractmethod
+    def retryable(self, err: Exception) -> bool: ...
+
+
+def _retryable(sdk, err: Exception) -> bool:
+    if isinstance(err, (sdk.RateLimitError, sdk.APITimeoutError, sdk.APIConnectionError)):
+        return True
+    return isinstance(err, sdk.APIStatusError) and err.status_code >= 500
+
+
+class AnthropicClient(ChatClient):
+    provider = "anthropic"
+
+    def __init__(self, model: Optional[str] = None, api_key: Optional[str] = None,
+                 key_file: Optional[str] = None, base_url: Optional[str] = None,
+                 timeout: float = 60.0):
+        import anthropic
+
+        super().__init__(model or DEFAULT_MODELS["anthropic"], base_url)
+        self._sdk = anthropic
+        self._client = anthropic.Anthropic(api_key=_read_key("anthropic", api_key, key_file),
+                                           base_url=base_url, max_retries=0, timeout=timeout)
+
+    def send(self, system, messages, max_tokens, temperature):
+        # This Messages API has no sampling parameters; temperature only keys the cache.
+        msg = self._client.messages.create(model=self.model, system=system, messages=messages,
+                                           max_tokens=max_tokens)
+        text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
+        return ChatReply(text, msg.usage.input_tokens, msg.usage.output_tokens)
+
+    def retryable(self, err):
+        return _retryable(self._sdk, err)
+
+
+class OpenAIClient(ChatClient):
+    provider = "openai"
+
+    def __init__(self, model: Optional[str] = None, api_key: Optional[str] = None,
+                 key_file: Optional[str] = None, base_url: Optional[str] = None,
+                 timeout: float = 60.0):
+        import openai
+
+        super().__init__(model or DEFAULT_MODELS["openai"], base_url)
+        self._sdk = openai
+        self._client = openai.OpenAI(api_key=_read_key("openai", api_key, key_file),
+                                     base_url=base_url, max_retries=0, timeout=timeout)
+
+    def send(self, system, messages, max_tokens, temperature):
+        resp = self._client.chat.completions.create(
+            model=self.model, messages=[{"role": "system", "content": system}, *messages],
+            max_tokens=max_tokens, temperature=temperature)
+        usage = resp.usage
+        return ChatReply(resp.choices[0].message.content or "",
+                         usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+
+    def retryable(self, err):
+        return _retryable(self._sdk, err)
+
+
+def make_client(kind: str, model: Optional[str] = None, base_url: Optional[str] = None,
+                key_file: Optional[str] = None, api_key: Optional[str] = None) -> ChatClient:
+    if kind == "anthropic":
+        return AnthropicClient(model, api_key, key_file, base_url)
+    if kind == "openai":
+        return OpenAIClient(model, api_key, key_file, base_url)
+    raise ModelDiffError(f"unknown assistant kind {kind!r}; choose anthropic or openai")
+
+
+_JSON_START = re.compile(r"[\[{]")
+
+
+def parse_json_answer(text: str) -> Any:
+    """The first JSON object or array in an answer, tolerating code fences and prose around it."""
+    decoder = json.JSONDecoder()
+    for m in _JSON_START.finditer(text):
+        try:
+            return decoder.raw_decode(text, m.start())[0]
+        except json.JSONDecodeError:
+            continue
+    raise ValueError("no JSON object or array in the answer")
+
+
+def _short(err: Exception) -> str:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return msg[:200]
+
+
+class CallPath:
+    def __init__(self, client: ChatClient, store=None, max_retries: int = 5,
+                 backoff_base: float = 1.0, backoff_max: float = 30.0, max_concurrency: int = 4,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client, self.store = client, store
+        self.max_retries, self.backoff_base, self.backoff_max = max_retries, backoff_base, backoff_max
+        self._sleep = sleep
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._count_lock = threading.Lock()
+        self.calls_made = 0
+        self.delays: list[float] = []
+
+    def _key(self, system, messages, max_tokens, temperature) -> str:
+        raw = json.dumps([self.client.provider, self.client.model, system, messages, max_tokens,
+                          temperature], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _send_with_retries(self, system, messages, max_tokens, temperature) -> ChatReply:
+        attempt = 0
+        while True:
+            try:
+                with self._slots:
+                    with self._count_lock:
+                        self.calls_made += 1
+                    return self.client.send(system, messages, max_tokens, temperature)
+            except Exception as err:  # noqa: BLE001 - sorted into retryable or not below
+                if not self.client.retryable(err):
+                    status = getattr(err, "status_code", None)
+                    where = f" (HTTP {status})" if status else ""
+                    raise ModelDiffError(f"{self.client.provider} request failed{where}: "
+                                         f"{_short(err)}") from None
+                if attempt >= self.max_retries:
+                    raise ModelDiffError(f"{self.client.provider} request failed after "
+                                         f"{attempt + 1} tries: {_short(err)}") from None
+                delay = min(self.backoff_max, self.backoff_base * 2 ** attempt)
+                delay *= 1 + 0.1 * random.random()  # jitter: parallel callers do not retry in step
+                self.delays.append(delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _record(self, run_id, purpose, reply: Optional[ChatReply]) -> None:
+        if self.store is None:
+            return
+        tin, tout = (reply.input_tokens, reply.output_tokens) if reply else (0, 0)
+        price_in, price_out = PRICES.get(self.client.model, DEFAULT_PRICE)
+        cost = (tin * price_in + tout * price_out) / 1e6
+        self.store.record_call(run_id, self.client.provider, self.client.model, purpose, tin, tout,
+                               cost, cached=reply is None)
+
+    def complete(self, system: str, messages: list[dict], max_tokens: int = 1024,
+                 temperature: float = 0.0, run_id: Optional[str] = None, purpose: str = "",
+                 use_cache: bool = True, save: bool = True) -> str:
+        """Same request -> the stored answer, no second call (unless use_cache is False)."""
+        key = self._key(system, messages, max_tokens, temperature)
+        if use_cache and self.store is not None:
+            hit = self.store.cached_response(key)
+            if hit is not None:
+                self._record(run_id, purpose, None)
+                return hit
+        reply = self._send_with_retries(system, messages, max_tokens, temperature)
+        self._record(run_id, purpose, reply)
+        if save and self.store is not None:
+            self.store.save_response(key, self.client.provider, self.client.model, reply.text)
+        return reply.text
+
+    def complete_json(self, system: str, messages: list[dict], max_tokens: int = 1024,
+                      temperature: float = 0.0, run_id: Optional[str] = None,
+                      purpose: str = "") -> Any:
+        """A JSON answer; a malformed one is asked for once more, and never cached as good."""
+        key = self._key(system, messages, max_tokens, temperature)
+        text = self.complete(system, messages, max_tokens, temperature, run_id, purpose, save=False)
+        try:
+            value = parse_json_answer(text)
+        except ValueError:
+            retry = [*messages, {"role": "assistant", "content": text},
+                     {"role": "user", "content": "That was not valid JSON. Answer again with the "
+                                                 "JSON only, in the shape asked for."}]
+            text = self.complete(system, retry, max_tokens, temperature, run_id,
+                                 f"{purpose} (retry)", use_cache=False, save=False)
+            try:
+                value = parse_json_answer(text)
+            except ValueError:
+                raise AssistantAnswerError(f"{self.client.provider} assistant gave no valid JSON "
+                                           f"for {purpose or 'a request'} after a retry") from None
+        if self.store is not None:
+            self.store.save_response(key, self.client.provider, self.client.model, text)
+        return value
+
+    def usage_summary(self, run_id: Optional[str]) -> dict:
+        return self.store.usage(run_id) if self.store is not None else {}

@@ -1,0 +1,207 @@
+"""The Anthropic and OpenAI assistants through their official SDKs, pointed at a local fake
+server: retries, the JSON contract, the cache, usage accounting, the concurrency cap, keys that
+never reach the database — and a full propose + validate pass of the pipeline."""
+import json
+import threading
+
+import pytest
+
+from fake_llm_server import FakeLLMServer
+from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.store import Store
+
+SECRET = "sk-test-SECRET-123"
+APIS = ["anthropic", "openai"]
+
+
+def _client(api, server, **kw):
+    base = server.url if api == "anthropic" else server.url + "/v1"
+    return make_client(api, base_url=base, api_key=SECRET, **kw)
+
+
+def _path(api, server, store=None, **kw):
+    sleeps = []
+    path = CallPath(_client(api, server), store=store, sleep=sleeps.append, **kw)
+    return path, sleeps
+
+
+def _ask(path, text="hello", purpose="t"):
+    return path.complete_json("system", [{"role": "user", "content": text}], purpose=purpose,
+                              run_id="run-1")
+
+
+def _dump(store) -> str:
+    tables = [r[0] for r in store._q("SELECT table_name FROM information_schema.tables").fetchall()]
+    return "\n".join(str(store._q(f"SELECT * FROM {t}").fetchall()) for t in tables)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    with Store(tmp_path / "llm.duckdb") as st:
+        yield st
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_call_returns_json_and_records_usage(api, store):
+    with FakeLLMServer(lambda text: 'Sure: ```json\n{"answer": 42}\n``` hope it helps') as srv:
+        path, _ = _path(api, srv, store)
+        assert _ask(path) == {"answer": 42}
+        sent = srv.calls(api)[0]["json"]
+        assert sent["messages"][-1]["content"] == "hello"
+    usage = store.usage("run-1")
+    assert usage == {"calls": 1, "cached": 0, "input_tokens": 11, "output_tokens": 7,
+                     "cost_usd": pytest.approx(usage["cost_usd"])} and usage["cost_usd"] > 0
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_transient_errors_are_retried_with_growing_backoff(api, status, store):
+    with FakeLLMServer(lambda text: '{"ok": 1}') as srv:
+        srv.queue(api, status, "slow down")
+        srv.queue(api, status, "slow down")
+        path, sleeps = _path(api, srv, store)
+        assert _ask(path) == {"ok": 1}
+        assert path.calls_made == 3 and len(srv.calls(api)) == 3
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] > 0
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_persistent_errors_give_up_with_one_line(api, store):
+    with FakeLLMServer() as srv:
+        for _ in range(3):
+            srv.queue(api, 500, "down")
+        path, sleeps = _path(api, srv, store, max_retries=2)
+        with pytest.raises(ModelDiffError) as err:
+            _ask(path)
+    assert "after 3 tries" in str(err.value) and "\n" not in str(err.value)
+    assert len(sleeps) == 2
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_client_error_fails_at_once_without_the_key(api, store):
+    with FakeLLMServer() as srv:
+        srv.queue(api, 400, "bad request: model not found")
+        path, sleeps = _path(api, srv, store)
+        with pytest.raises(ModelDiffError) as err:
+            _ask(path)
+    msg = str(err.value)
+    assert "HTTP 400" in msg and api in msg and SECRET not in msg and "\n" not in msg
+    assert sleeps == [] and path.calls_made == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_malformed_json_is_asked_again_then_fails_clearly(api, store):
+    store.save_result("kept", {"x": 1})
+    with FakeLLMServer() as srv:
+        srv.queue(api, 200, "I think the answer is yes.")
+        srv.queue(api, 200, '{"fixed": true}')
+        path, _ = _path(api, srv, store)
+        assert _ask(path, "q1") == {"fixed": True}
+        assert path.calls_made == 2
+        retry = srv.calls(api)[1]["json"]["messages"]
+        assert "not valid JSON" in retry[-1]["content"]
+        srv.queue(api, 200, "nope")
+        srv.queue(api, 200, "still nope {")
+        with pytest.raises(AssistantAnswerError):
+            _ask(path, "q2")
+        # The bad answer was not cached: asking again makes a new call.
+        srv.responder = lambda text: '{"late": 1}'
+        assert _ask(path, "q2") == {"late": 1}
+    assert store.result("kept") == {"x": 1}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_identical_requests_are_served_from_the_cache(api, tmp_path):
+    db = tmp_path / "cache.duckdb"
+    with FakeLLMServer(lambda text: '{"n": 1}') as srv:
+        with Store(db) as st:
+            path, _ = _path(api, srv, st)
+            _ask(path)
+            _ask(path)
+            assert path.calls_made == 1
+            assert st.usage("run-1")["cached"] == 1
+        with Store(db) as st:  # the cache lives in the database, not the process
+            path, _ = _path(api, srv, st)
+            assert _ask(path) == {"n": 1} and path.calls_made == 0
+            assert SECRET not in _dump(st)
+        assert len(srv.calls(api)) == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_missing_key_names_the_variable(api, monkeypatch, tmp_path):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ModelDiffError, match="ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY"):
+        make_client(api)
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(SECRET + "\n")
+    client = make_client(api, key_file=str(key_file))
+    assert SECRET not in repr(client)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_concurrency_is_capped(api):
+    with FakeLLMServer(lambda text: '{"ok": 1}', delay=0.2) as srv:
+        path, _ = _path(api, srv, max_concurrency=2)
+        threads = [threading.Thread(target=_ask, args=(path, f"q{i}")) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert srv.max_in_flight == 2 and len(srv.calls(api)) == 6
+
+
+# ---------------------------------------------------------------- a full pass
+def _assistant_answers(text: str) -> str:
+    """Deterministic stand-in for an LLM that has understood the cats organism."""
+    task = text.split("\n", 1)[0]
+    data = json.loads(text.split("INPUT (JSON):\n", 1)[1])
+    if task.startswith("TASK: propose"):
+        return json.dumps({"hypotheses": [
+            {"text": "Model B mentions cats far more often than Model A."},
+            {"text": "Model B writes about the weather more than Model A."}]})
+    if task.startswith("TASK: judge"):
+        if "cats" in data["hypothesis"]:
+            return json.dumps({"scores": [95 if "cat" in t else 5 for t in data["texts"]]})
+        return json.dumps({"scores": [50 for _ in data["texts"]]})
+    if task.startswith("TASK: write"):
+        return json.dumps({"pairs": [{"favoured": "my cat chased a mouse near the gate .",
+                                      "contrast": "anna went to the garden in the morning ."}
+                                     for _ in data["prompts"]]})
+    return "{}"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dirs):
+    from modeldiff_core.generate import GenerationSettings
+    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.pipeline import RunConfig, run_pipeline
+    from modeldiff_core.prompts import builtin_prompt_set
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY", SECRET)
+    with FakeLLMServer(_assistant_answers) as srv:
+        config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
+                           builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
+                           assistant=api,
+                           assistant_base_url=srv.url if api == "anthropic" else srv.url + "/v1",
+                           max_judge_texts=40, n_pairs=10)
+        db = tmp_path / "full.duckdb"
+        with Store(db) as st:
+            result = run_pipeline(st, config)
+            usage = st.usage(result["run_id"])
+        calls = len(srv.requests)
+        hyps = {h["text"]: h for h in result["hypotheses"]}
+        cats = hyps["Model B mentions cats far more often than Model A."]
+        weather = hyps["Model B writes about the weather more than Model A."]
+        assert cats["validated"] and cats["discriminative"]["n"] == 40
+        assert cats["discriminative"]["accuracy"] > 0.8 and cats["generative"]["n"] == 10
+        assert cats["generative"]["auc"] > 0.9
+        assert not weather["validated"] and weather["discriminative"]["accuracy"] == 0.5
+        assert usage["calls"] == calls and usage["input_tokens"] == 11 * calls
+        # The same run again: everything stored, zero calls.
+        with Store(db) as st:
+            again = run_pipeline(st, config)
+            assert SECRET not in _dump(st)
+        assert len(srv.requests) == calls
+        assert again["hypotheses"] == result["hypotheses"]
