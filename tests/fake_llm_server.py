@@ -2,7 +2,7 @@
 Completions API with deterministic answers, so the official SDKs can be tested for real.
 
 Each endpoint has a script (a queue of (status, body) to answer first) and then falls back to
-`responder(user_text) -> str`. Every request is recorded."""
+`responder(request_json) -> str`. Every request is recorded (api, path, headers, json)."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 
 class FakeLLMServer:
-    def __init__(self, responder: Optional[Callable[[str], str]] = None, delay: float = 0.0):
-        self.responder = responder or (lambda text: '{"ok": true}')
+    def __init__(self, responder: Optional[Callable[[dict], str]] = None, delay: float = 0.0):
+        self.responder = responder or (lambda request: '{"ok": true}')
         self.delay = delay
         self.script: dict[str, deque] = {"anthropic": deque(), "openai": deque()}
         self.requests: list[dict] = []
@@ -36,7 +36,9 @@ class FakeLLMServer:
         self._server.server_close()
 
     def queue(self, api: str, status: int, body) -> None:
-        """Answer the next request to `api` ('anthropic' or 'openai') with this status and body."""
+        """Answer the next request to `api` ('anthropic' or 'openai') with this status and body:
+        for 200 a text (wrapped in the API's response shape) or a dict (sent as it is); for an
+        error status, the error message."""
         self.script[api].append((status, body))
 
     def calls(self, api: str) -> list[dict]:
@@ -51,7 +53,11 @@ class FakeLLMServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                api = "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
+                path = self.path.split("?")[0].rstrip("/")
+                api = ("anthropic" if path.endswith("/messages") else
+                       "openai" if path.endswith("/chat/completions") else None)
+                if api is None:
+                    return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 with server._lock:
                     server.requests.append({"api": api, "path": self.path, "json": body,
                                             "headers": dict(self.headers)})
@@ -63,11 +69,10 @@ class FakeLLMServer:
                     with server._lock:
                         scripted = server.script[api].popleft() if server.script[api] else None
                     if scripted is not None and scripted[0] != 200:
-                        status, err = scripted
-                        return self._send(status, {"type": "error", "error": {
-                            "type": "test_error", "message": str(err)}})
-                    user = body["messages"][-1]["content"]
-                    text = scripted[1] if scripted else server.responder(user)
+                        return self._send(scripted[0], _error(api, str(scripted[1])))
+                    if scripted is not None and isinstance(scripted[1], dict):
+                        return self._send(200, scripted[1])
+                    text = scripted[1] if scripted else server.responder(body)
                     self._send(200, _anthropic(body, text) if api == "anthropic" else _openai(body, text))
                 finally:
                     with server._lock:
@@ -84,6 +89,12 @@ class FakeLLMServer:
                 self.wfile.write(raw)
 
         return Handler
+
+
+def _error(api: str, message: str) -> dict:
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": "test_error", "message": message}}
+    return {"error": {"message": message, "type": "test_error", "param": None, "code": None}}
 
 
 def _anthropic(req: dict, text: str) -> dict:

@@ -44,20 +44,26 @@ def store(tmp_path):
 
 @pytest.mark.parametrize("api", APIS)
 def test_a_call_returns_json_and_records_usage(api, store):
-    with FakeLLMServer(lambda text: 'Sure: ```json\n{"answer": 42}\n``` hope it helps') as srv:
-        path, _ = _path(api, srv, store)
+    with FakeLLMServer(lambda req: 'Sure: ```json\n{"answer": 42}\n``` hope it helps') as srv:
+        client = _client(api, srv, model="test-model")
+        path = CallPath(client, store=store, prices={"test-model": (2.0, 10.0)})
         assert _ask(path) == {"answer": 42}
-        sent = srv.calls(api)[0]["json"]
-        assert sent["messages"][-1]["content"] == "hello"
-    usage = store.usage("run-1")
-    assert usage == {"calls": 1, "cached": 0, "input_tokens": 11, "output_tokens": 7,
-                     "cost_usd": pytest.approx(usage["cost_usd"])} and usage["cost_usd"] > 0
+        sent = srv.calls(api)[0]
+        assert sent["json"]["messages"][-1]["content"] == "hello"
+        # The key does reach the API (and, per the other tests, nowhere else).
+        headers = {k.lower(): v for k, v in sent["headers"].items()}
+        auth = headers.get("x-api-key") or headers.get("authorization")
+        assert SECRET in auth
+    assert store.usage("run-1") == {"calls": 1, "cached": 0, "input_tokens": 11,
+                                    "output_tokens": 7,
+                                    "cost_usd": pytest.approx((11 * 2.0 + 7 * 10.0) / 1e6)}
+    assert path.usage_summary("run-1")["calls"] == 1
 
 
 @pytest.mark.parametrize("api", APIS)
-@pytest.mark.parametrize("status", [429, 500, 503])
+@pytest.mark.parametrize("status", [429, 500, 503, 408])
 def test_transient_errors_are_retried_with_growing_backoff(api, status, store):
-    with FakeLLMServer(lambda text: '{"ok": 1}') as srv:
+    with FakeLLMServer(lambda req: '{"ok": 1}') as srv:
         srv.queue(api, status, "slow down")
         srv.queue(api, status, "slow down")
         path, sleeps = _path(api, srv, store)
@@ -71,11 +77,14 @@ def test_persistent_errors_give_up_with_one_line(api, store):
     with FakeLLMServer() as srv:
         for _ in range(3):
             srv.queue(api, 500, "down")
-        path, sleeps = _path(api, srv, store, max_retries=2)
+        for _ in range(2):
+            srv.queue(api, 429, "slow down")
+        path, sleeps = _path(api, srv, store, max_retries=4, backoff_max=3.0)
         with pytest.raises(ModelDiffError) as err:
             _ask(path)
-    assert "after 3 tries" in str(err.value) and "\n" not in str(err.value)
-    assert len(sleeps) == 2
+    msg = str(err.value)
+    assert "after 5 tries" in msg and "slow down" in msg and "\n" not in msg and SECRET not in msg
+    assert len(sleeps) == 4 and max(sleeps) == 3.0 and sleeps[0] < sleeps[1] < sleeps[2]
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -86,8 +95,19 @@ def test_a_client_error_fails_at_once_without_the_key(api, store):
         with pytest.raises(ModelDiffError) as err:
             _ask(path)
     msg = str(err.value)
-    assert "HTTP 400" in msg and api in msg and SECRET not in msg and "\n" not in msg
-    assert sleeps == [] and path.calls_made == 1
+    assert "HTTP 400" in msg and api in msg and "model not found" in msg and "\n" not in msg
+    assert SECRET not in msg and sleeps == [] and path.calls_made == 1
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_key_echoed_by_the_server_is_scrubbed(api, store):
+    with FakeLLMServer() as srv:
+        srv.queue(api, 401, f"Incorrect API key provided: {SECRET}.")
+        path, _ = _path(api, srv, store)
+        with pytest.raises(ModelDiffError) as err:
+            _ask(path)
+    assert "HTTP 401" in str(err.value) and SECRET not in str(err.value)
+    assert SECRET not in _dump(store)
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -106,15 +126,26 @@ def test_malformed_json_is_asked_again_then_fails_clearly(api, store):
         with pytest.raises(AssistantAnswerError):
             _ask(path, "q2")
         # The bad answer was not cached: asking again makes a new call.
-        srv.responder = lambda text: '{"late": 1}'
+        srv.responder = lambda req: '{"late": 1}'
         assert _ask(path, "q2") == {"late": 1}
     assert store.result("kept") == {"x": 1}
 
 
 @pytest.mark.parametrize("api", APIS)
+def test_an_empty_answer_is_asked_again_without_an_empty_turn(api, store):
+    with FakeLLMServer() as srv:
+        srv.queue(api, 200, "")
+        srv.queue(api, 200, '[1, 2]')
+        path, _ = _path(api, srv, store)
+        assert _ask(path) == [1, 2]
+        retry = srv.calls(api)[1]["json"]["messages"]
+        assert all(m["content"] for m in retry) and retry[-1]["role"] == "user"
+
+
+@pytest.mark.parametrize("api", APIS)
 def test_identical_requests_are_served_from_the_cache(api, tmp_path):
     db = tmp_path / "cache.duckdb"
-    with FakeLLMServer(lambda text: '{"n": 1}') as srv:
+    with FakeLLMServer(lambda req: '{"n": 1}') as srv:
         with Store(db) as st:
             path, _ = _path(api, srv, st)
             _ask(path)
@@ -142,7 +173,7 @@ def test_missing_key_names_the_variable(api, monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("api", APIS)
 def test_concurrency_is_capped(api):
-    with FakeLLMServer(lambda text: '{"ok": 1}', delay=0.2) as srv:
+    with FakeLLMServer(lambda req: '{"ok": 1}', delay=0.2) as srv:
         path, _ = _path(api, srv, max_concurrency=2)
         threads = [threading.Thread(target=_ask, args=(path, f"q{i}")) for i in range(6)]
         for t in threads:
@@ -153,8 +184,9 @@ def test_concurrency_is_capped(api):
 
 
 # ---------------------------------------------------------------- a full pass
-def _assistant_answers(text: str) -> str:
+def _assistant_answers(request: dict) -> str:
     """Deterministic stand-in for an LLM that has understood the cats organism."""
+    text = request["messages"][-1]["content"]
     task = text.split("\n", 1)[0]
     data = json.loads(text.split("INPUT (JSON):\n", 1)[1])
     if task.startswith("TASK: propose"):

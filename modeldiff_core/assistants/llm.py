@@ -21,7 +21,8 @@ from ..config import ModelDiffError
 
 # USD per million tokens (input, output): an estimate for the usage table, not a bill.
 PRICES = {
-    "claude-sonnet-4-5": (3.0, 15.0), "claude-haiku-4-5": (1.0, 5.0),
+    "claude-sonnet-4-5": (3.0, 15.0), "claude-sonnet-4-6": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
     "claude-opus-4-1": (15.0, 75.0), "gpt-4.1": (2.0, 8.0), "gpt-4.1-mini": (0.4, 1.6),
     "gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6),
 }
@@ -60,7 +61,11 @@ def _read_key(provider: str, api_key: Optional[str], key_file: Optional[str]) ->
 
 
 class ChatClient(ABC):
+    """One provider's chat endpoint. Subclasses set `_sdk` (the SDK module, for its exception
+    classes) and `_client` (the SDK client, the only holder of the key)."""
     provider: str
+    _sdk: Any = None
+    _client: Any = None
 
     def __init__(self, model: str, base_url: Optional[str]):
         self.model, self.base_url = model, base_url
@@ -72,14 +77,27 @@ class ChatClient(ABC):
     def send(self, system: str, messages: list[dict], max_tokens: int,
              temperature: float) -> ChatReply: ...
 
-    @abstractmethod
-    def retryable(self, err: Exception) -> bool: ...
+    def retryable(self, err: Exception) -> bool:
+        """429, 408, 5xx, timeouts and dropped connections are worth another try."""
+        sdk = self._sdk
+        if sdk is None:
+            return False
+        if isinstance(err, (sdk.RateLimitError, sdk.APITimeoutError, sdk.APIConnectionError)):
+            return True
+        return isinstance(err, sdk.APIStatusError) and (err.status_code >= 500
+                                                        or err.status_code == 408)
 
-
-def _retryable(sdk, err: Exception) -> bool:
-    if isinstance(err, (sdk.RateLimitError, sdk.APITimeoutError, sdk.APIConnectionError)):
-        return True
-    return isinstance(err, sdk.APIStatusError) and err.status_code >= 500
+    def describe(self, err: Exception) -> str:
+        """One short line for an SDK error: the API's own message, with the key scrubbed out
+        (some servers echo the key they rejected)."""
+        body = getattr(err, "body", None)
+        inner = body.get("error", body) if isinstance(body, dict) else None
+        msg = inner.get("message") if isinstance(inner, dict) else None
+        msg = str(msg or getattr(err, "message", None) or err).strip() or type(err).__name__
+        key = getattr(self._client, "api_key", None)
+        if isinstance(key, str) and key:
+            msg = msg.replace(key, "***")
+        return msg.splitlines()[0][:200]
 
 
 class AnthropicClient(ChatClient):
@@ -102,9 +120,6 @@ class AnthropicClient(ChatClient):
         text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
         return ChatReply(text, msg.usage.input_tokens, msg.usage.output_tokens)
 
-    def retryable(self, err):
-        return _retryable(self._sdk, err)
-
 
 class OpenAIClient(ChatClient):
     provider = "openai"
@@ -126,9 +141,6 @@ class OpenAIClient(ChatClient):
         usage = resp.usage
         return ChatReply(resp.choices[0].message.content or "",
                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
-
-    def retryable(self, err):
-        return _retryable(self._sdk, err)
 
 
 def make_client(kind: str, model: Optional[str] = None, base_url: Optional[str] = None,
@@ -154,16 +166,13 @@ def parse_json_answer(text: str) -> Any:
     raise ValueError("no JSON object or array in the answer")
 
 
-def _short(err: Exception) -> str:
-    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return msg[:200]
-
-
 class CallPath:
     def __init__(self, client: ChatClient, store=None, max_retries: int = 5,
                  backoff_base: float = 1.0, backoff_max: float = 30.0, max_concurrency: int = 4,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 prices: Optional[dict[str, tuple[float, float]]] = None):
         self.client, self.store = client, store
+        self.prices = {**PRICES, **(prices or {})}
         self.max_retries, self.backoff_base, self.backoff_max = max_retries, backoff_base, backoff_max
         self._sleep = sleep
         self._slots = threading.BoundedSemaphore(max_concurrency)
@@ -189,12 +198,13 @@ class CallPath:
                     status = getattr(err, "status_code", None)
                     where = f" (HTTP {status})" if status else ""
                     raise ModelDiffError(f"{self.client.provider} request failed{where}: "
-                                         f"{_short(err)}") from None
+                                         f"{self.client.describe(err)}") from None
                 if attempt >= self.max_retries:
                     raise ModelDiffError(f"{self.client.provider} request failed after "
-                                         f"{attempt + 1} tries: {_short(err)}") from None
-                delay = min(self.backoff_max, self.backoff_base * 2 ** attempt)
-                delay *= 1 + 0.1 * random.random()  # jitter: parallel callers do not retry in step
+                                         f"{attempt + 1} tries: {self.client.describe(err)}") from None
+                # Jitter, so parallel callers do not retry in step; the cap holds after it.
+                delay = min(self.backoff_max,
+                            self.backoff_base * 2 ** attempt * (1 + 0.1 * random.random()))
                 self.delays.append(delay)
                 self._sleep(delay)
                 attempt += 1
@@ -203,7 +213,7 @@ class CallPath:
         if self.store is None:
             return
         tin, tout = (reply.input_tokens, reply.output_tokens) if reply else (0, 0)
-        price_in, price_out = PRICES.get(self.client.model, DEFAULT_PRICE)
+        price_in, price_out = self.prices.get(self.client.model, DEFAULT_PRICE)
         cost = (tin * price_in + tout * price_out) / 1e6
         self.store.record_call(run_id, self.client.provider, self.client.model, purpose, tin, tout,
                                cost, cached=reply is None)
@@ -233,7 +243,9 @@ class CallPath:
         try:
             value = parse_json_answer(text)
         except ValueError:
-            retry = [*messages, {"role": "assistant", "content": text},
+            # An empty assistant turn is a 400 at Anthropic, so only a non-empty answer is quoted.
+            said = [{"role": "assistant", "content": text}] if text.strip() else []
+            retry = [*messages, *said,
                      {"role": "user", "content": "That was not valid JSON. Answer again with the "
                                                  "JSON only, in the shape asked for."}]
             text = self.complete(system, retry, max_tokens, temperature, run_id,
