@@ -141,6 +141,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.out:
             Path(args.out).write_text(json.dumps(result, indent=2, allow_nan=True))
         print(_summary(result, args.alpha))
+        for step in result.get("failed_steps", []):
+            print(f"modeldiff: warning: step failed (run again to retry it): {step}",
+                  file=sys.stderr)
         return 0
     except ModelDiffError as err:
         print(f"modeldiff: error: {err}", file=sys.stderr)

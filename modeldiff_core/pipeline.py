@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import stats
 from .assistants.base import Assistant, Hypothesis
+from .assistants.llm import AssistantAnswerError
 from .cluster import make_clusterer, top_terms, umap_project
 from .config import ModelDiffError
 from .embed import Embedder, default_embedder, embed_texts
@@ -159,23 +160,40 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
     done = store.validations(run_id, key)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
     bar = StageProgress(progress, "validate", len(stored), unit="hypotheses")
+    failed: list[str] = []
     for row in stored.itertuples():
         h = Hypothesis(row.text, row.direction, row.source, row.predicate, row.evidence)
-        if (row.hypothesis_id, "discriminative") not in done_keys:
-            r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist())
-            store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
-        if (row.hypothesis_id, "generative") not in done_keys:
-            held = val.sample(frac=1.0, random_state=seed)
-            pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
-                                          disc["text"].tolist(), config.n_pairs)
-            lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
-            r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
-                           seed=seed)
-            r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
-                          for p in pairs]
-            store.save_validation(run_id, key, row.hypothesis_id, "generative", r)
+        # A malformed assistant answer fails that one step: it is reported, nothing stored is
+        # touched, and the same run started again retries just the missing steps.
+        try:
+            if (row.hypothesis_id, "discriminative") not in done_keys:
+                r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist())
+                store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
+        except AssistantAnswerError as err:
+            failed.append(f"{row.hypothesis_id} discriminative: {err}")
+        try:
+            if (row.hypothesis_id, "generative") not in done_keys:
+                _generative_step(store, run_id, key, row.hypothesis_id, h, assistant, val, disc,
+                                 config, cache)
+        except AssistantAnswerError as err:
+            failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
+    store.set_run_failures(run_id, key, failed)
     return apply_bh(store, run_id, key, config.alpha)
+
+
+def _generative_step(store, run_id, key, hypothesis_id, h, assistant, val, disc, config,
+                     cache) -> None:
+    seed = config.generation.seed
+    held = val.sample(frac=1.0, random_state=seed)
+    pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
+                                  disc["text"].tolist(), config.n_pairs)
+    lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
+    r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
+                   seed=seed)
+    r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
+                  for p in pairs]
+    store.save_validation(run_id, key, hypothesis_id, "generative", r)
 
 
 def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
@@ -235,7 +253,8 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
             "baseline": base, "clusters": cluster_rows, "assistant": key,
-            "hypotheses": _hypothesis_rows(store, run_id, key)}
+            "hypotheses": _hypothesis_rows(store, run_id, key),
+            "failed_steps": store.run_failures(run_id, key)}
 
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -76,6 +76,11 @@ MIGRATIONS: list[list[str]] = [
             call_id VARCHAR PRIMARY KEY, run_id VARCHAR, provider VARCHAR, model VARCHAR,
             purpose VARCHAR, input_tokens INTEGER, output_tokens INTEGER, cost_usd DOUBLE,
             cached BOOLEAN, created_at TIMESTAMP)""",
+    ],
+    [
+        """CREATE TABLE run_failures (
+            run_id VARCHAR, assistant VARCHAR, failures VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
     ],
 ]
 
@@ -393,6 +398,18 @@ class Store:
                 self._q("UPDATE validations SET q_value = ?, validated = ?, alpha = ? "
                         "WHERE run_id = ? AND assistant = ? AND hypothesis_id = ? AND test = ?",
                         [q, bool(r.validated), alpha, run_id, assistant, r.hypothesis_id, r.test])
+
+    def set_run_failures(self, run_id: str, assistant: str, failures: list[str]) -> None:
+        """The steps of the last validation pass that failed (empty list: none)."""
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO run_failures VALUES (?, ?, ?, ?)",
+                    [run_id, assistant, json.dumps(failures), _now()])
+
+    def run_failures(self, run_id: str, assistant: str) -> list[str]:
+        with self._lock:
+            row = self._one("SELECT failures FROM run_failures WHERE run_id = ? AND assistant = ?",
+                            [run_id, assistant])
+        return json.loads(row[0]) if row else []
 
     # -------------------------------------------------------- assistant calls
     def cached_response(self, cache_key: str) -> Optional[str]:

@@ -184,9 +184,14 @@ def test_concurrency_is_capped(api):
 
 
 # ---------------------------------------------------------------- a full pass
+def _task_text(request: dict) -> str:
+    """The TASK message of a request (a retry appends a correction after it)."""
+    return next(m["content"] for m in request["messages"] if str(m["content"]).startswith("TASK:"))
+
+
 def _assistant_answers(request: dict) -> str:
     """Deterministic stand-in for an LLM that has understood the cats organism."""
-    text = request["messages"][-1]["content"]
+    text = _task_text(request)
     task = text.split("\n", 1)[0]
     data = json.loads(text.split("INPUT (JSON):\n", 1)[1])
     if task.startswith("TASK: propose"):
@@ -237,3 +242,39 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dir
             assert SECRET not in _dump(st)
         assert len(srv.requests) == calls
         assert again["hypotheses"] == result["hypotheses"]
+
+
+def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism_dirs):
+    from modeldiff_core.generate import GenerationSettings
+    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.pipeline import RunConfig, run_pipeline
+    from modeldiff_core.prompts import builtin_prompt_set
+
+    def broken_weather_judge(req):
+        text = _task_text(req)
+        if text.startswith("TASK: judge") and "weather" in text:
+            return json.dumps({"scores": [1, 2]})  # wrong length, every time
+        return _assistant_answers(req)
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    db = tmp_path / "partial.duckdb"
+    with FakeLLMServer(broken_weather_judge) as srv:
+        config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
+                           builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
+                           assistant="openai", assistant_base_url=srv.url + "/v1",
+                           max_judge_texts=40, n_pairs=10)
+        with Store(db) as st:
+            first = run_pipeline(st, config)
+    by_text = {h["text"]: h for h in first["hypotheses"]}
+    assert by_text["Model B mentions cats far more often than Model A."]["validated"]
+    weather = by_text["Model B writes about the weather more than Model A."]
+    assert weather["discriminative"] is None and not weather["validated"]
+    assert len(first["failed_steps"]) == 1 and "discriminative" in first["failed_steps"][0]
+    with FakeLLMServer(_assistant_answers) as srv:
+        config.assistant_base_url = srv.url + "/v1"
+        with Store(db) as st:
+            second = run_pipeline(st, config)
+        judged = [_task_text(r["json"]) for r in srv.requests]
+        assert judged and all(t.startswith("TASK: judge") and "weather" in t for t in judged)
+    assert second["failed_steps"] == []
+    assert {h["text"]: h for h in second["hypotheses"]}[weather["text"]]["discriminative"]["n"] == 40

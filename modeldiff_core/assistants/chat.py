@@ -7,7 +7,6 @@ import json
 import random
 from typing import Any, Optional
 
-from ..config import ModelDiffError
 from .base import Assistant, GeneratedPair, Hypothesis
 
 SYSTEM = ("You are a careful research assistant comparing two language models, Model A and "
@@ -27,11 +26,11 @@ class ChatAssistant(Assistant):
             n_examples, judge_batch, write_batch, seed)
         self.kind = call_path.client.provider
 
-    def _ask(self, task: str, payload: dict, purpose: str, max_tokens: int = 2048) -> Any:
+    def _ask(self, task: str, payload: dict, purpose: str, check, max_tokens: int = 2048) -> Any:
         content = f"TASK: {task}\n\nINPUT (JSON):\n{json.dumps(payload, ensure_ascii=False)}"
         return self.call_path.complete_json(SYSTEM, [{"role": "user", "content": content}],
                                             max_tokens=max_tokens, temperature=0.0,
-                                            run_id=self.run_id, purpose=purpose)
+                                            run_id=self.run_id, purpose=purpose, check=check)
 
     def propose(self, texts_a, texts_b, source, max_hypotheses=5):
         if not texts_a or not texts_b:
@@ -45,12 +44,9 @@ class ChatAssistant(Assistant):
             "a word, a style, the length). Start each with 'Model B'. Answer "
             '{"hypotheses": [{"text": "..."}]}.',
             {"model_a_samples": sample(texts_a), "model_b_samples": sample(texts_b)},
-            purpose=f"propose {source}")
-        items = answer.get("hypotheses") if isinstance(answer, dict) else None
-        if not isinstance(items, list):
-            raise ModelDiffError(f"{self.kind} assistant: proposal answer has no 'hypotheses' list")
+            purpose=f"propose {source}", check=_check_list("hypotheses"))
         out = []
-        for item in items[:max_hypotheses]:
+        for item in answer["hypotheses"][:max_hypotheses]:
             text = item.get("text") if isinstance(item, dict) else item
             if isinstance(text, str) and text.strip():
                 out.append(Hypothesis(text.strip(), "B", source, None,
@@ -65,16 +61,9 @@ class ChatAssistant(Assistant):
                 "judge. Suppose the hypothesis about Model B is true. For each text, give the "
                 "probability (0-100) that Model B, not Model A, wrote it. Answer "
                 '{"scores": [number, ...]} with exactly one score per text, in order.',
-                {"hypothesis": hypothesis.text, "texts": chunk}, purpose="judge", max_tokens=512)
-            got = answer.get("scores") if isinstance(answer, dict) else None
-            if not isinstance(got, list) or len(got) != len(chunk):
-                raise ModelDiffError(f"{self.kind} assistant: judge answered "
-                                     f"{len(got) if isinstance(got, list) else 'no'} scores for "
-                                     f"{len(chunk)} texts")
-            try:
-                scores += [min(1.0, max(0.0, float(s) / 100)) for s in got]
-            except (TypeError, ValueError):
-                raise ModelDiffError(f"{self.kind} assistant: judge scores are not numbers") from None
+                {"hypothesis": hypothesis.text, "texts": chunk}, purpose="judge",
+                check=_check_scores(len(chunk)), max_tokens=512)
+            scores += [min(1.0, max(0.0, float(s) / 100)) for s in answer["scores"]]
         return scores
 
     def write_pairs(self, hypothesis, texts, prompts, examples, n):
@@ -88,12 +77,29 @@ class ChatAssistant(Assistant):
                 "the same answer without the behaviour the hypothesis describes. Answer "
                 '{"pairs": [{"favoured": "...", "contrast": "..."}]}, one pair per prompt, in order.',
                 {"hypothesis": hypothesis.text, "prompts": chunk,
-                 "example_outputs": [_clip(e) for e in examples[:5]]}, purpose="write")
-            got = answer.get("pairs") if isinstance(answer, dict) else None
-            if not isinstance(got, list):
-                raise ModelDiffError(f"{self.kind} assistant: write answer has no 'pairs' list")
-            for prompt, item in zip(chunk, got):
+                 "example_outputs": [_clip(e) for e in examples[:5]]}, purpose="write",
+                check=_check_list("pairs"))
+            for prompt, item in zip(chunk, answer["pairs"]):
                 if isinstance(item, dict) and isinstance(item.get("favoured"), str) \
                         and isinstance(item.get("contrast"), str):
                     pairs.append(GeneratedPair(item["favoured"], item["contrast"], prompt))
         return pairs
+
+
+def _check_list(field: str):
+    def check(answer) -> Optional[str]:
+        if not isinstance(answer, dict) or not isinstance(answer.get(field), list):
+            return f"The answer needs a '{field}' list."
+        return None
+    return check
+
+
+def _check_scores(n: int):
+    def check(answer) -> Optional[str]:
+        got = answer.get("scores") if isinstance(answer, dict) else None
+        if not isinstance(got, list) or len(got) != n:
+            return f"Give exactly {n} scores, one per text, in a 'scores' list."
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in got):
+            return "Every score must be a number from 0 to 100."
+        return None
+    return check

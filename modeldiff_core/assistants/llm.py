@@ -235,26 +235,33 @@ class CallPath:
         return reply.text
 
     def complete_json(self, system: str, messages: list[dict], max_tokens: int = 1024,
-                      temperature: float = 0.0, run_id: Optional[str] = None,
-                      purpose: str = "") -> Any:
-        """A JSON answer; a malformed one is asked for once more, and never cached as good."""
-        key = self._key(system, messages, max_tokens, temperature)
-        text = self.complete(system, messages, max_tokens, temperature, run_id, purpose, save=False)
-        try:
-            value = parse_json_answer(text)
-        except ValueError:
-            # An empty assistant turn is a 400 at Anthropic, so only a non-empty answer is quoted.
-            said = [{"role": "assistant", "content": text}] if text.strip() else []
-            retry = [*messages, *said,
-                     {"role": "user", "content": "That was not valid JSON. Answer again with the "
-                                                 "JSON only, in the shape asked for."}]
-            text = self.complete(system, retry, max_tokens, temperature, run_id,
-                                 f"{purpose} (retry)", use_cache=False, save=False)
+                      temperature: float = 0.0, run_id: Optional[str] = None, purpose: str = "",
+                      check: Optional[Callable[[Any], Optional[str]]] = None) -> Any:
+        """A JSON answer of the shape `check` accepts (it returns a complaint, or None).
+
+        A malformed answer is asked for once more, and only a good one is ever cached."""
+        def parse(text: str) -> tuple[Any, Optional[str]]:
             try:
                 value = parse_json_answer(text)
             except ValueError:
-                raise AssistantAnswerError(f"{self.client.provider} assistant gave no valid JSON "
-                                           f"for {purpose or 'a request'} after a retry") from None
+                return None, "That was not valid JSON."
+            return value, check(value) if check else None
+
+        key = self._key(system, messages, max_tokens, temperature)
+        text = self.complete(system, messages, max_tokens, temperature, run_id, purpose, save=False)
+        value, complaint = parse(text)
+        if complaint:
+            # An empty assistant turn is a 400 at Anthropic, so only a non-empty answer is quoted.
+            said = [{"role": "assistant", "content": text}] if text.strip() else []
+            retry = [*messages, *said,
+                     {"role": "user", "content": f"{complaint} Answer again with the JSON only, "
+                                                 "in the shape asked for."}]
+            text = self.complete(system, retry, max_tokens, temperature, run_id,
+                                 f"{purpose} (retry)", use_cache=False, save=False)
+            value, complaint = parse(text)
+            if complaint:
+                raise AssistantAnswerError(f"{self.client.provider} assistant answered "
+                                           f"{purpose or 'a request'} badly twice: {complaint}")
         if self.store is not None:
             self.store.save_response(key, self.client.provider, self.client.model, text)
         return value
