@@ -1,36 +1,51 @@
-"""modeldiff dashboard — home page. (The full dashboard is its own issue; this page lists runs.)"""
+"""modeldiff — home: runs with headline figures, Quick start on the built-in demo, jobs."""
+import pandas as pd
 import streamlit as st
 
+from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError, default_db_path
-from modeldiff_core.store import Store
+from modeldiff_core.generate import GenerationSettings
+from modeldiff_core.models import ModelSpec
+from modeldiff_core.organisms import DEFAULT_ORGANISM
+from modeldiff_core.pipeline import RunConfig, config_to_dict
+from modeldiff_core.prompts import builtin_prompt_set
 
 st.set_page_config(page_title="modeldiff", layout="wide")
-
-
-@st.cache_resource
-def open_store(path: str) -> Store:
-    # The server process owns the DuckDB file: one read-write process per file.
-    return Store(path)
-
-
 st.title("modeldiff")
-st.caption("How do two language models behave differently?")
-db_path = str(default_db_path())
-try:
-    store = open_store(db_path)
-except ModelDiffError as err:
-    st.error(str(err))
-    st.stop()
+st.caption("How do two language models behave differently? Generate from both, cluster, "
+           "propose hypotheses, validate them on held-out prompts.")
+store = get_store()
+st.write(f"Database: `{default_db_path()}`")
 
-st.write(f"Database: `{db_path}`")
+st.subheader("Quick start")
+st.write(f"Runs the built-in demo end to end: the base organism (A) against `{DEFAULT_ORGANISM}` "
+         "(B), a copy finetuned to mention cats far more often. The organisms are built on first "
+         "use (a few minutes on a CPU).")
+if st.button("Quick start", type="primary"):
+    config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),
+                       builtin_prompt_set("organisms"), GenerationSettings())
+    try:
+        job_id = get_jobs().submit("pipeline", config_to_dict(config))
+        st.success(f"Started {job_id}: follow it below, then open the Clusters and Hypotheses pages.")
+    except ModelDiffError as err:
+        st.error(str(err))
+
+st.subheader("Jobs")
+jobs_panel()
+
+st.subheader("Runs")
 runs = store.list_runs()
 if runs.empty:
-    st.info("No runs yet. Run the built-in demo from a terminal (with this server stopped): "
-            "`python -m modeldiff_core demo`.")
+    st.info("No runs yet.")
 else:
-    st.subheader("Runs")
-    st.dataframe(runs, hide_index=True, use_container_width=True)
-    run_id = st.selectbox("Run", runs["run_id"])
-    clusters = store.clusters(run_id)
-    st.subheader("Clusters")
-    st.dataframe(clusters, hide_index=True, use_container_width=True)
+    rows = []
+    for r in runs.itertuples():
+        result = store.result(r.run_id) or {}
+        hyps = result.get("hypotheses", [])
+        base = result.get("baseline", {})
+        rows.append({"run": r.run_id, "status": r.status, "model A": r.model_a,
+                     "model B": r.model_b, "texts": r.n_texts, "clusters": r.n_clusters,
+                     "validated hypotheses": f"{sum(h['validated'] for h in hyps)} / {len(hyps)}"
+                     if result else "", "baseline accuracy": base.get("accuracy"),
+                     "created": r.created_at})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -59,6 +59,42 @@ class RunConfig:
                          "normalised": True}}
 
 
+def config_to_dict(config: RunConfig) -> dict:
+    """JSON-able form of a config (job params); `config_from_dict` inverts it."""
+    d = {k: getattr(config, k) for k in RunConfig.__dataclass_fields__
+         if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
+    d.update(spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
+             prompt_set={"name": config.prompt_set.name, "prompts": list(config.prompt_set.prompts)},
+             generation=config.generation.to_dict())
+    return d
+
+
+def config_from_dict(d: dict) -> RunConfig:
+    rest = {k: v for k, v in d.items() if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
+    return RunConfig(ModelSpec.from_dict(d["spec_a"]), ModelSpec.from_dict(d["spec_b"]),
+                     PromptSet(d["prompt_set"]["name"], tuple(d["prompt_set"]["prompts"])),
+                     GenerationSettings(**d["generation"]), **rest)
+
+
+def config_for_run(store, run_id: str, **overrides) -> RunConfig:
+    """The configuration a stored run was made with (e.g. to add another assistant's hypotheses)."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise ModelDiffError(f"no run {run_id}")
+    prompts = store.prompts(run_id)["prompt"].tolist()
+    settings, clusters = run["settings"], run["cluster_settings"] or {}
+    config = RunConfig(ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]),
+                       PromptSet(run["prompt_set"], tuple(prompts)),
+                       GenerationSettings(**settings["generation"]),
+                       validation_fraction=settings["validation_fraction"],
+                       cluster_method=clusters.get("method", "kmeans"),
+                       n_clusters=clusters.get("n_clusters"),
+                       min_cluster_size=clusters.get("min_cluster_size", 10))
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
 def run_id_for(config: RunConfig) -> str:
     """Same pair, prompts and generation settings -> same run id, which is what makes resume work."""
     payload = {"a": fingerprint(config.spec_a), "b": fingerprint(config.spec_b),
@@ -121,7 +157,8 @@ def assistant_key(config: RunConfig) -> str:
     return f"{config.assistant}:{config.assistant_model or 'default'}"
 
 
-def make_assistant(config: RunConfig, store, run_id: str) -> Assistant:
+def make_assistant(config: RunConfig, store, run_id: str,
+                   api_key: Optional[str] = None) -> Assistant:
     if config.assistant == "offline":
         from .assistants.offline import OfflineAssistant
         return OfflineAssistant(seed=config.generation.seed)
@@ -129,7 +166,8 @@ def make_assistant(config: RunConfig, store, run_id: str) -> Assistant:
         from .assistants.chat import ChatAssistant
         from .assistants.llm import CallPath, make_client
         client = make_client(config.assistant, model=config.assistant_model,
-                             base_url=config.assistant_base_url, key_file=config.assistant_key_file)
+                             base_url=config.assistant_base_url, key_file=config.assistant_key_file,
+                             api_key=api_key)
         return ChatAssistant(CallPath(client, store=store), run_id=run_id, seed=config.generation.seed)
     raise ModelDiffError(f"unknown assistant {config.assistant!r}; choose offline, anthropic or openai")
 
@@ -168,6 +206,7 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
         try:
             if (row.hypothesis_id, "discriminative") not in done_keys:
                 r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist())
+                r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
                 store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} discriminative: {err}")
@@ -259,11 +298,12 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
                  embedder: Optional[Embedder] = None,
-                 progress: Optional[ProgressCallback] = None) -> dict:
+                 progress: Optional[ProgressCallback] = None, api_key: Optional[str] = None) -> dict:
+    """The whole pipeline; `api_key` (a session's key) is used, never stored."""
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
     run_id = prepare_run(store, config)
-    assistant = make_assistant(config, store, run_id)  # a missing key fails here, before work
+    assistant = make_assistant(config, store, run_id, api_key)  # a missing key fails here
     try:
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, cache, progress)

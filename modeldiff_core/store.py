@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -81,6 +81,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE run_failures (
             run_id VARCHAR, assistant VARCHAR, failures VARCHAR, updated_at TIMESTAMP,
             PRIMARY KEY (run_id, assistant))""",
+    ],
+    [
+        """CREATE TABLE annotations (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, verdict VARCHAR,
+            note VARCHAR, updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, hypothesis_id))""",
     ],
 ]
 
@@ -438,3 +443,27 @@ class Store:
                 coalesce(sum(cost_usd), 0) FROM assistant_calls {where}""", params)
         return {"calls": int(row[0]), "cached": int(row[1]), "input_tokens": int(row[2]),
                 "output_tokens": int(row[3]), "cost_usd": float(row[4])}
+
+    # ---------------------------------------------------------------- annotations
+    VERDICTS = ("accepted", "rejected", "unsure")
+
+    def annotate(self, run_id: str, assistant: str, hypothesis_id: str, verdict: str,
+                 note: str = "") -> None:
+        """The researcher's verdict on a hypothesis, with a note."""
+        if verdict not in self.VERDICTS:
+            raise ValueError(f"verdict must be one of {self.VERDICTS}")
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?, ?, ?, ?)",
+                    [run_id, assistant, hypothesis_id, verdict, note, _now()])
+
+    def annotations(self, run_id: str, assistant: str) -> dict[str, dict]:
+        df = self._df("SELECT hypothesis_id, verdict, note FROM annotations "
+                      "WHERE run_id = ? AND assistant = ?", [run_id, assistant])
+        return {r.hypothesis_id: {"verdict": r.verdict, "note": r.note} for r in df.itertuples()}
+
+    def hypothesis_sets(self, run_id: str) -> list[str]:
+        """The assistants that have hypotheses for a run."""
+        with self._lock:
+            rows = self._q("SELECT DISTINCT assistant FROM hypotheses WHERE run_id = ? "
+                           "ORDER BY assistant", [run_id]).fetchall()
+        return [r[0] for r in rows]

@@ -62,7 +62,7 @@ def discriminative(assistant, hypothesis, texts: list[str], sides: list[str]) ->
     auc, auc_p = stats.auc_mann_whitney(scores[y], scores[~y])
     return {"accuracy": correct / n if n else math.nan, "ci_low": low, "ci_high": high,
             "p_value": stats.binomial_test_p(correct, n), "auc": auc, "auc_p_value": auc_p,
-            "n": n, "n_correct": correct}
+            "n": n, "n_correct": correct, "scores": scores.tolist()}
 
 
 def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, n_permutations: int = 10000,

@@ -1,0 +1,138 @@
+"""Long work as jobs in worker threads of one process (the dashboard's server), with progress
+in the `jobs` table. DuckDB allows one writer process; the threads share its Store.
+
+A job is a kind plus JSON params; `run_job` turns them into work, so a job interrupted by a
+crash (marked 'interrupted' at start-up) is resumed by submitting the same params again, and
+the pipeline's stored rows make the resume cheap."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
+
+from .config import ModelDiffError
+from .models import ModelCache
+from .progress import Cancelled, ProgressEvent
+
+JOB_KINDS = ("pipeline",)
+_import_lock = threading.Lock()
+
+
+def _warm_imports() -> None:
+    """transformers resolves its names lazily, and two threads resolving them at once can fail
+    (ImportError on AutoConfig); the first job resolves them under a lock."""
+    with _import_lock:
+        from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401
+                                  AutoTokenizer, BitsAndBytesConfig)
+        import sentence_transformers  # noqa: F401
+
+
+class JobManager:
+    def __init__(self, store, max_workers: int = 2, min_interval: float = 0.3):
+        self.store = store
+        self.cache = ModelCache()
+        self._embedder = None
+        self._embedder_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="modeldiff-job")
+        self._cancel: dict[str, threading.Event] = {}
+        self._futures: dict = {}
+        self.min_interval = min_interval
+        self.interrupted_at_start = store.mark_interrupted_jobs()
+
+    def embedder(self):
+        from .embed import default_embedder
+
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = default_embedder()
+            return self._embedder
+
+    # ------------------------------------------------------------------ submit
+    def submit(self, kind: str, params: dict, run_id: Optional[str] = None,
+               api_key: Optional[str] = None) -> str:
+        """Start a job. `api_key` stays in this process's memory: it is not in the job's params,
+        so a resumed job falls back to the environment or the key file."""
+        if kind not in JOB_KINDS:
+            raise ModelDiffError(f"unknown job kind {kind!r}")
+        job_id = "job-" + uuid.uuid4().hex[:10]
+        self.store.create_job(job_id, kind, run_id, params)
+        self._cancel[job_id] = threading.Event()
+        self._futures[job_id] = self._pool.submit(self._run, job_id, kind, params, api_key)
+        return job_id
+
+    def resume(self, job_id: str) -> str:
+        """Start an interrupted, failed or cancelled job again with the same params."""
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise ModelDiffError(f"no job {job_id}")
+        if job["status"] in ("running", "queued"):
+            raise ModelDiffError(f"job {job_id} is still {job['status']}")
+        self.store.update_job(job_id, status="resumed")
+        return self.submit(job["kind"], job["params"], job["run_id"])
+
+    def cancel(self, job_id: str) -> None:
+        event = self._cancel.get(job_id)
+        if event is not None:
+            event.set()
+
+    def wait(self, job_id: str, timeout: Optional[float] = None) -> dict:
+        fut = self._futures.get(job_id)
+        if fut is not None:
+            fut.result(timeout=timeout)
+        return self.store.get_job(job_id)
+
+    def shutdown(self) -> None:
+        for event in self._cancel.values():
+            event.set()
+        self._pool.shutdown(wait=True)
+
+    # ------------------------------------------------------------------- work
+    def _progress(self, job_id: str) -> Callable[[ProgressEvent], None]:
+        last = {"t": 0.0, "stage": None}
+        cancel = self._cancel[job_id]
+
+        def report(ev: ProgressEvent) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            now = time.monotonic()
+            # Throttled: a row per batch is plenty for a progress bar polled once a second.
+            if ev.stage != last["stage"] or now - last["t"] >= self.min_interval or ev.done >= ev.total:
+                last.update(t=now, stage=ev.stage)
+                self.store.update_job(job_id, stage=ev.stage, done=int(ev.done),
+                                      total=int(ev.total), rate=float(ev.rate),
+                                      message=ev.message or "")
+        return report
+
+    def _run(self, job_id: str, kind: str, params: dict, api_key: Optional[str]) -> None:
+        self.store.update_job(job_id, status="running")
+        try:
+            _warm_imports()
+            run_id = run_job(self, kind, params, self._progress(job_id), job_id, api_key)
+            self.store.update_job(job_id, status="done", run_id=run_id, message="finished")
+        except Cancelled:
+            self.store.update_job(job_id, status="cancelled", message="cancelled; resume continues "
+                                  "from the stored rows")
+        except ModelDiffError as err:
+            self.store.update_job(job_id, status="failed", error=str(err))
+        except Exception as err:  # noqa: BLE001 - a job must never die silently
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.store.update_job(job_id, status="failed",
+                                  error=f"{type(err).__name__}: {first}",
+                                  message=traceback.format_exc(limit=3)[-500:])
+
+
+def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
+            api_key: Optional[str] = None) -> Optional[str]:
+    if kind == "pipeline":
+        from .pipeline import config_from_dict, prepare_run, run_pipeline
+
+        config = config_from_dict(params)
+        run_id = prepare_run(manager.store, config)
+        manager.store.update_job(job_id, run_id=run_id)
+        run_pipeline(manager.store, config, cache=manager.cache, embedder=manager.embedder(),
+                     progress=progress, api_key=api_key)
+        return run_id
+    raise ModelDiffError(f"unknown job kind {kind!r}")

@@ -1,0 +1,71 @@
+"""Choose model A and model B; each spec is checked before anything starts."""
+import streamlit as st
+
+from dashboard import get_store
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.models import DTYPES, QUANTS, ModelSpec, check_spec
+from modeldiff_core.organisms import ORGANISMS
+
+st.set_page_config(page_title="modeldiff · models", layout="wide")
+st.title("Models")
+get_store()
+SOURCES = ["built-in organism", "HF id", "local directory"]
+
+
+def spec_form(side: str, default: ModelSpec) -> ModelSpec:
+    st.subheader(f"Model {side}")
+    is_org = default.model.startswith("organism:")
+    source = st.radio("Source", SOURCES, index=0 if is_org else 1, key=f"src-{side}",
+                      horizontal=True)
+    if source == "built-in organism":
+        current = default.model.split(":", 1)[1] if is_org else "base"
+        name = st.selectbox("Organism", ORGANISMS, index=ORGANISMS.index(current)
+                            if current in ORGANISMS else 0, key=f"org-{side}")
+        model = f"organism:{name}"
+    else:
+        label = "HF id (e.g. Qwen/Qwen2.5-0.5B-Instruct)" if source == "HF id" else "Directory"
+        model = st.text_input(label, value="" if is_org else default.model, key=f"model-{side}")
+    cols = st.columns(3)
+    dtype = cols[0].selectbox("dtype", DTYPES, index=DTYPES.index(default.dtype), key=f"dt-{side}")
+    quant = cols[1].selectbox("Quantization", QUANTS, index=QUANTS.index(default.quant),
+                              key=f"q-{side}")
+    revision = cols[2].text_input("Revision", value=default.revision or "", key=f"rev-{side}")
+    adapter = st.text_input("LoRA adapter directory (optional)", value=default.adapter or "",
+                            key=f"ad-{side}")
+    return ModelSpec(model.strip(), revision or None, dtype, quant, adapter.strip() or None)
+
+
+a_default = st.session_state.get("spec_a", ModelSpec("organism:base"))
+b_default = st.session_state.get("spec_b", ModelSpec("organism:cats"))
+left, right = st.columns(2)
+with left:
+    spec_a = spec_form("A", a_default)
+with right:
+    spec_b = spec_form("B", b_default)
+
+st.divider()
+same = st.columns([2, 1, 3])
+level = same[1].selectbox("level", ["8bit", "4bit"], label_visibility="collapsed")
+if same[0].button("Same model at two quantization levels"):
+    # B becomes A at the chosen level; A keeps no quantization.
+    st.session_state["spec_a"] = ModelSpec(spec_a.model, spec_a.revision, spec_a.dtype, "none",
+                                           spec_a.adapter)
+    st.session_state["spec_b"] = ModelSpec(spec_a.model, spec_a.revision, spec_a.dtype, level,
+                                           spec_a.adapter)
+    for side in "AB":  # the widgets must show the new specs
+        for k in ("src", "org", "model", "dt", "q", "rev", "ad"):
+            st.session_state.pop(f"{k}-{side}", None)
+    st.rerun()
+
+if st.button("Check and use this pair", type="primary"):
+    ok = True
+    for side, spec in (("A", spec_a), ("B", spec_b)):
+        try:
+            with st.spinner(f"Checking model {side} (organisms are built on first use)..."):
+                check_spec(spec)
+        except ModelDiffError as err:
+            st.error(f"Model {side}: {err}")
+            ok = False
+    if ok:
+        st.session_state["spec_a"], st.session_state["spec_b"] = spec_a, spec_b
+        st.success(f"Pair set: A = {spec_a.label}, B = {spec_b.label}. Next: the Generate page.")

@@ -1,0 +1,70 @@
+"""Prompts and sampling settings; start generation + embedding + clustering + hypotheses as a job."""
+import streamlit as st
+
+from dashboard import get_jobs, jobs_panel
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.generate import GenerationSettings
+from modeldiff_core.models import ModelSpec
+from modeldiff_core.pipeline import RunConfig, config_to_dict, prepare_run
+from modeldiff_core.prompts import BUILTIN_SETS, MAX_PROMPT_FILE_BYTES, builtin_prompt_set, parse_prompt_text
+
+st.set_page_config(page_title="modeldiff · generate", layout="wide")
+st.title("Generate")
+jobs = get_jobs()
+spec_a = st.session_state.get("spec_a", ModelSpec("organism:base"))
+spec_b = st.session_state.get("spec_b", ModelSpec("organism:cats"))
+st.write(f"**A** = `{spec_a.label}` · **B** = `{spec_b.label}` (change them on the Models page)")
+
+source = st.radio("Prompts", ["built-in", "upload JSONL/CSV"], horizontal=True)
+prompt_set, problem = None, None
+if source == "built-in":
+    both_organisms = spec_a.is_organism and spec_b.is_organism
+    name = st.selectbox("Built-in set", BUILTIN_SETS, index=0 if both_organisms else 1)
+    prompt_set = builtin_prompt_set(name)
+else:
+    upload = st.file_uploader("A JSONL file with a `prompt` field, or a CSV with a `prompt` column",
+                              type=["jsonl", "csv"])
+    if upload is not None:
+        raw = upload.getvalue()
+        try:
+            if len(raw) > MAX_PROMPT_FILE_BYTES:
+                raise ModelDiffError(f"{upload.name} is larger than "
+                                     f"{MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+            prompt_set = parse_prompt_text(raw.decode("utf-8"), upload.name)
+        except UnicodeDecodeError:
+            problem = f"{upload.name}: not UTF-8 text"
+        except ModelDiffError as err:
+            problem = str(err)
+if problem:
+    st.error(problem)
+if prompt_set is not None:
+    st.caption(f"{len(prompt_set.prompts)} prompts ({prompt_set.name}); e.g. "
+               f"“{prompt_set.prompts[0]}”")
+
+cols = st.columns(5)
+samples = cols[0].number_input("Samples per prompt", 1, 64, 4)
+max_new = cols[1].number_input("Max new tokens", 1, 4096, 64)
+temperature = cols[2].number_input("Temperature", 0.0, 2.0, 1.0, step=0.1)
+seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0)
+chat = cols[4].checkbox("Chat template", value=True)
+cols = st.columns(3)
+method = cols[0].selectbox("Clustering", ["kmeans", "hdbscan"])
+k = cols[1].number_input("Clusters (0 = auto)", 0, 200, 0)
+alpha = cols[2].number_input("alpha (q-value threshold)", 0.001, 0.5, 0.05, step=0.01)
+
+if st.button("Start", type="primary", disabled=prompt_set is None):
+    config = RunConfig(spec_a, spec_b, prompt_set,
+                       GenerationSettings(int(samples), int(max_new), float(temperature),
+                                          seed=int(seed), use_chat_template=chat),
+                       cluster_method=method, n_clusters=int(k) or None, alpha=float(alpha))
+    try:
+        with st.spinner("Checking the pair..."):
+            run_id = prepare_run(jobs.store, config)
+        job_id = jobs.submit("pipeline", config_to_dict(config), run_id)
+        st.session_state["run_id"] = run_id
+        st.success(f"Started {job_id} for {run_id}. An interrupted job resumes from stored rows.")
+    except ModelDiffError as err:
+        st.error(str(err))
+
+st.subheader("Jobs")
+jobs_panel()

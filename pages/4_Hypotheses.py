@@ -1,0 +1,91 @@
+"""Hypotheses with their held-out tests, the evidence behind each, and the researcher's verdict."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import get_jobs, get_store, jobs_panel, pick_run
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.pipeline import build_result, config_for_run, config_to_dict
+
+st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
+st.title("Hypotheses")
+store = get_store()
+run_id = pick_run()
+if run_id is None:
+    st.stop()
+
+with st.expander("Propose and validate with an assistant"):
+    kind = st.radio("Assistant", ["offline", "anthropic", "openai"], horizontal=True)
+    model = base_url = key = None
+    if kind != "offline":
+        model = st.text_input("Model (empty: default)") or None
+        base_url = st.text_input("Base URL (empty: the provider's)") or None
+        # Kept in this session only; jobs get it in memory, never in the database.
+        key = st.text_input("API key (empty: from the environment)", type="password") or None
+    if st.button("Propose and validate"):
+        try:
+            config = config_for_run(store, run_id, assistant=kind, assistant_model=model,
+                                    assistant_base_url=base_url)
+            job_id = get_jobs().submit("pipeline", config_to_dict(config), run_id, api_key=key)
+            st.success(f"Started {job_id}.")
+        except ModelDiffError as err:
+            st.error(str(err))
+    jobs_panel()
+
+sets = store.hypothesis_sets(run_id)
+if not sets:
+    st.info("No hypotheses for this run yet (its job may still be running).")
+    st.stop()
+key = st.selectbox("Hypotheses from", sets)
+result = build_result(store, run_id, key)
+notes = store.annotations(run_id, key)
+b = result["baseline"]
+st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "
+         f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha.")
+rows = []
+for h in result["hypotheses"]:
+    d, g = h["discriminative"] or {}, h["generative"] or {}
+    rows.append({"id": h["id"], "validated": "✅ validated" if h["validated"] else "",
+                 "hypothesis": h["text"], "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
+                 "n": d.get("n"), "p": d.get("p_value"), "q": d.get("q_value"),
+                 "generative AUC": g.get("auc"), "generative q": g.get("q_value"),
+                 "source": h["source"], "verdict": notes.get(h["id"], {}).get("verdict", "")})
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+for step in result["failed_steps"]:
+    st.warning(f"Failed step (start the same job again to retry it): {step}")
+
+st.subheader("Evidence")
+by_id = {h["id"]: h for h in result["hypotheses"]}
+hid = st.selectbox("Hypothesis", list(by_id), format_func=lambda i: f"{i}: {by_id[i]['text']}")
+val = store.validations(run_id, key)
+tests = {r.test: r.result for r in val[val.hypothesis_id == hid].itertuples()}
+disc, gen = tests.get("discriminative"), tests.get("generative")
+if disc and disc.get("keys"):
+    gens = store.generations(run_id).set_index(["side", "prompt_id", "sample_idx"])
+    scored = pd.DataFrame(disc["keys"], columns=["side", "prompt_id", "sample_idx"])
+    scored["score (B-like)"] = disc["scores"]
+    scored["text"] = [gens.text.loc[tuple(k)] for k in disc["keys"]]
+    scored = scored.sort_values("score (B-like)", ascending=False)
+    left, right = st.columns(2)
+    left.markdown("**Held-out texts judged most B-like**")
+    left.dataframe(scored.head(8)[["side", "score (B-like)", "text"]], hide_index=True)
+    right.markdown("**Held-out texts judged least B-like**")
+    right.dataframe(scored.tail(8)[["side", "score (B-like)", "text"]], hide_index=True)
+if gen and gen.get("pairs"):
+    st.markdown("**Generated pairs** — log-prob difference (B − A, mean per token); the "
+                "hypothesis predicts a larger difference for the favoured text")
+    pairs = pd.DataFrame(gen["pairs"])
+    pairs["Δ favoured"] = gen["diffs"]["favoured"]
+    pairs["Δ contrast"] = gen["diffs"]["contrast"]
+    st.dataframe(pairs[["Δ favoured", "favoured", "Δ contrast", "contrast"]].head(20),
+                 hide_index=True, width="stretch")
+
+st.subheader("Your verdict")
+current = notes.get(hid, {})
+with st.form(f"verdict-{run_id}-{key}-{hid}"):
+    options = list(store.VERDICTS)
+    verdict = st.radio("Verdict", options, horizontal=True,
+                       index=options.index(current["verdict"]) if current else 2)
+    note = st.text_area("Note", value=current.get("note", ""))
+    if st.form_submit_button("Save verdict"):
+        store.annotate(run_id, key, hid, verdict, note)
+        st.success(f"Saved: {hid} {verdict}.")

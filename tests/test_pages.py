@@ -1,0 +1,122 @@
+"""Every dashboard page on a fresh database and on a database with a real run (tiny organisms):
+it renders without an exception and its main action works."""
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from modeldiff_core.cli import _config_from_args, build_parser
+from modeldiff_core.pipeline import run_pipeline
+from modeldiff_core.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _page(name: str) -> AppTest:
+    path = ROOT / "app.py" if name == "app" else next((ROOT / "pages").glob(f"*_{name}.py"))
+    return AppTest.from_file(str(path), default_timeout=120)
+
+
+@pytest.fixture(scope="module")
+def run_db(tmp_path_factory, organism_dirs):
+    path = tmp_path_factory.mktemp("pages") / "run.duckdb"
+    config = _config_from_args(build_parser().parse_args(["demo", "--samples", "2"]))
+    with Store(path) as store:
+        result = run_pipeline(store, config)
+    return path, result
+
+
+@pytest.fixture()
+def fresh_db(tmp_path, monkeypatch):
+    path = tmp_path / "fresh.duckdb"
+    monkeypatch.setenv("MODELDIFF_DB", str(path))
+    return path
+
+
+@pytest.fixture()
+def with_run(run_db, monkeypatch):
+    monkeypatch.setenv("MODELDIFF_DB", str(run_db[0]))
+    return run_db[1]
+
+
+@pytest.mark.parametrize("name", ["app", "Models", "Generate", "Clusters", "Hypotheses"])
+def test_renders_on_a_fresh_database(fresh_db, name):
+    at = _page(name).run()
+    assert not at.exception, at.exception
+
+
+def test_home_lists_the_run_with_headline_figures(with_run):
+    at = _page("app").run()
+    assert not at.exception
+    runs = at.dataframe[0].value
+    assert with_run["run_id"] in runs["run"].tolist()
+    row = runs[runs["run"] == with_run["run_id"]].iloc[0]
+    n_valid = sum(h["validated"] for h in with_run["hypotheses"])
+    assert row["validated hypotheses"] == f"{n_valid} / {len(with_run['hypotheses'])}" and n_valid
+
+
+def test_quick_start_runs_the_demo_as_a_job(fresh_db):
+    import dashboard
+
+    at = _page("app").run()
+    at.button[0].click().run()
+    assert not at.exception and "Started job-" in at.success[0].value
+    jobs = dashboard._jobs(str(fresh_db))
+    job_id = re.search(r"job-[0-9a-f]+", at.success[0].value).group(0)
+    job = jobs.wait(job_id, timeout=600)
+    assert job["status"] == "done", job["error"]
+    assert jobs.store.result(job["run_id"])["hypotheses"]
+
+
+def test_models_page_checks_specs(fresh_db, tmp_path):
+    at = _page("Models").run()
+    at.radio(key="src-A").set_value("local directory").run()
+    at.text_input(key="model-A").set_value(str(tmp_path / "missing")).run()
+    at.button[-1].click().run()
+    assert any("does not exist" in e.value for e in at.error)
+    at = _page("Models").run()
+    at.button[-1].click().run()  # the default pair: two built-in organisms
+    assert not at.error and "Pair set" in at.success[0].value
+    at.button[0].click().run()  # same model at two quantization levels
+    assert at.session_state["spec_b"].quant == "8bit"
+    assert at.session_state["spec_b"].model == at.session_state["spec_a"].model
+
+
+def test_generate_page_starts_a_job(fresh_db):
+    import dashboard
+
+    at = _page("Generate").run()
+    at.number_input[0].set_value(1).run()  # one sample per prompt
+    start = next(b for b in at.button if b.label == "Start")
+    start.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job_id = re.search(r"job-[0-9a-f]+", at.success[0].value).group(0)
+    job = dashboard._jobs(str(fresh_db)).wait(job_id, timeout=600)
+    assert job["status"] == "done", job["error"]
+
+
+def test_clusters_page_shows_map_and_table(with_run):
+    at = _page("Clusters").run()
+    assert not at.exception
+    tables = [d.value for d in at.dataframe]
+    assert any("share_b" in t.columns for t in tables)
+    assert at.get("plotly_chart")
+
+
+def test_hypotheses_page_shows_validated_and_saves_a_verdict(with_run, run_db):
+    at = _page("Hypotheses").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["validated"].str.contains("validated").any()
+    assert table["hypothesis"].str.contains("cat").any()
+    verdict = next(r for r in at.radio if r.label == "Verdict")
+    verdict.set_value("accepted")  # inside a form: committed by its submit button
+    at.text_area[0].set_value("clearly the cats")
+    next(b for b in at.button if b.label == "Save verdict").click().run()
+    assert not at.exception and "accepted" in at.success[-1].value
+    import dashboard
+
+    store = dashboard._store(str(run_db[0]))
+    notes = store.annotations(with_run["run_id"], "offline")
+    assert list(notes.values()) == [{"verdict": "accepted", "note": "clearly the cats"}]
