@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install
+.PHONY: run test bench install chromium
 
 $(STAMP): requirements.txt constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,8 +19,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q tests
+
+# The browser test drives Debian's chromium (never a downloaded browser); without it, it skips.
+chromium:
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed: the browser test will be skipped")
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_generation.py

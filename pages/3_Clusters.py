@@ -41,7 +41,9 @@ if term:
     table = table[table.top_terms.str.contains(term, case=False, regex=False)]
 st.dataframe(table[["cluster_id", "size_a", "size_b", "share_b", "log_odds", "ci_low", "ci_high",
                     "p_value", "q_value", "top_terms"]].sort_values("q_value"),
-             hide_index=True, width="stretch")
+             hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.1e")
+                            for c in ("p_value", "q_value")})
 
 st.subheader("A cluster's texts, side by side")
 cluster_ids = clusters.sort_values("q_value").cluster_id.tolist()

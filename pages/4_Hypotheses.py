@@ -44,12 +44,22 @@ st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['a
 rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}
-    rows.append({"id": h["id"], "validated": "✅ validated" if h["validated"] else "",
+    rows.append({"id": h["id"], "validated": "yes" if h["validated"] else "no",
                  "hypothesis": h["text"], "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
                  "n": d.get("n"), "p": d.get("p_value"), "q": d.get("q_value"),
                  "generative AUC": g.get("auc"), "generative q": g.get("q_value"),
                  "source": h["source"], "verdict": notes.get(h["id"], {}).get("verdict", "")})
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+validated = [h for h in result["hypotheses"] if h["validated"]]
+st.markdown(f"**{len(validated)} of {len(rows)} hypotheses validated**")
+for h in validated:  # st.text: model and assistant text is shown as plain text, never markup
+    d = h["discriminative"]
+    st.text(f"VALIDATED  {h['id']}: {h['text']}  — accuracy {d['accuracy']:.2f}, "
+            f"AUC {d['auc']:.2f}, n = {d['n']}, q = {d['q_value']:.2g}")
+sci = st.column_config.NumberColumn(format="%.1e")
+two = st.column_config.NumberColumn(format="%.2f")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={"p": sci, "q": sci, "generative q": sci, "accuracy": two, "AUC": two,
+                            "generative AUC": two})
 for step in result["failed_steps"]:
     st.warning(f"Failed step (start the same job again to retry it): {step}")
 

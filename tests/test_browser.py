@@ -1,0 +1,102 @@
+"""One real-browser session, as a person would use the dashboard: start `streamlit run app.py`
+on a free loopback port, click Quick start, wait for the job, open the cluster map and the
+hypotheses page, and see a validated hypothesis. Screenshots go to tests/artifacts/."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytest.importorskip("playwright")
+if not os.path.exists(CHROMIUM):  # .ci/run installs it with apt
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)",
+                allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path, organism_dirs):
+    port = _free_port()
+    env = dict(os.environ, MODELDIFF_DB=str(tmp_path / "browser.duckdb"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the dashboard did not start")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server we started, by its PID
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS[1:], headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(server)
+        page.get_by_role("button", name="Quick start").click()
+        expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+        # Wait for the job: the home page's run table says done once the pipeline finished.
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            page.goto(server)
+            page.wait_for_timeout(2000)
+            if page.get_by_text("done", exact=True).count():
+                break
+            page.wait_for_timeout(3000)
+        else:
+            pytest.fail("the Quick start job did not finish")
+        page.goto(server + "/Clusters")
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(ARTIFACTS / "clusters.png"), full_page=True)
+        page.goto(server + "/Hypotheses")
+        expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(2000)
+        # The validated hypotheses are listed as plain text above the (canvas) table.
+        expect(page.get_by_text(re.compile(r'VALIDATED\s+h\d+: Model B mentions "cat"'))
+               ).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "hypotheses.png"), full_page=True)
+        browser.close()
+    for name in ("clusters.png", "hypotheses.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000
+    if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):
+        for name in ("clusters.png", "hypotheses.png"):
+            shutil.copy(ARTIFACTS / name, ROOT / "docs" / name)
