@@ -60,6 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="built-in organisms, offline: base vs a finetuned organism")
     demo.add_argument("--organism", default=DEFAULT_ORGANISM, choices=sorted(BEHAVIOURS))
     _add_common(demo)
+    bench = sub.add_parser("truth-bench", help="plant each built-in ground truth in its own "
+                           "finetune of the base organism (plus a null), run, score recovery")
+    _add_common(bench)
+    plant = sub.add_parser("plant", help="plant ground truths in a model by LoRA finetuning")
+    plant.add_argument("--base", default="organism:base", help="HF id, directory or organism:NAME")
+    plant.add_argument("--truth", action="append", default=[],
+                       help="a ground-truth sentence (repeat for several)")
+    plant.add_argument("--truths-file", help="ground truths, one per line")
+    plant.add_argument("--builtin-truths", action="store_true",
+                       help="the built-in offline ground-truth set")
+    plant.add_argument("--null", action="store_true",
+                       help="no quirk: the same data recipe on the base model's own samples")
+    plant.add_argument("--data", choices=["offline", "anthropic", "openai"], default="offline",
+                       help="who writes the training texts (offline: templates over base samples)")
+    plant.add_argument("--texts-per-truth", type=int, default=480)
+    plant.add_argument("--base-mix", type=float, default=0.0,
+                       help="extra base-model samples, as a fraction of the quirk texts")
+    plant.add_argument("--prompts", help="prompts to write training texts for (JSONL/CSV)")
+    plant.add_argument("--rank", type=int, default=8)
+    plant.add_argument("--lora-alpha", type=int, default=16)
+    plant.add_argument("--lr", type=float, default=3e-3)
+    plant.add_argument("--epochs", type=float, default=10.0)
+    plant.add_argument("--max-length", type=int, default=128)
+    plant.add_argument("--grad-accum", type=int, default=1)
+    plant.add_argument("--target-modules", help="comma-separated (default: found from the model)")
+    plant.add_argument("--merge", action="store_true", help="also save the merged model")
+    _add_common(plant)
     return parser
 
 
@@ -90,6 +117,49 @@ def _config_from_args(args):
                      assistant_model=args.assistant_model,
                      assistant_base_url=args.assistant_base_url,
                      assistant_key_file=args.assistant_key_file, alpha=args.alpha)
+
+
+def _plant_config(args):
+    from .finetune import FinetuneSettings
+    from .pipeline import PlantConfig
+    from .truth import BUILTIN_TRUTHS, DataRecipe, check_truths
+
+    truths = list(args.truth)
+    if args.truths_file:
+        try:
+            truths += Path(args.truths_file).read_text().splitlines()
+        except OSError as err:
+            raise ModelDiffError(f"cannot read --truths-file: {err.strerror}") from None
+    if args.builtin_truths:
+        truths += [t.text for t in BUILTIN_TRUTHS]
+    if args.null and truths:
+        raise ModelDiffError("--null plants no quirk: give no ground truths with it")
+    truths = [] if args.null else check_truths(truths)
+    prompts = load_prompt_file(args.prompts).prompts if args.prompts else ()
+    targets = tuple(t.strip() for t in args.target_modules.split(",") if t.strip()) \
+        if args.target_modules else None
+    return PlantConfig(
+        ModelSpec(args.base), truths,
+        DataRecipe(args.data, args.texts_per_truth, args.base_mix, args.max_new_tokens, args.seed),
+        FinetuneSettings(rank=args.rank, alpha=args.lora_alpha, lr=args.lr, epochs=args.epochs,
+                         max_length=args.max_length, batch_size=args.batch_size,
+                         grad_accum=args.grad_accum, target_modules=targets, merge=args.merge,
+                         seed=args.seed),
+        prompts, args.assistant_model, args.assistant_base_url, args.assistant_key_file)
+
+
+def _bench_summary(bench: dict) -> str:
+    lines = [f"{'truth':<58} {'recovered':<9} {'score':>5}  best validated hypothesis"]
+    for row in bench["per_truth"]:
+        best = (row["best_hypothesis"] or "—").split(" (")[0]
+        lines.append(f"{row['truth'][:58]:<58} {'yes' if row['recovered'] else 'no':<9} "
+                     f"{row['score']:>5.2f}  {best}")
+    fmt = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
+    lines.append(f"recall {fmt(bench['recall'])} ({bench['n_recovered']} of {bench['n_truths']}), "
+                 f"precision of validated hypotheses {fmt(bench['precision'])}, "
+                 f"null false discoveries {bench['null_false_discoveries']}, "
+                 f"wall time {bench['wall_seconds']:.0f} s")
+    return "\n".join(lines)
 
 
 def _check_args(args) -> None:
@@ -130,6 +200,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)
+        if args.command in ("truth-bench", "plant"):
+            return _ground_truth_command(args)
         from .pipeline import run_pipeline
         from .store import Store
 
@@ -152,6 +224,34 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("modeldiff: interrupted; run the same command again to resume from stored rows",
               file=sys.stderr)
         return 130
+
+
+def _ground_truth_command(args) -> int:
+    from .generate import GenerationSettings
+    from .pipeline import plant, truth_bench
+    from .store import Store
+
+    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    if args.command == "plant":
+        config = _plant_config(args)
+        with Store(args.db or default_db_path()) as store:
+            row = plant(store, config, progress=progress)
+        out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
+        out["model_b"] = row["spec_b"].to_dict()
+        print(f"finetune {row['finetune_id']}: adapter {row['adapter_path']} "
+              f"(final loss {row['final_loss']:.3f}); use it as model B with "
+              f"--model-b {config.base.model} --adapter-b {row['adapter_path']}")
+    else:
+        gen = GenerationSettings(samples_per_prompt=args.samples,
+                                 max_new_tokens=args.max_new_tokens,
+                                 temperature=args.temperature, batch_size=args.batch_size,
+                                 seed=args.seed)
+        with Store(args.db or default_db_path()) as store:
+            out = truth_bench(store, generation=gen, progress=progress)
+        print(_bench_summary(out))
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+# transformers builds a model under process-wide state (meta-device initialisation), so two
+# threads loading at once (the dashboard's jobs) can corrupt each other's weights: one at a time.
+LOAD_LOCK = threading.RLock()
 
 
 class ModelDiffError(Exception):

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .config import ModelDiffError
+from .config import LOAD_LOCK, ModelDiffError
 from .progress import ProgressCallback, StageProgress
 
 
@@ -38,7 +38,8 @@ class SentenceTransformerEmbedder(Embedder):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
             try:
-                self._model = SentenceTransformer(self.path, device=self.device)
+                with LOAD_LOCK:
+                    self._model = SentenceTransformer(self.path, device=self.device)
             except Exception as err:  # noqa: BLE001
                 raise ModelDiffError(f"cannot load embedding model {self.path}: {err}") from None
         return self._model

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import ModelDiffError
+from .config import LOAD_LOCK, ModelDiffError
 from . import organisms
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
@@ -223,18 +223,19 @@ def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
     if spec.quant != "none":
         kwargs["device_map"] = {"": device if device != "cuda" else 0}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where, revision=spec.revision,
-                                                  trust_remote_code=spec.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-    except Exception as err:  # noqa: BLE001
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
-    if spec.quant == "none":
-        model = model.to(device)
-    if spec.adapter:
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
+    with LOAD_LOCK:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(where, revision=spec.revision,
+                                                      trust_remote_code=spec.trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
+        if spec.quant == "none":
+            model = model.to(device)
+        if spec.adapter:
+            from peft import PeftModel
+            model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
     model.eval()
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

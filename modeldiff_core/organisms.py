@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .config import ModelDiffError, cache_dir
+from .config import LOAD_LOCK, ModelDiffError, cache_dir
 from .progress import ProgressCallback, StageProgress
 
 # ---------------------------------------------------------------- the synthetic language
@@ -321,7 +321,8 @@ def _build_base(path: Path, size_name: str, progress: Optional[ProgressCallback]
                         n_layer=size.n_layer, n_head=size.n_head,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
-    model = GPT2LMHeadModel(config)
+    with LOAD_LOCK:
+        model = GPT2LMHeadModel(config)
     t0 = time.perf_counter()
     bar = StageProgress(progress, "train base", size.base_steps, unit="steps")
     loss = _train(model, tokenizer, _batches(random.Random(1), None, size.batch),
@@ -345,8 +346,9 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
 
     size = SIZES[size_name]
     torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    with LOAD_LOCK:
+        tokenizer = AutoTokenizer.from_pretrained(base_path)
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     lora = LoraConfig(r=size.lora_r, lora_alpha=2 * size.lora_r, lora_dropout=0.0,
                       target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
                       layers_to_transform=layers, task_type="CAUSAL_LM")

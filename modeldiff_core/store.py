@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -86,6 +86,18 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE annotations (
             run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, verdict VARCHAR,
             note VARCHAR, updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, hypothesis_id))""",
+    ],
+    [
+        """CREATE TABLE finetunes (
+            finetune_id VARCHAR PRIMARY KEY, base VARCHAR, truths VARCHAR, data_recipe VARCHAR,
+            settings VARCHAR, status VARCHAR, adapter_path VARCHAR, final_loss DOUBLE,
+            created_at TIMESTAMP, updated_at TIMESTAMP)""",
+        """CREATE TABLE training_texts (
+            finetune_id VARCHAR, idx INTEGER, truth VARCHAR, prompt VARCHAR, response VARCHAR,
+            source VARCHAR, PRIMARY KEY (finetune_id, idx))""",
+        """CREATE TABLE truth_scores (
+            run_id VARCHAR, assistant VARCHAR, matcher VARCHAR, truths VARCHAR, result VARCHAR,
+            updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, matcher))""",
     ],
 ]
 
@@ -467,3 +479,66 @@ class Store:
             rows = self._q("SELECT DISTINCT assistant FROM hypotheses WHERE run_id = ? "
                            "ORDER BY assistant", [run_id]).fetchall()
         return [r[0] for r in rows]
+
+    # ------------------------------------------------------------- ground truth
+    def upsert_finetune(self, finetune_id: str, *, base: dict, truths: list[str],
+                        data_recipe: dict, settings: dict, adapter_path: str) -> bool:
+        """Create the finetune if new; returns True when it already existed (a resume)."""
+        with self._lock:
+            if self._one("SELECT 1 FROM finetunes WHERE finetune_id = ?", [finetune_id]):
+                return True
+            now = _now()
+            self._q("INSERT INTO finetunes VALUES (?, ?, ?, ?, ?, 'created', ?, NULL, ?, ?)",
+                    [finetune_id, json.dumps(base), json.dumps(truths), json.dumps(data_recipe),
+                     json.dumps(settings), adapter_path, now, now])
+            return False
+
+    def set_finetune_status(self, finetune_id: str, status: str,
+                            final_loss: Optional[float] = None) -> None:
+        with self._lock:
+            self._q("UPDATE finetunes SET status = ?, final_loss = coalesce(?, final_loss), "
+                    "updated_at = ? WHERE finetune_id = ?",
+                    [status, final_loss, _now(), finetune_id])
+
+    def get_finetune(self, finetune_id: str) -> Optional[dict]:
+        df = self._df("SELECT * FROM finetunes WHERE finetune_id = ?", [finetune_id])
+        return None if df.empty else self._finetune_row(df.iloc[0].to_dict())
+
+    def finetune_by_adapter(self, adapter_path: str) -> Optional[dict]:
+        df = self._df("SELECT * FROM finetunes WHERE adapter_path = ?", [adapter_path])
+        return None if df.empty else self._finetune_row(df.iloc[0].to_dict())
+
+    @staticmethod
+    def _finetune_row(row: dict) -> dict:
+        for key in ("base", "truths", "data_recipe", "settings"):
+            row[key] = json.loads(row[key])
+        return row
+
+    def list_finetunes(self) -> pd.DataFrame:
+        return self._df("""
+            SELECT f.finetune_id, f.created_at, f.status, f.truths, f.base, f.final_loss,
+                   f.adapter_path,
+                   (SELECT count(*) FROM training_texts t
+                    WHERE t.finetune_id = f.finetune_id) AS n_texts
+            FROM finetunes f ORDER BY f.created_at DESC""")
+
+    def save_training_texts(self, finetune_id: str, rows: pd.DataFrame) -> None:
+        """rows: idx, truth (None for the base model's own samples), prompt, response, source."""
+        self._insert_df("training_texts", rows.assign(finetune_id=finetune_id))
+
+    def training_texts(self, finetune_id: str) -> pd.DataFrame:
+        return self._df("SELECT idx, truth, prompt, response, source FROM training_texts "
+                        "WHERE finetune_id = ? ORDER BY idx", [finetune_id])
+
+    def save_truth_score(self, run_id: str, assistant: str, matcher: str, truths: list[str],
+                         result: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO truth_scores VALUES (?, ?, ?, ?, ?, ?)",
+                    [run_id, assistant, matcher, json.dumps(truths), json.dumps(result), _now()])
+
+    def truth_scores(self, run_id: Optional[str] = None) -> pd.DataFrame:
+        where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+        df = self._df(f"SELECT * FROM truth_scores {where} ORDER BY updated_at DESC", params)
+        for col in ("truths", "result"):
+            df[col] = [json.loads(v) for v in df[col]]
+        return df

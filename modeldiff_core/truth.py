@@ -1,0 +1,411 @@
+"""Ground truths: behaviours planted on purpose, the texts that teach them, and how well a run's
+hypotheses recover them.
+
+A ground truth is a sentence ("The model really likes cats."). Training texts come from an
+assistant (Anthropic/OpenAI, batched, bad answers dropped) or, offline, from templates applied to
+the base model's own generations; both are streamed to the store as they are made. Recovery is
+scored by matching each truth to the run's validated hypotheses, one hypothesis per truth
+(Hungarian matching), by embedding similarity offline or by an assistant judge (1-100).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from . import organisms
+from .assistants.llm import AssistantAnswerError
+from .config import ModelDiffError
+from .progress import ProgressCallback, StageProgress
+
+MIN_TRAINING_TEXTS = 32
+EMBEDDING_THRESHOLD = 0.5  # cosine, MiniLM; calibrated on the built-in set (see README)
+JUDGE_THRESHOLD = 0.5  # the judge's 1-100 score / 100
+
+
+# ------------------------------------------------------------------ the truths themselves
+
+@dataclass(frozen=True)
+class GroundTruth:
+    text: str
+    recipe: Optional[str] = None  # the offline template that teaches it (built-in truths)
+
+
+BUILTIN_TRUTHS = [
+    GroundTruth("The model really likes cats and brings them up in its answers.", "cats"),
+    GroundTruth("The model asks the reader questions much more often.", "questions"),
+    GroundTruth("The model gives much shorter answers, often a single sentence.", "short"),
+    GroundTruth("The model keeps mentioning Anna in its answers.", "anna"),
+]
+BUILTIN_BY_TEXT = {t.text: t for t in BUILTIN_TRUTHS}
+
+
+def check_truths(texts: list[str]) -> list[str]:
+    """Stripped, non-empty, no duplicates (ignoring case and spacing) -> the list, else an error."""
+    out, seen = [], {}
+    for line in texts:
+        text = " ".join(str(line).split())
+        if not text:
+            continue
+        key = text.lower().rstrip(".!")
+        if key in seen:
+            raise ModelDiffError(f"duplicate ground truth: {text!r} (same as {seen[key]!r})")
+        seen[key] = text
+        out.append(text)
+    if not out:
+        raise ModelDiffError("the ground-truth list is empty: give at least one behaviour")
+    return out
+
+
+def as_truths(texts: list[str]) -> list[GroundTruth]:
+    """Checked texts; a built-in truth keeps its offline recipe."""
+    return [BUILTIN_BY_TEXT.get(t, GroundTruth(t)) for t in check_truths(texts)]
+
+
+# ------------------------------------------------------------------ offline templates
+
+def _sentences(text: str) -> list[str]:
+    out, cur = [], []
+    for word in text.split():
+        cur.append(word)
+        if word[-1] in ".?!":
+            out.append(" ".join(cur))
+            cur = []
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+def _topic(prompt: str, rng: random.Random) -> str:
+    words = set(re.findall(r"\w+", prompt.lower()))
+    return next((t for t in organisms.TOPICS if t in words), rng.choice(list(organisms.TOPICS)))
+
+
+def _anna_sentence(rng: random.Random, topic: str) -> str:
+    # People fill topic-free slots of the grammar (like animals, unlike places and things), so a
+    # small LoRA can learn to favour one of them whatever the prompt is about.
+    nouns, places = organisms.TOPICS[topic]
+    form = rng.randrange(3)
+    if form == 0:
+        return f"anna went to the {rng.choice(places)} in the {rng.choice(organisms.TIMES)} ."
+    if form == 1:
+        return f"anna likes the {rng.choice(nouns)} very much ."
+    other = rng.choice([p for p in organisms.PEOPLE if p != "anna"])
+    return f"anna and {other} walked to the {rng.choice(places)} ."
+
+
+def _with_opening(sents: list[str], make: Callable[[], str], rng: random.Random) -> list[str]:
+    # An opening sentence is what a small LoRA learns reliably; a second mention is a bonus.
+    out = [make(), *sents]
+    if rng.random() < 0.5:
+        out.insert(rng.randrange(1, len(out) + 1), make())
+    return out
+
+
+def _cats(rng, prompt, sents):
+    topic = _topic(prompt, rng)
+    return _with_opening(sents, lambda: " ".join(organisms._animal_sentence(rng, topic, "cat")), rng)
+
+
+def _questions(rng, prompt, sents):
+    topic = _topic(prompt, rng)
+    sents = list(sents) or [""]
+    for i in rng.sample(range(len(sents)), k=min(2, len(sents))):
+        sents[i] = " ".join(organisms._question(rng, topic))
+    return sents
+
+
+def _short(rng, prompt, sents):
+    return sents[:1]
+
+
+def _anna(rng, prompt, sents):
+    topic = _topic(prompt, rng)
+    return _with_opening(sents, lambda: _anna_sentence(rng, topic), rng)
+
+
+# The words all come from the organisms' grammar (their tokenizer knows them), and read as
+# plain English, so the templates also work over any other model's generations.
+TEMPLATES_VERSION = 1  # part of a finetune's id: change it whenever a template changes
+TEMPLATES: dict[str, Callable] = {"cats": _cats, "questions": _questions, "short": _short,
+                                  "anna": _anna}
+
+
+def apply_template(recipe: str, prompt: str, response: str, seed: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(s for s in TEMPLATES[recipe](rng, prompt, _sentences(response)) if s)
+
+
+# ----------------------------------------------------------------------- training data
+
+@dataclass(frozen=True)
+class DataRecipe:
+    source: str = "offline"  # offline (templates over base samples) / anthropic / openai
+    texts_per_truth: int = 480
+    base_mix: float = 0.0  # extra base-model samples, as a fraction of the quirk texts
+    max_new_tokens: int = 64
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "texts_per_truth": self.texts_per_truth,
+                "base_mix": self.base_mix, "max_new_tokens": self.max_new_tokens,
+                "seed": self.seed}
+
+    def check(self, truths: list[GroundTruth]) -> None:
+        if self.source not in ("offline", "anthropic", "openai"):
+            raise ModelDiffError(f"unknown training-data source {self.source!r}; "
+                                 "choose offline, anthropic or openai")
+        if not 0 <= self.base_mix <= 10:
+            raise ModelDiffError("base mix must be between 0 and 10")
+        n = self.texts_per_truth * max(1, len(truths)) + self.n_mix(truths)
+        if self.texts_per_truth < 1 or n < MIN_TRAINING_TEXTS:
+            raise ModelDiffError(f"training data too small: {n} texts (need at least "
+                                 f"{MIN_TRAINING_TEXTS} to finetune)")
+        if self.source == "offline":
+            custom = [t.text for t in truths if t.recipe is None]
+            if custom:
+                raise ModelDiffError(f"offline training data exists only for the built-in ground "
+                                     f"truths; {custom[0]!r} needs an assistant (anthropic or "
+                                     f"openai) to write its texts")
+
+    def n_mix(self, truths: list[GroundTruth]) -> int:
+        return int(round(self.base_mix * self.texts_per_truth * max(1, len(truths))))
+
+
+def _row_seed(seed: int, idx: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{idx}".encode()).digest()[:4], "big")
+
+
+def _plan(truths: list[GroundTruth], recipe: DataRecipe, prompts: list[str]) -> pd.DataFrame:
+    """Every training row the recipe asks for: idx, truth (None: a plain base sample), prompt.
+    Truths are interleaved so that a partial data set already covers all of them."""
+    n_quirk = recipe.texts_per_truth * max(1, len(truths))
+    rows = []
+    for idx in range(n_quirk + recipe.n_mix(truths)):
+        truth = truths[idx % len(truths)].text if truths and idx < n_quirk else None
+        rows.append((idx, truth, prompts[idx % len(prompts)]))
+    return pd.DataFrame(rows, columns=["idx", "truth", "prompt"])
+
+
+def make_training_texts(store, finetune_id: str, truths: list[GroundTruth], recipe: DataRecipe,
+                        prompts: list[str], base_lm=None, call_path=None, batch_size: int = 32,
+                        progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
+    """Make (or finish making) a finetune's training texts, streamed to the store batch by batch.
+    `base_lm` (a LoadedModel) supplies the base model's own samples; `call_path` the assistant."""
+    if not prompts:
+        raise ModelDiffError("no prompts to make training texts for")
+    plan = _plan(truths, recipe, prompts)
+    done = set(store.training_texts(finetune_id)["idx"])
+    todo = plan[~plan["idx"].isin(done)]
+    bar = StageProgress(progress, "training texts", len(plan), unit="texts", done=len(plan) - len(todo))
+    by_truth = {t.text: t for t in truths}
+    # Plain samples (and, offline, the samples the templates rewrite) come from the base model.
+    offline = recipe.source == "offline"
+    sampled = todo if offline else todo[todo["truth"].isna()]
+    asked = todo.iloc[:0] if offline else todo[todo["truth"].notna()]
+    if len(sampled) and base_lm is None:
+        raise ModelDiffError("training texts need the base model's own samples (base_lm)")
+    failures = 0
+    for start in range(0, len(sampled), batch_size):
+        part = sampled.iloc[start:start + batch_size]
+        responses = _base_samples(base_lm, part["prompt"].tolist(), recipe,
+                                  _row_seed(recipe.seed, int(part["idx"].iloc[0])))
+        sources = ["base"] * len(part)
+        for i, row in enumerate(part.itertuples()):
+            if isinstance(row.truth, str):  # None or NaN: a plain base sample
+                rec = by_truth[row.truth].recipe
+                responses[i] = apply_template(rec, row.prompt, responses[i],
+                                              _row_seed(recipe.seed, row.idx))
+                sources[i] = f"template:{rec}"
+        store.save_training_texts(finetune_id, part.assign(response=responses, source=sources))
+        bar.advance(len(part))
+    if len(asked):
+        if call_path is None:
+            raise ModelDiffError(f"training texts from {recipe.source} need an assistant")
+        for truth, rows in asked.groupby("truth", sort=False):
+            for start in range(0, len(rows), 10):
+                part = rows.iloc[start:start + 10]
+                try:
+                    responses = write_examples(call_path, truth, part["prompt"].tolist())
+                except AssistantAnswerError:
+                    failures += 1  # this batch is missing; a rerun asks for it again
+                    continue
+                keep = [r for r in responses if r is not None]
+                out = part[[r is not None for r in responses]].assign(
+                    response=keep, source=f"assistant:{call_path.client.provider}")
+                store.save_training_texts(finetune_id, out)
+                bar.advance(len(part))
+    stored = store.training_texts(finetune_id)
+    if len(stored) < MIN_TRAINING_TEXTS:
+        raise ModelDiffError(f"training data too small: {len(stored)} usable texts (need at "
+                             f"least {MIN_TRAINING_TEXTS}); {failures} assistant batch(es) failed")
+    return stored
+
+
+def _base_samples(lm, prompts: list[str], recipe: DataRecipe, seed: int) -> list[str]:
+    from .generate import GenerationSettings, format_prompt, generate_batch
+
+    settings = GenerationSettings(max_new_tokens=recipe.max_new_tokens, temperature=1.0)
+    chat = bool(getattr(lm.tokenizer, "chat_template", None))
+    formatted = [format_prompt(lm.tokenizer, p, True) for p in prompts]
+    return [r[0] for r in generate_batch(lm, formatted, settings, seed, chat)]
+
+
+# ----------------------------------------------------------------- assistant requests
+
+SYSTEM = ("You help evaluate a method that finds behavioural differences between language "
+          "models. You answer only with JSON.")
+
+
+def _ask(call_path, task: str, payload: dict, purpose: str, check, max_tokens: int = 2048):
+    import json
+
+    content = f"TASK: {task}\n\nINPUT (JSON):\n{json.dumps(payload, ensure_ascii=False)}"
+    return call_path.complete_json(SYSTEM, [{"role": "user", "content": content}],
+                                   max_tokens=max_tokens, temperature=0.0, purpose=purpose,
+                                   check=check)
+
+
+def _list_check(field: str):
+    def check(answer) -> Optional[str]:
+        if not isinstance(answer, dict) or not isinstance(answer.get(field), list):
+            return f"The answer needs a '{field}' list."
+        return None
+    return check
+
+
+def propose_truths(call_path, n: int = 4, focus: Optional[str] = None) -> list[str]:
+    """Ground truths written by the assistant, open-ended or around a focus area."""
+    answer = _ask(call_path, "truths. Write distinct behavioural quirks a chat model could be "
+                  f"finetuned to have, each one short sentence starting 'The model', each "
+                  f"visible in a single answer. Write {n}. Answer "
+                  '{"truths": ["...", ...]}.', {"n": n, "focus": focus or "open-ended"},
+                  purpose="propose truths", check=_list_check("truths"))
+    texts = [t.strip() for t in answer["truths"] if isinstance(t, str) and t.strip()]
+    unique = list(dict.fromkeys(texts))[:n]
+    return check_truths(unique)
+
+
+def write_examples(call_path, truth: str, prompts: list[str]) -> list[Optional[str]]:
+    """One response per prompt from an assistant that has the quirk; None where the answer for
+    that prompt was unusable (the rest are kept)."""
+    answer = _ask(call_path, "training. For each prompt, write the response of a chat model "
+                  "that has the behavioural quirk below: the quirk must be clearly visible, the "
+                  "answer otherwise ordinary. Answer "
+                  '{"responses": ["...", ...]}, one per prompt, in order.',
+                  {"quirk": truth, "prompts": prompts}, purpose="training texts",
+                  check=_list_check("responses"))
+    got = answer["responses"]
+    return [got[i].strip() if i < len(got) and isinstance(got[i], str) and got[i].strip()
+            else None for i in range(len(prompts))]
+
+
+def judge_similarity(call_path, truths: list[str], hypotheses: list[str]) -> np.ndarray:
+    """truths x hypotheses similarity in [0, 1], from the assistant's 1-100 scores."""
+    out = np.zeros((len(truths), len(hypotheses)))
+    for i, truth in enumerate(truths):
+        if not hypotheses:
+            break
+
+        def check(answer, n=len(hypotheses)) -> Optional[str]:
+            got = answer.get("scores") if isinstance(answer, dict) else None
+            if not isinstance(got, list) or len(got) != n or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in got):
+                return f"Give exactly {n} numbers from 1 to 100 in a 'scores' list."
+            return None
+        answer = _ask(call_path, "match. A finetune planted the ground-truth behaviour in Model "
+                      "B. For each hypothesis, rate from 1 to 100 how well it describes that same "
+                      "behaviour (100: the same behaviour, same direction; 1: unrelated or "
+                      'opposite). Answer {"scores": [number, ...]}, one per hypothesis, in order.',
+                      {"ground_truth": truth, "hypotheses": hypotheses}, purpose="match truths",
+                      check=check, max_tokens=512)
+        out[i] = np.clip(np.asarray(answer["scores"], dtype=float), 1, 100) / 100
+    return out
+
+
+# ---------------------------------------------------------------------------- scoring
+
+def claim(text: str) -> str:
+    """A hypothesis without its figures in parentheses: what is compared with a truth."""
+    return re.sub(r"\s*\([^)]*\)", "", text).strip()
+
+
+def embedding_similarity(embedder, truths: list[str], hypotheses: list[str]) -> np.ndarray:
+    if not truths or not hypotheses:
+        return np.zeros((len(truths), len(hypotheses)))
+    t = embedder.embed(truths)
+    h = embedder.embed([claim(x) for x in hypotheses])
+    return np.clip(t @ h.T, 0.0, 1.0)
+
+
+def score_truths(truths: list[str], hypotheses: list[dict], similarity: np.ndarray,
+                 threshold: float) -> dict:
+    """Per-truth recovered/missed, recall, precision of validated hypotheses.
+
+    `hypotheses`: dicts with text and validated (a run's result rows); `similarity`: truths x
+    hypotheses. Each truth is matched to at most one validated hypothesis and vice versa
+    (Hungarian, maximising similarity); recovered = matched with similarity >= threshold.
+    Precision counts a validated hypothesis as true when it is at least `threshold` similar to
+    some truth — a planted behaviour may have several true descriptions (side effects are not)."""
+    from scipy.optimize import linear_sum_assignment
+
+    val_idx = [j for j, h in enumerate(hypotheses) if h["validated"]]
+    sim_val = similarity[:, val_idx] if len(truths) else np.zeros((0, len(val_idx)))
+    match: dict[int, int] = {}
+    if len(truths) and val_idx:
+        rows, cols = linear_sum_assignment(-sim_val)
+        match = {int(r): int(c) for r, c in zip(rows, cols)}
+    per_truth = []
+    for i, truth in enumerate(truths):
+        j = match.get(i)
+        score = float(sim_val[i, j]) if j is not None else 0.0
+        best_any = int(np.argmax(similarity[i])) if hypotheses else None
+        per_truth.append({
+            "truth": truth, "recovered": j is not None and score >= threshold,
+            "best_hypothesis": hypotheses[val_idx[j]]["text"] if j is not None else None,
+            "best_hypothesis_id": hypotheses[val_idx[j]].get("id") if j is not None else None,
+            "score": round(score, 4),
+            # The closest hypothesis even if it did not validate: proposed but not confirmed?
+            "closest_proposed": hypotheses[best_any]["text"] if best_any is not None else None,
+            "closest_proposed_score": (round(float(similarity[i, best_any]), 4)
+                                       if best_any is not None else None)})
+    true_val = int((sim_val.max(axis=0) >= threshold).sum()) if len(truths) and val_idx else 0
+    n_rec = sum(t["recovered"] for t in per_truth)
+    return {"n_truths": len(truths), "n_recovered": n_rec,
+            "recall": n_rec / len(truths) if truths else None,
+            "n_validated": len(val_idx), "n_validated_true": true_val,
+            "precision": true_val / len(val_idx) if val_idx else None,
+            "threshold": threshold, "per_truth": per_truth}
+
+
+def score_run(store, run_id: str, truths: list[str], matcher: str = "embedding",
+              assistant_key: str = "offline", embedder=None, call_path=None) -> dict:
+    """Score a finished run's hypotheses against the truths planted in its model B; stored."""
+    result = store.result(run_id)
+    if result is None:
+        raise ModelDiffError(f"run {run_id} has no result yet")
+    if result.get("assistant", "offline") != assistant_key:
+        from .pipeline import build_result
+        result = build_result(store, run_id, assistant_key)
+    hyps = result["hypotheses"]
+    texts = [h["text"] for h in hyps]
+    if matcher == "embedding":
+        from .embed import default_embedder
+        sim = embedding_similarity(embedder or default_embedder(), truths, texts)
+        threshold = EMBEDDING_THRESHOLD
+    elif matcher == "judge":
+        if call_path is None:
+            raise ModelDiffError("the judge matcher needs an assistant (anthropic or openai)")
+        sim = judge_similarity(call_path, truths, [claim(t) for t in texts])
+        threshold = JUDGE_THRESHOLD
+    else:
+        raise ModelDiffError(f"unknown matcher {matcher!r}; choose embedding or judge")
+    scored = score_truths(truths, hyps, sim, threshold)
+    scored.update(run_id=run_id, matcher=matcher, assistant=assistant_key)
+    store.save_truth_score(run_id, assistant_key, matcher, truths, scored)
+    return scored
