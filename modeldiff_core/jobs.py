@@ -17,7 +17,7 @@ from .config import ModelDiffError
 from .models import ModelCache
 from .progress import Cancelled, ProgressEvent
 
-JOB_KINDS = ("pipeline",)
+JOB_KINDS = ("pipeline", "plant", "truth-bench")
 _import_lock = threading.Lock()
 
 
@@ -135,4 +135,23 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         run_pipeline(manager.store, config, cache=manager.cache, embedder=manager.embedder(),
                      progress=progress, api_key=api_key)
         return run_id
+    if kind == "plant":
+        from .generate import GenerationSettings
+        from .pipeline import evaluate_finetune, plant, plant_from_dict
+
+        config = plant_from_dict(params["plant"])
+        row = plant(manager.store, config, cache=manager.cache, progress=progress, api_key=api_key)
+        if not params.get("evaluate", True):
+            return None
+        scored = evaluate_finetune(manager.store, config.base, row["spec_b"], row["truths"],
+                                   GenerationSettings(**params.get("generation", {})),
+                                   cache=manager.cache, embedder=manager.embedder(),
+                                   progress=progress)
+        return scored["run_id"]
+    if kind == "truth-bench":
+        from .pipeline import truth_bench
+
+        truth_bench(manager.store, cache=manager.cache, embedder=manager.embedder(),
+                    progress=progress)
+        return None
     raise ModelDiffError(f"unknown job kind {kind!r}")

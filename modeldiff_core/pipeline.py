@@ -451,13 +451,12 @@ def truth_bench(store, base: ModelSpec = ModelSpec("organism:base"),
                    cache=cache, progress=progress)
         config = RunConfig(base, adapter_spec(base, ft["adapter_path"]), prompts, generation)
         result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
-        validated = [h for h in result["hypotheses"] if h["validated"]]
         runs.append({"truth": truth, "finetune_id": ft["finetune_id"], "run_id": result["run_id"],
-                     "n_validated": len(validated)})
+                     "n_validated": sum(h["validated"] for h in result["hypotheses"])})
+        scored = score_run(store, result["run_id"], [truth] if truth else [], embedder=embedder)
         if truth is None:
-            null_fd = len(validated)
+            null_fd = scored["n_validated"]  # every validated hypothesis is a false discovery
             continue
-        scored = score_run(store, result["run_id"], [truth], embedder=embedder)
         n_val += scored["n_validated"]
         n_true += scored["n_validated_true"]
         row = scored["per_truth"][0]
@@ -471,3 +470,17 @@ def truth_bench(store, base: ModelSpec = ModelSpec("organism:base"),
             "null_false_discoveries": null_fd, "n_recovered": recovered,
             "n_truths": len(per_truth), "per_truth": per_truth, "runs": runs,
             "matcher": "embedding", "wall_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def evaluate_finetune(store, base: ModelSpec, spec_b: ModelSpec, truths: list[str],
+                      generation: Optional[GenerationSettings] = None,
+                      cache: Optional[ModelCache] = None, embedder: Optional[Embedder] = None,
+                      progress: Optional[ProgressCallback] = None) -> dict:
+    """Base vs its finetune through the pipeline, then the run scored against the truths."""
+    from .prompts import builtin_prompt_set
+
+    embedder = embedder or default_embedder()
+    prompts = builtin_prompt_set("organisms" if base.is_organism else "chat")
+    config = RunConfig(base, spec_b, prompts, generation or GenerationSettings())
+    result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
+    return score_run(store, result["run_id"], truths, embedder=embedder)

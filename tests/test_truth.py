@@ -268,5 +268,5 @@ def test_truth_bench_recovers_the_planted_behaviours(organism_dirs, tmp_path, ca
     assert "recall" in printed and "null false discoveries 0" in printed
     with Store(tmp_path / "tb.duckdb") as store:
         scores = store.truth_scores()
-        assert len(scores) == 4 and set(scores["matcher"]) == {"embedding"}
+        assert len(scores) == 5 and set(scores["matcher"]) == {"embedding"}
         assert len(store.list_finetunes()) == 5
