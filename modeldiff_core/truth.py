@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import organisms
+from .assistants.chat import ask_task, check_list
 from .assistants.llm import AssistantAnswerError
 from .config import ModelDiffError
 from .progress import ProgressCallback, StageProgress
@@ -263,20 +264,7 @@ SYSTEM = ("You help evaluate a method that finds behavioural differences between
 
 
 def _ask(call_path, task: str, payload: dict, purpose: str, check, max_tokens: int = 2048):
-    import json
-
-    content = f"TASK: {task}\n\nINPUT (JSON):\n{json.dumps(payload, ensure_ascii=False)}"
-    return call_path.complete_json(SYSTEM, [{"role": "user", "content": content}],
-                                   max_tokens=max_tokens, temperature=0.0, purpose=purpose,
-                                   check=check)
-
-
-def _list_check(field: str):
-    def check(answer) -> Optional[str]:
-        if not isinstance(answer, dict) or not isinstance(answer.get(field), list):
-            return f"The answer needs a '{field}' list."
-        return None
-    return check
+    return ask_task(call_path, SYSTEM, task, payload, purpose, check, max_tokens)
 
 
 def propose_truths(call_path, n: int = 4, focus: Optional[str] = None) -> list[str]:
@@ -285,7 +273,7 @@ def propose_truths(call_path, n: int = 4, focus: Optional[str] = None) -> list[s
                   f"finetuned to have, each one short sentence starting 'The model', each "
                   f"visible in a single answer. Write {n}. Answer "
                   '{"truths": ["...", ...]}.', {"n": n, "focus": focus or "open-ended"},
-                  purpose="propose truths", check=_list_check("truths"))
+                  purpose="propose truths", check=check_list("truths"))
     texts = [t.strip() for t in answer["truths"] if isinstance(t, str) and t.strip()]
     unique = list(dict.fromkeys(texts))[:n]
     return check_truths(unique)
@@ -299,7 +287,7 @@ def write_examples(call_path, truth: str, prompts: list[str]) -> list[Optional[s
                   "answer otherwise ordinary. Answer "
                   '{"responses": ["...", ...]}, one per prompt, in order.',
                   {"quirk": truth, "prompts": prompts}, purpose="training texts",
-                  check=_list_check("responses"))
+                  check=check_list("responses"))
     got = answer["responses"]
     return [got[i].strip() if i < len(got) and isinstance(got[i], str) and got[i].strip()
             else None for i in range(len(prompts))]

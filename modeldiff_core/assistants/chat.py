@@ -14,6 +14,15 @@ SYSTEM = ("You are a careful research assistant comparing two language models, M
 MAX_CHARS = 600  # per text shown to the assistant: enough to see style and topic
 
 
+def ask_task(call_path, system: str, task: str, payload: dict, purpose: str, check,
+             max_tokens: int = 2048, run_id: Optional[str] = None) -> Any:
+    """One JSON exchange: the task in words, its input as JSON, the answer checked by `check`."""
+    content = f"TASK: {task}\n\nINPUT (JSON):\n{json.dumps(payload, ensure_ascii=False)}"
+    return call_path.complete_json(system, [{"role": "user", "content": content}],
+                                   max_tokens=max_tokens, temperature=0.0, run_id=run_id,
+                                   purpose=purpose, check=check)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + " [...]"
 
@@ -27,10 +36,8 @@ class ChatAssistant(Assistant):
         self.kind = call_path.client.provider
 
     def _ask(self, task: str, payload: dict, purpose: str, check, max_tokens: int = 2048) -> Any:
-        content = f"TASK: {task}\n\nINPUT (JSON):\n{json.dumps(payload, ensure_ascii=False)}"
-        return self.call_path.complete_json(SYSTEM, [{"role": "user", "content": content}],
-                                            max_tokens=max_tokens, temperature=0.0,
-                                            run_id=self.run_id, purpose=purpose, check=check)
+        return ask_task(self.call_path, SYSTEM, task, payload, purpose, check, max_tokens,
+                        run_id=self.run_id)
 
     def propose(self, texts_a, texts_b, source, max_hypotheses=5):
         if not texts_a or not texts_b:
@@ -44,7 +51,7 @@ class ChatAssistant(Assistant):
             "a word, a style, the length). Start each with 'Model B'. Answer "
             '{"hypotheses": [{"text": "..."}]}.',
             {"model_a_samples": sample(texts_a), "model_b_samples": sample(texts_b)},
-            purpose=f"propose {source}", check=_check_list("hypotheses"))
+            purpose=f"propose {source}", check=check_list("hypotheses"))
         out = []
         for item in answer["hypotheses"][:max_hypotheses]:
             text = item.get("text") if isinstance(item, dict) else item
@@ -78,7 +85,7 @@ class ChatAssistant(Assistant):
                 '{"pairs": [{"favoured": "...", "contrast": "..."}]}, one pair per prompt, in order.',
                 {"hypothesis": hypothesis.text, "prompts": chunk,
                  "example_outputs": [_clip(e) for e in examples[:5]]}, purpose="write",
-                check=_check_list("pairs"))
+                check=check_list("pairs"))
             for prompt, item in zip(chunk, answer["pairs"]):
                 if isinstance(item, dict) and isinstance(item.get("favoured"), str) \
                         and isinstance(item.get("contrast"), str):
@@ -86,7 +93,7 @@ class ChatAssistant(Assistant):
         return pairs
 
 
-def _check_list(field: str):
+def check_list(field: str):
     def check(answer) -> Optional[str]:
         if not isinstance(answer, dict) or not isinstance(answer.get(field), list):
             return f"The answer needs a '{field}' list."
