@@ -1,4 +1,5 @@
-"""Headless CLI: `python -m modeldiff_core run|demo` (the contract in DESIGN.md)."""
+"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant` (the contract in
+DESIGN.md)."""
 from __future__ import annotations
 
 import argparse
@@ -87,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     plant.add_argument("--target-modules", help="comma-separated (default: found from the model)")
     plant.add_argument("--merge", action="store_true", help="also save the merged model")
     _add_common(plant)
+    quant = sub.add_parser("quant", help="what quantization levels cost: KL, top-1 agreement, "
+                           "perplexity and answer flips against a full-precision reference")
+    quant.add_argument("--model", required=True, help="HF id, local directory or organism:NAME")
+    quant.add_argument("--levels", default="bf16,8bit,4bit",
+                       help="comma-separated, from fp32,bf16,fp16,8bit,4bit,int8-dynamic")
+    quant.add_argument("--reference", default="fp32", help="the level the others are compared to")
+    quant.add_argument("--prompts", help="texts to score (JSONL prompt field or CSV prompt column)")
+    quant.add_argument("--revision")
+    quant.add_argument("--trust-remote-code", action="store_true")
+    quant.add_argument("--out", help="write the result JSON here")
+    quant.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    quant.add_argument("--batch-size", type=int, default=16)
+    quant.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     return parser
 
 
@@ -163,12 +177,16 @@ def _bench_summary(bench: dict) -> str:
 
 
 def _check_args(args) -> None:
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise ModelDiffError(f"cannot write --out {args.out}: its folder does not exist")
+    if args.command == "quant":
+        if args.batch_size < 1:
+            raise ModelDiffError("--batch-size must be at least 1")
+        return
     if not 0 < args.alpha < 1:
         raise ModelDiffError("--alpha must be between 0 and 1")
     if args.clusters is not None and args.clusters < 2:
         raise ModelDiffError("--clusters must be at least 2")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ModelDiffError(f"cannot write --out {args.out}: its folder does not exist")
 
 
 def _summary(result: dict, alpha: float) -> str:
@@ -202,6 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         _check_args(args)
         if args.command in ("truth-bench", "plant"):
             return _ground_truth_command(args)
+        if args.command == "quant":
+            return _quant_command(args)
         from .pipeline import run_pipeline
         from .store import Store
 
@@ -251,6 +271,35 @@ def _ground_truth_command(args) -> int:
         print(_bench_summary(out))
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def _quant_summary(result: dict) -> str:
+    lines = [f"{result['model']}: {len(result['levels'])} levels against {result['reference']} "
+             f"({result['eval_set']}, {result['n_texts']} texts)",
+             f"{'level':<13} {'KL mean':>9} {'median':>9} {'p99':>9} {'top-1':>6} "
+             f"{'ppl':>8} {'ref ppl':>8} {'flips':>7}"]
+    for r in result["levels"]:
+        lines.append(f"{r['level']:<13} {r['kl_mean']:>9.2e} {r['kl_median']:>9.2e} "
+                     f"{r['kl_p99']:>9.2e} {r['top1_agreement']:>6.3f} {r['ppl']:>8.3f} "
+                     f"{r['ppl_ref']:>8.3f} {r['flips']:>3}/{r['n_mc']:<3}")
+    return "\n".join(lines)
+
+
+def _quant_command(args) -> int:
+    from .quant import eval_set_for, parse_levels, quant_study
+    from .store import Store
+
+    spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
+    levels = parse_levels(args.levels)
+    eval_set = eval_set_for(spec, args.prompts)
+    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    with Store(args.db or default_db_path()) as store:
+        result = quant_study(store, spec, levels, reference=args.reference, eval_set=eval_set,
+                             batch_size=args.batch_size, progress=progress)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    print(_quant_summary(result))
     return 0
 
 

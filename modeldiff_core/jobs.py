@@ -17,7 +17,7 @@ from .config import ModelDiffError
 from .models import ModelCache
 from .progress import Cancelled, ProgressEvent
 
-JOB_KINDS = ("pipeline", "plant", "truth-bench")
+JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant")
 _import_lock = threading.Lock()
 
 
@@ -153,5 +153,16 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
 
         truth_bench(manager.store, cache=manager.cache, embedder=manager.embedder(),
                     progress=progress)
+        return None
+    if kind == "quant":
+        from .models import ModelSpec
+        from .quant import EvalSet, eval_set_for, quant_study
+
+        spec = ModelSpec.from_dict(params["spec"])
+        eval_set = eval_set_for(spec)
+        if params.get("texts"):  # an uploaded set replaces the texts; the MC set stays
+            eval_set = EvalSet(params["eval_set"], tuple(params["texts"]), eval_set.mc)
+        quant_study(manager.store, spec, params["levels"], params.get("reference", "fp32"),
+                    eval_set, progress=progress)
         return None
     raise ModelDiffError(f"unknown job kind {kind!r}")

@@ -40,7 +40,7 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
-def _held_out_examples(gens: pd.DataFrame, h: dict, disc: Optional[dict]) -> Optional[dict]:
+def held_out_examples(gens: pd.DataFrame, h: dict, disc: Optional[dict]) -> Optional[dict]:
     """The held-out (validation) texts `gens` scored most and least B-like. Uses the scores
     stored with the discriminative test; without them, re-judges the texts with the offline
     assistant when the hypothesis has a predicate; otherwise None."""
@@ -106,7 +106,7 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
     for h in result["hypotheses"]:
         row = dict(h)
         stored = hyps.loc[h["id"]].to_dict() if h["id"] in hyps.index else None
-        row["examples"] = (None if stored is None else _held_out_examples(
+        row["examples"] = (None if stored is None else held_out_examples(
             held_out, stored, tests.get((h["id"], "discriminative"))))
         row["pairs"] = _generated_pairs(tests.get((h["id"], "generative")))
         row["verdict"] = verdicts.get(h["id"])  # the researcher's, from the Hypotheses page
@@ -121,7 +121,18 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
         "baseline": result["baseline"], "assistant": assistant,
         "alpha": float(alphas.iloc[0]) if len(alphas) else 0.05,
         "n_clusters": len(clusters), "clusters": clusters[:TOP_CLUSTERS],
-        "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", [])})
+        "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", []),
+        "quantization": quantization_for(store, [run["spec_a"]["model"], run["spec_b"]["model"]]),
+        "layer_lens": store.layer_lens(run_id, assistant)})
+
+
+def quantization_for(store, models: list[str]) -> list[dict]:
+    """The newest quantization study of each of the run's models, when one was measured."""
+    from .quant import quant_result
+
+    studies = store.quant_studies(list(dict.fromkeys(models)))
+    studies = studies[studies["n_levels"] > 0].drop_duplicates("model")
+    return [quant_result(store, sid) for sid in studies["study_id"]]
 
 
 # ------------------------------------------------------------------------ formatting
@@ -241,9 +252,23 @@ def render_markdown(data: dict) -> str:
                     f"{fmt_num(p['diff_contrast'], 3)} | {_md(p['contrast'])} |"
                     for p in pairs["pairs"]]
         out.append("")
+    for q in data.get("quantization") or []:
+        out += [f"## Quantization — {_code(q['model'])} against {q['reference']}", "",
+                f"{q['n_texts']} texts of {_md(q['eval_set'])}; KL(reference ‖ level) per token.",
+                "", "| level | KL mean | KL median | KL p99 | top-1 agreement | ppl (ref) | "
+                "answer flips | tokens |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        out += [f"| {r['level']} | {_sci(r['kl_mean'])} | {_sci(r['kl_median'])} | "
+                f"{_sci(r['kl_p99'])} | {fmt_num(r['top1_agreement'], 3)} | "
+                f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)}) | {r['flips']} of "
+                f"{r['n_mc']} | {r['n_tokens']} |" for r in q["levels"]]
+        out.append("")
     if data["failed_steps"]:
         out += ["## Failed steps", ""] + [f"- {_md(s)}" for s in data["failed_steps"]]
     return "\n".join(out) + "\n"
+
+
+def _sci(x: Optional[float]) -> str:
+    return "—" if x is None else "0" if x == 0 else f"{x:.2e}"
 
 
 # ------------------------------------------------------------------------------ html
@@ -380,9 +405,41 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
         f'<p class="muted">Validated = discriminative q &lt; {data["alpha"]} (Benjamini–Hochberg '
         "across the run's hypotheses), tested on held-out texts only.</p>",
         *[_hypothesis_html(h) for h in _ordered(data)]]
+    for q in data.get("quantization") or []:
+        body += [f"<h2>Quantization — <code>{_e(q['model'])}</code> against "
+                 f"{_e(q['reference'])}</h2>",
+                 f'<p class="muted">{q["n_texts"]} texts of {_e(q["eval_set"])}; '
+                 "KL(reference ‖ level) per token; answer flips on the multiple-choice set.</p>",
+                 _table(["level", "KL mean", "KL median", "KL p99", "top-1 agreement",
+                         "ppl (reference)", "answer flips", "tokens"],
+                        [[_e(r["level"]), _sci(r["kl_mean"]), _sci(r["kl_median"]),
+                          _sci(r["kl_p99"]), fmt_num(r["top1_agreement"], 3),
+                          f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)})",
+                          f"{r['flips']} of {r['n_mc']}", str(r["n_tokens"])]
+                         for r in q["levels"]], {1, 2, 3, 4, 5, 7})]
     if data["failed_steps"]:
         body.append("<h2>Failed steps</h2><ul>"
                     + "".join(f"<li>{_e(s)}</li>" for s in data["failed_steps"]) + "</ul>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>modeldiff report {_e(data['run_id'])}</title></head><body>"
             f'<style>{_CSS}</style><div class="mdr">{"".join(body)}</div></body></html>\n')
+
+
+# ------------------------------------------------------------------------ token view
+def token_strip_html(view, scale: Optional[float] = None) -> str:
+    """A text's tokens coloured by log p_B − log p_A (red: B likes it more, blue: A does), each
+    with its figures on hover. Token text is escaped."""
+    diffs = view.diff
+    scale = scale or max(1e-9, float(np.nanmax(np.abs(diffs))) if len(diffs) else 1.0)
+    spans = []
+    for j, tok in enumerate(view.tokens):
+        d = float(diffs[j])
+        alpha = min(1.0, abs(d) / scale)
+        rgb = "214,39,40" if d > 0 else "31,119,180"
+        tip = (f"log p A {view.logprob_a[j]:.2f} (rank {view.rank_a[j]}, top: {view.top_a[j]!r}) · "
+               f"log p B {view.logprob_b[j]:.2f} (rank {view.rank_b[j]}, top: {view.top_b[j]!r}) · "
+               f"B − A {d:+.2f}")
+        spans.append(f'<span title="{_e(tip)}" style="background:rgba({rgb},{alpha:.2f});'
+                     f'padding:1px 2px;margin:1px;border-radius:3px;white-space:pre-wrap">'
+                     f"{_e(tok)}</span>")
+    return ('<div style="line-height:2;font-family:monospace">' + "".join(spans) + "</div>")

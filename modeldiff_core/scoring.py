@@ -1,14 +1,17 @@
-"""Log-probabilities of given texts under a model, batched.
+"""Log-probabilities of given texts under a model, batched; the token-level view of one text
+under two models.
 
 Scoring pads on the right and builds batches by length: positions then start at 0 for every
 row, which is what the model saw in training (left padding would shift absolute positions in
 models like GPT-2 that do not derive them from the attention mask)."""
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
 
 import numpy as np
 
+from .config import ModelDiffError
 from .generate import format_prompt
 from .models import LoadedModel
 
@@ -30,22 +33,36 @@ def _encode(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template
     return context, target
 
 
-def token_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
-                   batch_size: int = 16, use_chat_template: bool = True,
-                   max_length: Optional[int] = None) -> list[np.ndarray]:
-    """Per-token log p(token | everything before it) of each text's tokens (float64 arrays)."""
+def context_limit(lm: LoadedModel) -> int:
+    config = lm.model.config
+    return (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+            or 2048)
+
+
+def encode_texts(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
+                 use_chat_template: bool = True, max_length: Optional[int] = None,
+                 keep: str = "end") -> tuple[list[list[int]], list[int]]:
+    """(token ids of context + text, index of the first text token) per text. An over-long
+    sequence keeps its end (`keep="end"`, where a text is) or its start (`keep="start"`)."""
+    limit = max_length or context_limit(lm)
+    seqs, starts = [], []
+    for i, text in enumerate(texts):
+        context, target = _encode(lm, text, None if prompts is None else prompts[i],
+                                  use_chat_template)
+        ids = context + target
+        if len(ids) > limit:
+            ids = ids[-limit:] if keep == "end" else ids[:limit]
+        seqs.append(ids)
+        starts.append(max(1, len(ids) - len(target)) if keep == "end" else min(len(context), len(ids)))
+    return seqs, starts
+
+
+def iter_logits(lm: LoadedModel, seqs: list[list[int]], batch_size: int = 16
+                ) -> Iterator[tuple[list[int], "object", "object"]]:
+    """Yield (indices into seqs, input ids, float32 logits) per length-sorted, right-padded batch;
+    logits[row, j] predicts ids[row, j + 1]."""
     import torch
 
-    pairs = [_encode(lm, t, None if prompts is None else prompts[i], use_chat_template)
-             for i, t in enumerate(texts)]
-    limit = max_length or getattr(lm.model.config, "n_positions", None) or getattr(
-        lm.model.config, "max_position_embeddings", None) or 2048
-    seqs, starts = [], []
-    for context, target in pairs:
-        ids = (context + target)[-limit:]  # over-long: keep the end, where the text is
-        seqs.append(ids)
-        starts.append(max(1, len(ids) - len(target)))
-    out: list[Optional[np.ndarray]] = [None] * len(texts)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     for b in range(0, len(order), batch_size):
@@ -59,6 +76,18 @@ def token_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str
         with torch.inference_mode():
             logits = lm.model(input_ids=ids.to(lm.input_device),
                               attention_mask=mask.to(lm.input_device)).logits.float()
+        yield idx, ids, logits
+
+
+def token_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
+                   batch_size: int = 16, use_chat_template: bool = True,
+                   max_length: Optional[int] = None) -> list[np.ndarray]:
+    """Per-token log p(token | everything before it) of each text's tokens (float64 arrays)."""
+    import torch
+
+    seqs, starts = encode_texts(lm, texts, prompts, use_chat_template, max_length)
+    out: list[Optional[np.ndarray]] = [None] * len(texts)
+    for idx, ids, logits in iter_logits(lm, seqs, batch_size):
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         picked = logp.gather(-1, ids[:, 1:].to(logp.device).unsqueeze(-1)).squeeze(-1).cpu()
         for row, i in enumerate(idx):
@@ -72,3 +101,85 @@ def mean_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]
     """Mean per-token log-prob of each text (NaN for a text with no tokens)."""
     per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template)
     return np.array([lp.mean() if len(lp) else np.nan for lp in per_token])
+
+
+# ------------------------------------------------------------------ token view of one text
+
+@dataclass
+class TokenDiff:
+    """One text's tokens under A and B: log-prob and rank (1 = the model's top choice) of the
+    actual token, each model's own top prediction, and diff = log p_B - log p_A."""
+    tokens: list[str]
+    logprob_a: np.ndarray
+    logprob_b: np.ndarray
+    rank_a: np.ndarray
+    rank_b: np.ndarray
+    top_a: list[str]
+    top_b: list[str]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def diff(self) -> np.ndarray:
+        return self.logprob_b - self.logprob_a
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame({"position": range(len(self.tokens)), "token": self.tokens,
+                             "logprob_a": self.logprob_a, "logprob_b": self.logprob_b,
+                             "diff": self.diff, "rank_a": self.rank_a, "rank_b": self.rank_b,
+                             "top_a": self.top_a, "top_b": self.top_b})
+
+    def largest(self, n: int = 10, sign: int = 1):
+        """The n tokens B favours most over A (sign=1) or A over B (sign=-1)."""
+        t = self.table()
+        t = t[t["diff"] * sign > 0]
+        return t.reindex((t["diff"] * sign).sort_values(ascending=False).index).head(n)
+
+
+def check_shared_tokenizer(lm_a: LoadedModel, lm_b: LoadedModel, text: str) -> None:
+    """The token view compares the same tokens; different tokenizers cut text differently."""
+    va, vb = lm_a.tokenizer.get_vocab(), lm_b.tokenizer.get_vocab()
+    same = va == vb and (lm_a.tokenizer(text)["input_ids"] == lm_b.tokenizer(text)["input_ids"])
+    if not same:
+        raise ModelDiffError("the token view needs models that share a tokenizer; "
+                             f"{lm_a.spec.label} and {lm_b.spec.label} split text differently")
+
+
+def _token_details(lm: LoadedModel, seq: list[int], start: int):
+    """Log-prob, rank and the model's own top token at each position from `start` on."""
+    import torch
+
+    (_, ids, logits), = list(iter_logits(lm, [seq], batch_size=1))
+    logp = torch.log_softmax(logits[0, :-1], dim=-1).cpu()
+    actual = ids[0, 1:]
+    picked = logp.gather(-1, actual.unsqueeze(-1)).squeeze(-1)
+    rank = (logp > picked.unsqueeze(-1)).sum(-1) + 1
+    top = logp.argmax(-1)
+    sl = slice(start - 1, len(seq) - 1)
+    return (picked[sl].double().numpy(), rank[sl].numpy(),
+            [lm.tokenizer.decode([t]) for t in top[sl].tolist()])
+
+
+def token_diff(lm_a: LoadedModel, lm_b: LoadedModel, text: str, prompt: Optional[str] = None,
+               use_chat_template: bool = True) -> TokenDiff:
+    """Every token of `text` (after `prompt`, if given) under A and under B."""
+    if not text.strip():
+        raise ModelDiffError("the text is empty: type or pick a text to score")
+    check_shared_tokenizer(lm_a, lm_b, text)
+    limit = min(context_limit(lm_a), context_limit(lm_b))
+    prompts = None if prompt is None else [prompt]
+    (full,), _ = encode_texts(lm_a, [text], prompts, use_chat_template, max_length=10 ** 9)
+    (seq,), (start,) = encode_texts(lm_a, [text], prompts, use_chat_template, limit, keep="start")
+    notices = []
+    if len(full) > limit:
+        notices.append(f"the text is longer than the models' context ({limit} tokens with the "
+                       f"prompt): only its first {len(seq) - start} of {len(full) - start} "
+                       "tokens are shown")
+    if len(seq) <= start:
+        raise ModelDiffError("the prompt fills the models' whole context: nothing of the text "
+                             "is left to score")
+    lp_a, rank_a, top_a = _token_details(lm_a, seq, start)
+    lp_b, rank_b, top_b = _token_details(lm_b, seq, start)
+    tokens = [lm_a.tokenizer.decode([t]) for t in seq[start:]]
+    return TokenDiff(tokens, lp_a, lp_b, rank_a, rank_b, top_a, top_b, notices)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -98,6 +98,17 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE truth_scores (
             run_id VARCHAR, assistant VARCHAR, matcher VARCHAR, truths VARCHAR, result VARCHAR,
             updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, matcher))""",
+    ],
+    [
+        """CREATE TABLE quant_studies (
+            study_id VARCHAR PRIMARY KEY, model VARCHAR, spec VARCHAR, reference VARCHAR,
+            eval_set VARCHAR, n_texts INTEGER, created_at TIMESTAMP)""",
+        """CREATE TABLE quant_levels (
+            study_id VARCHAR, level VARCHAR, metrics VARCHAR, created_at TIMESTAMP,
+            PRIMARY KEY (study_id, level))""",
+        """CREATE TABLE layer_lens (
+            run_id VARCHAR, assistant VARCHAR, result VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
     ],
 ]
 
@@ -542,3 +553,51 @@ class Store:
         for col in ("truths", "result"):
             df[col] = [json.loads(v) for v in df[col]]
         return df
+
+    # ------------------------------------------------------------- quantization
+    def upsert_quant_study(self, study_id: str, *, model: str, spec: dict, reference: str,
+                           eval_set: str, n_texts: int) -> None:
+        with self._lock:
+            self._q("INSERT OR IGNORE INTO quant_studies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [study_id, model, json.dumps(spec), reference, eval_set, n_texts, _now()])
+
+    def get_quant_study(self, study_id: str) -> Optional[dict]:
+        df = self._df("SELECT * FROM quant_studies WHERE study_id = ?", [study_id])
+        if df.empty:
+            return None
+        row = df.iloc[0].to_dict()
+        row["spec"] = json.loads(row["spec"])
+        return row
+
+    def save_quant_level(self, study_id: str, level: str, metrics: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO quant_levels VALUES (?, ?, ?, ?)",
+                    [study_id, level, json.dumps(metrics), _now()])
+
+    def quant_levels(self, study_id: str) -> list[dict]:
+        df = self._df("SELECT level, metrics FROM quant_levels WHERE study_id = ? "
+                      "ORDER BY created_at", [study_id])
+        return [{"level": r.level, "metrics": json.loads(r.metrics)} for r in df.itertuples()]
+
+    def quant_studies(self, models: Optional[list[str]] = None) -> pd.DataFrame:
+        """Studies (newest first) with their number of levels; only of `models` if given."""
+        where, params = "", []
+        if models:
+            where = f"WHERE s.model IN ({', '.join('?' for _ in models)})"
+            params = list(models)
+        return self._df(f"""
+            SELECT s.study_id, s.model, s.reference, s.eval_set, s.n_texts, s.created_at,
+                   (SELECT count(*) FROM quant_levels l WHERE l.study_id = s.study_id) AS n_levels
+            FROM quant_studies s {where} ORDER BY s.created_at DESC""", params)
+
+    # ---------------------------------------------------------------- layer lens
+    def save_layer_lens(self, run_id: str, assistant: str, result: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO layer_lens VALUES (?, ?, ?, ?)",
+                    [run_id, assistant, json.dumps(result, default=float), _now()])
+
+    def layer_lens(self, run_id: str, assistant: str) -> Optional[dict]:
+        with self._lock:
+            row = self._one("SELECT result FROM layer_lens WHERE run_id = ? AND assistant = ?",
+                            [run_id, assistant])
+        return None if row is None else json.loads(row[0])

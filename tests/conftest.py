@@ -25,3 +25,27 @@ def organism_dirs():
     from modeldiff_core.organisms import ORGANISMS, ensure_organism
 
     return {name: ensure_organism(name) for name in ORGANISMS}
+
+
+@pytest.fixture(scope="session")
+def demo_run_master(organism_dirs, tmp_path_factory):
+    """One small offline demo run (base vs cats), built once per test session."""
+    from modeldiff_core.cli import _config_from_args, build_parser
+    from modeldiff_core.pipeline import run_pipeline
+    from modeldiff_core.store import Store
+
+    path = tmp_path_factory.mktemp("demo-run") / "master.duckdb"
+    config = _config_from_args(build_parser().parse_args(["demo", "--samples", "2"]))
+    with Store(path) as store:
+        result = run_pipeline(store, config)
+    return path, result
+
+
+@pytest.fixture()
+def demo_run(demo_run_master, tmp_path):
+    """A private copy of the demo run's database (the file is closed, so a copy is whole)."""
+    import shutil
+
+    path = tmp_path / "run.duckdb"
+    shutil.copy(demo_run_master[0], path)
+    return path, demo_run_master[1]["run_id"]

@@ -1,14 +1,12 @@
 """Every dashboard page on a fresh database and on a database with a real run (tiny organisms):
 it renders without an exception and its main action works."""
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from modeldiff_core.cli import _config_from_args, build_parser
-from modeldiff_core.pipeline import run_pipeline
-from modeldiff_core.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,12 +17,10 @@ def _page(name: str) -> AppTest:
 
 
 @pytest.fixture(scope="module")
-def run_db(tmp_path_factory, organism_dirs):
+def run_db(demo_run_master, tmp_path_factory):
     path = tmp_path_factory.mktemp("pages") / "run.duckdb"
-    config = _config_from_args(build_parser().parse_args(["demo", "--samples", "2"]))
-    with Store(path) as store:
-        result = run_pipeline(store, config)
-    return path, result
+    shutil.copy(demo_run_master[0], path)
+    return path, demo_run_master[1]
 
 
 @pytest.fixture()

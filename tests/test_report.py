@@ -9,8 +9,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.assistants.base import Hypothesis
-from modeldiff_core.cli import _config_from_args, build_parser
-from modeldiff_core.pipeline import run_pipeline
 from modeldiff_core.report import fmt_p, map_svg, render_html, render_markdown, report_data
 from modeldiff_core.store import Store
 
@@ -19,13 +17,10 @@ EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture(scope="module")
-def run_db(tmp_path_factory, organism_dirs):
+def run_db(demo_run_master, tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "r.duckdb"
-    config = _config_from_args(build_parser().parse_args(
-        ["demo", "--organism", "cats", "--samples", "2"]))
-    with Store(path) as store:
-        result = run_pipeline(store, config)
-    return path, result["run_id"]
+    shutil.copy(demo_run_master[0], path)
+    return path, demo_run_master[1]["run_id"]
 
 
 @pytest.fixture()
