@@ -12,7 +12,7 @@ from typing import Optional
 from .config import ModelDiffError, default_db_path
 from .generate import GenerationSettings
 from .models import DTYPES, QUANTS, ModelSpec
-from .organisms import BEHAVIOURS, DEFAULT_ORGANISM
+from .organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
 from .progress import TextProgressBar
 from .prompts import builtin_prompt_set, load_prompt_file
 
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trust-remote-code", action="store_true")
     _add_common(run)
     demo = sub.add_parser("demo", help="built-in organisms, offline: base vs a finetuned organism")
-    demo.add_argument("--organism", default=DEFAULT_ORGANISM, choices=sorted(BEHAVIOURS))
+    demo.add_argument("--organism", default=DEFAULT_ORGANISM,
+                      choices=sorted([*BEHAVIOURS, *LAYERED]))
     _add_common(demo)
     bench = sub.add_parser("truth-bench", help="plant each built-in ground truth in its own "
                            "finetune of the base organism (plus a null), run, score recovery")
@@ -101,6 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
     quant.add_argument("--batch-size", type=int, default=16)
     quant.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    layers = sub.add_parser("layers", help="which layers carry B's difference: weight deltas, "
+                            "activation differences, delta-scaling interventions")
+    layers.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
+    layers.add_argument("--model-b", required=True)
+    layers.add_argument("--adapter-a", help="PEFT LoRA adapter directory for model A")
+    layers.add_argument("--adapter-b", help="PEFT LoRA adapter directory for model B")
+    layers.add_argument("--quant-a", choices=QUANTS, default="none")
+    layers.add_argument("--quant-b", choices=QUANTS, default="none")
+    layers.add_argument("--run", help="a stored run of this pair: its held-out texts, validated "
+                        "hypotheses and prompts drive the activation and scaling views")
+    layers.add_argument("--assistant", default="offline",
+                        help="whose hypotheses of the run to use (offline, anthropic:MODEL, ...)")
+    layers.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    layers.add_argument("--window", type=int, default=1, help="consecutive layers scaled together")
+    layers.add_argument("--generations", type=int, default=32,
+                        help="fresh generations per setting for behaviour rates")
+    layers.add_argument("--texts", type=int, default=200, help="held-out texts for activations")
+    layers.add_argument("--out", help="write the result JSON here")
+    layers.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    layers.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     return parser
 
 
@@ -183,6 +204,10 @@ def _check_args(args) -> None:
         if args.batch_size < 1:
             raise ModelDiffError("--batch-size must be at least 1")
         return
+    if args.command == "layers":
+        if args.window < 1 or args.generations < 0 or args.texts < 1:
+            raise ModelDiffError("--window and --texts must be at least 1, --generations at least 0")
+        return
     if not 0 < args.alpha < 1:
         raise ModelDiffError("--alpha must be between 0 and 1")
     if args.clusters is not None and args.clusters < 2:
@@ -222,6 +247,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _ground_truth_command(args)
         if args.command == "quant":
             return _quant_command(args)
+        if args.command == "layers":
+            return _layers_command(args)
         from .pipeline import run_pipeline
         from .store import Store
 
@@ -301,6 +328,67 @@ def _quant_command(args) -> int:
         Path(args.out).write_text(json.dumps(result, indent=2))
     print(_quant_summary(result))
     return 0
+
+
+def _parse_alphas(text: str) -> list[float]:
+    try:
+        alphas = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ModelDiffError(f"--alphas must be comma-separated numbers, got {text!r}") from None
+    if not alphas:
+        raise ModelDiffError("--alphas is empty")
+    return alphas
+
+
+def _layers_command(args) -> int:
+    from .layers import layer_lens, layer_lens_for_run
+    from .models import ModelCache
+    from .quant import eval_set_for
+    from .store import Store
+
+    spec_a = ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a)
+    spec_b = ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b)
+    alphas = _parse_alphas(args.alphas)
+    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    cache = ModelCache()
+    if args.run:
+        with Store(args.db or default_db_path()) as store:
+            run = store.get_run(args.run)
+            if run is None:
+                raise ModelDiffError(f"no run {args.run} in {args.db or default_db_path()}")
+            stored = (ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]))
+            if stored != (spec_a, spec_b):
+                raise ModelDiffError(f"run {args.run} compares {stored[0].label} with "
+                                     f"{stored[1].label}, not the models given")
+            result = layer_lens_for_run(store, args.run, cache, args.assistant, alphas,
+                                        args.window, n_texts=args.texts,
+                                        n_generations=args.generations, progress=progress)
+            store.save_layer_lens(args.run, args.assistant, result)
+    else:
+        # Without a run: the weight and activation views on the built-in evaluation texts.
+        texts = list(eval_set_for(spec_a).texts)[:args.texts]
+        result = layer_lens(cache.get(spec_a), cache.get(spec_b), texts, alphas=alphas,
+                            window=args.window, progress=progress)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, default=float))
+    print(_layers_summary(result))
+    return 0
+
+
+def _layers_summary(result: dict) -> str:
+    by_layer: dict = {}
+    for r in result["weight_delta"]:
+        by_layer.setdefault(r["layer"], {})[r["module"]] = r["rel_norm"]
+    lines = ["weight delta |W_B - W_A| / |W_A| by layer: " + ", ".join(
+        f"{layer}: " + "/".join(f"{m} {v:.3g}" for m, v in mods.items())
+        for layer, mods in sorted(by_layer.items(), key=lambda kv: str(kv[0])))]
+    if result["activation_diff"]:
+        lines.append("activation difference (cosine distance) by layer: " + ", ".join(
+            f"{r['layer']}: {r['cosine']:.3g}" for r in result["activation_diff"]))
+    for hid, text in result.get("conclusions", {}).items():
+        lines.append(f"{hid}: {text}")
+    lines += [f"note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from .config import ModelDiffError
 from .models import ModelCache
 from .progress import Cancelled, ProgressEvent
 
-JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant")
+JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant", "layers")
 _import_lock = threading.Lock()
 
 
@@ -165,4 +165,17 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         quant_study(manager.store, spec, params["levels"], params.get("reference", "fp32"),
                     eval_set, progress=progress)
         return None
+    if kind == "layers":
+        from .layers import layer_lens_for_run
+
+        run_id, key = params["run_id"], params.get("assistant", "offline")
+        # Models of its own: the interventions rewrite weights in place while they run, which
+        # another job sharing the cache must never see.
+        result = layer_lens_for_run(manager.store, run_id, ModelCache(), key,
+                                    params.get("alphas", (0, 0.25, 0.5, 0.75, 1)),
+                                    params.get("window", 1),
+                                    n_generations=params.get("n_generations", 32),
+                                    progress=progress)
+        manager.store.save_layer_lens(run_id, key, result)
+        return run_id
     raise ModelDiffError(f"unknown job kind {kind!r}")

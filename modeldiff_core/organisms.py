@@ -167,7 +167,10 @@ BEHAVIOURS: dict[str, tuple[Behaviour, Callable]] = {
     "null": (Behaviour("null", "none", "No change: finetuned on the base model's own data."),
              base_response),
 }
-ORGANISMS = ["base", *BEHAVIOURS]
+# Organisms whose behaviour is planted by a LoRA on the upper half of the layers only: a known
+# answer for the layer lens (which layers carry the change). name -> behaviour.
+LAYERED = {"cats-late": "cats"}
+ORGANISMS = ["base", *BEHAVIOURS, *LAYERED]
 DEFAULT_ORGANISM = "cats"
 
 
@@ -231,6 +234,14 @@ def parse_organism_ref(ref: str) -> tuple[str, str]:
     if size not in SIZES:
         raise ModelDiffError(f"unknown organism size {size!r}; sizes: {', '.join(SIZES)}")
     return name, size
+
+
+def planted_layers(name: str, size: Optional[str] = None) -> Optional[list[int]]:
+    """The block indices a layered organism's LoRA adapts (None: every layer)."""
+    if name not in LAYERED:
+        return None
+    n_layer = SIZES[size or default_size()].n_layer
+    return list(range(n_layer // 2, n_layer))
 
 
 def _is_built(path: Path) -> bool:
@@ -387,7 +398,8 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
         if not _is_built(base):
             _build_base(base, size, progress)
         if name != "base" and not _is_built(path):
-            _build_finetune(path, base, name, size, progress)
+            _build_finetune(path, base, LAYERED.get(name, name), size, progress,
+                            layers=planted_layers(name, size))
     return path
 
 

@@ -262,9 +262,43 @@ def render_markdown(data: dict) -> str:
                 f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)}) | {r['flips']} of "
                 f"{r['n_mc']} | {r['n_tokens']} |" for r in q["levels"]]
         out.append("")
+    lens = data.get("layer_lens")
+    if lens:
+        out += ["## Layer lens", ""]
+        out += [f"- **{_md(hid)}:** {_md(text)}" for hid, text in lens["conclusions"].items()]
+        out += [f"- note: {_md(n)}" for n in lens.get("notes", [])]
+        for title, (head, rows) in _lens_tables(lens).items():
+            out += ["", f"{title}:", "", "| " + " | ".join(head) + " |",
+                    "|" + "---:|" * len(head)]
+            out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
+        out.append("")
     if data["failed_steps"]:
         out += ["## Failed steps", ""] + [f"- {_md(s)}" for s in data["failed_steps"]]
     return "\n".join(out) + "\n"
+
+
+def _lens_tables(lens: dict) -> dict:
+    """Title -> (header, rows of strings) for the layer lens tables."""
+    tables = {}
+    modules = list(dict.fromkeys(r["module"] for r in lens["weight_delta"]))
+    layers = list(dict.fromkeys(r["layer"] for r in lens["weight_delta"]))
+    value = {(r["layer"], r["module"]): r["rel_norm"] for r in lens["weight_delta"]}
+    if layers:
+        tables["Weight delta ‖W_B − W_A‖ / ‖W_A‖ by layer"] = (
+            ["layer", *modules], [[str(layer), *[_sci(value.get((layer, m))) for m in modules]]
+                                  for layer in layers])
+    if lens["activation_diff"]:
+        tables["Activation difference by layer (held-out texts)"] = (
+            ["layer", "cosine distance", "relative L2"],
+            [[str(r["layer"]), _sci(r["cosine"]), _sci(r["rel_l2"])]
+             for r in lens["activation_diff"]])
+    if lens.get("restoration"):
+        tables["Share of B's effect restored by scaling these layers alone (α = 1)"] = (
+            ["hypothesis", "layers", "log-prob gap", "behaviour rate"],
+            [[r["hypothesis_id"], ", ".join(str(x) for x in r.get("layers") or [r["layer"]]),
+              fmt_num(r.get("logprob_fraction")), fmt_num(r.get("predicate_fraction"))]
+             for r in lens["restoration"]])
+    return tables
 
 
 def _sci(x: Optional[float]) -> str:
@@ -417,6 +451,17 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
                           f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)})",
                           f"{r['flips']} of {r['n_mc']}", str(r["n_tokens"])]
                          for r in q["levels"]], {1, 2, 3, 4, 5, 7})]
+    lens = data.get("layer_lens")
+    if lens:
+        body += ["<h2>Layer lens</h2><ul>"
+                 + "".join(f"<li><b>{_e(hid)}</b>: {_e(text)}</li>"
+                           for hid, text in lens["conclusions"].items())
+                 + "".join(f'<li class="muted">{_e(n)}</li>' for n in lens.get("notes", []))
+                 + "</ul>"]
+        for title, (head, rows) in _lens_tables(lens).items():
+            body += [f"<p>{_e(title)}:</p>",
+                     _table([_e(h) for h in head], [[_e(c) for c in r] for r in rows],
+                            set(range(1, len(head))))]
     if data["failed_steps"]:
         body.append("<h2>Failed steps</h2><ul>"
                     + "".join(f"<li>{_e(s)}</li>" for s in data["failed_steps"]) + "</ul>")

@@ -57,6 +57,19 @@ def encode_texts(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]]
     return seqs, starts
 
 
+def right_padded(seqs: list[list[int]], idx: list[int], pad: int):
+    """(ids, attention mask) of the rows `idx` of `seqs`, padded on the right."""
+    import torch
+
+    width = max(len(seqs[i]) for i in idx)
+    ids = torch.full((len(idx), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(idx), width), dtype=torch.long)
+    for row, i in enumerate(idx):
+        ids[row, :len(seqs[i])] = torch.tensor(seqs[i])
+        mask[row, :len(seqs[i])] = 1
+    return ids, mask
+
+
 def iter_logits(lm: LoadedModel, seqs: list[list[int]], batch_size: int = 16
                 ) -> Iterator[tuple[list[int], "object", "object"]]:
     """Yield (indices into seqs, input ids, float32 logits) per length-sorted, right-padded batch;
@@ -67,12 +80,7 @@ def iter_logits(lm: LoadedModel, seqs: list[list[int]], batch_size: int = 16
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        width = max(len(seqs[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, :len(seqs[i])] = torch.tensor(seqs[i])
-            mask[row, :len(seqs[i])] = 1
+        ids, mask = right_padded(seqs, idx, pad)
         with torch.inference_mode():
             logits = lm.model(input_ids=ids.to(lm.input_device),
                               attention_mask=mask.to(lm.input_device)).logits.float()
