@@ -1,6 +1,7 @@
 """One real-browser session, as a person would use the dashboard: start `streamlit run app.py`
 on a free loopback port, click Quick start, wait for the job, open the cluster map and the
-hypotheses page, and see a validated hypothesis. Screenshots go to tests/artifacts/."""
+hypotheses page, and see a validated hypothesis; score a text on the token diff page; run the
+layer lens as a job and see its charts. Screenshots go to tests/artifacts/."""
 import os
 import re
 import shutil
@@ -94,9 +95,32 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
         expect(page.get_by_text(re.compile(r'VALIDATED\s+h\d+: Model B mentions "cat"'))
                ).to_be_visible(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "hypotheses.png"), full_page=True)
+        # The run's two models on one text: a coloured token strip and the tokens B favours.
+        page.goto(server + "/Token_diff_and_quantization")
+        page.get_by_role("button", name="Score under A and B").click()
+        expect(page.get_by_text("B favours most")).to_be_visible(timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "token_diff.png"), full_page=True)
+        # The layer lens as a job; its heatmaps and curves once it is done.
+        page.goto(server + "/Layers")
+        page.get_by_role("button", name="Run layer lens").click()
+        expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            page.wait_for_timeout(5000)
+            page.goto(server + "/Layers")
+            page.wait_for_timeout(3000)
+            if page.get_by_text(re.compile(r"behaviour vs α")).count():
+                break
+        else:
+            pytest.fail("the layer lens job did not finish")
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(ARTIFACTS / "layers.png"), full_page=True)
         browser.close()
-    for name in ("clusters.png", "hypotheses.png"):
+    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png")
+    for name in shots:
         assert (ARTIFACTS / name).stat().st_size > 10_000
     if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):
-        for name in ("clusters.png", "hypotheses.png"):
+        for name in shots:
             shutil.copy(ARTIFACTS / name, ROOT / "docs" / name)
