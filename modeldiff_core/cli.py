@@ -113,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--run", help="a stored run of this pair: its held-out texts, validated "
                         "hypotheses and prompts drive the activation and scaling views")
     layers.add_argument("--assistant", default="offline",
-                        help="whose hypotheses of the run to use (offline, anthropic:MODEL, ...)")
+                        help="whose hypotheses of the run to use (offline, anthropic:MODEL, ...); "
+                        "that assistant judges fresh generations for hypotheses without a predicate")
+    layers.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
+    layers.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
     layers.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     layers.add_argument("--window", type=int, default=1, help="consecutive layers scaled together")
     layers.add_argument("--generations", type=int, default=32,
@@ -343,6 +346,7 @@ def _parse_alphas(text: str) -> list[float]:
 def _layers_command(args) -> int:
     from .layers import layer_lens, layer_lens_for_run
     from .models import ModelCache
+    from .pipeline import judge_for
     from .quant import eval_set_for
     from .store import Store
 
@@ -360,9 +364,12 @@ def _layers_command(args) -> int:
             if stored != (spec_a, spec_b):
                 raise ModelDiffError(f"run {args.run} compares {stored[0].label} with "
                                      f"{stored[1].label}, not the models given")
+            judge = judge_for(store, args.run, args.assistant, args.assistant_base_url,
+                              args.assistant_key_file)
             result = layer_lens_for_run(store, args.run, cache, args.assistant, alphas,
                                         args.window, n_texts=args.texts,
-                                        n_generations=args.generations, progress=progress)
+                                        n_generations=args.generations, judge=judge,
+                                        progress=progress)
             store.save_layer_lens(args.run, args.assistant, result)
     else:
         # Without a run: the weight and activation views on the built-in evaluation texts.

@@ -167,15 +167,18 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         return None
     if kind == "layers":
         from .layers import layer_lens_for_run
+        from .pipeline import judge_for
 
         run_id, key = params["run_id"], params.get("assistant", "offline")
+        judge = judge_for(manager.store, run_id, key, params.get("assistant_base_url"),
+                          api_key=api_key)
         # Models of its own: the interventions rewrite weights in place while they run, which
         # another job sharing the cache must never see.
         result = layer_lens_for_run(manager.store, run_id, ModelCache(), key,
                                     params.get("alphas", (0, 0.25, 0.5, 0.75, 1)),
                                     params.get("window", 1),
                                     n_generations=params.get("n_generations", 32),
-                                    progress=progress)
+                                    judge=judge, progress=progress)
         manager.store.save_layer_lens(run_id, key, result)
         return run_id
     raise ModelDiffError(f"unknown job kind {kind!r}")

@@ -176,6 +176,19 @@ def make_assistant(config: RunConfig, store, run_id: str,
     raise ModelDiffError(f"unknown assistant {config.assistant!r}; choose offline, anthropic or openai")
 
 
+def judge_for(store, run_id: str, key: str, base_url: Optional[str] = None,
+              key_file: Optional[str] = None, api_key: Optional[str] = None):
+    """judge(hypothesis, texts) -> scores by the assistant whose hypotheses `key` names, for
+    hypotheses without an offline predicate; None for the offline set (predicates suffice)."""
+    if key == "offline":
+        return None
+    kind, _, model = key.partition(":")
+    config = config_for_run(store, run_id, assistant=kind,
+                            assistant_model=None if model in ("", "default") else model,
+                            assistant_base_url=base_url, assistant_key_file=key_file)
+    return make_assistant(config, store, run_id, api_key).judge
+
+
 def _balanced_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     per_side = n // 2
     parts = [g.sample(min(per_side, len(g)), random_state=seed) if len(g) > per_side else g

@@ -24,6 +24,11 @@ with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run
     alphas_text = st.text_input("α grid", "0, 0.25, 0.5, 0.75, 1")
     window = st.number_input("Layers scaled together (window)", 1, 64, 1)
     n_gen = st.number_input("Fresh generations per setting (behaviour rate)", 0, 512, 32)
+    api_key = base_url = None
+    if key != "offline":  # that assistant judges fresh generations for its hypotheses
+        base_url = st.text_input("Base URL (empty: the provider's)") or None
+        # Kept in this session only; the job gets it in memory, never in the database.
+        api_key = st.text_input("API key (empty: from the environment)", type="password") or None
     if st.button("Run layer lens", type="primary"):
         try:
             try:
@@ -36,7 +41,9 @@ with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
             job_id = get_jobs().submit("layers", {"run_id": run_id, "assistant": key,
                                                   "alphas": alphas, "window": int(window),
-                                                  "n_generations": int(n_gen)}, run_id)
+                                                  "n_generations": int(n_gen),
+                                                  "assistant_base_url": base_url},
+                                       run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))

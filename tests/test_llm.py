@@ -9,6 +9,7 @@ import pytest
 from fake_llm_server import FakeLLMServer
 from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.cli import main
 from modeldiff_core.store import Store
 
 SECRET = "sk-test-SECRET-123"
@@ -242,6 +243,16 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dir
             assert SECRET not in _dump(st)
         assert len(srv.requests) == calls
         assert again["hypotheses"] == result["hypotheses"]
+        # The layer lens: the same assistant judges fresh generations (no predicate here).
+        out = tmp_path / "lens.json"
+        assert main(["layers", "--model-a", "organism:base", "--model-b", "organism:cats",
+                     "--run", result["run_id"], "--db", str(db), "--assistant",
+                     f"{api}:default", "--assistant-base-url", config.assistant_base_url,
+                     "--alphas", "0,1", "--generations", "8", "--texts", "20", "--quiet",
+                     "--out", str(out)]) == 0
+        rates = {(r["layer"], r["alpha"]): r["predicate_rate"]
+                 for r in json.loads(out.read_text())["scaling"]}
+        assert rates[("all", 1.0)] > rates[("all", 0.0)]
 
 
 def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism_dirs):
