@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import math
 import re
 from contextlib import contextmanager
@@ -505,6 +507,7 @@ class DeltaScaling:
                                  "vocabularies")
         pairs = check_same_architecture(lm_a, lm_b)
         self.container = _block_container(a.name for a, _ in pairs)
+        self.fingerprints = (lm_a.fingerprint, lm_b.fingerprint)
         self.notes: list[str] = []
         self._active = False
         lora_ok = self._lora_applies(lm_a, lm_b, pairs)
@@ -700,6 +703,24 @@ class _SettingRunner:
         tok = scaler.model.tokenizer
         self.chat = settings.use_chat_template and bool(getattr(tok, "chat_template", None))
         self.formatted = [format_prompt(tok, p, settings.use_chat_template) for p in cycle]
+        # Everything a setting's outcome depends on besides (alpha, layers): its storage key.
+        raw = json.dumps([*scaler.fingerprints, scaler.strategy, self.texts,
+                          self.text_prompts, self.formatted, dataclasses.asdict(settings)])
+        self.digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def stored_run(self, saved, alpha: float, layers: Optional[list[int]]
+                   ) -> tuple[np.ndarray, list[str]]:
+        """run(), answered from `saved` (store.layer_setting / save_layer_setting) when this
+        exact setting was measured before: an interrupted lens resumes where it stopped."""
+        if saved is None:
+            return self.run(alpha, layers)
+        key = f"{self.digest}:{alpha!r}:{layers}"
+        hit = saved.layer_setting(key)
+        if hit is not None:
+            return np.asarray(hit[0], dtype=float), hit[1]
+        lp, texts = self.run(alpha, layers)
+        saved.save_layer_setting(key, lp.tolist(), texts)
+        return lp, texts
 
     def run(self, alpha: float, layers: Optional[list[int]], generate: bool = True
             ) -> tuple[np.ndarray, list[str]]:
@@ -738,9 +759,10 @@ def scaling_curves(lm_a: LoadedModel, lm_b: LoadedModel, hypotheses: list[dict],
                    settings: Optional[GenerationSettings] = None,
                    judge: Optional[Callable] = None, batch_size: int = 16,
                    progress: Optional[ProgressCallback] = None,
-                   scaler: Optional[DeltaScaling] = None) -> list[dict]:
+                   scaler: Optional[DeltaScaling] = None, saved=None) -> list[dict]:
     """For each hypothesis, each window of layers (and "all") and each alpha: the mean
-    evidence log-prob gap to A and the behaviour rate in fresh generations.
+    evidence log-prob gap to A and the behaviour rate in fresh generations. `saved` (a Store)
+    keeps each setting's outcome as it finishes, and answers settings measured before.
 
     hypotheses: dicts with hypothesis_id (plus text, direction, predicate: `validated_hypotheses`);
     evidence: hypothesis_id -> (texts, their prompts or None); prompts: what fresh generations
@@ -757,11 +779,11 @@ def scaling_curves(lm_a: LoadedModel, lm_b: LoadedModel, hypotheses: list[dict],
     todo = [(pos, layers, alpha) for pos, layers in positions for alpha in alphas if alpha != 0]
     bar = StageProgress(progress, "layer scaling", len(todo) + 1, unit="settings")
     # alpha = 0 is A itself whatever the layers: one setting serves every window.
-    base_lp, base_texts = runner.run(0.0, None)
+    base_lp, base_texts = runner.stored_run(saved, 0.0, None)
     bar.advance(1)
     results = {(pos, 0.0): (base_lp, base_texts) for pos, _ in positions}
     for pos, layers, alpha in todo:
-        results[(pos, alpha)] = runner.run(alpha, layers)
+        results[(pos, alpha)] = runner.stored_run(saved, alpha, layers)
         bar.advance(1)
     rows = []
     for h in hypotheses:
@@ -992,7 +1014,7 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, texts: list[str],
                window: int = 1, *, text_prompts: Optional[list[str]] = None,
                n_generations: int = 32, settings: Optional[GenerationSettings] = None,
                judge: Optional[Callable] = None, batch_size: int = 16,
-               progress: Optional[ProgressCallback] = None) -> dict:
+               progress: Optional[ProgressCallback] = None, saved=None) -> dict:
     """All three views for one pair, as plain data (the CLI's JSON):
     {weight_delta: [{layer, module, rel_norm}], activation_diff: [{layer, cosine, rel_l2}],
      scaling: [{hypothesis_id, layer, alpha, logprob_gap, predicate_rate}],
@@ -1031,7 +1053,7 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, texts: list[str],
     notes += scaler.notes
     curves = scaling_curves(lm_a, lm_b, hypotheses, evidence, prompts or [], alphas, window,
                             n_generations if prompts else 0, settings, judge, batch_size,
-                            progress, scaler)
+                            progress, scaler, saved)
     rows = restoration(curves, window)
     together = top_layers_together(scaler, curves, rows, hypotheses, evidence, prompts or [],
                                    n_generations if prompts else 0, settings, judge, window,
@@ -1083,6 +1105,6 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     lm_a, lm_b = cache.get(spec_a), cache.get(spec_b)
     out = layer_lens(lm_a, lm_b, sample["text"].tolist(), gen_prompts, hyps, evidence, alphas,
                      window, text_prompts=sample["prompt"].tolist(), n_generations=n_generations,
-                     settings=settings, judge=judge, progress=progress)
+                     settings=settings, judge=judge, progress=progress, saved=store)
     out.update(run_id=run_id, assistant=key)
     return out

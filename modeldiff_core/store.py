@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -109,6 +109,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE layer_lens (
             run_id VARCHAR, assistant VARCHAR, result VARCHAR, updated_at TIMESTAMP,
             PRIMARY KEY (run_id, assistant))""",
+    ],
+    [
+        """CREATE TABLE layer_settings (
+            setting_key VARCHAR PRIMARY KEY, logprobs VARCHAR, texts VARCHAR,
+            created_at TIMESTAMP)""",
     ],
 ]
 
@@ -601,3 +606,15 @@ class Store:
             row = self._one("SELECT result FROM layer_lens WHERE run_id = ? AND assistant = ?",
                             [run_id, assistant])
         return None if row is None else json.loads(row[0])
+
+    def save_layer_setting(self, setting_key: str, logprobs: list, texts: list[str]) -> None:
+        """One delta-scaling setting's outcome (evidence log-probs, fresh generations)."""
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO layer_settings VALUES (?, ?, ?, ?)",
+                    [setting_key, json.dumps(logprobs), json.dumps(texts), _now()])
+
+    def layer_setting(self, setting_key: str) -> Optional[tuple[list, list[str]]]:
+        with self._lock:
+            row = self._one("SELECT logprobs, texts FROM layer_settings WHERE setting_key = ?",
+                            [setting_key])
+        return None if row is None else (json.loads(row[0]), json.loads(row[1]))

@@ -122,3 +122,33 @@ def test_layers_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
     assert job["status"] == "done", job["error"]
     at.run()
     assert not at.exception and at.get("plotly_chart")
+
+
+def test_an_interrupted_lens_resumes_from_stored_settings(demo_run, monkeypatch):
+    from modeldiff_core import layers as L
+    from modeldiff_core.layers import layer_lens_for_run
+    from modeldiff_core.models import ModelCache
+
+    db, run_id = demo_run
+    calls, stop_at = [], [3]
+    real = L._SettingRunner.run
+
+    def counting(self, alpha, layers, generate=True):
+        calls.append((alpha, layers))
+        if len(calls) == stop_at[0]:
+            raise KeyboardInterrupt  # the job dies in the middle of the third setting
+        return real(self, alpha, layers, generate)
+
+    monkeypatch.setattr(L._SettingRunner, "run", counting)
+    kw = dict(alphas=(0, 0.5, 1), n_texts=40, n_generations=4)
+    with Store(db) as store:
+        with pytest.raises(KeyboardInterrupt):
+            layer_lens_for_run(store, run_id, ModelCache(), **kw)
+        stop_at[0] = None
+        calls.clear()
+        first = layer_lens_for_run(store, run_id, ModelCache(), **kw)
+        # 7 settings (alpha 0 once; layers 0, 1 and all at 0.5 and 1): 2 were stored.
+        assert len(calls) == 5
+        calls.clear()
+        again = layer_lens_for_run(store, run_id, ModelCache(), **kw)
+        assert calls == [] and again["scaling"] == first["scaling"]
