@@ -115,7 +115,7 @@ def eval_set_for(spec: ModelSpec, prompts_file: Optional[str] = None) -> EvalSet
 def level_spec(spec: ModelSpec, level: str) -> ModelSpec:
     if level not in LEVELS:
         raise ModelDiffError(f"unknown quantization level {level!r}; choose from {', '.join(LEVELS)}")
-    fields = {**spec.to_dict(), "dtype": spec.dtype, "quant": "none", **LEVELS[level]}
+    fields = {**spec.to_dict(), "quant": "none", **LEVELS[level]}
     return ModelSpec.from_dict(fields)
 
 
