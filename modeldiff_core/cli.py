@@ -333,18 +333,8 @@ def _quant_command(args) -> int:
     return 0
 
 
-def _parse_alphas(text: str) -> list[float]:
-    try:
-        alphas = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ModelDiffError(f"--alphas must be comma-separated numbers, got {text!r}") from None
-    if not alphas:
-        raise ModelDiffError("--alphas is empty")
-    return alphas
-
-
 def _layers_command(args) -> int:
-    from .layers import layer_lens, layer_lens_for_run
+    from .layers import layer_lens, layer_lens_for_run, parse_alphas
     from .models import ModelCache
     from .pipeline import judge_for
     from .quant import eval_set_for
@@ -352,7 +342,10 @@ def _layers_command(args) -> int:
 
     spec_a = ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a)
     spec_b = ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b)
-    alphas = _parse_alphas(args.alphas)
+    try:
+        alphas = parse_alphas(args.alphas)
+    except ModelDiffError as err:
+        raise ModelDiffError(f"--{err}") from None
     progress = None if args.quiet else TextProgressBar(sys.stderr)
     cache = ModelCache()
     if args.run:

@@ -49,7 +49,7 @@ def format_prompt(tokenizer, prompt: str, use_chat_template: bool) -> str:
     return prompt
 
 
-def _context_limit(model) -> Optional[int]:
+def context_limit_of(model) -> Optional[int]:
     cfg = model.config
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(cfg, name, None)
@@ -69,7 +69,7 @@ def generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSettin
     import torch
 
     tok, model = lm.tokenizer, lm.model
-    limit = _context_limit(model)
+    limit = context_limit_of(model)
     max_len = None if limit is None else max(1, limit - settings.max_new_tokens)
     tok.truncation_side = "left"  # keep the end of an over-long prompt, where the question is
     enc = tok(texts, return_tensors="pt", padding=True, truncation=max_len is not None,

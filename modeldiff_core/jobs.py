@@ -166,7 +166,7 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
                     eval_set, progress=progress)
         return None
     if kind == "layers":
-        from .layers import layer_lens_for_run
+        from .layers import DEFAULT_ALPHAS, layer_lens_for_run
         from .pipeline import judge_for
 
         run_id, key = params["run_id"], params.get("assistant", "offline")
@@ -175,7 +175,7 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         # Models of its own: the interventions rewrite weights in place while they run, which
         # another job sharing the cache must never see.
         result = layer_lens_for_run(manager.store, run_id, ModelCache(), key,
-                                    params.get("alphas", (0, 0.25, 0.5, 0.75, 1)),
+                                    params.get("alphas", DEFAULT_ALPHAS),
                                     params.get("window", 1),
                                     n_generations=params.get("n_generations", 32),
                                     judge=judge, progress=progress)

@@ -35,6 +35,7 @@ from .generate import GenerationSettings, format_prompt, generate_batch
 from .models import LoadedModel, ModelSpec
 from .progress import ProgressCallback, StageProgress
 from .scoring import encode_texts, right_padded
+from .validation import TEXT_KEY, judged_texts
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Below this mean log-prob gap (nats/token) B's full change has no effect worth attributing.
@@ -678,6 +679,15 @@ def _windows(n_layers: int, window: int) -> list[tuple[Any, Optional[list[int]]]
             for first in range(n_layers - window + 1)] + [("all", None)]
 
 
+def parse_alphas(text: str) -> list[float]:
+    """'0, 0.5, 1' -> [0.0, 0.5, 1.0] (typed by a researcher on the CLI or the page)."""
+    try:
+        alphas = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ModelDiffError(f"alphas must be comma-separated numbers, got {text!r}") from None
+    return _check_alphas(alphas)
+
+
 def _check_alphas(alphas: Sequence[float]) -> list[float]:
     out = [float(a) for a in alphas]
     if not out or not all(math.isfinite(a) for a in out):
@@ -986,18 +996,12 @@ def evidence_texts(store, run_id: str, key: str, hypothesis_id: str, n: int = 32
     gens = gens[gens["side"] == side]
     val = store.validations(run_id, key)
     disc = val[(val["hypothesis_id"] == hypothesis_id) & (val["test"] == "discriminative")]
-    result = disc.iloc[0]["result"] if not disc.empty else {}
-    if result.get("scores") and result.get("keys"):
-        scored = {(str(s), int(p), int(i)): float(v)
-                  for (s, p, i), v in zip(result["keys"], result["scores"])}
-        keyed = [((r.side, int(r.prompt_id), int(r.sample_idx)), r.text, r.prompt)
-                 for r in gens.itertuples()]
-        keyed = [k for k in keyed if k[0] in scored]
+    scored = judged_texts(gens, disc.iloc[0]["result"] if not disc.empty else None)
+    if scored is not None and not scored.empty:
         # Scores say "written by B": the most A-like texts are the lowest.
-        sign = -1.0 if side == "B" else 1.0
-        keyed.sort(key=lambda k: (sign * scored[k[0]], k[0]))
-        if keyed:
-            return [k[1] for k in keyed[:n]], [k[2] for k in keyed[:n]]
+        scored = scored.assign(order=scored["score"] * (-1.0 if side == "B" else 1.0))
+        top = scored.sort_values(["order", *TEXT_KEY]).head(n)
+        return top["text"].tolist(), top["prompt"].tolist()
     pred = h["predicate"]
     if pred:
         fires_means_side = pred.get("favours", "B") == side
@@ -1065,17 +1069,6 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, texts: list[str],
     return out
 
 
-def _sample_texts(val, n: int, seed: int):
-    """At most n validation texts, half from each side where possible."""
-    import pandas as pd
-
-    parts = [g.sample(min(n // 2, len(g)), random_state=seed) if len(g) > n // 2 else g
-             for _, g in val.groupby("side")]
-    if not parts:
-        return val
-    return pd.concat(parts).sort_values(["side", "prompt_id", "sample_idx"])
-
-
 def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
                        alphas: Sequence[float] = DEFAULT_ALPHAS, window: int = 1,
                        n_texts: int = 200, n_evidence: int = 32, n_generations: int = 32,
@@ -1084,6 +1077,8 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     """The layer lens for a stored run: its two models (from the cache), a capped sample of its
     validation texts, its validated hypotheses with their evidence, and its validation prompts
     for fresh generations (sampled with the run's generation settings)."""
+    from .pipeline import balanced_sample  # pipeline pulls in the whole stack: only here
+
     run = store.get_run(run_id)
     if run is None:
         raise ModelDiffError(f"no run {run_id}")
@@ -1096,7 +1091,7 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     val = store.generations(run_id, split="validation")
     if val.empty:
         raise ModelDiffError(f"run {run_id} has no validation texts yet: generate first")
-    sample = _sample_texts(val, n_texts, settings.seed)
+    sample = balanced_sample(val, n_texts, settings.seed)
     hyps = validated_hypotheses(store, run_id, key)
     evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, key, h["hypothesis_id"],
                                                    n_evidence) for h in hyps}

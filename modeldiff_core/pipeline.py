@@ -189,7 +189,8 @@ def judge_for(store, run_id: str, key: str, base_url: Optional[str] = None,
     return make_assistant(config, store, run_id, api_key).judge
 
 
-def _balanced_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+def balanced_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """At most n texts, half from each side where possible (seeded)."""
     per_side = n // 2
     parts = [g.sample(min(per_side, len(g)), random_state=seed) if len(g) > per_side else g
              for _, g in df.groupby("side")]
@@ -210,7 +211,7 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
         bar.advance(1)
         stored = store.hypotheses(run_id, key)
     val = store.generations(run_id, split="validation")
-    judged = _balanced_sample(val, config.max_judge_texts, seed)
+    judged = balanced_sample(val, config.max_judge_texts, seed)
     disc = store.generations(run_id, split="discovery")
     done = store.validations(run_id, key)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()

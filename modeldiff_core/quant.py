@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .config import ModelDiffError, cache_dir
-from .models import ModelSpec, check_spec, fingerprint, load, pick_device
+from .models import ModelSpec, _free_memory, check_spec, fingerprint, load, pick_device
 from .progress import ProgressCallback, StageProgress
 from .scoring import encode_texts, iter_logits, token_logprobs
 
@@ -177,13 +177,17 @@ def _conv1d_to_linear(model) -> None:
 
 def load_level(spec: ModelSpec, level: str, device: Optional[str] = None):
     """A LoadedModel at the given level (checked first)."""
+    return _load_checked(check_level(spec, level, device), level, device)
+
+
+def _load_checked(lspec: ModelSpec, level: str, device: Optional[str]):
+    """Load the spec check_level returned for `level`, applying torch's int8 where asked."""
     import torch
 
-    lspec = check_level(spec, level, device)
     try:
         lm = load(lspec, device)
     except (torch.OutOfMemoryError, MemoryError):
-        raise ModelDiffError(f"{spec.model} at {level} does not fit in memory") from None
+        raise ModelDiffError(f"{lspec.model} at {level} does not fit in memory") from None
     if level == "int8-dynamic":
         from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
@@ -341,8 +345,7 @@ def quant_study(store, spec: ModelSpec, levels: list[str], reference: str = "fp3
     eval_set = eval_set or eval_set_for(spec)
     if not eval_set.texts:
         raise ModelDiffError("the evaluation set has no texts")
-    for level in [reference, *levels]:
-        check_level(spec, level, device)
+    checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
     study_id = study_id_for(spec, reference, eval_set)
     store.upsert_quant_study(study_id, model=spec.model, spec=spec.to_dict(),
                              reference=reference, eval_set=eval_set.name,
@@ -353,16 +356,16 @@ def quant_study(store, spec: ModelSpec, levels: list[str], reference: str = "fp3
         path = cache_dir() / "quant" / f"{study_id}.npy"
         lm = None
         if not (path.exists() and path.with_suffix(".npz").exists()):
-            lm = load_level(spec, reference, device)
+            lm = _load_checked(checked[reference], reference, device)
         ref = reference_pass(lm, eval_set, path, batch_size, progress)
         del lm
         for level in todo:
-            lm = load_level(spec, level, device)
+            lm = _load_checked(checked[level], level, device)
             metrics = compare_to_reference(lm, eval_set, ref, batch_size, progress, stage=level)
             metrics["notes"] = ref.notes
             store.save_quant_level(study_id, level, metrics)
             del lm
-            _free()
+            _free_memory()
     return quant_result(store, study_id, levels)
 
 
@@ -378,12 +381,3 @@ def quant_result(store, study_id: str, levels: Optional[list[str]] = None) -> di
             "eval_set": study["eval_set"], "n_texts": study["n_texts"],
             "levels": [{"level": r["level"], **r["metrics"]} for r in rows]}
 
-
-def _free() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .assistants.base import Hypothesis
 from .config import ModelDiffError
+from .validation import judged_texts
 
 TOP_CLUSTERS = 10
 N_EXAMPLES = 3  # held-out texts shown as most / least B-like
@@ -44,13 +45,8 @@ def held_out_examples(gens: pd.DataFrame, h: dict, disc: Optional[dict]) -> Opti
     """The held-out (validation) texts `gens` scored most and least B-like. Uses the scores
     stored with the discriminative test; without them, re-judges the texts with the offline
     assistant when the hypothesis has a predicate; otherwise None."""
-    if disc and disc.get("keys") and len(disc.get("scores", [])) == len(disc["keys"]):
-        texts = gens.set_index(["side", "prompt_id", "sample_idx"])["text"]
-        scored = pd.DataFrame(disc["keys"], columns=["side", "prompt_id", "sample_idx"])
-        scored["score"] = disc["scores"]
-        scored = scored[[tuple(k) in texts.index for k in disc["keys"]]]
-        scored["text"] = [texts.loc[(r.side, r.prompt_id, r.sample_idx)]
-                          for r in scored.itertuples()]
+    scored = judged_texts(gens, disc)
+    if scored is not None:
         judge = "stored scores of the discriminative test"
     elif h.get("predicate") and not gens.empty:
         from .assistants.offline import OfflineAssistant

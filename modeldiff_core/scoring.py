@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .config import ModelDiffError
-from .generate import format_prompt
+from .generate import context_limit_of, format_prompt
 from .models import LoadedModel
 
 
@@ -34,9 +34,7 @@ def _encode(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template
 
 
 def context_limit(lm: LoadedModel) -> int:
-    config = lm.model.config
-    return (getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-            or 2048)
+    return context_limit_of(lm.model) or 2048
 
 
 def encode_texts(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,

@@ -3,8 +3,10 @@ yardstick of how separable the two models are at all."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 BOW_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # words and single punctuation marks ("?" matters)
 
@@ -85,3 +87,19 @@ def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, n_permutations
             "permutation_p": stats.permutation_p(fav, con, n_permutations, seed),
             "mean_diff_favoured": float(np.nanmean(fav)), "mean_diff_contrast": float(np.nanmean(con)),
             "n": len(pairs), "diffs": {"favoured": fav.tolist(), "contrast": con.tolist()}}
+
+
+TEXT_KEY = ["side", "prompt_id", "sample_idx"]
+
+
+def judged_texts(gens: pd.DataFrame, disc: Optional[dict]) -> Optional[pd.DataFrame]:
+    """The texts of `gens` that a stored discriminative test judged, in the test's order, with
+    their scores (columns side, prompt_id, sample_idx, score, text, prompt); None when the test
+    stored no scores."""
+    if not disc or not disc.get("keys") or len(disc.get("scores", [])) != len(disc["keys"]):
+        return None
+    scored = pd.DataFrame(disc["keys"], columns=TEXT_KEY).astype({"side": str, "prompt_id": int,
+                                                                  "sample_idx": int})
+    scored["score"] = [float(v) for v in disc["scores"]]
+    texts = gens[TEXT_KEY + ["text", "prompt"]].astype({"prompt_id": int, "sample_idx": int})
+    return scored.merge(texts, on=TEXT_KEY, how="inner")

@@ -22,18 +22,18 @@ def _text_choices(run_id: str) -> dict[str, tuple[str, str | None]]:
     """label -> (text, prompt): the run's generations and its hypotheses' held-out evidence."""
     out = {}
     sets = store.hypothesis_sets(run_id)
+    every = store.generations(run_id)
     if sets:
         hyps = store.hypotheses(run_id, sets[0])
         tests = store.validations(run_id, sets[0])
-        gens = store.generations(run_id, split="validation")
+        gens = every[every["split"] == "validation"]
         for h in hyps.itertuples():
             disc = tests[(tests["hypothesis_id"] == h.hypothesis_id)
                          & (tests["test"] == "discriminative")]
             ex = held_out_examples(gens, h._asdict(), disc["result"].iloc[0] if len(disc) else None)
             for r in (ex or {}).get("most", []):
                 out[f"{h.hypothesis_id} evidence · {r['side']} · {r['text'][:70]}"] = (r["text"], None)
-    gens = store.generations(run_id).head(400)
-    for r in gens.itertuples():
+    for r in every.head(400).itertuples():
         out[f"generation · {r.side} · prompt {r.prompt_id} #{r.sample_idx} · {r.text[:60]}"] = (
             r.text, r.prompt)
     return out

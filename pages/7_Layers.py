@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.layers import parse_alphas
 
 st.set_page_config(page_title="modeldiff · layers", layout="wide")
 st.title("Layer lens")
@@ -31,12 +32,7 @@ with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run
         api_key = st.text_input("API key (empty: from the environment)", type="password") or None
     if st.button("Run layer lens", type="primary"):
         try:
-            try:
-                alphas = [float(x) for x in alphas_text.split(",") if x.strip()]
-            except ValueError:
-                raise ModelDiffError("the α grid must be comma-separated numbers") from None
-            if not alphas:
-                raise ModelDiffError("the α grid is empty")
+            alphas = parse_alphas(alphas_text)
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
             job_id = get_jobs().submit("layers", {"run_id": run_id, "assistant": key,

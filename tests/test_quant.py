@@ -70,9 +70,9 @@ def test_kl_and_perplexity_match_a_direct_computation(organism_dirs):
 def test_stored_levels_and_the_cached_reference_are_reused(study, monkeypatch):
     db, levels = study
     loaded = []
-    real = quant.load_level
-    monkeypatch.setattr(quant, "load_level", lambda spec, level, device=None:
-                        loaded.append(level) or real(spec, level, device))
+    real = quant._load_checked
+    monkeypatch.setattr(quant, "_load_checked", lambda lspec, level, device:
+                        loaded.append(level) or real(lspec, level, device))
     with Store(db) as store:
         again = quant_study(store, BASE, ["8bit", "4bit"])
         assert loaded == []  # both stored: nothing loaded, nothing recomputed
