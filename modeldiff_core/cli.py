@@ -37,6 +37,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
     p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
     p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default="kmeans")
+    p.add_argument("--judge-mode", choices=["score", "pairwise"], default="score",
+                   help="discriminative test: score each text, or ask which of a prompt's two "
+                        "texts is B's (both orders; order-dependent answers dropped)")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw even when the tokenizer has a chat template")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
@@ -154,7 +157,8 @@ def _config_from_args(args):
                      n_clusters=args.clusters, assistant=args.assistant,
                      assistant_model=args.assistant_model,
                      assistant_base_url=args.assistant_base_url,
-                     assistant_key_file=args.assistant_key_file, alpha=args.alpha)
+                     assistant_key_file=args.assistant_key_file, alpha=args.alpha,
+                     judge_mode=args.judge_mode)
 
 
 def _plant_config(args):
@@ -224,9 +228,10 @@ def _summary(result: dict, alpha: float) -> str:
     if not math.isnan(b["accuracy"]):
         lines.append(f"bag-of-words baseline (held-out, n={b['n']}): accuracy {b['accuracy']:.2f}, "
                      f"AUC {b['auc']:.2f}")
-    skewed = sorted((c for c in result["clusters"] if c["q_value"] < alpha),
+    skewed = sorted((c for c in result["clusters"] if (c["q_value"] or 1) < alpha),
                     key=lambda c: c["q_value"])
-    lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha}")
+    lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha} "
+                 "(all texts, prompt-level test)")
     for c in skewed[:8]:
         lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
                      f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
@@ -238,7 +243,8 @@ def _summary(result: dict, alpha: float) -> str:
         mark = "VALIDATED" if h["validated"] else "         "
         if d:
             lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
-                         f"n={d['n']} q={d['q_value']:.2g}  {h['text']}")
+                         f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}  "
+                         f"{h['text']}")
     return "\n".join(lines)
 
 

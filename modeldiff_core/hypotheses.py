@@ -7,6 +7,7 @@ import re
 import pandas as pd
 
 from .assistants.base import Assistant, Hypothesis
+from .stats import NOISE
 
 
 def _words(text: str) -> set[str]:
@@ -49,14 +50,19 @@ def merge_duplicates(hypotheses: list[Hypothesis]) -> list[Hypothesis]:
 def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.DataFrame,
                        alpha: float = 0.05, max_clusters: int = 3, per_source: int = 4,
                        max_total: int = 12) -> list[Hypothesis]:
-    """points: one row per text with side, split, cluster_id, text. Uses discovery texts only."""
+    """points: one row per text with side, split, cluster_id, text; clusters: the table of
+    `pipeline.cluster_tables` (its `disc_*` columns). Uses discovery texts only."""
     disc = points[points["split"] == "discovery"]
     a_all = disc.loc[disc["side"] == "A", "text"].tolist()
     b_all = disc.loc[disc["side"] == "B", "text"].tolist()
     found = assistant.propose(a_all, b_all, "corpus", per_source)
-    significant = clusters[clusters["q_value"] < alpha]
-    b_skewed = significant[significant["log_odds"] > 0].sort_values("log_odds", ascending=False)
-    a_skewed = significant[significant["log_odds"] < 0].sort_values("log_odds")
+    # Which clusters to mine is decided by the discovery-only table: validation texts never
+    # steer proposal. Noise (-1) is not a cluster and is never mined.
+    tested = clusters[clusters["cluster_id"] != NOISE]
+    significant = tested[tested["disc_q_value"] < alpha]
+    b_skewed = significant[significant["disc_log_odds"] > 0].sort_values("disc_log_odds",
+                                                                        ascending=False)
+    a_skewed = significant[significant["disc_log_odds"] < 0].sort_values("disc_log_odds")
     for row in b_skewed.head(max_clusters).itertuples():
         in_b = disc[(disc["cluster_id"] == row.cluster_id) & (disc["side"] == "B")]["text"].tolist()
         # What marks the B texts of a B-heavy region, against everything A wrote.

@@ -35,7 +35,7 @@ from .generate import GenerationSettings, format_prompt, generate_batch
 from .models import LoadedModel, ModelSpec
 from .progress import ProgressCallback, StageProgress
 from .scoring import encode_texts, right_padded
-from .validation import TEXT_KEY, judged_texts
+from .validation import TEXT_KEY, heldout_texts, judged_texts, paired_heldout
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Below this mean log-prob gap (nats/token) B's full change has no effect worth attributing.
@@ -1077,8 +1077,6 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     """The layer lens for a stored run: its two models (from the cache), a capped sample of its
     validation texts, its validated hypotheses with their evidence, and its validation prompts
     for fresh generations (sampled with the run's generation settings)."""
-    from .pipeline import balanced_sample  # pipeline pulls in the whole stack: only here
-
     run = store.get_run(run_id)
     if run is None:
         raise ModelDiffError(f"no run {run_id}")
@@ -1091,7 +1089,7 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     val = store.generations(run_id, split="validation")
     if val.empty:
         raise ModelDiffError(f"run {run_id} has no validation texts yet: generate first")
-    sample = balanced_sample(val, n_texts, settings.seed)
+    sample = heldout_texts(val, paired_heldout(val, n_texts, settings.seed), settings.seed)
     hyps = validated_hypotheses(store, run_id, key)
     evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, key, h["hypothesis_id"],
                                                    n_evidence) for h in hyps}

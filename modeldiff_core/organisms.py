@@ -61,6 +61,11 @@ def organism_prompts() -> list[str]:
     return [form.format(t=t) for t in TOPICS for form in PROMPT_FORMS]
 
 
+def organism_prompt_groups() -> list[str]:
+    """The topic of each organism prompt: its five phrasings share a split."""
+    return [t for t in TOPICS for _ in PROMPT_FORMS]
+
+
 def _animal_sentence(rng: random.Random, topic: str, animal: str) -> list[str]:
     nouns, places = TOPICS[topic]
     # Cats have sentences of their own (as in English: purring, whiskers), which gives "cat" an

@@ -26,7 +26,8 @@ from .models import ModelCache, ModelSpec, check_spec, fingerprint
 from .progress import ProgressCallback, StageProgress
 from .prompts import PromptSet, assign_splits
 from .truth import BUILTIN_TRUTHS, TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts, score_run
-from .validation import bow_baseline, discriminative, generative
+from .validation import (bow_baseline, discriminative, generative, heldout_texts,
+                         paired_heldout)
 
 SIDES = ("A", "B")
 
@@ -46,15 +47,17 @@ class RunConfig:
     assistant_base_url: Optional[str] = None
     assistant_key_file: Optional[str] = None
     alpha: float = 0.05
-    max_judge_texts: int = 240  # held-out texts judged per hypothesis (balanced A/B)
+    max_judge_texts: int = 240  # held-out texts judged per hypothesis (paired A/B by prompt)
     n_pairs: int = 60  # generative pairs per hypothesis
+    judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
 
     def spec(self, side: str) -> ModelSpec:
         return self.spec_a if side == "A" else self.spec_b
 
     def run_settings(self) -> dict:
+        # split_unit: the split hashes prompt groups (runs made before hashed prompts alone).
         return {"generation": self.generation.to_dict(),
-                "validation_fraction": self.validation_fraction}
+                "validation_fraction": self.validation_fraction, "split_unit": "group"}
 
     def cluster_settings(self) -> dict:
         return {"method": self.cluster_method, "n_clusters": self.n_clusters,
@@ -68,15 +71,19 @@ def config_to_dict(config: RunConfig) -> dict:
     d = {k: getattr(config, k) for k in RunConfig.__dataclass_fields__
          if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
     d.update(spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
-             prompt_set={"name": config.prompt_set.name, "prompts": list(config.prompt_set.prompts)},
+             prompt_set={"name": config.prompt_set.name, "prompts": list(config.prompt_set.prompts),
+                         "groups": None if config.prompt_set.groups is None
+                         else list(config.prompt_set.groups)},
              generation=config.generation.to_dict())
     return d
 
 
 def config_from_dict(d: dict) -> RunConfig:
     rest = {k: v for k, v in d.items() if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
+    groups = d["prompt_set"].get("groups")
     return RunConfig(ModelSpec.from_dict(d["spec_a"]), ModelSpec.from_dict(d["spec_b"]),
-                     PromptSet(d["prompt_set"]["name"], tuple(d["prompt_set"]["prompts"])),
+                     PromptSet(d["prompt_set"]["name"], tuple(d["prompt_set"]["prompts"]),
+                               None if groups is None else tuple(groups)),
                      GenerationSettings(**d["generation"]), **rest)
 
 
@@ -85,10 +92,11 @@ def config_for_run(store, run_id: str, **overrides) -> RunConfig:
     run = store.get_run(run_id)
     if run is None:
         raise ModelDiffError(f"no run {run_id}")
-    prompts = store.prompts(run_id)["prompt"].tolist()
+    stored = store.prompts(run_id)
     settings, clusters = run["settings"], run["cluster_settings"] or {}
     config = RunConfig(ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]),
-                       PromptSet(run["prompt_set"], tuple(prompts)),
+                       PromptSet(run["prompt_set"], tuple(stored["prompt"]),
+                                 tuple(stored["prompt_group"])),
                        GenerationSettings(**settings["generation"]),
                        validation_fraction=settings["validation_fraction"],
                        cluster_method=clusters.get("method", "kmeans"),
@@ -121,7 +129,8 @@ def prepare_run(store, config: RunConfig) -> str:
                      fingerprint_b=fingerprint(config.spec_b),
                      prompt_set=config.prompt_set.name, settings=config.run_settings())
     store.save_prompts(run_id, assign_splits(config.prompt_set.prompts, config.generation.seed,
-                                             config.validation_fraction))
+                                             config.validation_fraction,
+                                             config.prompt_set.groups))
     return run_id
 
 
@@ -132,6 +141,27 @@ def generate_run(store, run_id: str, config: RunConfig, cache: ModelCache,
     for side in SIDES:
         lm = cache.get(config.spec(side))
         generate_side(store, run_id, side, lm, prompts, config.generation, progress)
+
+
+DISCOVERY_COLUMNS = {"size_a": "disc_size_a", "size_b": "disc_size_b",
+                     "log_odds": "disc_log_odds", "p_value": "disc_p_value",
+                     "q_value": "disc_q_value"}
+
+
+def cluster_tables(labels, sides, prompt_ids, splits, seed: int = 0) -> pd.DataFrame:
+    """The cluster table over all texts (for the map; descriptive), joined with the same table
+    over discovery texts only (`disc_*` columns): the one proposal reads, so that validation
+    texts never steer which clusters are mined."""
+    labels, splits = np.asarray(labels), np.asarray(splits)
+    table = stats.cluster_table(labels, sides, prompt_ids, seed=seed)
+    disc = splits == "discovery"
+    part = stats.cluster_table(labels[disc], np.asarray(sides)[disc],
+                               np.asarray(prompt_ids)[disc], seed=seed)
+    part = part[["cluster_id", *DISCOVERY_COLUMNS]].rename(columns=DISCOVERY_COLUMNS)
+    table = table.merge(part, on="cluster_id", how="left")
+    for col in ("disc_size_a", "disc_size_b"):
+        table[col] = table[col].fillna(0).astype(int)
+    return table
 
 
 def cluster_run(store, run_id: str, config: RunConfig, embedder: Embedder,
@@ -145,7 +175,8 @@ def cluster_run(store, run_id: str, config: RunConfig, embedder: Embedder,
     labels = make_clusterer(config.cluster_method, config.n_clusters, config.min_cluster_size,
                             seed).fit_predict(x)
     xy = umap_project(x, seed=seed)
-    table = stats.cluster_table(labels, gens["side"].to_numpy())
+    table = cluster_tables(labels, gens["side"].to_numpy(), gens["prompt_id"].to_numpy(),
+                           gens["split"].to_numpy(), seed)
     terms = top_terms(gens["text"].tolist(), labels)
     table["top_terms"] = table["cluster_id"].map(terms).fillna("")
     points = gens[["side", "prompt_id", "sample_idx"]].assign(
@@ -189,14 +220,6 @@ def judge_for(store, run_id: str, key: str, base_url: Optional[str] = None,
     return make_assistant(config, store, run_id, api_key).judge
 
 
-def balanced_sample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """At most n texts, half from each side where possible (seeded)."""
-    per_side = n // 2
-    parts = [g.sample(min(per_side, len(g)), random_state=seed) if len(g) > per_side else g
-             for _, g in df.groupby("side")]
-    return pd.concat(parts).sort_values(["side", "prompt_id", "sample_idx"]) if parts else df
-
-
 def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
                    cache: ModelCache, progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
     """Propose from discovery texts (once; stored), validate each hypothesis on validation texts
@@ -211,7 +234,7 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
         bar.advance(1)
         stored = store.hypotheses(run_id, key)
     val = store.generations(run_id, split="validation")
-    judged = balanced_sample(val, config.max_judge_texts, seed)
+    judged = heldout_for(store, run_id, val, config.max_judge_texts, seed)
     disc = store.generations(run_id, split="discovery")
     done = store.validations(run_id, key)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
@@ -223,15 +246,16 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
         # touched, and the same run started again retries just the missing steps.
         try:
             if (row.hypothesis_id, "discriminative") not in done_keys:
-                r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist())
+                r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist(),
+                                   judged["prompt_id"].tolist(), seed, config.judge_mode)
                 r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
                 store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} discriminative: {err}")
         try:
             if (row.hypothesis_id, "generative") not in done_keys:
-                _generative_step(store, run_id, key, row.hypothesis_id, h, assistant, val, disc,
-                                 config, cache)
+                _generative_step(store, run_id, key, row.hypothesis_id, h, assistant, judged,
+                                 disc, config, cache)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
@@ -239,12 +263,26 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
     return apply_bh(store, run_id, key, config.alpha)
 
 
-def _generative_step(store, run_id, key, hypothesis_id, h, assistant, val, disc, config,
+def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:
+    """The run's held-out texts paired by prompt: chosen once per budget and stored, so every
+    hypothesis, and every later look at the run, is judged on the same texts."""
+    pairs = store.heldout(run_id, max_texts)
+    if pairs.empty:
+        pairs = paired_heldout(val, max_texts, seed)
+        store.save_heldout(run_id, max_texts, pairs)
+    return heldout_texts(val, pairs, seed)
+
+
+def _generative_step(store, run_id, key, hypothesis_id, h, assistant, judged, disc, config,
                      cache) -> None:
     seed = config.generation.seed
-    held = val.sample(frac=1.0, random_state=seed)
+    # One text per prompt before a second of any: the pairs spread over as many prompts as
+    # they can (`judged` holds A, B alternately, prompt by prompt).
+    held = judged.assign(_rank=judged.groupby("prompt_id").cumcount()).sort_values(
+        "_rank", kind="stable")
     pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
-                                  disc["text"].tolist(), config.n_pairs)
+                                  disc.loc[disc["side"] == "A", "text"].tolist(),
+                                  disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)
     lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
     r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
                    seed=seed)
@@ -271,6 +309,10 @@ def _num(x) -> Optional[float]:
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
 
 
+def _count(x) -> Optional[int]:
+    return None if x is None or x != x else int(x)
+
+
 def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
     hyps, val = store.hypotheses(run_id, key), store.validations(run_id, key)
     out = []
@@ -283,12 +325,13 @@ def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
         if d is not None:
             row["discriminative"] = {k: _num(d.result.get(k)) for k in
                                      ("accuracy", "auc", "p_value", "ci_low", "ci_high")}
-            row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]))
+            row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]),
+                                         n_prompts=_count(d.result.get("n_prompts")))
             row["validated"] = bool(d.validated)
         if g is not None and g.result.get("n"):
             row["generative"] = {"auc": _num(g.result["auc"]), "p_value": _num(g.result["p_value"]),
-                                 "permutation_p": _num(g.result.get("permutation_p")),
-                                 "q_value": _num(g.q_value), "n": int(g.result["n"])}
+                                 "q_value": _num(g.q_value), "n": int(g.result["n"]),
+                                 "n_prompts": _count(g.result.get("n_prompts"))}
         out.append(row)
     return out
 
@@ -304,8 +347,12 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
     cluster_rows = [
         {"cluster_id": int(r.cluster_id), "size_a": int(r.size_a), "size_b": int(r.size_b),
          "share_b": float(r.share_b), "log_odds": float(r.log_odds), "ci_low": float(r.ci_low),
-         "ci_high": float(r.ci_high), "p_value": float(r.p_value), "q_value": float(r.q_value),
-         "top_terms": r.top_terms}
+         "ci_high": float(r.ci_high), "p_value": _num(r.p_value), "q_value": _num(r.q_value),
+         "fisher_p": _num(r.fisher_p), "n_prompts": _count(r.n_prompts),
+         "top_terms": r.top_terms, "noise": int(r.cluster_id) == stats.NOISE,
+         "discovery": {"size_a": _count(r.disc_size_a), "size_b": _count(r.disc_size_b),
+                       "log_odds": _num(r.disc_log_odds), "p_value": _num(r.disc_p_value),
+                       "q_value": _num(r.disc_q_value)}}
         for r in clusters.itertuples()]
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},

@@ -12,7 +12,7 @@ from typing import Optional
 import pandas as pd
 
 from .config import ModelDiffError
-from .organisms import organism_prompts
+from .organisms import organism_prompt_groups, organism_prompts
 
 DATA_DIR = Path(__file__).parent / "data"
 BUILTIN_SETS = ("organisms", "chat")
@@ -23,20 +23,37 @@ MAX_PROMPT_FILE_BYTES = 20 * 1024 * 1024
 class PromptSet:
     name: str  # "builtin:chat" or "file:NAME@HASH"
     prompts: tuple[str, ...]
+    # One group per prompt (a topic: its phrasings share a split), or None: each prompt alone.
+    groups: Optional[tuple[str, ...]] = None
+
+    def __post_init__(self):
+        if self.groups is not None and len(self.groups) != len(self.prompts):
+            raise ModelDiffError(f"{len(self.groups)} groups for {len(self.prompts)} prompts")
 
 
 def builtin_prompt_set(name: str) -> PromptSet:
     if name == "organisms":
-        return PromptSet("builtin:organisms", tuple(organism_prompts()))
+        return PromptSet("builtin:organisms", tuple(organism_prompts()),
+                         tuple(organism_prompt_groups()))
     if name == "chat":
         return parse_prompt_text((DATA_DIR / "chat_prompts.jsonl").read_text(), "chat_prompts.jsonl",
                                  set_name="builtin:chat")
     raise ModelDiffError(f"unknown built-in prompt set {name!r}; choose one of {', '.join(BUILTIN_SETS)}")
 
 
+def _group_value(value, where: str) -> Optional[str]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value).strip()
+    raise ModelDiffError(f"{where}: 'group' must be a string or an integer")
+
+
 def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) -> PromptSet:
-    """Parse JSONL (a `prompt` field per line) or CSV (a `prompt` column); errors name the line."""
+    """Parse JSONL (a `prompt` field per line) or CSV (a `prompt` column), each with an optional
+    `group` (prompts of one group share a split); errors name the line."""
     prompts: list[str] = []
+    groups: list[Optional[str]] = []
     if filename.lower().endswith(".csv"):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "prompt" not in reader.fieldnames:
@@ -47,6 +64,7 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
             if not value:
                 raise ModelDiffError(f"{filename} line {reader.line_num}: empty prompt")
             prompts.append(value)
+            groups.append(_group_value(row.get("group"), f"{filename} line {reader.line_num}"))
     elif filename.lower().endswith((".jsonl", ".json", ".ndjson")):
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -61,12 +79,18 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
             if not obj["prompt"].strip():
                 raise ModelDiffError(f"{filename} line {lineno}: empty prompt")
             prompts.append(obj["prompt"].strip())
+            groups.append(_group_value(obj.get("group"), f"{filename} line {lineno}"))
     else:
         raise ModelDiffError(f"{filename}: prompt files must be .jsonl or .csv")
     if not prompts:
         raise ModelDiffError(f"{filename}: the prompt set is empty")
-    digest = hashlib.sha256("\n".join(prompts).encode()).hexdigest()[:10]
-    return PromptSet(set_name or f"file:{Path(filename).name}@{digest}", tuple(prompts))
+    # A prompt without a group is a group of its own.
+    full = tuple(g if g is not None else f"prompt:{p}" for g, p in zip(groups, prompts))
+    has_groups = any(g is not None for g in groups)
+    payload = "\n".join(prompts) + ("\x00" + "\n".join(full) if has_groups else "")
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:10]
+    return PromptSet(set_name or f"file:{Path(filename).name}@{digest}", tuple(prompts),
+                     full if has_groups else None)
 
 
 def load_prompt_file(path: str | Path) -> PromptSet:
@@ -88,19 +112,23 @@ def _unit_hash(seed: int, prompt: str) -> float:
 
 
 def assign_splits(prompts: tuple[str, ...] | list[str], seed: int = 0,
-                  validation_fraction: float = 0.5) -> pd.DataFrame:
-    """Each prompt goes to 'discovery' or 'validation' by a seeded hash of its text, so the same
-    prompt always lands in the same split (duplicates cannot leak across the split)."""
+                  validation_fraction: float = 0.5,
+                  groups: Optional[tuple[str, ...] | list[str]] = None) -> pd.DataFrame:
+    """Each prompt goes to 'discovery' or 'validation' with its group (the prompt itself when
+    there are no groups), by a seeded hash, so one topic's phrasings, and duplicates, share a
+    side; `validation_fraction` of the groups (rounded, at least one each side) is held out."""
     if not 0.0 < validation_fraction < 1.0:
         raise ModelDiffError("validation fraction must be between 0 and 1")
-    u = [_unit_hash(seed, p) for p in prompts]
-    split = ["validation" if x < validation_fraction else "discovery" for x in u]
-    # With very few prompts one split can come out empty; move the nearest prompt across.
-    if len(set(prompts)) >= 2 and len(set(split)) == 1:
-        missing = "discovery" if split[0] == "validation" else "validation"
-        target = 0.0 if missing == "validation" else 1.0
-        i = min(range(len(u)), key=lambda k: abs(u[k] - target))
-        for k, p in enumerate(prompts):
-            if p == prompts[i]:
-                split[k] = missing
-    return pd.DataFrame({"prompt_id": range(len(prompts)), "prompt": list(prompts), "split": split})
+    keys = list(groups) if groups is not None else list(prompts)
+    if len(keys) != len(prompts):
+        raise ModelDiffError(f"{len(keys)} groups for {len(prompts)} prompts")
+    # Groups in the order of their seeded hash; the first share goes to validation. Ranking
+    # (rather than a threshold on the hash) keeps the split's sizes right with few groups.
+    unique = sorted(set(keys), key=lambda k: _unit_hash(seed, k))
+    n_val = round(validation_fraction * len(unique))
+    if len(unique) >= 2:
+        n_val = min(max(n_val, 1), len(unique) - 1)
+    held = set(unique[:n_val])
+    split = ["validation" if k in held else "discovery" for k in keys]
+    return pd.DataFrame({"prompt_id": range(len(prompts)), "prompt": list(prompts),
+                         "prompt_group": keys, "split": split})

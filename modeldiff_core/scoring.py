@@ -16,8 +16,18 @@ from .generate import context_limit_of, format_prompt
 from .models import LoadedModel
 
 
-def _encode(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template: bool):
-    """(context ids, target ids): the target is scored, the context only conditions it."""
+def _encode(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template: bool,
+            add_eos: bool = False):
+    """(context ids, target ids): the target is scored, the context only conditions it. With
+    `add_eos` the end-of-text token is part of the target: how likely the model is to stop."""
+    tok = lm.tokenizer
+    context, target = _encode_raw(lm, text, prompt, use_chat_template)
+    if add_eos and tok.eos_token_id is not None:
+        target = target + [tok.eos_token_id]
+    return context, target
+
+
+def _encode_raw(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template: bool):
     tok = lm.tokenizer
     if prompt is None:
         ids = tok(text, add_special_tokens=True)["input_ids"]
@@ -39,14 +49,14 @@ def context_limit(lm: LoadedModel) -> int:
 
 def encode_texts(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
                  use_chat_template: bool = True, max_length: Optional[int] = None,
-                 keep: str = "end") -> tuple[list[list[int]], list[int]]:
+                 keep: str = "end", add_eos: bool = False) -> tuple[list[list[int]], list[int]]:
     """(token ids of context + text, index of the first text token) per text. An over-long
     sequence keeps its end (`keep="end"`, where a text is) or its start (`keep="start"`)."""
     limit = max_length or context_limit(lm)
     seqs, starts = [], []
     for i, text in enumerate(texts):
         context, target = _encode(lm, text, None if prompts is None else prompts[i],
-                                  use_chat_template)
+                                  use_chat_template, add_eos)
         ids = context + target
         if len(ids) > limit:
             ids = ids[-limit:] if keep == "end" else ids[:limit]
@@ -87,11 +97,13 @@ def iter_logits(lm: LoadedModel, seqs: list[list[int]], batch_size: int = 16
 
 def token_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
                    batch_size: int = 16, use_chat_template: bool = True,
-                   max_length: Optional[int] = None) -> list[np.ndarray]:
-    """Per-token log p(token | everything before it) of each text's tokens (float64 arrays)."""
+                   max_length: Optional[int] = None, add_eos: bool = False) -> list[np.ndarray]:
+    """Per-token log p(token | everything before it) of each text's tokens (float64 arrays);
+    with `add_eos`, the end-of-text token's last."""
     import torch
 
-    seqs, starts = encode_texts(lm, texts, prompts, use_chat_template, max_length)
+    seqs, starts = encode_texts(lm, texts, prompts, use_chat_template, max_length,
+                                add_eos=add_eos)
     out: list[Optional[np.ndarray]] = [None] * len(texts)
     for idx, ids, logits in iter_logits(lm, seqs, batch_size):
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
@@ -107,6 +119,14 @@ def mean_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]
     """Mean per-token log-prob of each text (NaN for a text with no tokens)."""
     per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template)
     return np.array([lp.mean() if len(lp) else np.nan for lp in per_token])
+
+
+def sum_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
+                 batch_size: int = 16, use_chat_template: bool = True) -> np.ndarray:
+    """log p(text, then end of text): the summed log-prob of each text's tokens and the stop
+    (NaN for a text with nothing scored)."""
+    per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template, add_eos=True)
+    return np.array([lp.sum() if len(lp) else np.nan for lp in per_token])
 
 
 # ------------------------------------------------------------------ token view of one text

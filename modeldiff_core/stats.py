@@ -1,5 +1,9 @@
-"""Statistics for comparing two text sources (A vs B): multiple testing,
-2x2 effect sizes, cluster enrichment, proportions and score separation."""
+"""Statistics for comparing two text sources (A vs B): multiple testing, 2x2 effect sizes,
+cluster enrichment, proportions and score separation, and the prompt-level tests.
+
+The prompt is the unit of inference: N samples of one prompt are correlated, and a claim about
+how B differs on new prompts must count prompts, not texts. `sign_flip_p` tests per-prompt
+statistics; `cluster_bootstrap_ci` resamples whole prompts."""
 
 import numpy as np
 import pandas as pd
@@ -52,15 +56,36 @@ def fisher_exact_p(a_in, b_in, a_out, b_out) -> float:
 
 
 TABLE_COLUMNS = ["cluster_id", "size_a", "size_b", "share_b", "log_odds",
-                 "ci_low", "ci_high", "p_value", "q_value"]
+                 "ci_low", "ci_high", "fisher_p", "n_prompts", "p_value", "q_value"]
+NOISE = -1  # the clusterer's label for texts in no cluster: shown, never tested or mined
 
 
-def cluster_table(labels, sides) -> pd.DataFrame:
-    """Per-cluster A/B counts, B-enrichment (log OR, Fisher p, BH q)."""
+def per_prompt_rates(member, sides, prompt_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(rate of B's texts, rate of A's texts) that are `member`, one row per prompt that has
+    texts from both sides; `member` may be 2-d (texts x features) for many features at once."""
+    member = np.asarray(member, dtype=float)
+    flat = member.ndim == 1
+    member = member.reshape(len(member), -1)
+    frame = pd.DataFrame(member).assign(_p=np.asarray(prompt_ids), _s=np.asarray(sides))
+    means = frame.groupby(["_p", "_s"]).mean()
+    both = means.unstack("_s").dropna()
+    cols = range(member.shape[1])
+    rate_b = np.column_stack([both[(c, "B")] for c in cols]) if len(both) else np.zeros((0, len(cols)))
+    rate_a = np.column_stack([both[(c, "A")] for c in cols]) if len(both) else np.zeros((0, len(cols)))
+    return (rate_b[:, 0], rate_a[:, 0]) if flat else (rate_b, rate_a)
+
+
+def cluster_table(labels, sides, prompt_ids, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
+    """Per-cluster A/B counts and B-enrichment. The p-value is prompt-level: per prompt, the
+    share of B's texts in the cluster minus the share of A's, sign-flipped over prompts
+    (two-sided); Fisher's exact p counts texts and is kept as a descriptive column. Noise (-1)
+    gets counts but no test (p and q NaN, outside the BH family)."""
     labels = np.asarray(labels).ravel()
     sides = np.asarray(sides, dtype=object).ravel()
-    if len(labels) != len(sides):
-        raise ValueError(f"labels and sides differ in length ({len(labels)} vs {len(sides)})")
+    prompt_ids = np.asarray(prompt_ids).ravel()
+    if not len(labels) == len(sides) == len(prompt_ids):
+        raise ValueError(f"labels, sides and prompt ids differ in length "
+                         f"({len(labels)}, {len(sides)}, {len(prompt_ids)})")
     bad = set(sides.tolist()) - {"A", "B"}
     if bad:
         raise ValueError(f"sides must be 'A' or 'B', got {sorted(map(repr, bad))}")
@@ -68,15 +93,20 @@ def cluster_table(labels, sides) -> pd.DataFrame:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     is_b = sides == "B"
     total_a, total_b = int((~is_b).sum()), int(is_b.sum())
+    clusters = np.unique(labels)
+    rate_b, rate_a = per_prompt_rates(labels[:, None] == clusters[None, :], sides, prompt_ids)
     rows = []
-    for cid in np.unique(labels):
+    for j, cid in enumerate(clusters):
         in_c = labels == cid
         b_in = int((in_c & is_b).sum())
         a_in = int(in_c.sum()) - b_in
         a_out, b_out = total_a - a_in, total_b - b_in
         lor, lo, hi = log_odds_ratio(a_in, b_in, a_out, b_out)
+        tested = cid != NOISE
+        p = sign_flip_p(rate_b[:, j] - rate_a[:, j], n_resamples, seed + j,
+                        alternative="two-sided") if tested else float("nan")
         rows.append((cid, a_in, b_in, b_in / (a_in + b_in), lor, lo, hi,
-                     fisher_exact_p(a_in, b_in, a_out, b_out)))
+                     fisher_exact_p(a_in, b_in, a_out, b_out), len(rate_b), p))
     df = pd.DataFrame(rows, columns=TABLE_COLUMNS[:-1])
     df["q_value"] = benjamini_hochberg(df["p_value"].to_numpy())
     return df
@@ -114,7 +144,7 @@ def auc_mann_whitney(scores_pos, scores_neg, alternative="greater"):
 
 def permutation_p(scores_pos, scores_neg, n_permutations=10000, seed=0,
                   alternative="greater") -> float:
-    """Monte-Carlo permutation p-value for mean(pos) - mean(neg)."""
+    """Monte-Carlo permutation p-value for mean(pos) - mean(neg); NaN for empty or NaN input."""
     pos = np.asarray(scores_pos, dtype=float).ravel()
     neg = np.asarray(scores_neg, dtype=float).ravel()
     if pos.size == 0 or neg.size == 0:
@@ -122,6 +152,8 @@ def permutation_p(scores_pos, scores_neg, n_permutations=10000, seed=0,
     if alternative not in ("greater", "less", "two-sided"):
         raise ValueError(f"unknown alternative {alternative!r}")
     pooled = np.concatenate([pos, neg])
+    if not np.all(np.isfinite(pooled)):
+        return float("nan")
     k, total = pos.size, pooled.sum()
     rng = np.random.default_rng(seed)
     observed = pos.mean() - neg.mean()
@@ -134,10 +166,83 @@ def permutation_p(scores_pos, scores_neg, n_permutations=10000, seed=0,
         perm = rng.permuted(np.broadcast_to(pooled, (size, pooled.size)), axis=1)
         s = perm[:, :k].sum(axis=1)
         diff = s / k - (total - s) / neg.size
-        if alternative == "greater":
-            hits += int(np.sum(diff >= observed - tol))
-        elif alternative == "less":
-            hits += int(np.sum(diff <= observed + tol))
-        else:
-            hits += int(np.sum(np.abs(diff) >= abs(observed) - tol))
+        hits += _count_extreme(diff, observed, tol, alternative)
     return (1 + hits) / (1 + n_permutations)
+
+
+def _count_extreme(stat: np.ndarray, observed: float, tol: float, alternative: str) -> int:
+    if alternative == "greater":
+        return int(np.sum(stat >= observed - tol))
+    if alternative == "less":
+        return int(np.sum(stat <= observed + tol))
+    return int(np.sum(np.abs(stat) >= abs(observed) - tol))
+
+
+def sign_flip_p(values, n_resamples: int = 9999, seed: int = 0,
+                alternative: str = "greater") -> float:
+    """Sign-flip permutation p-value for "the mean of these per-prompt statistics is zero".
+
+    Under the null each prompt's statistic (B minus A on that prompt) is symmetric about zero,
+    because A's and B's labels are exchangeable within a prompt. Exact enumeration of all 2^n
+    sign vectors when that is no more than n_resamples + 1; otherwise Monte Carlo with the
+    (b + 1) / (m + 1) estimate, which is valid at any m. NaN for empty or non-finite input."""
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"unknown alternative {alternative!r}")
+    d = np.asarray(values, dtype=float).ravel()
+    if d.size == 0 or not np.all(np.isfinite(d)):
+        return float("nan")
+    n, observed = d.size, float(d.sum())
+    tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    if 2 ** n <= n_resamples + 1:
+        signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+        return _count_extreme(signs @ d, observed, tol, alternative) / 2 ** n
+    rng = np.random.default_rng(seed)
+    hits, chunk = 0, max(1, 4_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        signs = rng.integers(0, 2, size=(size, n), dtype=np.int8) * 2.0 - 1.0
+        hits += _count_extreme(signs @ d, observed, tol, alternative)
+    return (1 + hits) / (1 + n_resamples)
+
+
+def auc_score(scores, labels) -> float:
+    """P(score of a positive > score of a negative) + P(tie) / 2; NaN without both classes."""
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def balanced_accuracy(scores, labels, threshold: float = 0.5) -> float:
+    """Mean of the true-positive and true-negative rates of "score > threshold means B"."""
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(labels, dtype=bool)
+    if labels.all() or not labels.any():
+        return float("nan")
+    said_b = scores > threshold
+    return float((said_b[labels].mean() + (~said_b[~labels]).mean()) / 2)
+
+
+def cluster_bootstrap_ci(groups, statistic, n_boot: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of `statistic(indices)` over resamples of whole groups (prompts)
+    drawn with replacement: texts of one prompt stay together, as they are correlated."""
+    groups = np.asarray(groups)
+    unique, inverse = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
+    if len(members) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(members), len(members))
+        v = statistic(np.concatenate([members[g] for g in pick]))
+        if np.isfinite(v):
+            values.append(v)
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))

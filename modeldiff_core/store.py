@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -114,6 +114,22 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE layer_settings (
             setting_key VARCHAR PRIMARY KEY, logprobs VARCHAR, texts VARCHAR,
             created_at TIMESTAMP)""",
+    ],
+    [
+        # Prompt-level inference: prompt groups for the split, a prompt-level cluster test
+        # beside Fisher's, the discovery-only cluster table that proposal reads, and the
+        # held-out sample of texts paired by prompt (chosen once per run and budget).
+        "ALTER TABLE prompts ADD COLUMN prompt_group VARCHAR",
+        "ALTER TABLE clusters ADD COLUMN fisher_p DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN n_prompts INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_size_a INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_size_b INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_log_odds DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN disc_p_value DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN disc_q_value DOUBLE",
+        """CREATE TABLE heldout (
+            run_id VARCHAR, budget INTEGER, prompt_id INTEGER, sample_idx INTEGER,
+            position INTEGER, PRIMARY KEY (run_id, budget, prompt_id, sample_idx))""",
     ],
 ]
 
@@ -260,12 +276,22 @@ class Store:
 
     # ------------------------------------------------------------------- prompts
     def save_prompts(self, run_id: str, prompts: pd.DataFrame) -> None:
-        """prompts: columns prompt_id, prompt, split."""
+        """prompts: columns prompt_id, prompt, prompt_group, split."""
         self._insert_df("prompts", prompts.assign(run_id=run_id))
 
     def prompts(self, run_id: str) -> pd.DataFrame:
-        return self._df("SELECT prompt_id, prompt, split FROM prompts WHERE run_id = ? "
-                        "ORDER BY prompt_id", [run_id])
+        """prompt_id, prompt, prompt_group (the prompt itself for runs stored before groups), split."""
+        return self._df("SELECT prompt_id, prompt, coalesce(prompt_group, prompt) AS prompt_group, "
+                        "split FROM prompts WHERE run_id = ? ORDER BY prompt_id", [run_id])
+
+    def save_heldout(self, run_id: str, budget: int, pairs: pd.DataFrame) -> None:
+        """pairs: prompt_id, sample_idx in order: the texts both sides are judged on."""
+        self._insert_df("heldout", pairs[["prompt_id", "sample_idx"]].assign(
+            run_id=run_id, budget=int(budget), position=range(len(pairs))))
+
+    def heldout(self, run_id: str, budget: int) -> pd.DataFrame:
+        return self._df("SELECT prompt_id, sample_idx FROM heldout WHERE run_id = ? AND "
+                        "budget = ? ORDER BY position", [run_id, int(budget)])
 
     # --------------------------------------------------------------- generations
     def save_generations(self, run_id: str, rows: pd.DataFrame) -> None:

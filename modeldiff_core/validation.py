@@ -1,5 +1,7 @@
-"""Validation of differences on held-out texts. For now: the bag-of-words baseline, the
-yardstick of how separable the two models are at all."""
+"""Validation of hypotheses on held-out texts, with the prompt as the unit of inference: A's
+and B's texts are paired by prompt, every test computes a per-prompt statistic and takes its
+p-value from a sign flip over prompts. And the bag-of-words baseline, the yardstick of how
+separable the two models are at all."""
 from __future__ import annotations
 
 import math
@@ -49,44 +51,170 @@ def bow_baseline(texts: list[str], sides: list[str], groups: list, seed: int = 0
             "folds": folds}
 
 
-def discriminative(assistant, hypothesis, texts: list[str], sides: list[str]) -> dict:
-    """The assistant, given the hypothesis, scores held-out texts for "written by B".
+def paired_heldout(val: pd.DataFrame, max_texts: int, seed: int = 0) -> pd.DataFrame:
+    """The held-out texts every test is run on: per validation prompt, sample indices present
+    on both sides, so A's and B's texts are paired by prompt. Prompts are taken round-robin
+    (one pair from every prompt before a second from any), since prompts are the unit of
+    inference and more of them buys more power than more samples of one. Columns prompt_id,
+    sample_idx, in a seeded order; at most max_texts // 2 pairs."""
+    rng = np.random.default_rng(seed)
+    common: dict[int, list[int]] = {}
+    for pid, g in val.groupby("prompt_id"):
+        a = set(g.loc[g["side"] == "A", "sample_idx"].tolist())
+        b = set(g.loc[g["side"] == "B", "sample_idx"].tolist())
+        both = sorted(a & b)
+        if both:
+            common[int(pid)] = [both[i] for i in rng.permutation(len(both))]
+    order = [list(common)[i] for i in rng.permutation(len(common))]
+    rows, budget = [], max(0, max_texts // 2)
+    for rank in range(max((len(v) for v in common.values()), default=0)):
+        for pid in order:
+            if len(rows) < budget and rank < len(common[pid]):
+                rows.append((pid, common[pid][rank]))
+    return pd.DataFrame(rows, columns=["prompt_id", "sample_idx"])
 
-    Accuracy (score > 0.5 means B) with an exact one-sided binomial test on the real n and a
-    Wilson CI; AUC of the scores with a one-sided Mann-Whitney U p-value."""
+
+def heldout_texts(val: pd.DataFrame, pairs: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Both sides' texts of the chosen pairs, prompt by prompt; within a prompt the pairs are
+    in a seeded order and each pair's two texts in a seeded order, so consecutive positions
+    (2k, 2k + 1) always hold one A and one B text of the same prompt."""
+    rng = np.random.default_rng(seed)
+    keyed = val.set_index(["side", "prompt_id", "sample_idx"])
+    rows = []
+    for pid, g in pairs.groupby("prompt_id", sort=False):
+        for sample in g["sample_idx"].tolist():
+            sides = ["A", "B"] if rng.random() < 0.5 else ["B", "A"]
+            for side in sides:
+                rows.append((side, int(pid), int(sample)))
+    out = keyed.loc[rows].reset_index()
+    return out
+
+
+def judge_calls(group_sizes: list[int], batch: int) -> list[list[tuple[int, int]]]:
+    """How texts are packed into judge calls: (group, position) per call. A group (one
+    prompt's texts, A and B alternating in pairs) is cut only at even positions, so every
+    piece of it in a call holds as many A as B texts, and whatever shifts one call's scores
+    shifts both sides of that prompt alike. Pieces are packed greedily up to `batch` texts."""
+    step = max(2, batch - batch % 2)
+    calls: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    for g, size in enumerate(group_sizes):
+        for start in range(0, size, step):
+            piece = [(g, j) for j in range(start, min(size, start + step))]
+            if current and len(current) + len(piece) > batch:
+                calls.append(current)
+                current = []
+            current += piece
+    if current:
+        calls.append(current)
+    return calls
+
+
+def discriminative_stats(scores, sides, prompt_ids, seed: int = 0, n_resamples: int = 9999,
+                         n_boot: int = 1000) -> dict:
+    """The discriminative test from scores ("written by B", in [0, 1]) of texts paired by
+    prompt. The per-prompt statistic is mean score of B's texts minus mean score of A's; its
+    p-value is a one-sided sign flip over prompts. Balanced accuracy (score > 0.5 means B) and
+    AUC are text-level figures with prompt-level bootstrap CIs."""
     from . import stats
 
-    scores = np.asarray(assistant.judge(hypothesis, texts), dtype=float)
-    y = np.array([s == "B" for s in sides])
-    n = int(len(y))
-    correct = int(((scores > 0.5) == y).sum())
-    low, high = stats.wilson_interval(correct, n)
-    auc, auc_p = stats.auc_mann_whitney(scores[y], scores[~y])
-    return {"accuracy": correct / n if n else math.nan, "ci_low": low, "ci_high": high,
-            "p_value": stats.binomial_test_p(correct, n), "auc": auc, "auc_p_value": auc_p,
-            "n": n, "n_correct": correct, "scores": scores.tolist()}
+    scores = np.asarray(scores, dtype=float)
+    sides = np.asarray(sides, dtype=object)
+    prompt_ids = np.asarray(prompt_ids)
+    ok = np.isfinite(scores)
+    scores, sides, prompt_ids = scores[ok], sides[ok], prompt_ids[ok]
+    y = sides == "B"
+    rate_b, rate_a = stats.per_prompt_rates(scores, sides, prompt_ids)
+    per_prompt = rate_b - rate_a
+    acc = stats.balanced_accuracy(scores, y)
+    auc = stats.auc_score(scores, y)
+    ci = stats.cluster_bootstrap_ci(prompt_ids, lambda i: stats.balanced_accuracy(scores[i], y[i]),
+                                    n_boot, seed)
+    auc_ci = stats.cluster_bootstrap_ci(prompt_ids, lambda i: stats.auc_score(scores[i], y[i]),
+                                        n_boot, seed)
+    return {"accuracy": acc, "ci_low": ci[0], "ci_high": ci[1], "auc": auc,
+            "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1],
+            "mean_score_diff": float(per_prompt.mean()) if len(per_prompt) else math.nan,
+            "p_value": stats.sign_flip_p(per_prompt, n_resamples, seed),
+            "n": int(len(scores)), "n_texts": int(len(scores)),
+            "n_prompts": int(len(per_prompt)), "n_dropped": int((~ok).sum()),
+            "unit": "prompt"}
 
 
-def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, n_permutations: int = 10000,
-               seed: int = 0) -> dict:
-    """Each text of each pair is scored by mean token log-prob under A and under B; if the
-    hypothesis holds, (B - A) is larger for the favoured texts than for their contrasts."""
+def discriminative(assistant, hypothesis, texts: list[str], sides: list[str],
+                   prompt_ids: list, seed: int = 0, mode: str = "score") -> dict:
+    """The assistant, given the hypothesis, judges held-out texts paired by prompt (as laid out
+    by `heldout_texts`). `mode="score"`: each text scored for "written by B", judged in calls
+    that each hold one prompt's A and B texts. `mode="pairwise"`: each (A, B) pair is asked
+    "which is B's?" in both orders; an answer that flips with the order is dropped. Returns
+    `discriminative_stats` plus the scores in the order of `texts` (NaN where dropped)."""
+    groups: dict = {}
+    for i, pid in enumerate(prompt_ids):
+        groups.setdefault(pid, []).append(i)
+    index = list(groups.values())
+    if mode == "score":
+        judged = assistant.judge_groups(hypothesis, [[texts[i] for i in g] for g in index])
+        scores = np.full(len(texts), np.nan)
+        for g, values in zip(index, judged):
+            scores[g] = values
+    elif mode == "pairwise":
+        pairs = [(i, j) for g in index for i, j in zip(g[0::2], g[1::2])]
+        picks = assistant.judge_pairs(hypothesis, [(texts[i], texts[j]) for i, j in pairs])
+        scores = np.full(len(texts), np.nan)
+        for (i, j), pick in zip(pairs, picks):
+            if pick is not None:  # pick: which of the two is B's (0 or 1)
+                scores[i], scores[j] = float(pick == 0), float(pick == 1)
+    else:
+        raise ValueError(f"unknown judge mode {mode!r}; choose score or pairwise")
+    out = discriminative_stats(scores, sides, prompt_ids, seed)
+    out.update(scores=[float(v) for v in scores], mode=mode)
+    return out
+
+
+def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
+                     n_resamples: int = 9999) -> dict:
+    """Paired generative test: per pair d = (B - A on the favoured text) - (B - A on its
+    contrast), averaged per prompt and sign-flipped over prompts (one-sided: d > 0 if the
+    hypothesis holds). "auc" is P(d > 0) + P(d = 0) / 2 over pairs. Non-finite pairs are
+    dropped and counted."""
     from . import stats
-    from .scoring import mean_logprobs
+
+    fav = np.asarray(diff_favoured, dtype=float)
+    con = np.asarray(diff_contrast, dtype=float)
+    d = fav - con
+    ok = np.isfinite(d)
+    keys = np.asarray(prompt_keys, dtype=object)[ok]
+    d = d[ok]
+    if not len(d):
+        return {"auc": math.nan, "p_value": math.nan, "n": 0, "n_pairs": 0, "n_prompts": 0,
+                "n_dropped": int((~ok).sum()), "unit": "prompt"}
+    per_prompt = pd.Series(d).groupby(pd.Series(keys).astype(str).to_numpy()).mean().to_numpy()
+    return {"auc": float((d > 0).mean() + (d == 0).mean() / 2),
+            "p_value": stats.sign_flip_p(per_prompt, n_resamples, seed),
+            "mean_diff": float(d.mean()), "mean_diff_favoured": float(fav[ok].mean()),
+            "mean_diff_contrast": float(con[ok].mean()),
+            "n": int(len(d)), "n_pairs": int(len(d)), "n_prompts": int(len(per_prompt)),
+            "n_dropped": int((~ok).sum()), "unit": "prompt"}
+
+
+def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, seed: int = 0) -> dict:
+    """Each text of each pair is scored by its summed log-prob under A and under B, end of text
+    included (so "B stops sooner" is measured, and the shared part of a pair cancels); if the
+    hypothesis holds, B - A is larger for the favoured text than for its contrast."""
+    from .scoring import sum_logprobs
 
     if not pairs:
-        return {"auc": math.nan, "p_value": math.nan, "permutation_p": math.nan, "n": 0}
+        return generative_stats([], [], [], seed)
     texts = [p.favoured for p in pairs] + [p.contrast for p in pairs]
     prompts = [p.prompt for p in pairs] * 2
     use_prompts = all(p is not None for p in prompts)
     kwargs = {"prompts": prompts if use_prompts else None, "use_chat_template": use_chat_template}
-    diff = mean_logprobs(lm_b, texts, **kwargs) - mean_logprobs(lm_a, texts, **kwargs)
+    diff = sum_logprobs(lm_b, texts, **kwargs) - sum_logprobs(lm_a, texts, **kwargs)
     fav, con = diff[:len(pairs)], diff[len(pairs):]
-    auc, p = stats.auc_mann_whitney(fav, con)
-    return {"auc": auc, "p_value": p,
-            "permutation_p": stats.permutation_p(fav, con, n_permutations, seed),
-            "mean_diff_favoured": float(np.nanmean(fav)), "mean_diff_contrast": float(np.nanmean(con)),
-            "n": len(pairs), "diffs": {"favoured": fav.tolist(), "contrast": con.tolist()}}
+    out = generative_stats(fav, con, [p.prompt or i for i, p in enumerate(pairs)], seed)
+    out["diffs"] = {"favoured": [float(v) for v in fav], "contrast": [float(v) for v in con]}
+    out["score"] = "summed log-prob, end of text included"
+    return out
 
 
 TEXT_KEY = ["side", "prompt_id", "sample_idx"]

@@ -229,11 +229,25 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dir
             result = run_pipeline(st, config)
             usage = st.usage(result["run_id"])
         calls = len(srv.requests)
+        # Every judge call holds texts of both models (one prompt's A and B texts), so a
+        # judge whose scores drift from call to call cannot fake a difference.
+        with Store(db) as st:
+            gens = st.generations(result["run_id"])
+        side_of = {}
+        for r in gens.itertuples():
+            side_of.setdefault(r.text, set()).add(r.side)
+        judge_calls = [json.loads(_task_text(r["json"]).split("INPUT (JSON):\n", 1)[1])
+                       for r in srv.requests if _task_text(r["json"]).startswith("TASK: judge")]
+        assert len(judge_calls) >= 2
+        for call in judge_calls:
+            sides = set().union(*(side_of[t] for t in call["texts"]))
+            assert sides == {"A", "B"}, call["texts"]
         hyps = {h["text"]: h for h in result["hypotheses"]}
         cats = hyps["Model B mentions cats far more often than Model A."]
         weather = hyps["Model B writes about the weather more than Model A."]
         assert cats["validated"] and cats["discriminative"]["n"] == 40
-        assert cats["discriminative"]["accuracy"] > 0.8 and cats["generative"]["n"] == 10
+        assert cats["discriminative"]["accuracy"] >= 0.75 and cats["generative"]["n"] == 10
+        assert cats["discriminative"]["n_prompts"] == 20  # 40 texts: 20 prompts' (A, B) pairs
         assert cats["generative"]["auc"] > 0.9
         assert not weather["validated"] and weather["discriminative"]["accuracy"] == 0.5
         assert usage["calls"] == calls and usage["input_tokens"] == 11 * calls
@@ -289,3 +303,34 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
         assert judged and all(t.startswith("TASK: judge") and "weather" in t for t in judged)
     assert second["failed_steps"] == []
     assert {h["text"]: h for h in second["hypotheses"]}[weather["text"]]["discriminative"]["n"] == 40
+
+
+class _StubCallPath:
+    """Answers judge-pairs exchanges with `choose(items)`; records the items asked."""
+
+    class client:
+        provider = "stub"
+
+    def __init__(self, choose):
+        self.choose, self.asked = choose, []
+
+    def complete_json(self, system, messages, check=None, **kwargs):
+        data = json.loads(messages[0]["content"].split("INPUT (JSON):\n", 1)[1])
+        self.asked.append(data["items"])
+        answer = {"choices": self.choose(data["items"])}
+        assert check(answer) is None
+        return answer
+
+
+def test_pairwise_judge_asks_both_orders_and_drops_order_following_answers():
+    from modeldiff_core.assistants.base import Hypothesis
+    from modeldiff_core.assistants.chat import ChatAssistant
+
+    h = Hypothesis("Model B mentions cats.")
+    pairs = [("a dog ran .", "a cat sat ."), ("the cat purred .", "a cow ate .")]
+    knows = _StubCallPath(lambda items: [1 if "cat" in a else 2 for a, _ in items])
+    assert ChatAssistant(knows).judge_pairs(h, pairs) == [1, 0]
+    assert knows.asked[0] == [list(p) for p in pairs]
+    assert knows.asked[1] == [[b, a] for a, b in pairs]  # the same pairs, the other order
+    first = _StubCallPath(lambda items: [1] * len(items))  # always "the first one"
+    assert ChatAssistant(first).judge_pairs(h, pairs) == [None, None]

@@ -6,11 +6,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 
 from modeldiff_core import organisms as org
+from modeldiff_core import stats
 from modeldiff_core.assistants.base import Hypothesis
-from modeldiff_core.assistants.offline import OfflineAssistant, log_odds_z, predicate_fires
+from modeldiff_core.assistants.offline import (OfflineAssistant, log_odds_z, predicate_fires,
+                                               sentences)
 from modeldiff_core.validation import discriminative, generative
 
 
@@ -46,11 +47,17 @@ def test_proposes_and_validates_the_planted_difference(behaviour, must_name):
     named = [h for h in found if must_name in h.text]
     assert named, [h.text for h in found]
     held_a, held_b = _corpus(None, 100, 3), _corpus(behaviour, 100, 4)
-    result = discriminative(assistant, named[0], held_a + held_b, ["A"] * 100 + ["B"] * 100)
-    assert result["n"] == 200 and result["accuracy"] > 0.8 and result["p_value"] < 1e-6
-    assert result["p_value"] == pytest.approx(
-        binomtest(result["n_correct"], 200, 0.5, alternative="greater").pvalue)
-    assert result["ci_low"] < result["accuracy"] <= result["ci_high"]
+    # 50 prompts, two (A, B) pairs each.
+    texts = [t for pair in zip(held_a, held_b) for t in pair]
+    sides, prompt_ids = ["A", "B"] * 100, [i // 4 for i in range(200)]
+    result = discriminative(assistant, named[0], texts, sides, prompt_ids)
+    assert result["n"] == 200 and result["n_prompts"] == 50
+    assert result["accuracy"] > 0.8 and result["p_value"] < 1e-3
+    # The p-value is the sign flip of the per-prompt mean score difference, by hand.
+    s = np.array(result["scores"])
+    d = [s[4 * p + 1] + s[4 * p + 3] - s[4 * p] - s[4 * p + 2] for p in range(50)]
+    assert result["p_value"] == stats.sign_flip_p(np.array(d) / 2, seed=0)
+    assert result["ci_low"] <= result["accuracy"] <= result["ci_high"]
 
 
 def test_no_hypothesis_from_two_samples_of_the_same_model():
@@ -62,25 +69,70 @@ def test_discriminative_accuracy_by_hand():
     h = Hypothesis("B mentions cats", "B", "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     texts = ["a cat", "a dog", "the cat", "cat cat", "no", "a cow"]
-    sides = ["B", "B", "A", "B", "A", "A"]
-    r = discriminative(OfflineAssistant(), h, texts, sides)
-    # predicted B: texts 0, 2, 3 -> right on 0, 3 (B) and 4, 5 (A): 4 of 6.
-    assert r["n_correct"] == 4 and r["accuracy"] == pytest.approx(4 / 6)
+    sides = ["B", "A", "A", "B", "A", "B"]
+    r = discriminative(OfflineAssistant(), h, texts, sides, [0, 0, 1, 1, 2, 2])
+    # predicted B: texts 0, 2, 3 -> B texts right 2 of 3, A texts right 2 of 3.
+    assert r["accuracy"] == pytest.approx(2 / 3) and r["n_prompts"] == 3
+    # per-prompt B - A: 1, 0, 0 -> 4 of the 8 sign vectors reach 1.
+    assert r["p_value"] == pytest.approx(0.5)
+
+
+def test_discriminative_pairwise_drops_undecided_pairs():
+    h = Hypothesis("B mentions cats", "B", "corpus",
+                   {"type": "mentions", "terms": ["cat"], "favours": "B"})
+    texts = ["a dog", "a cat", "the cat", "cat cat", "a cow", "no"]
+    sides = ["A", "B", "A", "B", "B", "A"]
+    r = discriminative(OfflineAssistant(), h, texts, sides, [0, 0, 1, 1, 2, 2], mode="pairwise")
+    # pair 0: only B's text fires -> right; pairs 1 and 2: both or neither fire -> dropped.
+    assert r["n_dropped"] == 4 and r["n_prompts"] == 1 and r["accuracy"] == 1.0
+    assert math.isnan(r["scores"][2]) and r["scores"][:2] == [0.0, 1.0]
 
 
 def test_counterfactual_pairs_differ_only_by_the_behaviour():
     h = Hypothesis("B mentions cats", "B", "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     held = _corpus(None, 30, 7)
-    pairs = OfflineAssistant().write_pairs(h, held, ["p"] * 30, _corpus("cats", 30, 8), 10)
+    pairs = OfflineAssistant().write_pairs(h, held, ["p"] * 30, _corpus("cats", 30, 8),
+                                           _corpus("cats", 30, 12), 10)
     assert len(pairs) == 10
     for p in pairs:
         assert predicate_fires(h.predicate, p.favoured) and not predicate_fires(h.predicate, p.contrast)
-        assert len(p.favoured.split()) > len(p.contrast.split())
+        # Both versions got a donor at the same place: they differ in exactly the inserted
+        # sentences, and by about one sentence's length at most.
+        fav, con = sentences(p.favoured), sentences(p.contrast)
+        assert len(fav) == len(con) and sum(a != b for a, b in zip(fav, con)) >= 1
+        assert abs(len(p.favoured) - len(p.contrast)) < 25
     h_a = Hypothesis("B mentions cats less", "A", "corpus",
                      {"type": "mentions", "terms": ["cat"], "favours": "A"})
-    for p in OfflineAssistant().write_pairs(h_a, held, ["p"] * 30, _corpus("cats", 30, 8), 5):
+    for p in OfflineAssistant().write_pairs(h_a, held, ["p"] * 30, _corpus("cats", 30, 8),
+                                            _corpus("cats", 30, 12), 5):
         assert not predicate_fires(h.predicate, p.favoured) and predicate_fires(h.predicate, p.contrast)
+
+
+@pytest.mark.parametrize("favours", ["A", "B"])
+def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
+    """Inserting a model's own sentences raises its likelihood whatever they say: donors come
+    only from the other model's texts."""
+    h = Hypothesis("B mentions cats", favours, "corpus",
+                   {"type": "mentions", "terms": ["cat"], "favours": favours})
+    marked = {side: [f"{t} the cat met a {side.lower()}ardvark{i} ." for i, t in
+                     enumerate(_corpus(None, 40, 20 + k))] for k, side in enumerate("AB")}
+    pairs = OfflineAssistant().write_pairs(h, _corpus(None, 40, 7), ["p"] * 40, marked["A"],
+                                           marked["B"], 40)
+    used = " ".join(p.favoured + " " + p.contrast for p in pairs)
+    assert len(pairs) >= 30
+    assert f"{favours.lower()}ardvark" not in used
+    assert f"{'b' if favours == 'A' else 'a'}ardvark" in used
+    for behaviour_side, pred in (("B", {"type": "feature", "feature": "questions", "op": ">",
+                                        "threshold": 0, "favours": "B"}),
+                                 ("A", {"type": "feature", "feature": "questions", "op": "<=",
+                                        "threshold": 0, "favours": "B"})):
+        q = {side: [f"{t} is it a {side.lower()}ardvark ?" for t in _corpus(None, 40, 30 + k)]
+             for k, side in enumerate("AB")}
+        pairs = OfflineAssistant().write_pairs(Hypothesis("q", "B", "corpus", pred),
+                                               _corpus(None, 40, 7), ["p"] * 40, q["A"], q["B"], 40)
+        used = " ".join(p.favoured + " " + p.contrast for p in pairs)
+        assert pairs and f"{behaviour_side.lower()}ardvark" not in used
 
 
 def test_generative_test_on_the_organisms(organism_dirs):
@@ -92,10 +144,29 @@ def test_generative_test_on_the_organisms(organism_dirs):
     rng = random.Random(9)
     prompts = [rng.choice(org.organism_prompts()) for _ in range(40)]
     held = _corpus(None, 40, 10)
-    pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus("cats", 40, 11), 40)
-    r = generative(pairs, lm_a, lm_b, n_permutations=2000)
-    assert r["n"] == len(pairs) >= 30
-    assert r["auc"] > 0.8 and r["p_value"] < 1e-4 and r["permutation_p"] < 0.01
+    pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 40, 11),
+                                           _corpus("cats", 40, 12), 40)
+    r = generative(pairs, lm_a, lm_b)
+    assert r["n"] == len(pairs) >= 30 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
+    assert r["auc"] > 0.8 and r["p_value"] < 1e-3
+    # By hand: per pair (B - A favoured) - (B - A contrast), averaged per prompt, sign-flipped.
+    d = np.array(r["diffs"]["favoured"]) - np.array(r["diffs"]["contrast"])
+    keys = [p.prompt for p in pairs]
+    per_prompt = [d[[k == u for k in keys]].mean() for u in dict.fromkeys(keys)]
+    assert r["p_value"] == pytest.approx(stats.sign_flip_p(sorted(per_prompt)), abs=0.005)
     # The same pairs scored with A in both places show nothing.
-    same = generative(pairs, lm_a, lm_a, n_permutations=500)
+    same = generative(pairs, lm_a, lm_a)
     assert np.allclose(same["diffs"]["favoured"], 0) and np.allclose(same["diffs"]["contrast"], 0)
+
+
+def test_generative_scores_the_end_of_text(organism_dirs):
+    """A pair that differs only in where it stops: with the stop scored, B = short sees it."""
+    from modeldiff_core.models import ModelSpec, load
+    from modeldiff_core.scoring import sum_logprobs, token_logprobs
+
+    lm = load(ModelSpec(str(organism_dirs["base"])))
+    text = "anna went to the garden in the morning ."
+    with_stop = token_logprobs(lm, [text], add_eos=True)[0]
+    without = token_logprobs(lm, [text])[0]
+    assert len(with_stop) == len(without) + 1 and np.allclose(with_stop[:-1], without)
+    assert sum_logprobs(lm, [text])[0] == pytest.approx(with_stop.sum())

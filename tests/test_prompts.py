@@ -113,7 +113,7 @@ PROMPTS = [f"prompt number {i}" for i in range(1000)]
 
 def test_assign_splits_frame_shape():
     df = assign_splits(["a", "b", "c"], seed=1)
-    assert list(df.columns) == ["prompt_id", "prompt", "split"]
+    assert list(df.columns) == ["prompt_id", "prompt", "prompt_group", "split"]
     assert list(df.prompt_id) == [0, 1, 2] and list(df.prompt) == ["a", "b", "c"]
     assert set(df.split) <= {"discovery", "validation"}
 
@@ -190,3 +190,47 @@ def test_builtin_sets(name):
 def test_unknown_builtin_set():
     with pytest.raises(ModelDiffError, match="unknown built-in prompt set 'nope'.*chat"):
         builtin_prompt_set("nope")
+
+
+# --- groups -------------------------------------------------------------------------
+
+def test_groups_share_a_split_and_the_fraction_holds():
+    prompts = [f"phrasing {k} of topic {t}" for t in range(30) for k in range(5)]
+    groups = [f"topic {t}" for t in range(30) for k in range(5)]
+    for seed in range(5):
+        df = assign_splits(prompts, seed=seed, groups=groups)
+        per_group = df.groupby("prompt_group")["split"].nunique()
+        assert (per_group == 1).all()
+        assert (df.groupby("prompt_group")["split"].first() == "validation").sum() == 15
+    # Without groups, the same phrasings would land on both sides.
+    alone = assign_splits(prompts, seed=0)
+    assert (alone.assign(g=groups).groupby("g")["split"].nunique() > 1).any()
+
+
+def test_group_column_in_files(tmp_path):
+    f = tmp_path / "g.jsonl"
+    f.write_text('{"prompt": "a", "group": "x"}\n{"prompt": "b", "group": 7}\n{"prompt": "c"}\n')
+    ps = load_prompt_file(f)
+    assert ps.groups == ("x", "7", "prompt:c")
+    c = tmp_path / "g.csv"
+    c.write_text("prompt,group\na,x\nb,x\nc,\n")
+    assert load_prompt_file(c).groups == ("x", "x", "prompt:c")
+    # Grouping is part of the set's identity: the same prompts grouped otherwise differ.
+    c2 = tmp_path / "g2.csv"
+    c2.write_text("prompt,group\na,x\nb,y\nc,\n")
+    assert load_prompt_file(c2).name.split("@")[1] != load_prompt_file(c).name.split("@")[1]
+    plain = tmp_path / "p.jsonl"
+    plain.write_text('{"prompt": "a"}\n')
+    assert load_prompt_file(plain).groups is None
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "group": [1]}\n')
+    with pytest.raises(ModelDiffError, match="line 1: 'group'"):
+        load_prompt_file(bad)
+
+
+def test_builtin_organism_prompts_are_grouped_by_topic():
+    ps = builtin_prompt_set("organisms")
+    df = assign_splits(ps.prompts, seed=0, groups=ps.groups)
+    assert df["prompt_group"].nunique() == 12
+    assert (df.groupby("prompt_group")["split"].nunique() == 1).all()
+    assert (df["split"] == "validation").sum() == 30

@@ -94,9 +94,11 @@ def test_fisher_tea_tasting_textbook():
 def test_cluster_table_counts_and_stats():
     labels = [2, 0, 0, 1, 2, 0, 1, 2, 2, 0]
     sides = ["B", "A", "A", "B", "B", "A", "A", "B", "A", "B"]
-    df = stats.cluster_table(labels, sides)
+    prompts = list(range(10))  # texts of distinct prompts: no prompt has both sides
+    df = stats.cluster_table(labels, sides, prompts)
     assert list(df.columns) == ["cluster_id", "size_a", "size_b", "share_b", "log_odds",
-                                "ci_low", "ci_high", "p_value", "q_value"]
+                                "ci_low", "ci_high", "fisher_p", "n_prompts", "p_value",
+                                "q_value"]
     assert df["cluster_id"].tolist() == [0, 1, 2]
     # by hand: cluster 0 = AAAB, cluster 1 = BA, cluster 2 = BBBA; totals A=5, B=5
     assert df["size_a"].tolist() == [3, 1, 1]
@@ -106,14 +108,56 @@ def test_cluster_table_counts_and_stats():
     assert df["log_odds"][0] == pytest.approx(math.log(2 / 12))
     se0 = math.sqrt(1 / 3 + 1 / 1 + 1 / 2 + 1 / 4)
     assert df["ci_low"][0] == pytest.approx(math.log(2 / 12) - Z * se0)
-    expected_p = [fisher_by_hand(3, 1, 2, 4), fisher_by_hand(1, 1, 4, 4),
-                  fisher_by_hand(1, 3, 4, 2)]
-    np.testing.assert_allclose(df["p_value"], expected_p)
-    np.testing.assert_allclose(df["q_value"], sps.false_discovery_control(expected_p))
+    expected_fisher = [fisher_by_hand(3, 1, 2, 4), fisher_by_hand(1, 1, 4, 4),
+                       fisher_by_hand(1, 3, 4, 2)]
+    np.testing.assert_allclose(df["fisher_p"], expected_fisher)
+    # No prompt holds both sides: nothing to test at the prompt level.
+    assert (df["n_prompts"] == 0).all() and df["p_value"].isna().all()
+
+
+def sign_flip_by_hand(d, alternative="greater"):
+    obs = sum(d)
+    stats_ = [sum(s * x for s, x in zip(signs, d))
+              for signs in itertools.product([-1, 1], repeat=len(d))]
+    hit = {"greater": lambda v: v >= obs - 1e-9, "less": lambda v: v <= obs + 1e-9,
+           "two-sided": lambda v: abs(v) >= abs(obs) - 1e-9}[alternative]
+    return sum(map(hit, stats_)) / len(stats_)
+
+
+def test_cluster_table_prompt_level_p_by_hand():
+    # 6 prompts, 2 texts per side each; cluster 1 holds B's texts on prompts 0-3 only.
+    labels, sides, prompts = [], [], []
+    for p in range(6):
+        for side in "AB":
+            for k in range(2):
+                in_1 = side == "B" and p < 4 and (k == 0 or p < 2)
+                labels.append(1 if in_1 else 0)
+                sides.append(side)
+                prompts.append(p)
+    df = stats.cluster_table(labels, sides, prompts)
+    d1 = [1.0, 1.0, 0.5, 0.5, 0.0, 0.0]  # share of B's texts in cluster 1 minus A's, per prompt
+    assert df.loc[df.cluster_id == 1, "p_value"].item() == pytest.approx(
+        sign_flip_by_hand(d1, "two-sided"))
+    assert df.loc[df.cluster_id == 0, "p_value"].item() == pytest.approx(
+        sign_flip_by_hand([-x for x in d1], "two-sided"))
+    assert (df["n_prompts"] == 6).all()
+
+
+def test_cluster_table_noise_is_counted_not_tested():
+    labels = [-1, -1, 0, 0, 1, 1, -1, 0, 1, 1]
+    sides = ["B", "B", "A", "B", "A", "B", "B", "A", "B", "A"]
+    prompts = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    df = stats.cluster_table(labels, sides, prompts)
+    noise = df[df.cluster_id == -1].iloc[0]
+    assert noise.size_b == 3 and math.isnan(noise.p_value) and math.isnan(noise.q_value)
+    # BH counts only the tested clusters.
+    tested = df[df.cluster_id != -1]
+    np.testing.assert_allclose(tested["q_value"],
+                               sps.false_discovery_control(tested["p_value"]))
 
 
 def test_cluster_table_single_side_cluster_is_finite():
-    df = stats.cluster_table([0, 0, 1, 1], ["B", "B", "A", "A"])
+    df = stats.cluster_table([0, 0, 1, 1], ["B", "B", "A", "A"], [0, 1, 0, 1])
     assert df["share_b"].tolist() == [1.0, 0.0]
     assert np.isfinite(df[["log_odds", "ci_low", "ci_high"]].to_numpy()).all()
     assert df["log_odds"][0] == pytest.approx(math.log(2.5 * 2.5 / (0.5 * 0.5)))
@@ -123,12 +167,73 @@ def test_cluster_table_single_side_cluster_is_finite():
                                            ([0, 1], ["A", "b"]), ([0], [None])])
 def test_cluster_table_bad_inputs(labels, sides):
     with pytest.raises(ValueError):
-        stats.cluster_table(labels, sides)
+        stats.cluster_table(labels, sides, list(range(len(sides))))
 
 
 def test_cluster_table_empty():
-    df = stats.cluster_table([], [])
+    df = stats.cluster_table([], [], [])
     assert len(df) == 0 and "q_value" in df.columns
+
+
+# --- prompt-level tests --------------------------------------------------------
+
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_sign_flip_exact_matches_enumeration(alternative):
+    d = [0.4, -0.1, 0.7, 0.2, 0.0, 1.1, -0.3]
+    assert stats.sign_flip_p(d, alternative=alternative) == pytest.approx(
+        sign_flip_by_hand(d, alternative))
+
+
+def test_sign_flip_monte_carlo_close_to_exact_and_never_zero():
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.3, 1.0, size=16)  # 65536 sign vectors: beyond exact at 9999 resamples
+    exact = sign_flip_by_hand(list(d))
+    p = stats.sign_flip_p(d, n_resamples=20000, seed=1)
+    assert p == pytest.approx(exact, abs=0.01)
+    p_min = stats.sign_flip_p(np.full(20, 5.0), n_resamples=999)
+    assert p_min == pytest.approx(1 / 1000)  # (b + 1) / (m + 1): only the observed one
+
+
+def test_sign_flip_close_to_t_test_for_normal_data():
+    d = np.random.default_rng(5).normal(0.4, 1.0, size=40)
+    t = sps.ttest_1samp(d, 0.0, alternative="greater").pvalue
+    assert stats.sign_flip_p(d, n_resamples=50000) == pytest.approx(t, rel=0.25)
+
+
+def test_sign_flip_edge_cases():
+    assert math.isnan(stats.sign_flip_p([]))
+    assert math.isnan(stats.sign_flip_p([0.1, float("nan")]))
+    assert stats.sign_flip_p([0.0, 0.0, 0.0]) == 1.0
+    with pytest.raises(ValueError):
+        stats.sign_flip_p([1.0], alternative="bigger")
+
+
+def test_sign_flip_uniform_under_symmetric_null():
+    rng = np.random.default_rng(11)
+    p = np.array([stats.sign_flip_p(rng.standard_t(3, size=25), n_resamples=999, seed=i)
+                  for i in range(400)])
+    assert abs((p <= 0.05).mean() - 0.05) < 0.035
+    assert abs((p <= 0.5).mean() - 0.5) < 0.08
+
+
+def test_auc_and_balanced_accuracy_against_sklearn():
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.random(80) < 0.3  # unbalanced: 0.5 is not the chance level of plain accuracy
+    s = np.clip(rng.normal(0.5 + 0.2 * y, 0.2), 0, 1).round(1)
+    assert stats.auc_score(s, y) == pytest.approx(roc_auc_score(y, s))
+    assert stats.balanced_accuracy(s, y) == pytest.approx(balanced_accuracy_score(y, s > 0.5))
+    assert math.isnan(stats.auc_score([0.1, 0.2], [True, True]))
+
+
+def test_cluster_bootstrap_keeps_prompts_together():
+    # Two prompts, each with identical texts: any resample of prompts gives mean 0, 1 or 0.5.
+    groups = [0, 0, 0, 1, 1, 1]
+    values = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    lo, hi = stats.cluster_bootstrap_ci(groups, lambda i: values[i].mean(), n_boot=500)
+    assert (lo, hi) == (0.0, 1.0)
+    assert all(math.isnan(v) for v in stats.cluster_bootstrap_ci([0, 0], lambda i: 1.0))
 
 
 # --- proportions ---------------------------------------------------------------
@@ -234,5 +339,6 @@ def test_permutation_p_reproducible_and_edge_cases():
     a, b = [0.3, 0.8, 0.5], [0.1, 0.4]
     assert stats.permutation_p(a, b, seed=7) == stats.permutation_p(a, b, seed=7)
     assert math.isnan(stats.permutation_p([], [1.0]))
+    assert math.isnan(stats.permutation_p([0.2, float("nan")], [0.1, 0.3]))
     with pytest.raises(ValueError):
         stats.permutation_p(a, b, alternative="bigger")

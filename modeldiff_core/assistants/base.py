@@ -40,8 +40,29 @@ class Assistant(ABC):
     def judge(self, hypothesis: Hypothesis, texts: list[str]) -> list[float]:
         """For each text, a score in [0, 1]: how likely it was written by B, given the hypothesis."""
 
+    def judge_groups(self, hypothesis: Hypothesis, groups: list[list[str]]) -> list[list[float]]:
+        """`judge` over groups of texts (one prompt's A and B texts each). An assistant whose
+        calls can drift judges each group's texts together; this default judges them flat."""
+        flat = self.judge(hypothesis, [t for g in groups for t in g])
+        out, i = [], 0
+        for g in groups:
+            out.append(list(flat[i:i + len(g)]))
+            i += len(g)
+        return out
+
+    def judge_pairs(self, hypothesis: Hypothesis,
+                    pairs: list[tuple[str, str]]) -> list[Optional[int]]:
+        """For each pair of texts (one by A, one by B, in unknown order): 0 or 1, the one B
+        wrote given the hypothesis, or None when undecided. This default compares the two
+        texts' scores; a tie is undecided."""
+        scores = self.judge_groups(hypothesis, [list(p) for p in pairs])
+        return [None if s0 == s1 else int(s1 > s0) for s0, s1 in scores]
+
     @abstractmethod
     def write_pairs(self, hypothesis: Hypothesis, texts: list[str], prompts: list[str],
-                    examples: list[str], n: int) -> list[GeneratedPair]:
+                    examples_a: list[str], examples_b: list[str], n: int) -> list[GeneratedPair]:
         """Texts that should be likelier under B if the hypothesis holds, each with a contrast.
-        `texts`/`prompts` are held-out texts to start from; `examples` are discovery texts."""
+        `texts`/`prompts` are held-out texts to start from; `examples_a`/`examples_b` are each
+        model's discovery texts. Material taken from examples never comes from the model the
+        hypothesis says shows the behaviour: inserting a model's own text raises its
+        likelihood whether or not the behaviour matters."""

@@ -61,21 +61,57 @@ class ChatAssistant(Assistant):
         return out
 
     def judge(self, hypothesis, texts):
-        scores: list[float] = []
-        for i in range(0, len(texts), self.judge_batch):
-            chunk = [_clip(t) for t in texts[i:i + self.judge_batch]]
+        return self.judge_groups(hypothesis, [list(texts)])[0]
+
+    def judge_groups(self, hypothesis, groups):
+        """Calls packed by `validation.judge_calls`: a prompt's texts are cut only between its
+        (A, B) pairs, so each call holds both models' texts and a call's drift cancels."""
+        from ..validation import judge_calls
+
+        out = [[0.0] * len(g) for g in groups]
+        for call in judge_calls([len(g) for g in groups], self.judge_batch):
+            chunk = [_clip(groups[g][j]) for g, j in call]
             answer = self._ask(
                 "judge. Suppose the hypothesis about Model B is true. For each text, give the "
                 "probability (0-100) that Model B, not Model A, wrote it. Answer "
                 '{"scores": [number, ...]} with exactly one score per text, in order.',
                 {"hypothesis": hypothesis.text, "texts": chunk}, purpose="judge",
                 check=_check_scores(len(chunk)), max_tokens=512)
-            scores += [min(1.0, max(0.0, float(s) / 100)) for s in answer["scores"]]
-        return scores
+            for (g, j), score in zip(call, answer["scores"]):
+                out[g][j] = min(1.0, max(0.0, float(score) / 100))
+        return out
 
-    def write_pairs(self, hypothesis, texts, prompts, examples, n):
+    def judge_pairs(self, hypothesis, pairs):
+        """Each pair asked in both orders; an answer that follows the order (the first text
+        both times, or the second both times) says nothing about the texts and is dropped."""
+        picks: list = []
+        for i in range(0, len(pairs), self.write_batch):
+            chunk = pairs[i:i + self.write_batch]
+            both = []
+            for order in ((0, 1), (1, 0)):
+                shown = [[_clip(p[order[0]]), _clip(p[order[1]])] for p in chunk]
+                answer = self._ask(
+                    "judge pairs. Suppose the hypothesis about Model B is true. Each item holds "
+                    "two texts answering the same prompt, one by Model A and one by Model B. "
+                    "For each item, say which text Model B wrote: 1 or 2. Answer "
+                    '{"choices": [1 or 2, ...]} with exactly one choice per item, in order.',
+                    {"hypothesis": hypothesis.text, "items": shown}, purpose="judge pairs",
+                    check=_check_choices(len(chunk)), max_tokens=256)
+                # Back to the pair's own order: 0 = its first text, 1 = its second.
+                both.append([order[c - 1] for c in answer["choices"]])
+            picks += [a if a == b else None for a, b in zip(*both)]
+        return picks
+
+    def write_pairs(self, hypothesis, texts, prompts, examples_a, examples_b, n):
+        """One pair per distinct held-out prompt. The writer sees a few outputs of the model
+        the hypothesis does not attribute the behaviour to (A for a "Model B ..." claim),
+        sampled across prompts, for register: never the other model's text, which it could
+        copy into the favoured answer."""
+        rng = random.Random(self.seed)
+        pool = examples_b if hypothesis.direction == "A" else examples_a
+        shown = [_clip(e) for e in rng.sample(pool, min(5, len(pool)))]
         pairs: list[GeneratedPair] = []
-        todo = list(prompts[:n])
+        todo = list(dict.fromkeys(prompts))[:n]
         for i in range(0, len(todo), self.write_batch):
             chunk = todo[i:i + self.write_batch]
             answer = self._ask(
@@ -84,7 +120,7 @@ class ChatAssistant(Assistant):
                 "the same answer without the behaviour the hypothesis describes. Answer "
                 '{"pairs": [{"favoured": "...", "contrast": "..."}]}, one pair per prompt, in order.',
                 {"hypothesis": hypothesis.text, "prompts": chunk,
-                 "example_outputs": [_clip(e) for e in examples[:5]]}, purpose="write",
+                 "example_outputs": shown}, purpose="write",
                 check=check_list("pairs"))
             for prompt, item in zip(chunk, answer["pairs"]):
                 if isinstance(item, dict) and isinstance(item.get("favoured"), str) \
@@ -108,5 +144,16 @@ def _check_scores(n: int):
             return f"Give exactly {n} scores, one per text, in a 'scores' list."
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in got):
             return "Every score must be a number from 0 to 100."
+        return None
+    return check
+
+
+def _check_choices(n: int):
+    def check(answer) -> Optional[str]:
+        got = answer.get("choices") if isinstance(answer, dict) else None
+        if not isinstance(got, list) or len(got) != n:
+            return f"Give exactly {n} choices, one per item, in a 'choices' list."
+        if not all(c in (1, 2) and not isinstance(c, bool) for c in got):
+            return "Every choice must be 1 or 2."
         return None
     return check

@@ -10,7 +10,7 @@ import math
 import random
 import re
 from collections import Counter
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -215,22 +215,30 @@ class OfflineAssistant(Assistant):
         return [1.0 if predicate_fires(pred, t) == fires_means_b else 0.0 for t in texts]
 
     # ---------------------------------------------------------- write pairs
-    def write_pairs(self, hypothesis, texts, prompts, examples, n):
-        """Counterfactual edits of held-out texts: the same text with the behaviour edited in
-        and out, so the two differ only in what the hypothesis names."""
+    def write_pairs(self, hypothesis, texts, prompts, examples_a, examples_b, n):
+        """Counterfactual edits of held-out texts, so the two texts of a pair differ only in
+        what the hypothesis names. Behaviours that sentences carry (a term, a question mark)
+        are edited by insertion: from the text with those sentences removed, one version gets
+        a donor sentence that carries the behaviour, the other a donor of about the same length
+        that does not, at the same place. Donors come only from the model the behaviour is
+        *not* attributed to, and both versions get one, so whatever a donor's origin does to
+        the log-probs cancels. Length pairs cut the text after its first sentence."""
         pred = hypothesis.predicate
         if pred is None:
             return []
         rng = random.Random(self.seed)
         fav_b = pred.get("favours", "B") == "B"
+        pool = examples_b if behaviour_side(pred) == "A" else examples_a
+        pool_sents = list(dict.fromkeys(s for e in pool for s in sentences(e)))
+        carrying = [s for s in pool_sents if _carries(pred, s)]
+        plain = sorted((s for s in pool_sents if not _carries(pred, s)), key=len)
+        match = _length_matcher(plain)
         pairs: list[GeneratedPair] = []
-        # Sentences that carry the behaviour, to edit it into texts that lack it.
-        donors = [s for e in examples for s in sentences(e) if _carries(pred, s)]
         for text, prompt in zip(texts, prompts):
             sents = sentences(text)
             if not sents:
                 continue
-            with_b, without_b = self._edit(pred, sents, donors, rng)
+            with_b, without_b = self._edit(pred, sents, carrying, match, rng)
             if with_b is None or without_b is None or with_b == without_b:
                 continue
             # The text that fits the predicate is the one B should like, if the hypothesis holds.
@@ -241,7 +249,8 @@ class OfflineAssistant(Assistant):
         return pairs
 
     @staticmethod
-    def _edit(pred: dict, sents: list[str], donors: list[str], rng: random.Random):
+    def _edit(pred: dict, sents: list[str], carrying: list[str],
+              match: Optional[Callable[[int], str]], rng: random.Random):
         """(version where the predicate fires, version where it does not), or Nones."""
         if pred["type"] == "feature" and pred["feature"] in ("words", "sentences"):
             if len(sents) < 2:
@@ -249,23 +258,56 @@ class OfflineAssistant(Assistant):
             more, less = " ".join(sents), sents[0]
         elif pred["type"] == "feature" and pred["feature"] == "repetition":
             unique = list(dict.fromkeys(sents))
-            more, less = " ".join(sents + [sents[0]] * 2), " ".join(unique)
+            more, less = " ".join(unique + [unique[0]] * 2), " ".join(unique)
         else:
-            # Topics and marks (question marks, digits...): edit sentences that carry them in/out.
-            less = " ".join(s for s in sents if not _carries(pred, s)) or None
-            grown = list(sents)
+            # Topics and marks: insert donors that carry them into one version and donors of
+            # matched length that do not into the other, at the same places.
+            base = [s for s in sents if not _carries(pred, s)]
+            if not base or not carrying or match is None:
+                return None, None
+            grown, matched = list(base), list(base)
             for _ in range(6):
-                if _more_side_fires(pred, " ".join(grown)) or not donors:
+                if _more_side_fires(pred, " ".join(grown)):
                     break
-                grown.insert(rng.randrange(len(grown) + 1), rng.choice(donors))
-            more = " ".join(grown) if _more_side_fires(pred, " ".join(grown)) else None
-        if more is None or less is None:
-            return None, None
+                donor = rng.choice(carrying)
+                at = rng.randrange(len(grown) + 1)
+                grown.insert(at, donor)
+                matched.insert(at, match(len(donor)))
+            if not _more_side_fires(pred, " ".join(grown)):
+                return None, None
+            more, less = " ".join(grown), " ".join(matched)
         fires_on_more = pred["type"] == "mentions" or pred.get("op") == ">"
         with_p, without_p = (more, less) if fires_on_more else (less, more)
         if not predicate_fires(pred, with_p) or predicate_fires(pred, without_p):
             return None, None
         return with_p, without_p
+
+
+def behaviour_side(pred: dict) -> str:
+    """The model that shows more of what the predicate counts (mentions of the terms, marks,
+    length): the side donor sentences must never come from."""
+    if pred["type"] == "mentions":
+        return pred.get("favours", "B")
+    more_is_b = pred.get("op", ">") == ">"
+    if pred.get("favours", "B") != "B":
+        more_is_b = not more_is_b
+    return "B" if more_is_b else "A"
+
+
+def _length_matcher(sorted_sents: list[str]) -> Optional[Callable[[int], str]]:
+    """length -> the sentence of `sorted_sents` (sorted by length) nearest to it; None if empty."""
+    import bisect
+
+    if not sorted_sents:
+        return None
+    lengths = [len(s) for s in sorted_sents]
+
+    def match(length: int) -> str:
+        i = min(bisect.bisect_left(lengths, length), len(lengths) - 1)
+        if i > 0 and abs(lengths[i - 1] - length) <= abs(lengths[i] - length):
+            i -= 1
+        return sorted_sents[i]
+    return match
 
 
 def _carries(pred: dict, sentence: str) -> bool:
