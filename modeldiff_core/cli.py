@@ -228,7 +228,8 @@ def _summary(result: dict, alpha: float) -> str:
     if not math.isnan(b["accuracy"]):
         lines.append(f"bag-of-words baseline (held-out, n={b['n']}): accuracy {b['accuracy']:.2f}, "
                      f"AUC {b['auc']:.2f}")
-    skewed = sorted((c for c in result["clusters"] if (c["q_value"] or 1) < alpha),
+    skewed = sorted((c for c in result["clusters"]
+                     if c["q_value"] is not None and c["q_value"] < alpha),
                     key=lambda c: c["q_value"])
     lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha} "
                  "(all texts, prompt-level test)")

@@ -26,8 +26,8 @@ from .models import ModelCache, ModelSpec, check_spec, fingerprint
 from .progress import ProgressCallback, StageProgress
 from .prompts import PromptSet, assign_splits
 from .truth import BUILTIN_TRUTHS, TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts, score_run
-from .validation import (bow_baseline, discriminative, generative, heldout_texts,
-                         paired_heldout)
+from .validation import (TEXT_KEY, bow_baseline, coverage, discriminative, generative,
+                         heldout_texts, judged_texts, paired_heldout)
 
 SIDES = ("A", "B")
 
@@ -342,8 +342,9 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
     gens = store.generations(run_id)
     clusters = store.clusters(run_id)
     val = gens[gens["split"] == "validation"]
+    seed = (run["settings"] or {}).get("generation", {}).get("seed", 0)
     base = bow_baseline(val["text"].tolist(), val["side"].tolist(), val["prompt_id"].tolist(),
-                        seed=(run["settings"] or {}).get("generation", {}).get("seed", 0))
+                        seed=seed)
     cluster_rows = [
         {"cluster_id": int(r.cluster_id), "size_a": int(r.size_a), "size_b": int(r.size_b),
          "share_b": float(r.share_b), "log_odds": float(r.log_odds), "ci_low": float(r.ci_low),
@@ -354,11 +355,30 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
                        "log_odds": _num(r.disc_log_odds), "p_value": _num(r.disc_p_value),
                        "q_value": _num(r.disc_q_value)}}
         for r in clusters.itertuples()]
+    hypotheses = _hypothesis_rows(store, run_id, key)
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
             "baseline": base, "clusters": cluster_rows, "assistant": key,
-            "hypotheses": _hypothesis_rows(store, run_id, key),
+            "hypotheses": hypotheses, "coverage": run_coverage(store, run_id, key, gens, seed),
             "failed_steps": store.run_failures(run_id, key)}
+
+
+def run_coverage(store, run_id: str, key: str, gens: pd.DataFrame, seed: int) -> dict:
+    """`validation.coverage` on the held-out texts the validated hypotheses were judged on."""
+    val = store.validations(run_id, key)
+    disc = val[(val["test"] == "discriminative") & val["validated"].fillna(False).astype(bool)]
+    frames = [judged_texts(gens, r.result) for r in disc.itertuples()]
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return coverage(np.zeros((0, 0)), [], [], [], seed)
+    keyed = [f.set_index(TEXT_KEY) for f in frames]
+    common = keyed[0].index
+    for f in keyed[1:]:
+        common = common.intersection(f.index)
+    first = keyed[0].loc[common]
+    scores = np.column_stack([f.loc[common, "score"].to_numpy() for f in keyed])
+    return coverage(scores, first["text"].tolist(), common.get_level_values("side").tolist(),
+                    common.get_level_values("prompt_id").tolist(), seed)
 
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,

@@ -107,8 +107,9 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
         row["pairs"] = _generated_pairs(tests.get((h["id"], "generative")))
         row["verdict"] = verdicts.get(h["id"])  # the researcher's, from the Hypotheses page
         hypotheses.append(row)
-    clusters = sorted(result["clusters"], key=lambda c: (
-        c["q_value"] if c["q_value"] == c["q_value"] else 2.0, c["cluster_id"]))  # NaN last
+    clusters = sorted(result["clusters"], key=lambda c: (  # untested (noise) last
+        c["q_value"] if c["q_value"] is not None and c["q_value"] == c["q_value"] else 2.0,
+        c["cluster_id"]))
     return _plain({
         "run_id": run_id, "created_at": str(run["created_at"])[:19], "status": run["status"],
         "model_a": run["model_a"], "model_b": run["model_b"], "spec_a": run["spec_a"],
@@ -168,15 +169,16 @@ def _disc_line(d: Optional[dict]) -> str:
     if not d:
         return "not tested"
     return (f"accuracy {fmt_num(d.get('accuracy'))} (95% CI {fmt_num(d.get('ci_low'))}–"
-            f"{fmt_num(d.get('ci_high'))}), AUC {fmt_num(d.get('auc'))}, n = {d.get('n')}, "
-            f"p = {fmt_p(d.get('p_value'))}, q = {fmt_p(d.get('q_value'))}")
+            f"{fmt_num(d.get('ci_high'))}), AUC {fmt_num(d.get('auc'))}, n = {d.get('n')} texts "
+            f"of {d.get('n_prompts')} prompts, p = {fmt_p(d.get('p_value'))}, "
+            f"q = {fmt_p(d.get('q_value'))} (prompt-level)")
 
 
 def _gen_line(g: Optional[dict]) -> str:
     if not g:
         return "not run (no pairs)"
-    return (f"AUC {fmt_num(g.get('auc'))}, n = {g.get('n')} pairs, p = {fmt_p(g.get('p_value'))}, "
-            f"permutation p = {fmt_p(g.get('permutation_p'))}, q = {fmt_p(g.get('q_value'))}")
+    return (f"AUC {fmt_num(g.get('auc'))}, n = {g.get('n')} pairs of {g.get('n_prompts')} prompts, "
+            f"p = {fmt_p(g.get('p_value'))}, q = {fmt_p(g.get('q_value'))} (paired, prompt-level)")
 
 
 def _baseline_line(b: dict) -> str:
@@ -396,7 +398,8 @@ def _hypothesis_html(h: dict) -> str:
     if pairs:
         rows = [[fmt_num(p["diff_favoured"], 3), _e(_short(p["favoured"])),
                  fmt_num(p["diff_contrast"], 3), _e(_short(p["contrast"]))] for p in pairs["pairs"]]
-        parts.append(f"<p>Generated pairs — log-prob difference B − A (mean per token); the "
+        parts.append(f"<p>Generated pairs — log-prob difference B − A (summed, end of text "
+                     f"included); the "
                      f"hypothesis predicts a larger Δ for the favoured text. Mean Δ favoured "
                      f"{fmt_num(pairs['mean_diff_favoured'], 3)} vs contrast "
                      f"{fmt_num(pairs['mean_diff_contrast'], 3)}; first {len(pairs['pairs'])} of "

@@ -233,7 +233,7 @@ def cluster_bootstrap_ci(groups, statistic, n_boot: int = 1000, seed: int = 0,
     groups = np.asarray(groups)
     unique, inverse = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inverse == g) for g in range(len(unique))]
-    if len(members) < 2:
+    if len(members) < 2 or n_boot < 1:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     values = []

@@ -13,42 +13,88 @@ import pandas as pd
 BOW_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # words and single punctuation marks ("?" matters)
 
 
+def _grouped_cv(make_model, x, y: np.ndarray, groups, seed: int, max_folds: int = 5):
+    """Out-of-fold P(B) of `make_model()` fitted on x (a list of texts or a matrix), folds
+    grouped by prompt so samples of one prompt never sit on both sides of a split; None when
+    it cannot be fitted (one class, or fewer than two prompts)."""
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.asarray(groups)
+    n_groups = len(set(groups.tolist()))
+    if len(set(y.tolist())) < 2 or n_groups < 2:
+        return None, 0
+    take = (lambda idx: [x[i] for i in idx]) if isinstance(x, list) else (lambda idx: x[idx])
+    folds = min(max_folds, n_groups)
+    prob = np.zeros(len(y))
+    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(y)), y, groups):
+        if len(set(y[train].tolist())) < 2:
+            prob[test] = y[train].mean()
+            continue
+        model = make_model()
+        try:
+            model.fit(take(train), y[train])
+            prob[test] = model.predict_proba(take(test))[:, 1]
+        except ValueError:  # e.g. an empty vocabulary in this fold
+            prob[test] = y[train].mean()
+    return prob, folds
+
+
+def _bow_model():
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        CountVectorizer(token_pattern=BOW_TOKENS, ngram_range=(1, 2), min_df=2, lowercase=True),
+        LogisticRegression(C=1.0, max_iter=2000))
+
+
 def bow_baseline(texts: list[str], sides: list[str], groups: list, seed: int = 0,
                  max_folds: int = 5) -> dict:
     """Cross-validated logistic regression on word/punctuation counts telling A from B.
 
     Folds are grouped by prompt, so samples of one prompt never sit on both sides of a split.
     Returns out-of-fold accuracy and AUC with n; NaN (and a reason) when it cannot be fitted."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
-    from sklearn.pipeline import make_pipeline
 
     y = np.array([1 if s == "B" else 0 for s in sides])
-    groups = np.asarray(groups)
-    n_groups = len(set(groups.tolist()))
-    if len(set(y.tolist())) < 2 or n_groups < 2:
+    prob, folds = _grouped_cv(_bow_model, list(texts), y, groups, seed, max_folds)
+    if prob is None:
         return {"accuracy": math.nan, "auc": math.nan, "n": int(len(y)), "folds": 0,
                 "note": "needs texts from both models and at least two prompts"}
-    folds = min(max_folds, n_groups)
-    prob = np.zeros(len(y))
-    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(texts, y, groups):
-        if len(set(y[train].tolist())) < 2:
-            prob[test] = y[train].mean()
-            continue
-        model = make_pipeline(
-            CountVectorizer(token_pattern=BOW_TOKENS, ngram_range=(1, 2), min_df=2, lowercase=True),
-            LogisticRegression(C=1.0, max_iter=2000))
-        try:
-            model.fit([texts[i] for i in train], y[train])
-            prob[test] = model.predict_proba([texts[i] for i in test])[:, 1]
-        except ValueError:  # empty vocabulary in this fold
-            prob[test] = y[train].mean()
     accuracy = float(((prob >= 0.5).astype(int) == y).mean())
     return {"accuracy": accuracy, "auc": float(roc_auc_score(y, prob)), "n": int(len(y)),
             "folds": folds}
+
+
+def coverage(scores: np.ndarray, texts: list[str], sides: list[str], prompt_ids: list,
+             seed: int = 0) -> dict:
+    """How much of the two models' separability the validated hypotheses explain: a
+    model-identity classifier over their judge scores (texts x hypotheses; logistic regression,
+    cross-validated with folds grouped by prompt) against the bag-of-words baseline on the
+    same held-out texts. share = (AUC of the hypotheses - 0.5) / (AUC of the baseline - 0.5),
+    clipped to [0, 1]: a low share says something the hypotheses do not name remains."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    out = {"accuracy": None, "auc": None, "baseline_accuracy": None, "baseline_auc": None,
+           "share": None, "n_prompts": len(set(prompt_ids)), "n_texts": len(texts),
+           "n_hypotheses": int(scores.shape[1]) if scores.ndim == 2 else 0}
+    if out["n_hypotheses"] == 0:
+        return {**out, "note": "not applicable: no validated hypothesis"}
+    y = np.array([1 if s == "B" else 0 for s in sides])
+    prob, _ = _grouped_cv(lambda: LogisticRegression(max_iter=2000), np.nan_to_num(scores, nan=0.5),
+                          y, prompt_ids, seed)
+    base = bow_baseline(texts, sides, prompt_ids, seed)
+    if prob is None or not np.isfinite(base["auc"]):
+        return {**out, "note": "not applicable: needs texts of both models from two prompts"}
+    out.update(accuracy=float(((prob >= 0.5) == y).mean()), auc=float(roc_auc_score(y, prob)),
+               baseline_accuracy=base["accuracy"], baseline_auc=base["auc"])
+    if base["auc"] <= 0.55:
+        return {**out, "note": "not applicable: the baseline cannot tell the models apart"}
+    out["share"] = float(np.clip((out["auc"] - 0.5) / (base["auc"] - 0.5), 0.0, 1.0))
+    return out
 
 
 def paired_heldout(val: pd.DataFrame, max_texts: int, seed: int = 0) -> pd.DataFrame:
@@ -58,13 +104,14 @@ def paired_heldout(val: pd.DataFrame, max_texts: int, seed: int = 0) -> pd.DataF
     inference and more of them buys more power than more samples of one. Columns prompt_id,
     sample_idx, in a seeded order; at most max_texts // 2 pairs."""
     rng = np.random.default_rng(seed)
+    keys = {side: set() for side in "AB"}
+    for side, pid, sample in zip(val["side"], val["prompt_id"], val["sample_idx"]):
+        keys.setdefault(side, set()).add((int(pid), int(sample)))
     common: dict[int, list[int]] = {}
-    for pid, g in val.groupby("prompt_id"):
-        a = set(g.loc[g["side"] == "A", "sample_idx"].tolist())
-        b = set(g.loc[g["side"] == "B", "sample_idx"].tolist())
-        both = sorted(a & b)
-        if both:
-            common[int(pid)] = [both[i] for i in rng.permutation(len(both))]
+    for pid, sample in sorted(keys["A"] & keys["B"]):
+        common.setdefault(pid, []).append(sample)
+    for pid, samples in common.items():
+        common[pid] = [samples[i] for i in rng.permutation(len(samples))]
     order = [list(common)[i] for i in rng.permutation(len(common))]
     rows, budget = [], max(0, max_texts // 2)
     for rank in range(max((len(v) for v in common.values()), default=0)):
@@ -79,15 +126,17 @@ def heldout_texts(val: pd.DataFrame, pairs: pd.DataFrame, seed: int = 0) -> pd.D
     in a seeded order and each pair's two texts in a seeded order, so consecutive positions
     (2k, 2k + 1) always hold one A and one B text of the same prompt."""
     rng = np.random.default_rng(seed)
-    keyed = val.set_index(["side", "prompt_id", "sample_idx"])
+    row_of = {(side, int(pid), int(sample)): i for i, (side, pid, sample) in
+              enumerate(zip(val["side"], val["prompt_id"], val["sample_idx"]))}
+    by_prompt: dict[int, list[int]] = {}
+    for pid, sample in zip(pairs["prompt_id"], pairs["sample_idx"]):
+        by_prompt.setdefault(int(pid), []).append(int(sample))
     rows = []
-    for pid, g in pairs.groupby("prompt_id", sort=False):
-        for sample in g["sample_idx"].tolist():
+    for pid, samples in by_prompt.items():
+        for sample in samples:
             sides = ["A", "B"] if rng.random() < 0.5 else ["B", "A"]
-            for side in sides:
-                rows.append((side, int(pid), int(sample)))
-    out = keyed.loc[rows].reset_index()
-    return out
+            rows += [row_of[(side, pid, sample)] for side in sides]
+    return val.iloc[rows].reset_index(drop=True)
 
 
 def judge_calls(group_sizes: list[int], batch: int) -> list[list[tuple[int, int]]]:
@@ -142,7 +191,8 @@ def discriminative_stats(scores, sides, prompt_ids, seed: int = 0, n_resamples: 
 
 
 def discriminative(assistant, hypothesis, texts: list[str], sides: list[str],
-                   prompt_ids: list, seed: int = 0, mode: str = "score") -> dict:
+                   prompt_ids: list, seed: int = 0, mode: str = "score",
+                   n_resamples: int = 9999, n_boot: int = 1000) -> dict:
     """The assistant, given the hypothesis, judges held-out texts paired by prompt (as laid out
     by `heldout_texts`). `mode="score"`: each text scored for "written by B", judged in calls
     that each hold one prompt's A and B texts. `mode="pairwise"`: each (A, B) pair is asked
@@ -166,7 +216,7 @@ def discriminative(assistant, hypothesis, texts: list[str], sides: list[str],
                 scores[i], scores[j] = float(pick == 0), float(pick == 1)
     else:
         raise ValueError(f"unknown judge mode {mode!r}; choose score or pairwise")
-    out = discriminative_stats(scores, sides, prompt_ids, seed)
+    out = discriminative_stats(scores, sides, prompt_ids, seed, n_resamples, n_boot)
     out.update(scores=[float(v) for v in scores], mode=mode)
     return out
 

@@ -39,11 +39,17 @@ if only_sig:
 table = table[table["size"] >= min_size]
 if term:
     table = table[table.top_terms.str.contains(term, case=False, regex=False)]
-st.dataframe(table[["cluster_id", "size_a", "size_b", "share_b", "log_odds", "ci_low", "ci_high",
-                    "p_value", "q_value", "top_terms"]].sort_values("q_value"),
+st.caption("Counts, log odds and p/q over **all texts** (descriptive, for the map). p is "
+           "prompt-level: per prompt, B's share of texts in the cluster minus A's, sign-flipped "
+           "over prompts; fisher_p counts texts as if independent. disc_q is the same test on "
+           "**discovery texts only**: the column proposal reads. Cluster -1 is noise: counted, "
+           "never tested or mined.")
+columns = ["cluster_id", "size_a", "size_b", "share_b", "log_odds", "ci_low", "ci_high",
+           "p_value", "q_value", "fisher_p", "n_prompts", "disc_q_value", "top_terms"]
+st.dataframe(table[[c for c in columns if c in table.columns]].sort_values("q_value"),
              hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.1e")
-                            for c in ("p_value", "q_value")})
+                            for c in ("p_value", "q_value", "fisher_p", "disc_q_value")})
 
 st.subheader("A cluster's texts, side by side")
 cluster_ids = clusters.sort_values("q_value").cluster_id.tolist()

@@ -40,13 +40,16 @@ result = build_result(store, run_id, key)
 notes = store.annotations(run_id, key)
 b = result["baseline"]
 st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "
-         f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha.")
+         f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha. "
+         "p and q are prompt-level: A's and B's held-out texts are paired by prompt and the "
+         "per-prompt difference is sign-flipped over prompts; accuracy is balanced accuracy.")
 rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}
     rows.append({"id": h["id"], "validated": "yes" if h["validated"] else "no",
                  "hypothesis": h["text"], "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
-                 "n": d.get("n"), "p": d.get("p_value"), "q": d.get("q_value"),
+                 "texts": d.get("n"), "prompts": d.get("n_prompts"),
+                 "p": d.get("p_value"), "q": d.get("q_value"),
                  "generative AUC": g.get("auc"), "generative q": g.get("q_value"),
                  "source": h["source"], "verdict": notes.get(h["id"], {}).get("verdict", "")})
 validated = [h for h in result["hypotheses"] if h["validated"]]
@@ -54,7 +57,8 @@ st.markdown(f"**{len(validated)} of {len(rows)} hypotheses validated**")
 for h in validated:  # st.text: model and assistant text is shown as plain text, never markup
     d = h["discriminative"]
     st.text(f"VALIDATED  {h['id']}: {h['text']}  — accuracy {d['accuracy']:.2f}, "
-            f"AUC {d['auc']:.2f}, n = {d['n']}, q = {d['q_value']:.2g}")
+            f"AUC {d['auc']:.2f}, n = {d['n']} texts of {d.get('n_prompts')} prompts, "
+            f"q = {d['q_value']:.2g}")
 sci = st.column_config.NumberColumn(format="%.1e")
 two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
@@ -81,8 +85,8 @@ if disc and disc.get("keys"):
     right.markdown("**Held-out texts judged least B-like**")
     right.dataframe(scored.tail(8)[["side", "score (B-like)", "text"]], hide_index=True)
 if gen and gen.get("pairs"):
-    st.markdown("**Generated pairs** — log-prob difference (B − A, mean per token); the "
-                "hypothesis predicts a larger difference for the favoured text")
+    st.markdown("**Generated pairs** — log-prob difference (B − A, summed over the text and "
+                "its end); the hypothesis predicts a larger difference for the favoured text")
     pairs = pd.DataFrame(gen["pairs"])
     pairs["Δ favoured"] = gen["diffs"]["favoured"]
     pairs["Δ contrast"] = gen["diffs"]["contrast"]

@@ -222,16 +222,18 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
     from modeldiff_core.assistants.offline import OfflineAssistant
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.hypotheses import propose_hypotheses
-    from modeldiff_core.pipeline import run_pipeline
+    from modeldiff_core.pipeline import heldout_for, run_pipeline
     from modeldiff_core.validation import discriminative
 
     config = _config_from_args(build_parser().parse_args(["demo", "--organism", "null"]))
     with Store(tmp_path / "n.duckdb") as store:
         result = run_pipeline(store, config)
         points, clusters = store.points(result["run_id"]), store.clusters(result["run_id"])
-        val = store.generations(result["run_id"], split="validation")
+        judged = heldout_for(store, result["run_id"],
+                             store.generations(result["run_id"], split="validation"), 240, 0)
     loose = OfflineAssistant(z_min=1.5, min_rate_gap=0.02, min_auc_gap=0.03, feature_p_max=0.2)
     found = propose_hypotheses(loose, points, clusters, alpha=1.0)
     assert len(found) >= 3  # noise was proposed...
-    p = [discriminative(loose, h, val.text.tolist(), val.side.tolist())["p_value"] for h in found]
+    p = [discriminative(loose, h, judged.text.tolist(), judged.side.tolist(),
+                        judged.prompt_id.tolist())["p_value"] for h in found]
     assert (stats.benjamini_hochberg(p) >= 0.05).all()  # ...and none of it survives

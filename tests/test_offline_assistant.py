@@ -97,16 +97,20 @@ def test_counterfactual_pairs_differ_only_by_the_behaviour():
     assert len(pairs) == 10
     for p in pairs:
         assert predicate_fires(h.predicate, p.favoured) and not predicate_fires(h.predicate, p.contrast)
-        # Both versions got a donor at the same place: they differ in exactly the inserted
-        # sentences, and by about one sentence's length at most.
+        # Both versions got a donor at the same place, the same sentence but for one word.
         fav, con = sentences(p.favoured), sentences(p.contrast)
-        assert len(fav) == len(con) and sum(a != b for a, b in zip(fav, con)) >= 1
-        assert abs(len(p.favoured) - len(p.contrast)) < 25
+        assert len(fav) == len(con) and sum(a != b for a, b in zip(fav, con)) == 1
     h_a = Hypothesis("B mentions cats less", "A", "corpus",
                      {"type": "mentions", "terms": ["cat"], "favours": "A"})
     for p in OfflineAssistant().write_pairs(h_a, held, ["p"] * 30, _corpus("cats", 30, 8),
                                             _corpus("cats", 30, 12), 5):
         assert not predicate_fires(h.predicate, p.favoured) and predicate_fires(h.predicate, p.contrast)
+
+
+def _marked(side: str, seed: int) -> list[str]:
+    """Base-organism texts whose every sentence carries a word naming its side."""
+    return [" ".join(f"{x[:-1].strip()} {side.lower()}mark ." for x in sentences(t))
+            for t in _corpus(None, 40, seed)]
 
 
 @pytest.mark.parametrize("favours", ["A", "B"])
@@ -115,24 +119,26 @@ def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
     only from the other model's texts."""
     h = Hypothesis("B mentions cats", favours, "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": favours})
-    marked = {side: [f"{t} the cat met a {side.lower()}ardvark{i} ." for i, t in
-                     enumerate(_corpus(None, 40, 20 + k))] for k, side in enumerate("AB")}
-    pairs = OfflineAssistant().write_pairs(h, _corpus(None, 40, 7), ["p"] * 40, marked["A"],
-                                           marked["B"], 40)
+    examples = {"A": _marked("A", 20) + _corpus("cats", 20, 22), "B": _marked("B", 21)}
+    pairs = OfflineAssistant().write_pairs(h, _corpus(None, 40, 7), ["p"] * 40, examples["A"],
+                                           examples["B"], 40)
     used = " ".join(p.favoured + " " + p.contrast for p in pairs)
     assert len(pairs) >= 30
-    assert f"{favours.lower()}ardvark" not in used
-    assert f"{'b' if favours == 'A' else 'a'}ardvark" in used
+    assert f"{favours.lower()}mark" not in used
+    assert f"{'b' if favours == 'A' else 'a'}mark" in used
+    for p in pairs:  # the two versions differ in one word: the term against another
+        diff = [(x, y) for x, y in zip(p.favoured.split(), p.contrast.split()) if x != y]
+        assert len(p.favoured.split()) == len(p.contrast.split()) and len(diff) == 1
+        assert "cat" in diff[0] if favours == "B" else True
     for behaviour_side, pred in (("B", {"type": "feature", "feature": "questions", "op": ">",
                                         "threshold": 0, "favours": "B"}),
                                  ("A", {"type": "feature", "feature": "questions", "op": "<=",
                                         "threshold": 0, "favours": "B"})):
-        q = {side: [f"{t} is it a {side.lower()}ardvark ?" for t in _corpus(None, 40, 30 + k)]
-             for k, side in enumerate("AB")}
         pairs = OfflineAssistant().write_pairs(Hypothesis("q", "B", "corpus", pred),
-                                               _corpus(None, 40, 7), ["p"] * 40, q["A"], q["B"], 40)
+                                               _corpus(None, 40, 7), ["p"] * 40,
+                                               _marked("A", 30), _marked("B", 31), 40)
         used = " ".join(p.favoured + " " + p.contrast for p in pairs)
-        assert pairs and f"{behaviour_side.lower()}ardvark" not in used
+        assert len(pairs) >= 30 and f"{behaviour_side.lower()}mark" not in used
 
 
 def test_generative_test_on_the_organisms(organism_dirs):
@@ -142,13 +148,15 @@ def test_generative_test_on_the_organisms(organism_dirs):
     h = Hypothesis("B mentions cats", "B", "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     rng = random.Random(9)
-    prompts = [rng.choice(org.organism_prompts()) for _ in range(40)]
-    held = _corpus(None, 40, 10)
-    pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 40, 11),
-                                           _corpus("cats", 40, 12), 40)
+    prompts = [rng.choice(org.organism_prompts()) for _ in range(80)]
+    held = _corpus(None, 80, 10)
+    pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 80, 11),
+                                           _corpus("cats", 40, 12), 80)
     r = generative(pairs, lm_a, lm_b)
-    assert r["n"] == len(pairs) >= 30 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
-    assert r["auc"] > 0.8 and r["p_value"] < 1e-3
+    assert r["n"] == len(pairs) >= 70 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
+    # One word swapped ("cat" against another word of that slot) per pair: a small edit, so
+    # most pairs, not all, move the right way.
+    assert r["auc"] > 0.6 and r["p_value"] < 1e-3, r
     # By hand: per pair (B - A favoured) - (B - A contrast), averaged per prompt, sign-flipped.
     d = np.array(r["diffs"]["favoured"]) - np.array(r["diffs"]["contrast"])
     keys = [p.prompt for p in pairs]

@@ -1,0 +1,284 @@
+"""Simulated nulls for the held-out tests: does each test reject a true null at its level?
+
+Each scenario draws one synthetic world per repetition: prompts with 3-4 texts per side, prompts
+that differ from each other (heterogeneity), and, depending on the scenario, a B effect that
+varies by prompt with mean zero, a judge whose scores drift from call to call, or donor
+sentences drawn mostly from B. The *new* tests run through the production code on that world
+(the chat assistant's call packing over a stub provider, the offline assistant's pair writer,
+the prompt-level statistics); the *old* ones are the text-level tests this project used before
+(exact binomial on accuracy, unpaired Mann-Whitney on pairs built from both models' donors,
+Fisher's exact test on pooled counts), kept here only to be compared against.
+
+`run_calibration` returns rows {test, scenario, method, reps, fpr, se, power} (method "old",
+"new", and for the generative test also "old-paired"): a null
+scenario reports its false-positive rate at alpha (with its binomial standard error), a
+planted one its power."""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .assistants.base import Hypothesis
+from .assistants.offline import OfflineAssistant, predicate_fires, sentences
+from .validation import (discriminative, generative_stats, heldout_texts, judge_calls,
+                         paired_heldout)
+
+N_PROMPTS = 40
+JUDGE_BATCH = 10  # what the chat assistant packs into one call
+NULLS = {"discriminative": ["identical", "heterogeneous", "judge drift"],
+         "generative": ["identical", "heterogeneous", "donors 50% B", "donors 70% B",
+                        "donors 90% B"],
+         "cluster": ["identical", "heterogeneous"]}
+PLANTED = "planted"
+
+
+def _texts_per_prompt(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(3, 5, N_PROMPTS)  # 3 or 4 texts per side
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# ------------------------------------------------------------------ discriminative
+
+class _StubJudge:
+    """A provider for the chat assistant: each judge call answers the texts' true
+    probabilities plus one drift shared by the whole call (a judge in a mood)."""
+
+    class client:
+        provider = "stub"
+
+    def __init__(self, prob: dict[str, float], drift_sd: float, rng: np.random.Generator):
+        self.prob, self.drift_sd, self.rng = prob, drift_sd, rng
+
+    def complete_json(self, system, messages, check=None, **kwargs):
+        texts = json.loads(messages[0]["content"].split("INPUT (JSON):\n", 1)[1])["texts"]
+        return {"scores": [100 * float(v) for v in self.scores(texts)]}
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        drift = self.rng.normal(0, self.drift_sd) if self.drift_sd else 0.0
+        return np.clip(np.array([self.prob[t] for t in texts]) + drift, 0, 1)
+
+
+def _discriminative_world(rng: np.random.Generator, scenario: str):
+    m = _texts_per_prompt(rng)
+    difficulty = rng.normal(0, 1, N_PROMPTS)  # some prompts look B-like for both models
+    effect = {"identical": np.zeros(N_PROMPTS), "judge drift": np.zeros(N_PROMPTS),
+              "heterogeneous": rng.normal(0, 3.0, N_PROMPTS),
+              PLANTED: rng.normal(0.6, 0.5, N_PROMPTS)}[scenario]
+    rows = []
+    for p in range(N_PROMPTS):
+        for k in range(m[p]):
+            for side, sign in (("A", -1), ("B", 1)):
+                logit = 0.4 * (difficulty[p] + rng.normal()) + sign * effect[p] / 2
+                rows.append((side, p, k, f"t{p}.{k}.{side}", float(_sigmoid(logit))))
+    val = pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "prob"])
+    return val, (0.1 if scenario == "judge drift" else 0.0)
+
+
+def _discriminative_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
+    from .assistants.chat import ChatAssistant
+
+    val, drift = _discriminative_world(rng, scenario)
+    prob = dict(zip(val["text"], val["prob"]))
+    h = Hypothesis("Model B does the thing.")
+    # New: the production layout and call packing, the prompt-level test.
+    judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
+    stub = _StubJudge(prob, drift, rng)
+    new = discriminative(ChatAssistant(stub, judge_batch=JUDGE_BATCH), h,
+                         judged["text"].tolist(), judged["side"].tolist(),
+                         judged["prompt_id"].tolist(), seed, n_resamples=999, n_boot=0)
+    # Old: texts sorted by side, flat batches of ten (so all-A or all-B calls), binomial.
+    flat = val.sort_values(["side", "prompt_id", "sample_idx"])
+    scores = np.concatenate([stub.scores(flat["text"].iloc[i:i + JUDGE_BATCH].tolist())
+                             for i in range(0, len(flat), JUDGE_BATCH)])
+    correct = int(((scores > 0.5) == (flat["side"].to_numpy() == "B")).sum())
+    return stats.binomial_test_p(correct, len(flat)), new["p_value"]
+
+
+# ---------------------------------------------------------------------- generative
+
+TERM = "zebra"
+NOUNS = ["dog", "horse", "fox", "cow", "goat", "duck", "bird", "mouse", "lamp", "boat"]
+VERBS = ["sat", "slept", "ran", "waited", "stood"]
+
+
+@dataclass
+class _Words:
+    """log p_B - log p_A of every word of the world: each sentence opens with a word of its
+    writer's own (its value: the writer's self-preference plus noise), then "the NOUN VERB ."
+    with nouns and verbs both models share. A text is scored by summing over its words."""
+    value: dict
+    counter: int = 0
+
+    def make(self, rng: np.random.Generator, carry: bool, value: float) -> str:
+        self.counter += 1
+        uid = f"w{self.counter}"
+        self.value[uid] = value
+        noun = TERM if carry else NOUNS[int(rng.integers(len(NOUNS)))]
+        return f"{uid} the {noun} {VERBS[int(rng.integers(len(VERBS)))]} ."
+
+
+def _generative_world(rng: np.random.Generator, scenario: str):
+    """Held-out texts (both sides, paired by prompt) and each side's discovery texts; the
+    hypothesis "B mentions zebras" has no effect on likelihood in a null scenario."""
+    donors = scenario.startswith("donors")
+    # Shared words are alike under both models: a swap of "zebra" against another noun then
+    # measures zebra alone (the claim the swap tests is relative to the slot's other words).
+    world = _Words({w: 0.0 for w in NOUNS + VERBS})
+    self_pref = 1.0 if donors else 0.0
+    share_b = float(scenario.split()[1].rstrip("%")) / 100 if donors else 0.5
+    carry_rate = {"A": 0.4 * (1 - share_b), "B": 0.4 * share_b}  # B's share of zebra donors
+    zebra = {"identical": np.zeros(N_PROMPTS), "heterogeneous": rng.normal(0, 1.0, N_PROMPTS),
+             PLANTED: rng.normal(0.5, 0.3, N_PROMPTS)}.get(scenario, np.zeros(N_PROMPTS))
+    shift = rng.normal(0, 1.0, N_PROMPTS)  # prompts differ in how much B likes them overall
+
+    def origin(side):
+        return self_pref if side == "B" else -self_pref
+
+    examples = {side: [" ".join(world.make(rng, rng.random() < carry_rate[side],
+                                           origin(side) + rng.normal(0, 0.3))
+                                for _ in range(4)) for _ in range(150)] for side in "AB"}
+    rows = []
+    m = _texts_per_prompt(rng)
+    for p in range(N_PROMPTS):
+        for k in range(m[p]):
+            for side in "AB":
+                sents = [world.make(rng, rng.random() < 0.1,
+                                    shift[p] / 4 + origin(side) + rng.normal(0, 0.3))
+                         for _ in range(int(rng.integers(3, 6)))]
+                rows.append((side, p, k, " ".join(sents), f"prompt {p}"))
+    val = pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "prompt"])
+
+    def score(text: str, prompt: str) -> float:
+        words = text.split()
+        return float(sum(world.value.get(w, 0.0) for w in words)
+                     + zebra[int(prompt.split()[1])] * words.count(TERM) + rng.normal(0, 0.2))
+    return val, examples, score
+
+
+def _old_pairs(pred: dict, texts: list[str], prompts: list[str], donors_from: list[str],
+               n: int, rng: random.Random) -> list[tuple[str, str, str]]:
+    """The pair writer this project had: donors from both models' discovery texts, the
+    contrast the text with the behaviour's sentences removed."""
+    donors = [s for e in donors_from for s in sentences(e) if TERM in s]
+    out = []
+    for text, prompt in zip(texts, prompts):
+        sents = sentences(text)
+        less = " ".join(s for s in sents if TERM not in s) or None
+        grown = list(sents)
+        for _ in range(6):
+            if predicate_fires(pred, " ".join(grown)) or not donors:
+                break
+            grown.insert(rng.randrange(len(grown) + 1), rng.choice(donors))
+        more = " ".join(grown)
+        if less is None or not predicate_fires(pred, more) or predicate_fires(pred, less):
+            continue
+        out.append((more, less, prompt))
+        if len(out) >= n:
+            break
+    return out
+
+
+def _generative_rep(rng: np.random.Generator, scenario: str, seed: int,
+                    n_pairs: int = 60) -> tuple[float, float, float]:
+    val, examples, score = _generative_world(rng, scenario)
+    pred = {"type": "mentions", "terms": [TERM], "favours": "B"}
+    h = Hypothesis(f'Model B mentions "{TERM}" more often.', "B", "corpus", pred)
+    # New: the pipeline's held-out layout, the offline pair writer, the paired test.
+    judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
+    held = judged.assign(_rank=judged.groupby("prompt_id").cumcount()).sort_values(
+        "_rank", kind="stable")
+    pairs = OfflineAssistant(seed=seed).write_pairs(h, held["text"].tolist(),
+                                                    held["prompt"].tolist(), examples["A"],
+                                                    examples["B"], n_pairs)
+    fav = [score(p.favoured, p.prompt) for p in pairs]
+    con = [score(p.contrast, p.prompt) for p in pairs]
+    new = generative_stats(fav, con, [p.prompt for p in pairs], seed, n_resamples=999)
+    # Old: all held-out texts shuffled, donors from both sides, unpaired Mann-Whitney.
+    shuffled = val.sample(frac=1.0, random_state=seed)
+    old = _old_pairs(pred, shuffled["text"].tolist(), shuffled["prompt"].tolist(),
+                     examples["A"] + examples["B"], n_pairs, random.Random(seed))
+    if not old:
+        return math.nan, math.nan, new["p_value"]
+    old_fav = [score(f, q) for f, _, q in old]
+    old_con = [score(c, q) for _, c, q in old]
+    _, p_old = stats.auc_mann_whitney(old_fav, old_con)
+    # The old pairs under the new paired test: what is left is the donors' bias alone.
+    p_old_paired = generative_stats(old_fav, old_con, [q for *_, q in old], seed,
+                                    n_resamples=999)["p_value"]
+    return p_old, p_old_paired, new["p_value"]
+
+
+# ------------------------------------------------------------------------- cluster
+
+def _cluster_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
+    m = _texts_per_prompt(rng)
+    base = rng.beta(2, 2, N_PROMPTS)  # how much of each prompt's texts fall in the cluster
+    effect = {"identical": np.zeros(N_PROMPTS), "heterogeneous": rng.normal(0, 2.5, N_PROMPTS),
+              PLANTED: rng.normal(1.0, 0.5, N_PROMPTS)}[scenario]
+    logit = np.log(np.clip(base, 1e-3, 1 - 1e-3) / np.clip(1 - base, 1e-3, 1))
+    labels, sides, prompts = [], [], []
+    for p in range(N_PROMPTS):
+        for side, sign in (("A", -1), ("B", 1)):
+            inside = rng.random(m[p]) < _sigmoid(logit[p] + sign * effect[p] / 2)
+            labels += inside.astype(int).tolist()
+            sides += [side] * m[p]
+            prompts += [p] * m[p]
+    table = stats.cluster_table(labels, sides, prompts, n_resamples=999, seed=seed)
+    row = table[table["cluster_id"] == 1]
+    if row.empty:
+        return 1.0, 1.0
+    return float(row["fisher_p"].iloc[0]), float(row["p_value"].iloc[0])
+
+
+REPS: dict[str, Callable] = {"discriminative": _discriminative_rep,
+                             "generative": _generative_rep, "cluster": _cluster_rep}
+# The p-values each repetition returns, in order. "old-paired": the old generative pairs
+# (donors from both models) under the new paired test, to show the donors' bias on its own.
+METHODS = {"discriminative": ("old", "new"), "generative": ("old", "old-paired", "new"),
+           "cluster": ("old", "new")}
+
+
+def simulate(test: str, scenario: str, reps: int, seed: int = 0) -> np.ndarray:
+    """(reps, methods) p-values, in the order of METHODS[test], on the same worlds."""
+    rng = np.random.default_rng([seed, list(REPS).index(test), hash_scenario(scenario)])
+    return np.array([REPS[test](rng, scenario, seed + r) for r in range(reps)], dtype=float)
+
+
+def hash_scenario(scenario: str) -> int:
+    return sum(ord(c) * (i + 1) for i, c in enumerate(scenario))
+
+
+def rejection_rate(p: np.ndarray, alpha: float = 0.05) -> tuple[float, float, int]:
+    """(rate of p < alpha, its binomial standard error, reps); a NaN p (no test possible)
+    counts as no rejection."""
+    reject = np.nan_to_num(p, nan=1.0) < alpha
+    rate = float(reject.mean())
+    return rate, math.sqrt(rate * (1 - rate) / len(p)), len(p)
+
+
+def run_calibration(reps: int = 1000, seed: int = 0, alpha: float = 0.05,
+                    tests: Optional[list[str]] = None,
+                    progress: Optional[Callable[[str], None]] = None) -> list[dict]:
+    rows = []
+    for test in tests or list(REPS):
+        for scenario in [*NULLS[test], PLANTED]:
+            if progress:
+                progress(f"{test} / {scenario}")
+            p = simulate(test, scenario, reps, seed)
+            for col, method in enumerate(METHODS[test]):
+                rate, se, n = rejection_rate(p[:, col], alpha)
+                null = scenario != PLANTED
+                rows.append({"test": test, "scenario": scenario, "method": method, "reps": n,
+                             "fpr": rate if null else None, "se": se,
+                             "power": None if null else rate})
+    return rows

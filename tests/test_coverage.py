@@ -1,0 +1,48 @@
+"""Coverage: how much of the models' separability the validated hypotheses explain."""
+import random
+
+import numpy as np
+import pytest
+
+from modeldiff_core.validation import bow_baseline, coverage
+
+
+def _world(n_prompts=30, per_side=3, seed=0):
+    """B's texts mention a marker word in 80% of texts; A's never."""
+    rng = random.Random(seed)
+    words = ["tree", "river", "stone", "bread", "lamp", "road", "cloud", "chair"]
+    texts, sides, prompts, marked = [], [], [], []
+    for p in range(n_prompts):
+        for side in "AB":
+            for _ in range(per_side):
+                body = " ".join(rng.choice(words) for _ in range(8))
+                mark = side == "B" and rng.random() < 0.8
+                texts.append(body + (" zebra" if mark else ""))
+                sides.append(side)
+                prompts.append(p)
+                marked.append(mark)
+    return texts, sides, prompts, np.array(marked, dtype=float)
+
+
+def test_a_hypothesis_that_names_the_difference_covers_it():
+    texts, sides, prompts, marked = _world()
+    out = coverage(marked[:, None], texts, sides, prompts)
+    base = bow_baseline(texts, sides, prompts)
+    assert out["baseline_auc"] == pytest.approx(base["auc"])
+    assert out["auc"] == pytest.approx(0.9, abs=0.03)  # 80% of B marked: AUC 0.9
+    assert out["share"] > 0.9 and out["n_prompts"] == 30 and out["n_hypotheses"] == 1
+
+
+def test_an_irrelevant_hypothesis_covers_nothing():
+    texts, sides, prompts, _ = _world(seed=1)
+    noise = np.random.default_rng(0).random((len(texts), 2))
+    out = coverage(noise, texts, sides, prompts)
+    assert out["baseline_auc"] > 0.8 and out["share"] < 0.3
+
+
+def test_not_applicable_without_validated_hypotheses_or_separability():
+    texts, sides, prompts, marked = _world()
+    assert coverage(np.zeros((0, 0)), [], [], [])["note"].startswith("not applicable")
+    same = [t.replace(" zebra", "") for t in texts]
+    out = coverage(marked[:, None] * 0 + 0.5, same, sides, prompts)
+    assert out["share"] is None and out["note"].startswith("not applicable")
