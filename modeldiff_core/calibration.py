@@ -28,7 +28,7 @@ from . import stats
 from .assistants.base import Hypothesis
 from .assistants.offline import OfflineAssistant, predicate_fires, sentences
 from .validation import (discriminative, generative_stats, heldout_texts, judge_calls,
-                         paired_heldout)
+                         paired_heldout, spread_over_prompts)
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call
@@ -195,8 +195,7 @@ def _generative_rep(rng: np.random.Generator, scenario: str, seed: int,
     h = Hypothesis(f'Model B mentions "{TERM}" more often.', "B", "corpus", pred)
     # New: the pipeline's held-out layout, the offline pair writer, the paired test.
     judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
-    held = judged.assign(_rank=judged.groupby("prompt_id").cumcount()).sort_values(
-        "_rank", kind="stable")
+    held = spread_over_prompts(judged)
     pairs = OfflineAssistant(seed=seed).write_pairs(h, held["text"].tolist(),
                                                     held["prompt"].tolist(), examples["A"],
                                                     examples["B"], n_pairs)

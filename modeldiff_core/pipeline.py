@@ -27,7 +27,7 @@ from .progress import ProgressCallback, StageProgress
 from .prompts import PromptSet, assign_splits
 from .truth import BUILTIN_TRUTHS, TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts, score_run
 from .validation import (TEXT_KEY, bow_baseline, coverage, discriminative, generative,
-                         heldout_texts, judged_texts, paired_heldout)
+                         heldout_texts, judged_texts, paired_heldout, spread_over_prompts)
 
 SIDES = ("A", "B")
 
@@ -276,10 +276,7 @@ def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int
 def _generative_step(store, run_id, key, hypothesis_id, h, assistant, judged, disc, config,
                      cache) -> None:
     seed = config.generation.seed
-    # One text per prompt before a second of any: the pairs spread over as many prompts as
-    # they can (`judged` holds A, B alternately, prompt by prompt).
-    held = judged.assign(_rank=judged.groupby("prompt_id").cumcount()).sort_values(
-        "_rank", kind="stable")
+    held = spread_over_prompts(judged)
     pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
                                   disc.loc[disc["side"] == "A", "text"].tolist(),
                                   disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)

@@ -139,6 +139,13 @@ def heldout_texts(val: pd.DataFrame, pairs: pd.DataFrame, seed: int = 0) -> pd.D
     return val.iloc[rows].reset_index(drop=True)
 
 
+def spread_over_prompts(judged: pd.DataFrame) -> pd.DataFrame:
+    """`judged` reordered so one text of every prompt comes before a second of any: material
+    taken from the front (generative pairs) spreads over as many prompts as it can."""
+    rank = judged.groupby("prompt_id").cumcount()
+    return judged.iloc[np.argsort(rank.to_numpy(), kind="stable")]
+
+
 def judge_calls(group_sizes: list[int], batch: int) -> list[list[tuple[int, int]]]:
     """How texts are packed into judge calls: (group, position) per call. A group (one
     prompt's texts, A and B alternating in pairs) is cut only at even positions, so every
