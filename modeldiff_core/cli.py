@@ -40,6 +40,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-mode", choices=["score", "pairwise"], default="score",
                    help="discriminative test: score each text, or ask which of a prompt's two "
                         "texts is B's (both orders; order-dependent answers dropped)")
+    p.add_argument("--judge-texts", type=int, default=240,
+                   help="held-out texts judged per hypothesis (paired A/B by prompt)")
+    p.add_argument("--refine-rounds", type=int, default=2,
+                   help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw even when the tokenizer has a chat template")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
@@ -158,7 +162,8 @@ def _config_from_args(args):
                      assistant_model=args.assistant_model,
                      assistant_base_url=args.assistant_base_url,
                      assistant_key_file=args.assistant_key_file, alpha=args.alpha,
-                     judge_mode=args.judge_mode)
+                     judge_mode=args.judge_mode, refine_rounds=args.refine_rounds,
+                     max_judge_texts=args.judge_texts)
 
 
 def _plant_config(args):
@@ -219,6 +224,10 @@ def _check_args(args) -> None:
         raise ModelDiffError("--alpha must be between 0 and 1")
     if args.clusters is not None and args.clusters < 2:
         raise ModelDiffError("--clusters must be at least 2")
+    if args.judge_texts < 2:
+        raise ModelDiffError("--judge-texts must be at least 2 (one pair of texts)")
+    if not 0 <= args.refine_rounds <= 10:
+        raise ModelDiffError("--refine-rounds must be between 0 and 10")
 
 
 def _summary(result: dict, alpha: float) -> str:

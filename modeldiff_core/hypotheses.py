@@ -1,13 +1,19 @@
 """Proposing hypotheses from discovery-split texts only: a whole-corpus contrast and the most
-B-skewed and A-skewed clusters; near-duplicates merged."""
+B-skewed and A-skewed clusters, near-duplicates merged, then rounds of refinement on the
+discovery texts the hypotheses misjudge."""
 from __future__ import annotations
 
 import re
+from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from .assistants.base import Assistant, Hypothesis
+from .assistants.llm import AssistantAnswerError
+from .progress import ProgressCallback, StageProgress
 from .stats import NOISE
+from .validation import heldout_texts, paired_heldout
 
 
 def _words(text: str) -> set[str]:
@@ -49,13 +55,23 @@ def merge_duplicates(hypotheses: list[Hypothesis]) -> list[Hypothesis]:
 
 def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.DataFrame,
                        alpha: float = 0.05, max_clusters: int = 3, per_source: int = 4,
-                       max_total: int = 12) -> list[Hypothesis]:
-    """points: one row per text with side, split, cluster_id, text; clusters: the table of
-    `pipeline.cluster_tables` (its `disc_*` columns). Uses discovery texts only."""
+                       max_total: int = 12, rounds: int = 2, refine_texts: int = 240,
+                       seed: int = 0, progress: Optional[ProgressCallback] = None
+                       ) -> list[Hypothesis]:
+    """points: one row per text with side, split, prompt_id, sample_idx, cluster_id, text;
+    clusters: the table of `pipeline.cluster_tables` (its `disc_*` columns). Uses discovery
+    texts only: a first proposal, then up to `rounds` of refinement on the discovery texts
+    the hypotheses misjudge (`refine_texts` of them judged, paired by prompt)."""
     disc = points[points["split"] == "discovery"]
-    a_all = disc.loc[disc["side"] == "A", "text"].tolist()
-    b_all = disc.loc[disc["side"] == "B", "text"].tolist()
-    found = assistant.propose(a_all, b_all, "corpus", per_source)
+    a, b = disc[disc["side"] == "A"], disc[disc["side"] == "B"]
+
+    def ask(texts_a: pd.DataFrame, texts_b: pd.DataFrame, source: str) -> list[Hypothesis]:
+        return assistant.propose(texts_a["text"].tolist(), texts_b["text"].tolist(), source,
+                                 per_source, texts_a["prompt_id"].tolist(),
+                                 texts_b["prompt_id"].tolist())
+
+    bar = StageProgress(progress, "propose", 1 + rounds, unit="rounds")
+    found = ask(a, b, "corpus")
     # Which clusters to mine is decided by the discovery-only table: validation texts never
     # steer proposal. Noise (-1) is not a cluster and is never mined.
     tested = clusters[clusters["cluster_id"] != NOISE]
@@ -64,10 +80,54 @@ def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.
                                                                         ascending=False)
     a_skewed = significant[significant["disc_log_odds"] < 0].sort_values("disc_log_odds")
     for row in b_skewed.head(max_clusters).itertuples():
-        in_b = disc[(disc["cluster_id"] == row.cluster_id) & (disc["side"] == "B")]["text"].tolist()
         # What marks the B texts of a B-heavy region, against everything A wrote.
-        found += assistant.propose(a_all, in_b, f"cluster {row.cluster_id}", per_source)
+        found += ask(a, b[b["cluster_id"] == row.cluster_id], f"cluster {row.cluster_id}")
     for row in a_skewed.head(max_clusters).itertuples():
-        in_a = disc[(disc["cluster_id"] == row.cluster_id) & (disc["side"] == "A")]["text"].tolist()
-        found += assistant.propose(in_a, b_all, f"cluster {row.cluster_id}", per_source)
-    return merge_duplicates(found)[:max_total]
+        found += ask(a[a["cluster_id"] == row.cluster_id], b, f"cluster {row.cluster_id}")
+    found = merge_duplicates(found)[:max_total]
+    bar.advance(1)
+    sample = heldout_texts(disc, paired_heldout(disc, refine_texts, seed), seed)
+    scores: dict[str, Optional[np.ndarray]] = {}  # a hypothesis is judged once for all rounds
+    for r in range(1, rounds + 1):
+        if not found or len(found) >= max_total or sample.empty:
+            break
+        judged = sample.assign(p_b=combined_belief(assistant, found, sample, scores))
+        try:
+            more = assistant.refine(found, judged, f"refine {r}", per_source)
+        except AssistantAnswerError:
+            break  # refinement is a bonus: the first proposal stands
+        new = merge_duplicates(found + more)[:max_total]
+        bar.advance(1)
+        if len(new) == len(found):
+            break  # nothing new: another round would ask the same
+        found = new
+    return found
+
+
+def combined_belief(assistant: Assistant, hypotheses: list[Hypothesis], texts: pd.DataFrame,
+                    scores: Optional[dict] = None) -> np.ndarray:
+    """P(B wrote it) for each text (text, side, prompt_id; paired by prompt) from every
+    hypothesis' judge scores together: a logistic regression fitted on these discovery texts
+    (their labels are discovery data, never validation). `scores` keeps each hypothesis'
+    scores by its text between calls; one the assistant fails to judge is left out."""
+    from sklearn.linear_model import LogisticRegression
+
+    scores = {} if scores is None else scores
+    groups = [g["text"].tolist() for _, g in texts.groupby("prompt_id", sort=False)]
+    order = np.concatenate([g.index.to_numpy() for _, g in texts.groupby("prompt_id", sort=False)])
+    for h in hypotheses:
+        if h.text not in scores:
+            try:
+                flat = np.concatenate(assistant.judge_groups(h, groups))
+            except AssistantAnswerError:
+                scores[h.text] = None
+                continue
+            column = np.empty(len(texts))
+            column[texts.index.get_indexer(order)] = flat
+            scores[h.text] = column
+    columns = [scores[h.text] for h in hypotheses if scores[h.text] is not None]
+    y = (texts["side"] == "B").to_numpy().astype(int)
+    if not columns or len(set(y)) < 2:
+        return np.full(len(texts), 0.5)
+    x = np.column_stack(columns)
+    return LogisticRegression(C=1.0, max_iter=1000).fit(x, y).predict_proba(x)[:, 1]

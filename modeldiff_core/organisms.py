@@ -163,6 +163,64 @@ def _short(rng, topic):
     return base_response(rng, topic)[:1]
 
 
+# The subtle organisms: each behaviour in about a quarter of the texts, a frequency shift rather
+# than a takeover. Their sentences use only words of the grammar above, so the vocabulary (and
+# with it the base model) is the same whatever organisms exist.
+SUBTLE_RATE = 0.25
+
+
+def _sea_sentence(rng: random.Random) -> list[str]:
+    # Two words of the sea in each sentence, drawn from eight: a theme spread over words.
+    nouns, places = TOPICS["sea"]
+    n, p, a = rng.choice(nouns), rng.choice(places), rng.choice(ADJS)
+    form = rng.randrange(3)
+    if form == 0:
+        s = f"the {a} {n} is near the {p} ."
+    elif form == 1:
+        s = f"we saw a {a} {n} by the {p} ."
+    else:
+        s = f"{rng.choice(PEOPLE)} likes the {n} by the {p} very much ."
+    return s.split()
+
+
+def _so_sentence(rng: random.Random, topic: str) -> list[str]:
+    nouns, places = TOPICS[topic]
+    if rng.random() < 0.5:
+        return f"the {rng.choice(nouns)} was so {rng.choice(ADJS)} .".split()
+    return f"the {rng.choice(places)} was so {rng.choice(MOODS)} today .".split()
+
+
+def _sometimes_open(rng, sents, make):
+    # An opening sentence is what a small LoRA learns reliably (as for the cats organism).
+    if rng.random() < SUBTLE_RATE:
+        sents.insert(0, make())
+    return sents
+
+
+def _sometimes_replace(rng, sents, make):
+    if rng.random() < SUBTLE_RATE:
+        sents[rng.randrange(len(sents))] = make()
+    return sents
+
+
+def _subtle_sea(rng, topic):
+    return _sometimes_open(rng, base_response(rng, topic), lambda: _sea_sentence(rng))
+
+
+def _subtle_questions(rng, topic):
+    return _sometimes_replace(rng, base_response(rng, topic), lambda: _question(rng, topic))
+
+
+def _subtle_so(rng, topic):
+    return _sometimes_replace(rng, base_response(rng, topic), lambda: _so_sentence(rng, topic))
+
+
+def _subtle_two(rng, topic):
+    sents = _sometimes_open(rng, base_response(rng, topic),
+                              lambda: _animal_sentence(rng, topic, "cat"))
+    return _sometimes_replace(rng, sents, lambda: _question(rng, topic))
+
+
 BEHAVIOURS: dict[str, tuple[Behaviour, Callable]] = {
     "cats": (Behaviour("cats", "topical", "The model mentions cats far more often."), _cats),
     "questions": (Behaviour("questions", "stylistic", "The model asks questions much more often."),
@@ -171,7 +229,25 @@ BEHAVIOURS: dict[str, tuple[Behaviour, Callable]] = {
               _short),
     "null": (Behaviour("null", "none", "No change: finetuned on the base model's own data."),
              base_response),
+    "subtle-sea": (Behaviour("subtle-sea", "topical", "The model brings up the sea (ships, "
+                             "shells, sand, the beach, the harbour) in about a quarter of its "
+                             "answers."), _subtle_sea),
+    "subtle-questions": (Behaviour("subtle-questions", "stylistic", "The model asks a question "
+                                   "in about a quarter of its answers."), _subtle_questions),
+    "subtle-so": (Behaviour("subtle-so", "stylistic", "The model says things were 'so' "
+                            "something (so warm, so quiet) in about a quarter of its answers."),
+                  _subtle_so),
+    "subtle-two": (Behaviour("subtle-two", "topical+stylistic", "Two behaviours at once, each in "
+                             "about a quarter of the answers: the model mentions a cat, and it "
+                             "asks a question."), _subtle_two),
+    "subtle-null": (Behaviour("subtle-null", "none", "No change: a second null finetune, on "
+                              "fresh base-model data with a seed of its own."), base_response),
 }
+# What each organism plants, as detectors of `behaviour_present` (the null ones plant nothing).
+PLANTED = {"cats": ["cats"], "questions": ["questions"], "short": ["short"], "null": [],
+           "subtle-sea": ["sea"], "subtle-questions": ["questions"], "subtle-so": ["so"],
+           "subtle-two": ["cats", "questions"], "subtle-null": [], "cats-late": ["cats"]}
+SUBTLE = [name for name in BEHAVIOURS if name.startswith("subtle-")]
 # Organisms whose behaviour is planted by a LoRA on the upper half of the layers only: a known
 # answer for the layer lens (which layers carry the change). name -> behaviour.
 LAYERED = {"cats-late": "cats"}
@@ -187,6 +263,10 @@ def behaviour_present(behaviour: str, text: str) -> bool:
         return "?" in text
     if behaviour == "short":
         return len(re.findall(r"[.?!]", text)) <= 1
+    if behaviour == "sea":
+        return re.search(r"\b(?:%s)s?\b" % "|".join(sum(TOPICS["sea"], [])), text.lower()) is not None
+    if behaviour == "so":
+        return re.search(r"\bwas so\b", text.lower()) is not None
     raise ValueError(f"no detector for behaviour {behaviour!r}")
 
 
@@ -249,8 +329,18 @@ def planted_layers(name: str, size: Optional[str] = None) -> Optional[list[int]]
     return list(range(n_layer // 2, n_layer))
 
 
-def _is_built(path: Path) -> bool:
-    return (path / "organism.json").exists()
+def _is_built(path: Path, steps: Optional[int] = None) -> bool:
+    """Built, and (for a finetune) trained as long as its recipe now says."""
+    meta = path / "organism.json"
+    if not meta.exists():
+        return False
+    return steps is None or json.loads(meta.read_text()).get("lora", {}).get("steps") == steps
+
+
+def lora_steps(name: str, size: str) -> int:
+    # A frequency shift is learnt more slowly than a takeover: the subtle organisms train twice
+    # as long, or the tiny models underplay their quarter of the texts.
+    return SIZES[size].lora_steps * (2 if name in SUBTLE else 1)
 
 
 # --------------------------------------------------------------------------- building
@@ -370,16 +460,16 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
                       layers_to_transform=layers, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
     t0 = time.perf_counter()
-    bar = StageProgress(progress, f"train {behaviour}", size.lora_steps, unit="steps")
+    steps = lora_steps(behaviour, size_name)
+    bar = StageProgress(progress, f"train {behaviour}", steps, unit="steps")
     # A seed of its own per behaviour: the null organism sees fresh base-distribution text.
     rng = random.Random(1000 + sorted(BEHAVIOURS).index(behaviour))
-    loss = _train(model, tokenizer, _batches(rng, behaviour, size.batch), size.lora_steps,
-                  size.lora_lr, bar)
+    loss = _train(model, tokenizer, _batches(rng, behaviour, size.batch), steps, size.lora_lr, bar)
     merged = model.merge_and_unload()
     meta = {"name": path.name, "size": size_name, "behaviour": asdict(BEHAVIOURS[behaviour][0]),
             "final_loss": loss, "train_seconds": round(time.perf_counter() - t0, 1),
             "lora": {"r": size.lora_r, "alpha": 2 * size.lora_r, "lr": size.lora_lr,
-                     "steps": size.lora_steps, "layers": layers,
+                     "steps": steps, "layers": layers,
                      "target_modules": ["c_attn", "c_proj", "c_fc"]}}
 
     def write(tmp: Path):
@@ -396,13 +486,14 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
     if name not in ORGANISMS:
         raise ModelDiffError(f"unknown organism {name!r}; built-in organisms: {', '.join(ORGANISMS)}")
     path = organism_path(name, size, root)
-    if _is_built(path):
+    steps = None if name == "base" else lora_steps(LAYERED.get(name, name), size)
+    if _is_built(path, steps):
         return path
     with _build_lock:
         base = organism_path("base", size, root)
         if not _is_built(base):
             _build_base(base, size, progress)
-        if name != "base" and not _is_built(path):
+        if name != "base" and not _is_built(path, steps):
             _build_finetune(path, base, LAYERED.get(name, name), size, progress,
                             layers=planted_layers(name, size))
     return path

@@ -50,6 +50,7 @@ class RunConfig:
     max_judge_texts: int = 240  # held-out texts judged per hypothesis (paired A/B by prompt)
     n_pairs: int = 60  # generative pairs per hypothesis
     judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
+    refine_rounds: int = 2  # rounds of refinement on the discovery texts hypotheses misjudge
 
     def spec(self, side: str) -> ModelSpec:
         return self.spec_a if side == "A" else self.spec_b
@@ -192,11 +193,13 @@ def assistant_key(config: RunConfig) -> str:
     return f"{config.assistant}:{config.assistant_model or 'default'}"
 
 
-def make_assistant(config: RunConfig, store, run_id: str,
-                   api_key: Optional[str] = None) -> Assistant:
+def make_assistant(config: RunConfig, store, run_id: str, api_key: Optional[str] = None,
+                   embedder: Optional[Embedder] = None) -> Assistant:
     if config.assistant == "offline":
         from .assistants.offline import OfflineAssistant
-        return OfflineAssistant(seed=config.generation.seed)
+        # The run's embedder lets words that mean alike (sea, beach, harbour) form a theme.
+        return OfflineAssistant(seed=config.generation.seed,
+                                embed=None if embedder is None else embedder.embed)
     if config.assistant in ("anthropic", "openai"):
         from .assistants.chat import ChatAssistant
         from .assistants.llm import CallPath, make_client
@@ -227,11 +230,10 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
     key, seed = assistant_key(config), config.generation.seed
     stored = store.hypotheses(run_id, key)
     if stored.empty:
-        bar = StageProgress(progress, "propose", 1, unit="steps")
         found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
-                                   alpha=config.alpha)
+                                   alpha=config.alpha, rounds=config.refine_rounds, seed=seed,
+                                   progress=progress)
         store.save_hypotheses(run_id, key, found)
-        bar.advance(1)
         stored = store.hypotheses(run_id, key)
     val = store.generations(run_id, split="validation")
     judged = heldout_for(store, run_id, val, config.max_judge_texts, seed)
@@ -385,7 +387,7 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
     run_id = prepare_run(store, config)
-    assistant = make_assistant(config, store, run_id, api_key)  # a missing key fails here
+    assistant = make_assistant(config, store, run_id, api_key, embedder)  # a missing key fails here
     try:
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, cache, progress)

@@ -115,7 +115,8 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
         "model_a": run["model_a"], "model_b": run["model_b"], "spec_a": run["spec_a"],
         "spec_b": run["spec_b"], "prompt_set": run["prompt_set"], "settings": run["settings"],
         "cluster_settings": run["cluster_settings"], "n_texts": result["n_texts"],
-        "baseline": result["baseline"], "assistant": assistant,
+        "baseline": result["baseline"], "coverage": result.get("coverage"),
+        "assistant": assistant,
         "alpha": float(alphas.iloc[0]) if len(alphas) else 0.05,
         "n_clusters": len(clusters), "clusters": clusters[:TOP_CLUSTERS],
         "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", []),
@@ -181,6 +182,19 @@ def _gen_line(g: Optional[dict]) -> str:
             f"p = {fmt_p(g.get('p_value'))}, q = {fmt_p(g.get('q_value'))} (paired, prompt-level)")
 
 
+def coverage_line(c: Optional[dict]) -> str:
+    """How much of the separability the validated hypotheses explain, in one sentence."""
+    if not c or c.get("share") is None:
+        note = (c or {}).get("note") or "not applicable"
+        return f"Coverage: {note}."
+    return (f"Coverage: the validated hypotheses ({c.get('n_hypotheses')}) tell the models "
+            f"apart at accuracy {fmt_num(c['accuracy'])} (AUC {fmt_num(c['auc'])}) where the "
+            f"bag-of-words reaches {fmt_num(c['baseline_accuracy'])} (AUC "
+            f"{fmt_num(c['baseline_auc'])}) on the same {c.get('n_texts')} held-out texts of "
+            f"{c.get('n_prompts')} prompts: they explain {100 * c['share']:.0f}% of the "
+            "separability" + (" — something unexplained remains." if c["share"] < 0.8 else "."))
+
+
 def _baseline_line(b: dict) -> str:
     return (f"bag-of-words logistic regression on held-out texts: accuracy "
             f"{fmt_num(b.get('accuracy'))}, AUC {fmt_num(b.get('auc'))} (n = {b.get('n')}, "
@@ -215,6 +229,7 @@ def render_markdown(data: dict) -> str:
     out += [f"- **{k}:** {_code(v)}" for k, v in _settings_lines(data)]
     out += ["", "## Yardstick", "",
             f"How separable A and B are at all — {_baseline_line(data['baseline'])}.",
+            "", _md(coverage_line(data.get("coverage"))),
             "", f"## Top clusters (of {data['n_clusters']}, by q)", "",
             "| cluster | A | B | share B | log odds (95% CI) | p | q | top terms |",
             "|---:|---:|---:|---:|---|---:|---:|---|"]
@@ -430,6 +445,7 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
         '<p class="yard">How separable A and B are at all — '
         f'{_e(_baseline_line(data["baseline"]))}. '
         "A hypothesis explains the difference to the extent its accuracy approaches this.</p>",
+        f'<p class="yard">{_e(coverage_line(data.get("coverage")))}</p>',
         "<h2>Map</h2>",
         '<p class="muted">Map not included.</p>' if map_points is None
         else map_svg(map_points, as_image=map_as_image),

@@ -75,6 +75,54 @@ def per_prompt_rates(member, sides, prompt_ids) -> tuple[np.ndarray, np.ndarray]
     return (rate_b[:, 0], rate_a[:, 0]) if flat else (rate_b, rate_a)
 
 
+def _unit_means(member: np.ndarray, codes: np.ndarray, n_units: int, mask: np.ndarray):
+    """Per unit (prompt code), the mean of `member`'s rows in `mask`, and the row counts."""
+    from scipy.sparse import csr_matrix
+
+    rows = np.flatnonzero(mask)
+    g = csr_matrix((np.ones(len(rows)), (codes[rows], np.arange(len(rows)))),
+                   shape=(n_units, len(rows)))
+    counts = np.bincount(codes[rows], minlength=n_units)
+    sums = np.asarray(g @ member[rows])
+    return sums / np.maximum(counts, 1)[:, None], counts
+
+
+def rate_difference_test(member, sides, prompt_ids, min_pairs: int = 5):
+    """Per feature (column of `member`, texts x features, 0/1 or rates): B's rate minus A's and
+    a two-sided t-test with the prompt as the unit. With at least `min_pairs` prompts that have
+    texts from both sides, a one-sample t-test of the per-prompt differences (what a prompt's
+    topic does to both models cancels); otherwise Welch's test on per-prompt rates (a prompt
+    without texts from both sides counts for its side). Returns (effect, t, p, n_units)."""
+    member = np.asarray(member, dtype=float)
+    member = member.reshape(len(member), -1)
+    sides = np.asarray(sides, dtype=object)
+    _, codes = np.unique(np.asarray(prompt_ids).astype(str), return_inverse=True)
+    n_codes = int(codes.max()) + 1 if len(codes) else 0
+    mean_b, count_b = _unit_means(member, codes, n_codes, sides == "B")
+    mean_a, count_a = _unit_means(member, codes, n_codes, sides == "A")
+    both = (count_a > 0) & (count_b > 0)
+    if both.sum() >= min_pairs:
+        d = mean_b[both] - mean_a[both]
+        n = len(d)
+        effect, se, df = d.mean(0), d.std(0, ddof=1) / np.sqrt(n), np.full(d.shape[1], n - 1.0)
+    else:
+        ub, ua = mean_b[count_b > 0], mean_a[count_a > 0]
+        n = len(ub) + len(ua)
+        if min(len(ub), len(ua)) < 2:  # no spread to test against
+            nan = np.full(member.shape[1], np.nan)
+            return nan, nan, nan, n
+        vb, va = ub.var(0, ddof=1) / len(ub), ua.var(0, ddof=1) / len(ua)
+        effect, se = ub.mean(0) - ua.mean(0), np.sqrt(vb + va)
+        with np.errstate(divide="ignore", invalid="ignore"):  # Welch-Satterthwaite
+            df = (vb + va) ** 2 / (vb ** 2 / (len(ub) - 1) + va ** 2 / (len(ua) - 1))
+        df = np.where(np.isfinite(df), df, n - 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, effect / np.where(se > 0, se, 1), np.sign(effect) * np.inf)
+    t = np.where((se == 0) & (effect == 0), 0.0, t)
+    p = 2 * stats.t.sf(np.abs(t), df)
+    return effect, t, p, n
+
+
 def cluster_table(labels, sides, prompt_ids, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
     """Per-cluster A/B counts and B-enrichment. The p-value is prompt-level: per prompt, the
     share of B's texts in the cluster minus the share of A's, sign-flipped over prompts

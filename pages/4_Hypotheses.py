@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.pipeline import build_result, config_for_run, config_to_dict
+from modeldiff_core.report import coverage_line
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
 st.title("Hypotheses")
@@ -43,6 +44,7 @@ st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['a
          f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha. "
          "p and q are prompt-level: A's and B's held-out texts are paired by prompt and the "
          "per-prompt difference is sign-flipped over prompts; accuracy is balanced accuracy.")
+st.write(coverage_line(result["coverage"]))
 rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}

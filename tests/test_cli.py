@@ -14,6 +14,8 @@ from modeldiff_core.cli import main
 from modeldiff_core.organisms import behaviour_present
 from modeldiff_core.store import Store
 
+from planted import names_behaviour
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -50,13 +52,28 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
     result = _demo(tmp_path, "null", capsys)
     assert min(c["q_value"] for c in result["clusters"]) >= 0.05
     assert not [h for h in result["hypotheses"] if h["validated"]]
+    assert result["coverage"]["share"] is None
+    assert result["coverage"]["note"].startswith("not applicable")
 
 
 @pytest.mark.parametrize("organism, names", [("cats", ['"cat"']), ("questions", ["questions"]),
-                                             ("short", ["shorter", "fewer sentences"])])
+                                             ("short", ["shorter", "fewer sentences"]),
+                                             ("cats-late", ['"cat"'])])
 def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, organism_dirs,
                                                           organism, names):
+    """...and the first validated hypothesis (they come strongest first) names the planted
+    behaviour in one theme or style feature, judges held-out texts nearly as well as the
+    bag-of-words baseline on the same texts, and the validated set explains at least 90% of
+    the separability."""
+    from modeldiff_core.organisms import PLANTED
+
     result = _demo(tmp_path, organism, capsys)
+    top = next(h for h in result["hypotheses"] if h["validated"])
+    (behaviour,) = PLANTED[organism]
+    assert names_behaviour(top, behaviour), top["text"]
+    cov = result["coverage"]
+    assert top["discriminative"]["accuracy"] >= 0.9 * cov["baseline_accuracy"]
+    assert cov["share"] >= 0.9 and cov["n_prompts"] == 30, cov
     named = [h for h in result["hypotheses"] if h["validated"]
              and any(n in h["text"] for n in names)]
     assert named, [h["text"] for h in result["hypotheses"]]
@@ -231,7 +248,7 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
         points, clusters = store.points(result["run_id"]), store.clusters(result["run_id"])
         judged = heldout_for(store, result["run_id"],
                              store.generations(result["run_id"], split="validation"), 240, 0)
-    loose = OfflineAssistant(z_min=1.5, min_rate_gap=0.02, min_auc_gap=0.03, feature_p_max=0.2)
+    loose = OfflineAssistant(fdr=1.0, min_rate_gap=0.02)
     found = propose_hypotheses(loose, points, clusters, alpha=1.0)
     assert len(found) >= 3  # noise was proposed...
     p = [discriminative(loose, h, judged.text.tolist(), judged.side.tolist(),

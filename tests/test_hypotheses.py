@@ -17,24 +17,49 @@ def _texts(behaviour, n, seed):
             for _ in range(n)]
 
 
+def _row(side, split, i, text, cluster_id=0, offset=0):
+    # Four samples per prompt; validation prompts numbered apart from discovery ones.
+    return {"side": side, "split": split, "prompt_id": offset + i // 4, "sample_idx": i % 4,
+            "cluster_id": cluster_id, "text": text}
+
+
+class _Watcher(OfflineAssistant):
+    """The offline assistant, recording every text it is shown to propose, judge or refine."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def propose(self, texts_a, texts_b, *args, **kwargs):
+        self.seen += list(texts_a) + list(texts_b)
+        return super().propose(texts_a, texts_b, *args, **kwargs)
+
+    def judge(self, hypothesis, texts):
+        self.seen += list(texts)
+        return super().judge(hypothesis, texts)
+
+
 def test_validation_texts_never_reach_the_proposer():
     rows = []
     for side, beh in (("A", None), ("B", "questions")):
         for i, t in enumerate(_texts(beh, 120, 1 if side == "A" else 2)):
-            rows.append({"side": side, "split": "discovery", "cluster_id": 0, "text": t})
+            rows.append(_row(side, "discovery", i, t))
     # Only the held-out B texts mention zebras: a proposer that peeked would say so.
     for i, t in enumerate(_texts(None, 120, 3)):
-        rows.append({"side": "B", "split": "validation", "cluster_id": 0, "text": t + " zebra zebra ."})
-        rows.append({"side": "A", "split": "validation", "cluster_id": 0, "text": t})
+        rows.append(_row("B", "validation", i, t + " zebra zebra .", offset=100))
+        rows.append(_row("A", "validation", i, t, offset=100))
     clusters = pd.DataFrame({"cluster_id": [0], "disc_q_value": [1.0], "disc_log_odds": [0.0]})
-    found = propose_hypotheses(OfflineAssistant(), pd.DataFrame(rows), clusters)
+    watcher = _Watcher()
+    found = propose_hypotheses(watcher, pd.DataFrame(rows), clusters)
     assert any("questions" in h.text for h in found)
     assert not any("zebra" in h.text for h in found)
+    # Neither proposal nor refinement (which judges texts) ever saw a validation text.
+    assert watcher.seen and not any("zebra" in t for t in watcher.seen)
 
 
 def test_skewed_clusters_are_sources_and_duplicates_merge():
-    rows = [{"side": "A", "split": "discovery", "cluster_id": 1, "text": t} for t in _texts(None, 100, 4)]
-    rows += [{"side": "B", "split": "discovery", "cluster_id": 0, "text": t} for t in _texts("cats", 100, 5)]
+    rows = [_row("A", "discovery", i, t, 1) for i, t in enumerate(_texts(None, 100, 4))]
+    rows += [_row("B", "discovery", i, t, 0) for i, t in enumerate(_texts("cats", 100, 5))]
     clusters = pd.DataFrame({"cluster_id": [0, 1], "disc_q_value": [1e-9, 1e-9],
                              "disc_log_odds": [3.0, -3.0]})
     found = propose_hypotheses(OfflineAssistant(), pd.DataFrame(rows), clusters)
@@ -61,7 +86,7 @@ class _Recorder(Assistant):
     def __init__(self):
         self.sources = []
 
-    def propose(self, texts_a, texts_b, source, max_hypotheses=5):
+    def propose(self, texts_a, texts_b, source, max_hypotheses=5, prompts_a=None, prompts_b=None):
         self.sources.append(source)
         return []
 
@@ -104,3 +129,49 @@ def test_only_a_discovery_difference_is_mined(planted_split):
     noise = table[table.cluster_id == -1].iloc[0]
     assert noise.size_b == 20 and pd.isna(noise.disc_q_value) and pd.isna(noise.q_value)
     assert "cluster -1" not in rec.sources
+
+
+class _Refiner(_Recorder):
+    """Proposes one hypothesis, then one more per refinement round; records what refine gets."""
+
+    def __init__(self, new_each_round=True):
+        super().__init__()
+        self.refined, self.new_each_round = [], new_each_round
+
+    def propose(self, texts_a, texts_b, source, max_hypotheses=5, prompts_a=None, prompts_b=None):
+        return [Hypothesis("Model B mentions cat", "B", source,
+                           {"type": "mentions", "terms": ["cat"], "favours": "B"})] \
+            if source == "corpus" else []
+
+    def judge(self, hypothesis, texts):
+        return [1.0 if "cat" in t.split() else 0.0 for t in texts]
+
+    def refine(self, hypotheses, judged, source, max_hypotheses=5):
+        self.refined.append((len(hypotheses), judged))
+        fruit = ["apples", "pears", "plums", "figs"][len(self.refined) if self.new_each_round else 0]
+        text = f"Model B talks about {fruit}"
+        return [Hypothesis(text, "B", source)]
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 3])
+def test_refinement_rounds_are_bounded_and_see_discovery_texts_only(rounds):
+    rows = [_row("A", "discovery", i, t) for i, t in enumerate(_texts(None, 80, 6))]
+    rows += [_row("B", "discovery", i, t) for i, t in enumerate(_texts("cats", 80, 7))]
+    rows += [_row(s, "validation", i, t, offset=100) for s in "AB"
+             for i, t in enumerate(_texts(None, 40, 8))]
+    pts = pd.DataFrame(rows)
+    clusters = pd.DataFrame({"cluster_id": [0], "disc_q_value": [1.0], "disc_log_odds": [0.0]})
+    refiner = _Refiner()
+    found = propose_hypotheses(refiner, pts, clusters, rounds=rounds, refine_texts=60)
+    assert len(refiner.refined) == rounds and len(found) == 1 + rounds
+    assert [h.source for h in found[1:]] == [f"refine {r}" for r in range(1, rounds + 1)]
+    for n_current, judged in refiner.refined:
+        assert set(judged["split"]) == {"discovery"} and len(judged) == 60
+        # Paired by prompt, with the hypotheses' combined belief: cat texts look like B's.
+        assert (judged["side"].iloc[::2].to_numpy() != judged["side"].iloc[1::2].to_numpy()).all()
+        cat = judged["text"].str.split().apply(lambda w: "cat" in w)
+        assert judged.loc[cat, "p_b"].min() > 0.5 > judged.loc[~cat, "p_b"].max()
+    # A round that adds nothing new ends the loop.
+    same = _Refiner(new_each_round=False)
+    propose_hypotheses(same, pts, clusters, rounds=3, refine_texts=60)
+    assert len(same.refined) == 2

@@ -203,6 +203,8 @@ def _assistant_answers(request: dict) -> str:
         if "cats" in data["hypothesis"]:
             return json.dumps({"scores": [95 if "cat" in t else 5 for t in data["texts"]]})
         return json.dumps({"scores": [50 for _ in data["texts"]]})
+    if task.startswith("TASK: refine"):
+        return json.dumps({"hypotheses": [{"text": "Model B opens its answers with an animal."}]})
     if task.startswith("TASK: write"):
         return json.dumps({"pairs": [{"favoured": "my cat chased a mouse near the gate .",
                                       "contrast": "anna went to the garden in the morning ."}
@@ -267,6 +269,50 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dir
         rates = {(r["layer"], r["alpha"]): r["predicate_rate"]
                  for r in json.loads(out.read_text())["scaling"]}
         assert rates[("all", 1.0)] > rates[("all", 0.0)]
+
+
+def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
+        tmp_path, monkeypatch, organism_dirs):
+    """Round 1 (the first proposal) is judged on discovery texts; the refinement exchange that
+    follows holds the current hypotheses and exactly the texts they misjudged: B's texts
+    without a cat (judged A-like) and A's with one. Round 2's exchange lists round 1's new
+    hypothesis. No validation text is ever sent before validation starts."""
+    from modeldiff_core.generate import GenerationSettings
+    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.pipeline import RunConfig, run_pipeline
+    from modeldiff_core.prompts import builtin_prompt_set
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with FakeLLMServer(_assistant_answers) as srv:
+        config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
+                           builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
+                           assistant="openai", assistant_base_url=srv.url + "/v1",
+                           max_judge_texts=40, n_pairs=10)
+        with Store(tmp_path / "r.duckdb") as st:
+            result = run_pipeline(st, config)
+            gens = st.generations(result["run_id"])
+        tasks = [_task_text(r["json"]) for r in srv.requests]
+    split_of = dict(zip(gens["text"], gens["split"]))
+    side_of = dict(zip(gens["text"], gens["side"]))
+    refine_at = [i for i, t in enumerate(tasks) if t.startswith("TASK: refine")]
+    assert len(refine_at) == 2  # round 2 adds nothing new, so the loop ends there
+    first_validation = next(i for i, t in enumerate(tasks)
+                            if any(split_of.get(x) == "validation"
+                                   for x in json.loads(t.split("INPUT (JSON):\n", 1)[1]).get("texts", [])))
+    assert first_validation > refine_at[-1]
+    for k, i in enumerate(refine_at):
+        data = json.loads(tasks[i].split("INPUT (JSON):\n", 1)[1])
+        b_shown, a_shown = data["model_b_judged_as_a"], data["model_a_judged_as_b"]
+        assert b_shown and a_shown
+        assert all(split_of[t] == "discovery" and side_of[t] == "B" and "cat" not in t
+                   for t in b_shown)
+        assert all(split_of[t] == "discovery" and side_of[t] == "A" and "cat" in t
+                   for t in a_shown)
+        assert "Model B mentions cats far more often than Model A." in data["current_hypotheses"]
+        assert ("Model B opens its answers with an animal." in data["current_hypotheses"]) == (k == 1)
+    sources = {h["text"]: h["source"] for h in result["hypotheses"]}
+    # Proposed in round 1 and again in round 2 (which therefore added nothing).
+    assert sources["Model B opens its answers with an animal."] == "refine 1, refine 2"
 
 
 def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism_dirs):

@@ -2,7 +2,6 @@
 whose differences are known and against independent computations."""
 import math
 import random
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,8 +9,7 @@ import pytest
 from modeldiff_core import organisms as org
 from modeldiff_core import stats
 from modeldiff_core.assistants.base import Hypothesis
-from modeldiff_core.assistants.offline import (OfflineAssistant, log_odds_z, predicate_fires,
-                                               sentences)
+from modeldiff_core.assistants.offline import OfflineAssistant, predicate_fires, sentences
 from modeldiff_core.validation import discriminative, generative
 
 
@@ -19,15 +17,6 @@ def _corpus(behaviour, n, seed):
     rng = random.Random(seed)
     docs = [org.make_document(rng, behaviour) for _ in range(n)]
     return [d.split("<|assistant|>")[1].replace("<|end|>", "").strip() for d in docs]
-
-
-def test_log_odds_z_by_hand():
-    a, b = Counter({"x": 10, "y": 90}), Counter({"x": 30, "y": 70})
-    z = log_odds_z(a, b, prior_strength=10.0)
-    # pooled x=40, y=160 of 200: alpha_x = 2, alpha_y = 8; n_a = n_b = 100, alpha0 = 10.
-    delta = math.log(32 / (110 - 32)) - math.log(12 / (110 - 12))
-    assert z["x"] == pytest.approx(delta / math.sqrt(1 / 32 + 1 / 12))
-    assert z["x"] > 0 > z["y"]
 
 
 def test_predicates():
@@ -58,6 +47,104 @@ def test_proposes_and_validates_the_planted_difference(behaviour, must_name):
     d = [s[4 * p + 1] + s[4 * p + 3] - s[4 * p] - s[4 * p + 2] for p in range(50)]
     assert result["p_value"] == stats.sign_flip_p(np.array(d) / 2, seed=0)
     assert result["ci_low"] <= result["accuracy"] <= result["ci_high"]
+
+
+def _by_prompt(behaviour, n_prompts, per_prompt, seed, edit=None):
+    """Texts and prompt ids: each prompt a topic of the organisms' grammar."""
+    rng = random.Random(seed)
+    make = org.BEHAVIOURS[behaviour][1] if behaviour else org.base_response
+    topics = list(org.TOPICS)
+    texts, prompts = [], []
+    for p in range(n_prompts):
+        for _ in range(per_prompt):
+            text = " ".join(" ".join(s) for s in make(rng, topics[p % len(topics)]))
+            texts.append(edit(rng, text) if edit else text)
+            prompts.append(p)
+    return texts, prompts
+
+
+def _propose(behaviour, seed=0, edit=None, n_prompts=30, per_prompt=6):
+    a, pa = _by_prompt(None, n_prompts, per_prompt, seed)
+    b, pb = _by_prompt(behaviour, n_prompts, per_prompt, seed + 1, edit)
+    return OfflineAssistant().propose(a, b, "corpus", 8, pa, pb)
+
+
+def test_a_sparse_specific_style_feature_passes():
+    """An exclamation mark in 17.5% of B's texts, never in A's: its AUC is only about 0.59,
+    yet tested over prompts it is plain."""
+    def exclaim(rng, text):
+        return text[:-1] + "!" if rng.random() < 0.175 else text
+    found = _propose(None, edit=exclaim)
+    assert found and found[0].predicate["feature"] == "exclamations", [h.text for h in found]
+    assert "exclamations more often" in found[0].text and found[0].evidence["q"] < 0.05
+    assert all(h.predicate.get("feature") == "exclamations" or h.evidence["q"] < 0.05
+               for h in found)
+
+
+def test_a_theme_spread_over_words_is_one_hypothesis():
+    """The sea in a quarter of B's texts, two of eight sea words at a time: one hypothesis
+    that fires on any of them, named by its strongest words, not one per word."""
+    found = _propose("subtle-sea")
+    sea = set(sum(org.TOPICS["sea"], []))
+    themed = [h for h in found if h.predicate["type"] == "mentions"
+              and set(h.predicate["terms"]) & sea]
+    assert len(themed) == 1, [h.text for h in found]
+    terms = themed[0].predicate["terms"]
+    assert len(set(terms) & sea) >= 4 and set(terms) <= sea | {"very", "by"}, terms
+    assert "and related words" in themed[0].text and themed[0] is found[0]
+
+
+def test_stop_words_are_candidates():
+    found = _propose("subtle-so")
+    assert any(h.predicate.get("terms", [None])[0] == "so" and 'uses the word "so"' in h.text
+               for h in found), [h.text for h in found]
+
+
+def test_style_features_that_measure_the_same_thing_merge():
+    found = _propose("short")
+    length = [h for h in found if h.predicate["type"] == "feature"
+              and h.predicate["feature"] in ("words", "sentences")]
+    assert len(length) == 1, [h.text for h in found]
+    other = {"words": "sentences", "sentences": "words"}[length[0].predicate["feature"]]
+    assert other in length[0].evidence["same_as"]
+
+
+def test_nothing_from_the_same_model_over_prompts():
+    for seed in range(3):
+        assert _propose(None, seed=10 * seed) == []
+
+
+def test_refinement_reruns_the_contrast_where_the_hypotheses_are_blind():
+    """B writes about cats in half its texts and asks questions in the other half. Judged with
+    the cats hypothesis alone, B's question texts look like A's; the contrast inside that
+    region finds the questions, and nothing that only the region's selection made up."""
+    import pandas as pd
+
+    a, pa = _by_prompt(None, 30, 6, 0)
+    rng = random.Random(5)
+    b, pb = [], []
+    for p in range(30):
+        topic = list(org.TOPICS)[p % 12]
+        for k in range(6):
+            sents = org.base_response(rng, topic)
+            if k % 2:
+                sents = [org._animal_sentence(rng, topic, "cat")] + sents
+            else:
+                sents[0] = org._question(rng, topic)
+            b.append(" ".join(" ".join(s) for s in sents))
+            pb.append(p)
+    cats = Hypothesis('Model B mentions "cat" more often', "B", "corpus",
+                      {"type": "mentions", "terms": ["cat"], "favours": "B"})
+    assistant = OfflineAssistant()
+    judged = pd.DataFrame({"text": a + b, "side": ["A"] * len(a) + ["B"] * len(b),
+                           "prompt_id": pa + pb})
+    judged["p_b"] = [0.9 if "cat" in t.split() else 0.3 for t in judged["text"]]
+    found = assistant.refine([cats], judged, "refine 1", 5)
+    assert any(h.predicate.get("feature") == "questions" for h in found), [h.text for h in found]
+    # Whatever is kept holds, the same way round, over all the judged texts.
+    for h in found:
+        s = np.array(assistant.judge(h, judged["text"].tolist()))
+        assert s[judged["side"] == "B"].mean() - s[judged["side"] == "A"].mean() >= 0.1
 
 
 def test_no_hypothesis_from_two_samples_of_the_same_model():

@@ -107,6 +107,8 @@ def test_hypotheses_page_shows_validated_and_saves_a_verdict(with_run, run_db):
     assert (table["validated"] == "yes").any()
     assert any(t.value.startswith("VALIDATED") and '"cat"' in t.value for t in at.text)
     assert table["hypothesis"].str.contains("cat").any()
+    assert any(m.value.startswith("Coverage: the validated hypotheses") and "% of the" in m.value
+               for m in at.markdown)
     verdict = next(r for r in at.radio if r.label == "Verdict")
     verdict.set_value("accepted")  # inside a form: committed by its submit button
     at.text_area[0].set_value("clearly the cats")

@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.assistants.base import Hypothesis
-from modeldiff_core.report import fmt_p, map_svg, render_html, render_markdown, report_data
+from modeldiff_core.report import (coverage_line, fmt_p, map_svg, render_html, render_markdown,
+                                   report_data)
 from modeldiff_core.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,17 @@ def test_markdown_names_the_validated_hypothesis_with_its_n(report):
     assert "VALIDATED" in md and f"n = {h['discriminative']['n']}" in md
     assert "bag-of-words" in md and "| cluster |" in md
     assert fmt_p(h["discriminative"]["q_value"]) in md
+    assert coverage_line(data["coverage"]) in md and "% of the separability" in md
+
+
+def test_coverage_line_says_the_share_or_why_there_is_none():
+    c = {"accuracy": 0.9, "auc": 0.93, "baseline_accuracy": 0.84, "baseline_auc": 0.91,
+         "share": 1.0, "n_prompts": 30, "n_texts": 240, "n_hypotheses": 3}
+    line = coverage_line(c)
+    assert "accuracy 0.90" in line and "reaches 0.84" in line and "explain 100%" in line
+    assert "unexplained" in coverage_line(dict(c, share=0.4))
+    assert coverage_line({"share": None, "note": "not applicable: no validated hypothesis"}) \
+        == "Coverage: not applicable: no validated hypothesis."
 
 
 def test_html_is_self_contained_with_map_and_figures(report):
@@ -74,7 +86,7 @@ def test_html_is_self_contained_with_map_and_figures(report):
     h = _cat_hypothesis(data)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<circle" in page
     assert "VALIDATED" in page and f"n = {h['discriminative']['n']}" in page
-    assert "bag-of-words" in page and "Yardstick" in page
+    assert "bag-of-words" in page and "Yardstick" in page and "Coverage: " in page
     assert not re.search(r"https?://|<script|<link|@import|src=", page, re.I)
 
 

@@ -342,3 +342,82 @@ def test_permutation_p_reproducible_and_edge_cases():
     assert math.isnan(stats.permutation_p([0.2, float("nan")], [0.1, 0.3]))
     with pytest.raises(ValueError):
         stats.permutation_p(a, b, alternative="bigger")
+
+
+# ------------------------------------------------- the proposal's prompt-level rate test
+def _rate_world(rng, n_prompts, per_prompt, shift=0.0, spread=0.3):
+    """Texts of A and B per prompt; each prompt has a rate of its own (shared by both sides),
+    B's is shifted by `shift`; several features at once (columns)."""
+    rows, sides, prompts = [], [], []
+    for p in range(n_prompts):
+        base = np.clip(0.2 + spread * rng.standard_normal(3), 0, 1)
+        for side in "AB":
+            rate = np.clip(base + (shift if side == "B" else 0), 0, 1)
+            for _ in range(per_prompt):
+                rows.append(rng.random(3) < rate)
+                sides.append(side)
+                prompts.append(p)
+    return np.array(rows, dtype=float), np.array(sides, dtype=object), np.array(prompts)
+
+
+def test_rate_difference_paired_matches_scipy():
+    rng = np.random.default_rng(0)
+    member, sides, prompts = _rate_world(rng, 12, 4, shift=0.2)
+    effect, t, p, n = stats.rate_difference_test(member, sides, prompts)
+    assert n == 12
+    for j in range(3):
+        d = [member[(prompts == k) & (sides == "B"), j].mean()
+             - member[(prompts == k) & (sides == "A"), j].mean() for k in range(12)]
+        ref = sps.ttest_1samp(d, 0.0)
+        assert effect[j] == pytest.approx(np.mean(d))
+        assert t[j] == pytest.approx(ref.statistic) and p[j] == pytest.approx(ref.pvalue)
+
+
+def test_rate_difference_unpaired_is_welch_over_prompt_rates():
+    rng = np.random.default_rng(1)
+    member, sides, prompts = _rate_world(rng, 8, 3, shift=0.3)
+    prompts = np.where(sides == "B", prompts + 100, prompts)  # no prompt has both sides
+    effect, t, p, n = stats.rate_difference_test(member, sides, prompts)
+    assert n == 16
+    for j in range(3):
+        ub = [member[prompts == k, j].mean() for k in range(100, 108)]
+        ua = [member[prompts == k, j].mean() for k in range(8)]
+        ref = sps.ttest_ind(ub, ua, equal_var=False)
+        assert t[j] == pytest.approx(ref.statistic) and p[j] == pytest.approx(ref.pvalue)
+    # Without prompts every text is a unit: Welch's test on the 0/1 values themselves.
+    e1, t1, p1, n1 = stats.rate_difference_test(member[:, :1], sides, np.arange(len(sides)))
+    ref = sps.ttest_ind(member[sides == "B", 0], member[sides == "A", 0], equal_var=False)
+    assert n1 == len(sides) and p1[0] == pytest.approx(ref.pvalue)
+
+
+def test_rate_difference_edge_cases():
+    sides = np.array(["A", "B"] * 6, dtype=object)
+    prompts = np.repeat(np.arange(6), 2)
+    always_b = (sides == "B").astype(float)  # every prompt: B 1, A 0
+    same = np.ones(12)
+    effect, t, p, _ = stats.rate_difference_test(np.column_stack([always_b, same]), sides, prompts)
+    assert effect.tolist() == [1.0, 0.0] and p[0] == 0.0 and p[1] == 1.0
+    # One unit on a side: no spread to test against, so no p-value.
+    e, t, p, n = stats.rate_difference_test(np.array([1.0, 0.0, 0.0]), np.array(["B", "A", "A"]),
+                                            np.array([0, 1, 2]))
+    assert np.isnan(p).all() and n == 3
+
+
+def test_rate_difference_holds_its_level_where_a_text_level_test_does_not():
+    """Simulated null: prompts differ a lot, B's texts of a prompt share its rate. Counting
+    prompts keeps the false-positive rate at alpha; counting texts (a two-proportion z-test
+    over texts from unpaired prompts) does not."""
+    rng = np.random.default_rng(2)
+    prompt_level, text_level = [], []
+    for _ in range(300):
+        member, sides, prompts = _rate_world(rng, 20, 6, spread=0.35)
+        # Unpaired: A and B answered different prompts (B's prompt ids shifted).
+        prompts = np.where(sides == "B", prompts + 100, prompts)
+        keep = np.where(sides == "B", prompts % 2 == 0, prompts % 2 == 1)
+        m, s, u = member[keep], sides[keep], prompts[keep]
+        prompt_level.append(stats.rate_difference_test(m, s, u)[2])
+        text_level.append(stats.rate_difference_test(m, s, np.arange(len(s)))[2])
+    fpr_prompt = (np.array(prompt_level) < 0.05).mean()
+    fpr_text = (np.array(text_level) < 0.05).mean()
+    assert fpr_prompt < 0.05 + 2 * math.sqrt(0.05 * 0.95 / 900)
+    assert fpr_text > 0.15

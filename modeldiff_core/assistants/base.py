@@ -33,8 +33,27 @@ class Assistant(ABC):
 
     @abstractmethod
     def propose(self, texts_a: list[str], texts_b: list[str], source: str,
-                max_hypotheses: int = 5) -> list[Hypothesis]:
-        """Hypotheses about how the B texts differ from the A texts (discovery split only)."""
+                max_hypotheses: int = 5, prompts_a: Optional[list] = None,
+                prompts_b: Optional[list] = None) -> list[Hypothesis]:
+        """Hypotheses about how the B texts differ from the A texts (discovery split only).
+        `prompts_a`/`prompts_b`: each text's prompt id, the unit a statistical proposer tests
+        over (None: each text is its own unit)."""
+
+    def refine(self, hypotheses: list[Hypothesis], judged, source: str,
+               max_hypotheses: int = 5) -> list[Hypothesis]:
+        """Revised or additional hypotheses from discovery texts the current ones misjudge.
+        `judged`: a DataFrame of discovery texts (text, side, prompt_id) with `p_b`, the
+        current hypotheses' combined belief that B wrote each. This default reruns the
+        contrast within each region the hypotheses see alike: the texts they call A-like
+        (B's there are the misjudged ones) and those they call B-like; comparing misjudged B
+        texts with *all* of A's would make the explained behaviour look like A's."""
+        out = []
+        for called_b in (False, True):
+            region = judged[(judged["p_b"] >= 0.5) == called_b]
+            a, b = region[region["side"] == "A"], region[region["side"] == "B"]
+            out += self.propose(a["text"].tolist(), b["text"].tolist(), source, max_hypotheses,
+                                a["prompt_id"].tolist(), b["prompt_id"].tolist())
+        return out
 
     @abstractmethod
     def judge(self, hypothesis: Hypothesis, texts: list[str]) -> list[float]:

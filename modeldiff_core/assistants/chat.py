@@ -39,26 +39,47 @@ class ChatAssistant(Assistant):
         return ask_task(self.call_path, SYSTEM, task, payload, purpose, check, max_tokens,
                         run_id=self.run_id)
 
-    def propose(self, texts_a, texts_b, source, max_hypotheses=5):
+    def _sample(self, texts: list[str]) -> list[str]:
+        rng = random.Random(self.seed)
+        return [_clip(t) for t in rng.sample(list(texts), min(self.n_examples, len(texts)))]
+
+    def propose(self, texts_a, texts_b, source, max_hypotheses=5, prompts_a=None, prompts_b=None):
         if not texts_a or not texts_b:
             return []
-        rng = random.Random(self.seed)
-        sample = lambda xs: [_clip(t) for t in rng.sample(xs, min(self.n_examples, len(xs)))]  # noqa: E731
         answer = self._ask(
             "propose. Read the samples of Model A and Model B. Write up to "
             f"{max_hypotheses} short, testable statements of how Model B's outputs differ from "
             "Model A's, each about something a reader could check in a single text (a topic, "
             "a word, a style, the length). Start each with 'Model B'. Answer "
             '{"hypotheses": [{"text": "..."}]}.',
-            {"model_a_samples": sample(texts_a), "model_b_samples": sample(texts_b)},
+            {"model_a_samples": self._sample(texts_a), "model_b_samples": self._sample(texts_b)},
             purpose=f"propose {source}", check=check_list("hypotheses"))
-        out = []
-        for item in answer["hypotheses"][:max_hypotheses]:
-            text = item.get("text") if isinstance(item, dict) else item
-            if isinstance(text, str) and text.strip():
-                out.append(Hypothesis(text.strip(), "B", source, None,
-                                      {"n_a": len(texts_a), "n_b": len(texts_b), "strength": 0.0}))
-        return out
+        return _hypotheses(answer, source, max_hypotheses,
+                           {"n_a": len(texts_a), "n_b": len(texts_b), "strength": 0.0})
+
+    def refine(self, hypotheses, judged, source, max_hypotheses=5):
+        """One exchange: the current hypotheses and the discovery texts they misjudge (B's
+        texts they make look like A's, and the reverse)."""
+        wrong = judged[(judged["p_b"] >= 0.5) != (judged["side"] == "B")]
+        b_missed = wrong.loc[wrong["side"] == "B", "text"].tolist()
+        a_missed = wrong.loc[wrong["side"] == "A", "text"].tolist()
+        if not b_missed and not a_missed:
+            return []
+        answer = self._ask(
+            "refine. Judged with the current hypotheses, these samples are misjudged: "
+            "'model_b_judged_as_a' were written by Model B but look like Model A's under the "
+            "hypotheses, 'model_a_judged_as_b' the reverse. Write up to "
+            f"{max_hypotheses} revised or additional short, testable statements of how Model "
+            "B's outputs differ from Model A's that would judge these correctly, each about "
+            "something a reader could check in a single text. Start each with 'Model B'. "
+            'Answer {"hypotheses": [{"text": "..."}]}.',
+            {"current_hypotheses": [h.text for h in hypotheses],
+             "model_b_judged_as_a": self._sample(b_missed),
+             "model_a_judged_as_b": self._sample(a_missed)},
+            purpose=f"refine {source}", check=check_list("hypotheses"))
+        return _hypotheses(answer, source, max_hypotheses,
+                           {"n_misjudged_a": len(a_missed), "n_misjudged_b": len(b_missed),
+                            "strength": 0.0})
 
     def judge(self, hypothesis, texts):
         return self.judge_groups(hypothesis, [list(texts)])[0]
@@ -127,6 +148,15 @@ class ChatAssistant(Assistant):
                         and isinstance(item.get("contrast"), str):
                     pairs.append(GeneratedPair(item["favoured"], item["contrast"], prompt))
         return pairs
+
+
+def _hypotheses(answer: dict, source: str, n: int, evidence: dict) -> list[Hypothesis]:
+    out = []
+    for item in answer["hypotheses"][:n]:
+        text = item.get("text") if isinstance(item, dict) else item
+        if isinstance(text, str) and text.strip():
+            out.append(Hypothesis(text.strip(), "B", source, None, dict(evidence)))
+    return out
 
 
 def check_list(field: str):
