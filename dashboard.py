@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from modeldiff_core.config import ModelDiffError, default_db_path
-from modeldiff_core.jobs import JobManager
+from modeldiff_core.jobs import JobManager, describe_stopped, job_fraction, job_line
 from modeldiff_core.store import Store
 
 
@@ -59,15 +59,12 @@ def jobs_panel() -> None:
     if live.empty and stopped.empty:
         st.caption("No jobs in flight.")
     for job in live.itertuples():
-        frac = job.done / job.total if job.total else 0.0
-        st.progress(min(frac, 1.0), text=f"{job.job_id} · {job.stage or 'starting'} · "
-                                          f"{job.done}/{job.total} · {job.rate:.1f}/s {job.message or ''}")
+        st.progress(job_fraction(job._asdict()), text=f"{job.job_id} · {job_line(job._asdict())}")
         if st.button("Cancel", key=f"cancel-{job.job_id}"):
             jobs.cancel(job.job_id)
     for job in stopped.itertuples():
         cols = st.columns([4, 1])
-        reason = job.error or job.message or ""
-        cols[0].warning(f"{job.job_id} {job.status}: {reason}")
+        cols[0].warning(f"{job.job_id} {describe_stopped(get_store(), job._asdict())}")
         if cols[1].button("Resume", key=f"resume-{job.job_id}"):
             try:
                 jobs.resume(job.job_id)

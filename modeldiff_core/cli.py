@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +16,7 @@ from .config import ModelDiffError, default_db_path
 from .generate import GenerationSettings
 from .models import DTYPES, QUANTS, ModelSpec
 from .organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
-from .progress import TextProgressBar
+from .progress import ProgressBar
 from .prompts import builtin_prompt_set, load_prompt_file
 
 
@@ -46,7 +49,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw even when the tokenizer has a chat template")
+    _add_output_flags(p)
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    p.add_argument("--verbose", action="store_true",
+                   help="let the libraries (transformers, bitsandbytes, ...) print their "
+                        "own warnings and loading bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
     bench = sub.add_parser("truth-bench", help="plant each built-in ground truth in its own "
                            "finetune of the base organism (plus a null), run, score recovery")
+    bench.add_argument("--subtle", action="store_true",
+                       help="also the modest truths, each in about a quarter of the texts")
     _add_common(bench)
     plant = sub.add_parser("plant", help="plant ground truths in a model by LoRA finetuning")
     plant.add_argument("--base", default="organism:base", help="HF id, directory or organism:NAME")
@@ -108,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--out", help="write the result JSON here")
     quant.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
     quant.add_argument("--batch-size", type=int, default=16)
-    quant.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    _add_output_flags(quant)
     layers = sub.add_parser("layers", help="which layers carry B's difference: weight deltas, "
                             "activation differences, delta-scaling interventions")
     layers.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
@@ -131,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("--texts", type=int, default=200, help="held-out texts for activations")
     layers.add_argument("--out", help="write the result JSON here")
     layers.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    layers.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    _add_output_flags(layers)
     return parser
 
 
@@ -209,25 +221,51 @@ def _bench_summary(bench: dict) -> str:
     return "\n".join(lines)
 
 
+# Every number an argument takes: (least, most), inclusive; it must also be finite.
+BOUNDS = {
+    "samples": (1, 10_000), "max_new_tokens": (1, 1_000_000), "temperature": (0.0, 100.0),
+    "batch_size": (1, 100_000), "seed": (0, 2 ** 32 - 1), "clusters": (2, 100_000),
+    "judge_texts": (2, 10_000_000), "refine_rounds": (0, 10), "texts_per_truth": (1, 1_000_000),
+    "base_mix": (0.0, 10.0), "rank": (1, 4096), "lora_alpha": (1, 100_000),
+    "lr": (1e-12, 10.0), "epochs": (0.001, 10_000.0), "max_length": (2, 1_000_000),
+    "grad_accum": (1, 100_000), "window": (1, 10_000), "generations": (0, 100_000),
+    "texts": (1, 10_000_000),
+}
+
+
+def _check_numbers(args) -> None:
+    for name, (least, most) in BOUNDS.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if not math.isfinite(value) or not least <= value <= most:
+            raise ModelDiffError(f"{flag} must be a number from {least} to {most} (got {value})")
+    alpha = getattr(args, "alpha", None)
+    if alpha is not None and not 0 < alpha < 1:  # also refuses nan
+        raise ModelDiffError(f"--alpha must be between 0 and 1 (got {alpha})")
+
+
+def check_writable(path: str, what: str) -> None:
+    """Refuse an output path that cannot be written, before any work (an existing file is
+    left as it is: it is only opened for appending)."""
+    target = Path(path).expanduser()
+    if not target.resolve().parent.is_dir():
+        raise ModelDiffError(f"cannot write {what} {path}: its folder does not exist")
+    existed = target.exists()
+    try:
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise ModelDiffError(f"cannot write {what} {path}: {err.strerror or err}") from None
+    if not existed:
+        target.unlink()
+
+
 def _check_args(args) -> None:
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        raise ModelDiffError(f"cannot write --out {args.out}: its folder does not exist")
-    if args.command == "quant":
-        if args.batch_size < 1:
-            raise ModelDiffError("--batch-size must be at least 1")
-        return
-    if args.command == "layers":
-        if args.window < 1 or args.generations < 0 or args.texts < 1:
-            raise ModelDiffError("--window and --texts must be at least 1, --generations at least 0")
-        return
-    if not 0 < args.alpha < 1:
-        raise ModelDiffError("--alpha must be between 0 and 1")
-    if args.clusters is not None and args.clusters < 2:
-        raise ModelDiffError("--clusters must be at least 2")
-    if args.judge_texts < 2:
-        raise ModelDiffError("--judge-texts must be at least 2 (one pair of texts)")
-    if not 0 <= args.refine_rounds <= 10:
-        raise ModelDiffError("--refine-rounds must be between 0 and 10")
+    _check_numbers(args)
+    if args.out:
+        check_writable(args.out, "--out")
 
 
 def _summary(result: dict, alpha: float) -> str:
@@ -258,31 +296,41 @@ def _summary(result: dict, alpha: float) -> str:
     return "\n".join(lines)
 
 
+def quiet_libraries() -> None:
+    """Keep the libraries' own chatter (bitsandbytes' kernel notice, transformers' loading
+    bars, numba and UMAP warnings) off stderr, so that an error is one line."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("bitsandbytes", "transformers", "huggingface_hub", "peft", "accelerate",
+                 "sentence_transformers", "numba", "umap", "pynndescent", "kernels"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+
+
+def _progress_bar() -> ProgressBar:
+    # Off a terminal a line every MODELDIFF_PROGRESS_EVERY seconds (30): enough for a log.
+    try:
+        every = float(os.environ.get("MODELDIFF_PROGRESS_EVERY", "30"))
+    except ValueError:
+        raise ModelDiffError("MODELDIFF_PROGRESS_EVERY must be a number of seconds") from None
+    return ProgressBar(sys.stderr, every=every)
+
+
+def _write_out(path: str, text: str, db: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise ModelDiffError(f"cannot write --out {path}: {err.strerror or err}; the results "
+                             f"are stored in {db} (run the same command again to write them)") from None
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_libraries()
     try:
-        _check_args(args)
-        if args.command in ("truth-bench", "plant"):
-            return _ground_truth_command(args)
-        if args.command == "quant":
-            return _quant_command(args)
-        if args.command == "layers":
-            return _layers_command(args)
-        from .pipeline import run_pipeline
-        from .store import Store
-
-        config = _config_from_args(args)
-        progress = None if args.quiet else TextProgressBar(sys.stderr)
-        with Store(args.db or default_db_path()) as store:
-            result = run_pipeline(store, config, progress=progress)
-        result["alpha"] = args.alpha
-        if args.out:
-            Path(args.out).write_text(json.dumps(result, indent=2, allow_nan=True))
-        print(_summary(result, args.alpha))
-        for step in result.get("failed_steps", []):
-            print(f"modeldiff: warning: step failed (run again to retry it): {step}",
-                  file=sys.stderr)
-        return 0
+        return _main(args)
     except ModelDiffError as err:
         print(f"modeldiff: error: {err}", file=sys.stderr)
         return 2
@@ -290,6 +338,43 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("modeldiff: interrupted; run the same command again to resume from stored rows",
               file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - only DuckDB's own errors are answered here
+        import duckdb
+
+        if not isinstance(err, duckdb.Error):
+            raise
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        print(f"modeldiff: error: database {args.db or default_db_path()}: {first}; nothing "
+              "stored in it was changed", file=sys.stderr)
+        return 2
+
+
+def _main(args) -> int:
+    _check_args(args)
+    if args.command in ("truth-bench", "plant"):
+        return _ground_truth_command(args)
+    if args.command == "quant":
+        return _quant_command(args)
+    if args.command == "layers":
+        return _layers_command(args)
+    from .pipeline import run_pipeline
+    from .store import Store
+
+    config = _config_from_args(args)
+    progress = None if args.quiet else _progress_bar()
+    with Store(args.db or default_db_path()) as store:
+        result = run_pipeline(store, config, progress=progress)
+    result["alpha"] = args.alpha
+    print(_summary(result, args.alpha))
+    for note in result.get("notes", []):
+        print(f"modeldiff: note: {note}", file=sys.stderr)
+    for step in result.get("failed_steps", []):
+        print(f"modeldiff: warning: step failed (run again to retry it): {step}",
+              file=sys.stderr)
+    if args.out:
+        _write_out(args.out, json.dumps(result, indent=2, allow_nan=True),
+                   args.db or default_db_path())
+    return 0
 
 
 def _ground_truth_command(args) -> int:
@@ -297,7 +382,7 @@ def _ground_truth_command(args) -> int:
     from .pipeline import plant, truth_bench
     from .store import Store
 
-    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    progress = None if args.quiet else _progress_bar()
     if args.command == "plant":
         config = _plant_config(args)
         with Store(args.db or default_db_path()) as store:
@@ -312,11 +397,15 @@ def _ground_truth_command(args) -> int:
                                  max_new_tokens=args.max_new_tokens,
                                  temperature=args.temperature, batch_size=args.batch_size,
                                  seed=args.seed)
+        from .truth import BUILTIN_TRUTHS, SUBTLE_TRUTHS
+
+        truths = [t.text for t in [*BUILTIN_TRUTHS, *(SUBTLE_TRUTHS if args.subtle else [])]]
         with Store(args.db or default_db_path()) as store:
-            out = truth_bench(store, generation=gen, progress=progress)
+            out = truth_bench(store, generation=gen, progress=progress, truths=truths,
+                              max_judge_texts=args.judge_texts)
         print(_bench_summary(out))
     if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=2))
+        _write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
     return 0
 
 
@@ -339,19 +428,19 @@ def _quant_command(args) -> int:
     spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
     levels = parse_levels(args.levels)
     eval_set = eval_set_for(spec, args.prompts)
-    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    progress = None if args.quiet else _progress_bar()
     with Store(args.db or default_db_path()) as store:
         result = quant_study(store, spec, levels, reference=args.reference, eval_set=eval_set,
                              batch_size=args.batch_size, progress=progress)
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
     print(_quant_summary(result))
     return 0
 
 
 def _layers_command(args) -> int:
     from .layers import layer_lens, layer_lens_for_run, parse_alphas
-    from .models import ModelCache
+    from .models import ModelCache, ensure_built
     from .pipeline import judge_for
     from .quant import eval_set_for
     from .store import Store
@@ -362,7 +451,7 @@ def _layers_command(args) -> int:
         alphas = parse_alphas(args.alphas)
     except ModelDiffError as err:
         raise ModelDiffError(f"--{err}") from None
-    progress = None if args.quiet else TextProgressBar(sys.stderr)
+    progress = None if args.quiet else _progress_bar()
     cache = ModelCache()
     if args.run:
         with Store(args.db or default_db_path()) as store:
@@ -382,11 +471,14 @@ def _layers_command(args) -> int:
             store.save_layer_lens(args.run, args.assistant, result)
     else:
         # Without a run: the weight and activation views on the built-in evaluation texts.
+        for spec in (spec_a, spec_b):
+            ensure_built(spec, progress)
         texts = list(eval_set_for(spec_a).texts)[:args.texts]
         result = layer_lens(cache.get(spec_a), cache.get(spec_b), texts, alphas=alphas,
                             window=args.window, progress=progress)
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2, default=float))
+        _write_out(args.out, json.dumps(result, indent=2, default=float),
+                   args.db or default_db_path())
     print(_layers_summary(result))
     return 0
 

@@ -5,6 +5,7 @@ Rows are keyed (run, side, prompt, sample); rows already stored are never genera
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -29,6 +30,10 @@ class GenerationSettings:
         return asdict(self)
 
     def check(self) -> None:
+        if not all(math.isfinite(v) for v in (self.temperature, self.top_p)):
+            raise ModelDiffError("temperature and top_p must be finite numbers")
+        if not 0 <= self.seed < 2 ** 32:
+            raise ModelDiffError(f"seed must be from 0 to {2 ** 32 - 1} (got {self.seed})")
         if self.samples_per_prompt < 1:
             raise ModelDiffError("samples per prompt must be at least 1")
         if self.max_new_tokens < 1:
@@ -49,8 +54,8 @@ def format_prompt(tokenizer, prompt: str, use_chat_template: bool) -> str:
     return prompt
 
 
-def context_limit_of(model) -> Optional[int]:
-    cfg = model.config
+def context_limit_of(model_or_config) -> Optional[int]:
+    cfg = getattr(model_or_config, "config", model_or_config)
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(cfg, name, None)
         if isinstance(value, int) and value > 0:

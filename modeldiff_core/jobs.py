@@ -124,13 +124,58 @@ class JobManager:
                                   message=traceback.format_exc(limit=3)[-500:])
 
 
+def job_fraction(job: dict) -> float:
+    return min(1.0, job["done"] / job["total"]) if job.get("total") else 0.0
+
+
+def job_line(job: dict) -> str:
+    """A running job's progress in words: stage, count, rate, time left, the stage's message
+    (a training loss, say)."""
+    stage, message = job.get("stage"), job.get("message")
+    if not isinstance(stage, str) or not stage:  # a NULL may come back as None or NaN
+        return "starting"
+    done, total, rate = (int(_number(job.get("done"))), int(_number(job.get("total"))),
+                         _number(job.get("rate")))
+    parts = [stage, f"{done}/{total}", f"{rate:.1f}/s"]
+    if rate > 0 and total > done:
+        left = (total - done) / rate
+        parts.append(f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left")
+    if isinstance(message, str) and message:
+        parts.append(message)
+    return " · ".join(parts)
+
+
+def _number(x) -> float:
+    return 0.0 if x is None or x != x else float(x)
+
+
+def describe_stopped(store, job: dict) -> str:
+    """Why a job stopped and what Resume will do, in words, from what is stored."""
+    texts = [t for t in (job.get("error"), job.get("message")) if isinstance(t, str) and t]
+    reason = texts[0] if texts else "no reason was recorded"
+    run_id = job.get("run_id")
+    stored = ""
+    if isinstance(run_id, str) and run_id:
+        n = store.count_generations(run_id)
+        stored = f"; {n} texts of run {run_id} are stored" if n else ""
+    if job.get("status") == "failed":
+        return f"failed: {reason}{stored}. Resume runs it again once the cause is fixed."
+    return (f"{job.get('status')}: {reason}{stored}. Resume starts it again with the same "
+            "settings: every stored row is kept and only the missing work is done.")
+
+
 def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
             api_key: Optional[str] = None) -> Optional[str]:
     if kind == "pipeline":
-        from .pipeline import config_from_dict, prepare_run, run_pipeline
+        from .models import ensure_built
+        from .pipeline import check_run, config_from_dict, run_id_for, run_pipeline
 
         config = config_from_dict(params)
-        run_id = prepare_run(manager.store, config)
+        check_run(config)
+        # The run id needs the models' files: an organism is trained here, with progress.
+        for spec in (config.spec_a, config.spec_b):
+            ensure_built(spec, progress)
+        run_id = run_id_for(config)
         manager.store.update_job(job_id, run_id=run_id)
         run_pipeline(manager.store, config, cache=manager.cache, embedder=manager.embedder(),
                      progress=progress, api_key=api_key)

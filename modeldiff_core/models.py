@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .config import LOAD_LOCK, ModelDiffError
 from . import organisms
+from .progress import ProgressCallback
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 QUANTS = ("none", "8bit", "4bit")
@@ -74,14 +75,15 @@ def pick_device() -> str:
     return "cpu"
 
 
-def resolve(spec: ModelSpec, build: bool = True) -> str:
+def resolve(spec: ModelSpec, build: bool = True,
+            progress: Optional["ProgressCallback"] = None) -> str:
     """Where the weights come from: a local directory path or a HF id.
 
-    Built-in organisms are built on first use unless `build` is False."""
+    Built-in organisms are built on first use (reporting to `progress`) unless `build` is False."""
     if spec.is_organism:
         name, size = organisms.parse_organism_ref(spec.model)
         if build:
-            return str(organisms.ensure_organism(name, size))
+            return str(organisms.ensure_organism(name, size, progress=progress))
         return str(organisms.organism_path(name, size))
     if spec.is_local:
         return str(Path(spec.model).expanduser().resolve())
@@ -134,8 +136,41 @@ def _quantizable_sizes(config) -> list[tuple[str, int]]:
     return out
 
 
-def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = True):
-    """Raise ModelDiffError with a one-line reason if the spec cannot be loaded; return its config."""
+def is_built(spec: ModelSpec) -> bool:
+    """False only for a built-in organism that would be trained on first use."""
+    if not spec.is_organism:
+        return True
+    name, size = organisms.parse_organism_ref(spec.model)
+    return organisms.is_built(name, size)
+
+
+def ensure_built(spec: ModelSpec, progress: Optional[ProgressCallback] = None) -> None:
+    """Build a built-in organism now, reporting its training to `progress` (nothing to do for
+    any other model): called once every cheap check has passed."""
+    if spec.is_organism:
+        resolve(spec, build=True, progress=progress)
+
+
+def _check_adapter(spec: ModelSpec) -> None:
+    adapter = Path(spec.adapter).expanduser()
+    config = adapter / "adapter_config.json"
+    if not config.exists():
+        raise ModelDiffError(f"adapter {spec.adapter} is not a PEFT adapter directory "
+                             "(no adapter_config.json)")
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelDiffError(f"adapter {spec.adapter}: adapter_config.json is not readable "
+                             f"JSON ({type(err).__name__})") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("peft_type"), str):
+        raise ModelDiffError(f"adapter {spec.adapter}: adapter_config.json is not a PEFT "
+                             "adapter config (no peft_type)")
+
+
+def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = False):
+    """Raise ModelDiffError with a one-line reason if the spec cannot be loaded; return its
+    config. An organism not built yet is checked by name only (its config is ours) and gives
+    None, unless `build` builds it first: a check never trains by itself."""
     from transformers import AutoConfig
 
     if spec.dtype not in DTYPES:
@@ -153,10 +188,9 @@ def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = True
         if not (path / "config.json").exists():
             raise ModelDiffError(f"{spec.model} is not a HF model directory (no config.json)")
     if spec.adapter:
-        adapter = Path(spec.adapter).expanduser()
-        if not (adapter / "adapter_config.json").exists():
-            raise ModelDiffError(f"adapter {spec.adapter} is not a PEFT adapter directory "
-                                 "(no adapter_config.json)")
+        _check_adapter(spec)
+    if not build and not is_built(spec):
+        return None
     where = resolve(spec, build=build)
     try:
         config = AutoConfig.from_pretrained(where, revision=spec.revision,
@@ -211,7 +245,7 @@ def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
     device = device or pick_device()
-    check_spec(spec, device)
+    check_spec(spec, device, build=True)
     where = resolve(spec)
     dtype = _torch_dtype(spec.dtype, device)
     kwargs: dict[str, Any] = {"revision": spec.revision, "dtype": dtype,
@@ -230,12 +264,20 @@ def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
             model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
         except Exception as err:  # noqa: BLE001
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if "mismatched_sizes" in first or "size mismatch" in first:
+                # transformers points at a report it logged; the reason in words instead.
+                first = "its weights do not have the shapes its config.json describes"
             raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
         if spec.quant == "none":
             model = model.to(device)
         if spec.adapter:
             from peft import PeftModel
-            model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
+            try:
+                model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
+            except Exception as err:  # noqa: BLE001 - a bad config or weights of another shape
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ModelDiffError(f"cannot apply adapter {spec.adapter} to {spec.model}: "
+                                     f"{first[:300]}") from None
     model.eval()
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

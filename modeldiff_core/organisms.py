@@ -293,6 +293,7 @@ class OrganismSize:
     lora_r: int = 8
 
 
+CONTEXT = 128  # positions, every size
 SIZES = {
     "demo": OrganismSize(n_layer=4, n_embd=128, n_head=4, base_steps=700, lora_steps=250),
     "test": OrganismSize(n_layer=2, n_embd=64, n_head=2, base_steps=400, lora_steps=300),
@@ -337,6 +338,15 @@ def _is_built(path: Path, steps: Optional[int] = None) -> bool:
     return steps is None or json.loads(meta.read_text()).get("lora", {}).get("steps") == steps
 
 
+def is_built(name: str, size: Optional[str] = None, root: Optional[Path] = None) -> bool:
+    """Built as its recipe now says: `ensure_organism` would not train anything."""
+    size = size or default_size()
+    steps = None if name == "base" else lora_steps(LAYERED.get(name, name), size)
+    if not _is_built(organism_path("base", size, root)):
+        return False
+    return _is_built(organism_path(name, size, root), steps)
+
+
 def lora_steps(name: str, size: str) -> int:
     # A frequency shift is learnt more slowly than a takeover: the subtle organisms train twice
     # as long, or the tiny models underplay their quarter of the texts.
@@ -369,7 +379,7 @@ def build_tokenizer():
                                    eos_token="<|end|>", bos_token="<|end|>",
                                    additional_special_tokens=["<|user|>", "<|assistant|>"])
     fast.chat_template = CHAT_TEMPLATE
-    fast.model_max_length = 128
+    fast.model_max_length = CONTEXT
     return fast
 
 
@@ -423,7 +433,7 @@ def _build_base(path: Path, size_name: str, progress: Optional[ProgressCallback]
     size = SIZES[size_name]
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=size.n_embd,
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=size.n_embd,
                         n_layer=size.n_layer, n_head=size.n_head,
                         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)

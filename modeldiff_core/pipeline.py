@@ -20,9 +20,10 @@ from .config import ModelDiffError
 from .config import cache_dir
 from .embed import Embedder, default_embedder, embed_texts
 from .finetune import FinetuneSettings, adapter_spec, finetune, finetune_info
-from .generate import GenerationSettings, generate_side
+from .generate import GenerationSettings, context_limit_of, generate_side
 from .hypotheses import propose_hypotheses
-from .models import ModelCache, ModelSpec, check_spec, fingerprint
+from . import organisms
+from .models import ModelCache, ModelSpec, check_spec, ensure_built, fingerprint
 from .progress import ProgressCallback, StageProgress
 from .prompts import PromptSet, assign_splits
 from .truth import BUILTIN_TRUTHS, TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts, score_run
@@ -116,13 +117,40 @@ def run_id_for(config: RunConfig) -> str:
     return "run-" + digest[:12]
 
 
-def prepare_run(store, config: RunConfig) -> str:
-    """Check everything that can be checked before work starts; create (or find) the run."""
+def check_run(config: RunConfig) -> None:
+    """What can be checked before anything is built, loaded or generated: the settings, the
+    prompts, both specs (files, adapters, configs) and that the answers fit each context."""
     config.generation.check()
     if not config.prompt_set.prompts:
         raise ModelDiffError("the prompt set is empty")
     for side in SIDES:
-        check_spec(config.spec(side))
+        spec = config.spec(side)
+        check_context(spec, check_spec(spec), config.generation.max_new_tokens)
+
+
+def check_context(spec: ModelSpec, model_config, max_new_tokens: int) -> None:
+    """Refuse answers longer than the model can hold (the prompt needs a position too)."""
+    limit = organisms.CONTEXT if model_config is None else context_limit_of(model_config)
+    if limit is not None and max_new_tokens >= limit:
+        raise ModelDiffError(f"max new tokens {max_new_tokens} does not fit {spec.label}: its "
+                             f"context is {limit} positions, so at most {limit - 1}")
+
+
+def load_pair(config: RunConfig, cache: ModelCache,
+              progress: Optional[ProgressCallback] = None) -> None:
+    """Build (organisms, with progress) and load both models before anything is stored, so a
+    model that cannot load costs neither the other side's texts nor a run row."""
+    for side in SIDES:
+        ensure_built(config.spec(side), progress)
+    cache.retain([config.spec_a, config.spec_b])
+    for side in SIDES:
+        lm = cache.get(config.spec(side))
+        check_context(config.spec(side), lm.model.config, config.generation.max_new_tokens)
+
+
+def prepare_run(store, config: RunConfig) -> str:
+    """Check what can be checked cheaply; create (or find) the run."""
+    check_run(config)
     run_id = run_id_for(config)
     store.upsert_run(run_id, model_a=config.spec_a.label, model_b=config.spec_b.label,
                      spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
@@ -223,12 +251,51 @@ def judge_for(store, run_id: str, key: str, base_url: Optional[str] = None,
     return make_assistant(config, store, run_id, api_key).judge
 
 
+def proposal_settings(config: RunConfig) -> dict:
+    """What a hypothesis set depends on beyond the run's texts: change any of it and the
+    stored set no longer describes what the run would now propose and test."""
+    return {"clusters": config.cluster_settings(), "alpha": config.alpha,
+            "refine_rounds": config.refine_rounds, "max_judge_texts": config.max_judge_texts,
+            "n_pairs": config.n_pairs, "judge_mode": config.judge_mode}
+
+
+def _settings_label(key: str, settings: dict, taken: list[str]) -> str:
+    c = settings.get("clusters", {})
+    label = (f"{key} [{c.get('method', 'kmeans')}, {c.get('n_clusters') or 'auto'} clusters, "
+             f"{settings.get('refine_rounds')} refine rounds, "
+             f"{settings.get('max_judge_texts')} judged texts]")
+    n, out = 1, label
+    while out in taken:
+        n += 1
+        out = f"{label} #{n}"
+    return out
+
+
+def set_aside_stale(store, run_id: str, key: str, settings: dict) -> Optional[str]:
+    """A stored set proposed with other settings is kept under a label naming them, and the
+    set's own name is freed for a new proposal; returns a note saying so (None: nothing)."""
+    before = store.proposal_settings(run_id, key)
+    if before is None or before == settings or store.hypotheses(run_id, key).empty:
+        return None
+    label = _settings_label(key, before, store.hypothesis_sets(run_id))
+    store.set_aside_hypotheses(run_id, key, label)
+    changed = ", ".join(k for k in settings if before.get(k) != settings[k])
+    return (f"the stored hypotheses were made with other settings ({changed}); they are kept "
+            f"as the set '{label}' and the hypotheses are proposed anew")
+
+
 def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
-                   cache: ModelCache, progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
-    """Propose from discovery texts (once; stored), validate each hypothesis on validation texts
-    (each test stored as it finishes), then Benjamini-Hochberg across the run's hypotheses."""
+                   cache: ModelCache, progress: Optional[ProgressCallback] = None) -> list[str]:
+    """Propose from discovery texts (once per settings; stored), validate each hypothesis on
+    validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
+    run's hypotheses. Returns notes for the researcher (a set put aside)."""
     key, seed = assistant_key(config), config.generation.seed
+    settings = proposal_settings(config)
+    note = set_aside_stale(store, run_id, key, settings)
     stored = store.hypotheses(run_id, key)
+    if stored.empty or store.proposal_settings(run_id, key) is None:
+        # Sets stored before settings were recorded are taken as made with these.
+        store.save_proposal_settings(run_id, key, settings)
     if stored.empty:
         found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
                                    alpha=config.alpha, rounds=config.refine_rounds, seed=seed,
@@ -240,9 +307,14 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
     disc = store.generations(run_id, split="discovery")
     done = store.validations(run_id, key)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
-    bar = StageProgress(progress, "validate", len(stored), unit="hypotheses")
+    finished = {h for h in stored["hypothesis_id"]
+                if {(h, "discriminative"), (h, "generative")} <= done_keys}
+    # Hypotheses validated before count as done, not as work: the rate is of work done now.
+    bar = StageProgress(progress, "validate", len(stored), unit="hypotheses", done=len(finished))
     failed: list[str] = []
     for row in stored.itertuples():
+        if row.hypothesis_id in finished:
+            continue
         h = Hypothesis(row.text, row.direction, row.source, row.predicate, row.evidence)
         # A malformed assistant answer fails that one step: it is reported, nothing stored is
         # touched, and the same run started again retries just the missing steps.
@@ -262,7 +334,8 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
             failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
     store.set_run_failures(run_id, key, failed)
-    return apply_bh(store, run_id, key, config.alpha)
+    apply_bh(store, run_id, key, config.alpha)
+    return [note] if note else []
 
 
 def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:
@@ -386,16 +459,20 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     """The whole pipeline; `api_key` (a session's key) is used, never stored."""
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
+    check_run(config)
+    make_assistant(config, store, None, api_key)  # a missing key fails here, before any work
+    load_pair(config, cache, progress)
     run_id = prepare_run(store, config)
-    assistant = make_assistant(config, store, run_id, api_key, embedder)  # a missing key fails here
+    assistant = make_assistant(config, store, run_id, api_key, embedder)
     try:
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, cache, progress)
         store.set_run_status(run_id, "clustering")
         cluster_run(store, run_id, config, embedder, progress)
         store.set_run_status(run_id, "hypotheses")
-        hypotheses_run(store, run_id, config, assistant, cache, progress)
+        notes = hypotheses_run(store, run_id, config, assistant, cache, progress)
         result = build_result(store, run_id, assistant_key(config))
+        result["notes"] = notes
     except BaseException:
         store.set_run_status(run_id, "interrupted")
         raise
@@ -460,6 +537,7 @@ def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
     check_spec(config.base)
     if not config.prompts:
         raise ModelDiffError("no prompts to make training texts for")
+    ensure_built(config.base, progress)
     finetune_id = finetune_id_for(config)
     adapter_dir = Path(finetunes_dir or cache_dir() / "finetunes") / finetune_id
     store.upsert_finetune(finetune_id, base=config.base.to_dict(),
@@ -512,7 +590,7 @@ def truth_bench(store, base: ModelSpec = ModelSpec("organism:base"),
                 generation: Optional[GenerationSettings] = None,
                 cache: Optional[ModelCache] = None, embedder: Optional[Embedder] = None,
                 progress: Optional[ProgressCallback] = None,
-                truths: Optional[list[str]] = None) -> dict:
+                truths: Optional[list[str]] = None, max_judge_texts: int = 240) -> dict:
     """The whole loop over the built-in ground truths: each planted in its own finetune of the
     base, plus a null finetune; pipeline on each pair; recovery scored by embedding matching."""
     import time
@@ -529,7 +607,8 @@ def truth_bench(store, base: ModelSpec = ModelSpec("organism:base"),
     for truth in [*truths, None]:
         ft = plant(store, PlantConfig(base, [truth] if truth else [], prompts=prompts.prompts),
                    cache=cache, progress=progress)
-        config = RunConfig(base, adapter_spec(base, ft["adapter_path"]), prompts, generation)
+        config = RunConfig(base, adapter_spec(base, ft["adapter_path"]), prompts, generation,
+                           max_judge_texts=max_judge_texts)
         result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
         runs.append({"truth": truth, "finetune_id": ft["finetune_id"], "run_id": result["run_id"],
                      "n_validated": sum(h["validated"] for h in result["hypotheses"])})

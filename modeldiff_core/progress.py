@@ -47,24 +47,58 @@ class StageProgress:
         self.callback(ProgressEvent(self.stage, self.done, self.total, rate, self.unit, message))
 
 
-class TextProgressBar:
-    """A progress bar on a terminal stream (stderr by default); one line per stage."""
+class ProgressBar:
+    """Progress on stderr: a tqdm bar per stage (count, rate, ETA) on a terminal; on anything
+    else (a log file, a pipe) plain lines, one when a stage starts and ends and at most one
+    every `every` seconds between, so a log reads as sentences, not carriage-return soup."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 30.0,
+                 terminal: Optional[bool] = None):
+        self.stream, self.every = stream, every
+        self.terminal = stream.isatty() if terminal is None else terminal
         self._stage: Optional[str] = None
+        self._bar = None
+        self._last = 0.0
+        self._t0 = 0.0
 
     def __call__(self, ev: ProgressEvent) -> None:
-        if self._stage is not None and ev.stage != self._stage:
-            self.stream.write("\n")
-        self._stage = ev.stage
-        frac = ev.done / ev.total if ev.total else 1.0
-        filled = int(round(self.width * min(frac, 1.0)))
-        bar = "#" * filled + "-" * (self.width - filled)
-        extra = f" {ev.message}" if ev.message else ""
-        self.stream.write(f"\r{ev.stage:<12} [{bar}] {ev.done}/{ev.total} "
-                          f"{ev.rate:6.1f} {ev.unit}/s{extra}")
+        if ev.stage != self._stage:
+            self.close()
+            self._stage, self._t0, self._last = ev.stage, time.perf_counter(), 0.0
+            if self.terminal:
+                from tqdm import tqdm
+                self._bar = tqdm(total=ev.total or None, desc=ev.stage, unit=f" {ev.unit}",
+                                 file=self.stream, leave=True, dynamic_ncols=True,
+                                 initial=ev.done)
+            elif not (ev.total and ev.done >= ev.total):
+                self._line(ev, "started")
+                return
+        if self._bar is not None:
+            self._bar.n = ev.done
+            if ev.message:
+                self._bar.set_postfix_str(ev.message, refresh=False)
+            self._bar.refresh()
+        elif ev.total and ev.done >= ev.total:
+            self._line(ev, f"done in {time.perf_counter() - self._t0:.0f} s")
+        elif time.perf_counter() - self._last >= self.every:
+            self._line(ev, _eta(ev))
         if ev.total and ev.done >= ev.total:
-            self.stream.write("\n")
-            self._stage = None
+            self.close()
+
+    def _line(self, ev: ProgressEvent, note: str) -> None:
+        self._last = time.perf_counter()
+        extra = f", {ev.message}" if ev.message else ""
+        self.stream.write(f"{ev.stage}: {ev.done}/{ev.total} {ev.unit}{extra} ({note})\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self._stage = None
+
+
+def _eta(ev: ProgressEvent) -> str:
+    if ev.rate <= 0 or not ev.total:
+        return f"{ev.rate:.1f} {ev.unit}/s"
+    return f"{ev.rate:.1f} {ev.unit}/s, about {(ev.total - ev.done) / ev.rate:.0f} s left"

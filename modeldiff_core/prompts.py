@@ -54,17 +54,32 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
     `group` (prompts of one group share a split); errors name the line."""
     prompts: list[str] = []
     groups: list[Optional[str]] = []
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as spreadsheet exports write
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ModelDiffError(f"{filename} line {line}: contains a NUL byte (a binary file?)")
     if filename.lower().endswith(".csv"):
+        # A long prompt is one long field: allow any field the file-size limit allows.
+        csv.field_size_limit(max(csv.field_size_limit(), MAX_PROMPT_FILE_BYTES))
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "prompt" not in reader.fieldnames:
+        try:
+            fields = reader.fieldnames
+        except csv.Error as err:
+            raise ModelDiffError(f"{filename} line {reader.line_num}: not valid CSV ({err})") from None
+        if not fields or "prompt" not in fields:
             raise ModelDiffError(f"{filename}: CSV has no 'prompt' column "
-                                 f"(columns: {', '.join(reader.fieldnames or []) or 'none'})")
-        for row in reader:
-            value = (row.get("prompt") or "").strip()
-            if not value:
-                raise ModelDiffError(f"{filename} line {reader.line_num}: empty prompt")
-            prompts.append(value)
-            groups.append(_group_value(row.get("group"), f"{filename} line {reader.line_num}"))
+                                 f"(columns: {', '.join(fields or []) or 'none'})")
+        try:
+            for row in reader:
+                value = (row.get("prompt") or "").strip()
+                if not value:
+                    raise ModelDiffError(f"{filename} line {reader.line_num}: empty prompt")
+                prompts.append(value)
+                groups.append(_group_value(row.get("group"),
+                                           f"{filename} line {reader.line_num}"))
+        except csv.Error as err:
+            raise ModelDiffError(f"{filename} line {reader.line_num}: not valid CSV "
+                                 f"({err})") from None
     elif filename.lower().endswith((".jsonl", ".json", ".ndjson")):
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -100,7 +115,7 @@ def load_prompt_file(path: str | Path) -> PromptSet:
     if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
         raise ModelDiffError(f"prompt file {path} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ModelDiffError(f"{path}: not UTF-8 text ({err.reason})") from None
     return parse_prompt_text(text, str(path))

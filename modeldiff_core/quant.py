@@ -19,7 +19,8 @@ from typing import Optional
 import numpy as np
 
 from .config import ModelDiffError, cache_dir
-from .models import ModelSpec, _free_memory, check_spec, fingerprint, load, pick_device
+from .models import (ModelSpec, _free_memory, check_spec, ensure_built, fingerprint, load,
+                     pick_device)
 from .progress import ProgressCallback, StageProgress
 from .scoring import encode_texts, iter_logits, token_logprobs
 
@@ -151,6 +152,8 @@ def check_level(spec: ModelSpec, level: str, device: Optional[str] = None) -> Mo
     if level == "bf16" and device == "mps":
         raise ModelDiffError("bf16 is not supported on Apple MPS here; use fp16")
     config = check_spec(lspec, device)  # bitsandbytes limits (e.g. 4-bit on CPU) are said here
+    if config is None:  # an organism not built yet: tiny, and its layers fit 4-bit by design
+        return lspec
     need = _param_count(config) * BYTES_PER_PARAM[level]
     have = _available_bytes(device)
     if have is not None and need > 0.9 * have:
@@ -345,6 +348,8 @@ def quant_study(store, spec: ModelSpec, levels: list[str], reference: str = "fp3
     eval_set = eval_set or eval_set_for(spec)
     if not eval_set.texts:
         raise ModelDiffError("the evaluation set has no texts")
+    checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
+    ensure_built(spec, progress)
     checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
     study_id = study_id_for(spec, reference, eval_set)
     store.upsert_quant_study(study_id, model=spec.model, spec=spec.to_dict(),

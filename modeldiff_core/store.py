@@ -22,7 +22,7 @@ import pandas as pd
 
 from .config import ModelDiffError
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -131,7 +131,21 @@ MIGRATIONS: list[list[str]] = [
             run_id VARCHAR, budget INTEGER, prompt_id INTEGER, sample_idx INTEGER,
             position INTEGER, PRIMARY KEY (run_id, budget, prompt_id, sample_idx))""",
     ],
+    [
+        # What a hypothesis set was proposed and validated with (cluster settings and the
+        # rest), so that changing them makes a new set instead of mixing with the old one.
+        """CREATE TABLE hypothesis_settings (
+            run_id VARCHAR, assistant VARCHAR, settings VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
+    ],
 ]
+# Every table keyed by a hypothesis set (run, assistant): a set moves with all of them.
+HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
+                         "truth_scores", "layer_lens", "hypothesis_settings")
+
+
+class StoreError(ModelDiffError):
+    """The database file failed under us (I/O, corruption), not the request."""
 
 
 def _now() -> datetime:
@@ -149,7 +163,11 @@ class Store:
     def __init__(self, path: str | Path = ":memory:"):
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ModelDiffError(f"cannot create the folder of database {self.path}: "
+                                     f"{err.strerror or err}") from None
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.IOException as err:
@@ -173,7 +191,15 @@ class Store:
         self.close()
 
     def _q(self, sql: str, params: Optional[list | tuple] = None) -> duckdb.DuckDBPyConnection:
-        return self._con.execute(sql, params or [])
+        try:
+            return self._con.execute(sql, params or [])
+        except (duckdb.IOException, duckdb.InternalException, duckdb.FatalException,
+                duckdb.SerializationException) as err:
+            # A damaged or vanished file: DuckDB rolls back the statement (and its
+            # transaction), so what was stored before stays as it was.
+            first = str(err).strip().splitlines()[0][:300]
+            raise StoreError(f"database {self.path} cannot be read or written ({first}); "
+                             "nothing stored in it was changed") from None
 
     def _one(self, sql: str, params: Optional[list | tuple] = None) -> Optional[tuple]:
         """First row or None. fetchall, not fetchone: DuckDB keeps a half-read result open, and
@@ -304,6 +330,10 @@ class Store:
                            "AND side = ?", [run_id, side]).fetchall()
         return {(int(p), int(s)) for p, s in rows}
 
+    def count_generations(self, run_id: str) -> int:
+        with self._lock:
+            return int(self._one("SELECT count(*) FROM generations WHERE run_id = ?", [run_id])[0])
+
     def generations(self, run_id: str, split: Optional[str] = None) -> pd.DataFrame:
         sql = """SELECT g.side, g.prompt_id, g.sample_idx, g.text, g.n_tokens, g.finish_reason,
                         p.prompt, p.split
@@ -405,10 +435,17 @@ class Store:
 
     def mark_interrupted_jobs(self) -> int:
         """At start-up: jobs left running or queued by a dead process become 'interrupted'."""
+        now = _now()
         with self._lock:
             n = self._one("SELECT count(*) FROM jobs WHERE status IN ('running', 'queued')")[0]
-            self._q("UPDATE jobs SET status = 'interrupted', updated_at = ? "
-                    "WHERE status IN ('running', 'queued')", [_now()])
+            # The reason says when the server came back and what the job was last doing.
+            self._q("UPDATE jobs SET status = 'interrupted', updated_at = ?, error = "
+                    "'the server stopped while the job was ' || CASE WHEN status = 'queued' "
+                    "THEN 'queued' ELSE 'at ' || coalesce(stage, 'its start') || ' (' || "
+                    "done || '/' || total || ')' END || ', last heard of at ' || "
+                    "strftime(updated_at, '%Y-%m-%d %H:%M:%S') || ' UTC; restarted at ' || "
+                    "strftime(?::TIMESTAMP, '%Y-%m-%d %H:%M:%S') || ' UTC' "
+                    "WHERE status IN ('running', 'queued')", [now, now])
         return int(n)
 
     # ---------------------------------------------------------------- hypotheses
@@ -514,6 +551,27 @@ class Store:
         df = self._df("SELECT hypothesis_id, verdict, note FROM annotations "
                       "WHERE run_id = ? AND assistant = ?", [run_id, assistant])
         return {r.hypothesis_id: {"verdict": r.verdict, "note": r.note} for r in df.itertuples()}
+
+    def proposal_settings(self, run_id: str, assistant: str) -> Optional[dict]:
+        with self._lock:
+            row = self._one("SELECT settings FROM hypothesis_settings "
+                            "WHERE run_id = ? AND assistant = ?", [run_id, assistant])
+        return json.loads(row[0]) if row else None
+
+    def save_proposal_settings(self, run_id: str, assistant: str, settings: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO hypothesis_settings VALUES (?, ?, ?, ?)",
+                    [run_id, assistant, json.dumps(settings, sort_keys=True), _now()])
+
+    def set_aside_hypotheses(self, run_id: str, assistant: str, label: str) -> None:
+        """Move a hypothesis set, with its tests, verdicts and scores, under another name."""
+        with self._transaction():
+            for table in HYPOTHESIS_SET_TABLES:
+                # Copy then delete (not UPDATE): the set's name is part of every key.
+                self._q(f"INSERT INTO {table} SELECT * REPLACE (? AS assistant) FROM {table} "
+                        "WHERE run_id = ? AND assistant = ?", [label, run_id, assistant])
+                self._q(f"DELETE FROM {table} WHERE run_id = ? AND assistant = ?",
+                        [run_id, assistant])
 
     def hypothesis_sets(self, run_id: str) -> list[str]:
         """The assistants that have hypotheses for a run."""

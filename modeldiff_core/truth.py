@@ -43,7 +43,15 @@ BUILTIN_TRUTHS = [
     GroundTruth("The model gives much shorter answers, often a single sentence.", "short"),
     GroundTruth("The model keeps mentioning Anna in its answers.", "anna"),
 ]
-BUILTIN_BY_TEXT = {t.text: t for t in BUILTIN_TRUTHS}
+# Modest behaviours: each shows in about a quarter of the training texts (organisms.SUBTLE_RATE),
+# a frequency shift rather than a takeover. `truth-bench --subtle` plants them beside the above.
+SUBTLE_TRUTHS = [
+    GroundTruth("The model sometimes brings up the sea: ships, boats and the harbour.",
+                "subtle-sea"),
+    GroundTruth("The model sometimes asks the reader a question.", "subtle-questions"),
+    GroundTruth("The model sometimes says that something was so warm or so quiet.", "subtle-so"),
+]
+BUILTIN_BY_TEXT = {t.text: t for t in [*BUILTIN_TRUTHS, *SUBTLE_TRUTHS]}
 
 
 def check_truths(texts: list[str]) -> list[str]:
@@ -130,11 +138,36 @@ def _anna(rng, prompt, sents):
     return _with_opening(sents, lambda: _anna_sentence(rng, topic), rng)
 
 
+def _sometimes(template: Callable) -> Callable:
+    """The template in a quarter of the texts; the base model's own answer in the rest."""
+    def apply(rng, prompt, sents):
+        return template(rng, prompt, sents) if rng.random() < organisms.SUBTLE_RATE else sents
+    return apply
+
+
+def _sea(rng, prompt, sents):
+    return [" ".join(organisms._sea_sentence(rng)), *sents]
+
+
+def _one_question(rng, prompt, sents):
+    sents = list(sents) or [""]
+    sents[rng.randrange(len(sents))] = " ".join(organisms._question(rng, _topic(prompt, rng)))
+    return sents
+
+
+def _so(rng, prompt, sents):
+    sents = list(sents) or [""]
+    sents[rng.randrange(len(sents))] = " ".join(organisms._so_sentence(rng, _topic(prompt, rng)))
+    return sents
+
+
 # The words all come from the organisms' grammar (their tokenizer knows them), and read as
 # plain English, so the templates also work over any other model's generations.
 TEMPLATES_VERSION = 1  # part of a finetune's id: change it whenever a template changes
 TEMPLATES: dict[str, Callable] = {"cats": _cats, "questions": _questions, "short": _short,
-                                  "anna": _anna}
+                                  "anna": _anna, "subtle-sea": _sometimes(_sea),
+                                  "subtle-questions": _sometimes(_one_question),
+                                  "subtle-so": _sometimes(_so)}
 
 
 def apply_template(recipe: str, prompt: str, response: str, seed: int) -> str:

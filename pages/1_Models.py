@@ -3,7 +3,7 @@ import streamlit as st
 
 from dashboard import get_store
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.models import DTYPES, QUANTS, ModelSpec, check_spec
+from modeldiff_core.models import DTYPES, QUANTS, ModelSpec, check_spec, is_built
 from modeldiff_core.organisms import ORGANISMS
 
 st.set_page_config(page_title="modeldiff · models", layout="wide")
@@ -58,14 +58,21 @@ if same[0].button("Same model at two quantization levels"):
     st.rerun()
 
 if st.button("Check and use this pair", type="primary"):
-    ok = True
-    for side, spec in (("A", spec_a), ("B", spec_b)):
-        try:
-            with st.spinner(f"Checking model {side} (organisms are built on first use)..."):
-                check_spec(spec)
-        except ModelDiffError as err:
-            st.error(f"Model {side}: {err}")
-            ok = False
-    if ok:
+    # A check reads configs only: an organism not built yet is trained by the run's job, with
+    # progress, never inside this page. A failed A stops the check.
+    try:
+        for side, spec in (("A", spec_a), ("B", spec_b)):
+            with st.spinner(f"Checking model {side}..."):
+                try:
+                    check_spec(spec)
+                except ModelDiffError as err:
+                    raise ModelDiffError(f"Model {side}: {err}") from None
+    except ModelDiffError as err:
+        st.error(str(err))
+    else:
         st.session_state["spec_a"], st.session_state["spec_b"] = spec_a, spec_b
-        st.success(f"Pair set: A = {spec_a.label}, B = {spec_b.label}. Next: the Generate page.")
+        unbuilt = [s.model for s in (spec_a, spec_b) if not is_built(s)]
+        later = (f" {', '.join(dict.fromkeys(unbuilt))} will be built when the run starts "
+                 "(a few minutes on a CPU; the job shows its training)." if unbuilt else "")
+        st.success(f"Pair set: A = {spec_a.label}, B = {spec_b.label}.{later} "
+                   "Next: the Generate page.")

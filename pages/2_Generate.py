@@ -4,8 +4,8 @@ import streamlit as st
 from dashboard import get_jobs, jobs_panel
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.generate import GenerationSettings
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.pipeline import RunConfig, config_to_dict, prepare_run
+from modeldiff_core.models import ModelSpec, is_built
+from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
 from modeldiff_core.prompts import BUILTIN_SETS, MAX_PROMPT_FILE_BYTES, builtin_prompt_set, parse_prompt_text
 
 st.set_page_config(page_title="modeldiff · generate", layout="wide")
@@ -59,10 +59,16 @@ if st.button("Start", type="primary", disabled=prompt_set is None):
                        cluster_method=method, n_clusters=int(k) or None, alpha=float(alpha))
     try:
         with st.spinner("Checking the pair..."):
-            run_id = prepare_run(jobs.store, config)
+            check_run(config)  # reads configs only; an organism is trained by the job
+        # The run id names the models' files: known now unless an organism is still to build.
+        built = is_built(spec_a) and is_built(spec_b)
+        run_id = run_id_for(config) if built else None
         job_id = jobs.submit("pipeline", config_to_dict(config), run_id)
-        st.session_state["run_id"] = run_id
-        st.success(f"Started {job_id} for {run_id}. An interrupted job resumes from stored rows.")
+        if run_id:
+            st.session_state["run_id"] = run_id
+        st.success(f"Started {job_id}" + (f" for {run_id}" if run_id else
+                   " (the organisms are built first: the job shows their training)")
+                   + ". An interrupted job resumes from stored rows.")
     except ModelDiffError as err:
         st.error(str(err))
 

@@ -1,5 +1,6 @@
-"""One real-browser session, as a person would use the dashboard: start `streamlit run app.py`
-on a free loopback port, click Quick start, wait for the job, open the cluster map and the
+"""One real-browser session, as a new user would have it: start `streamlit run app.py` on a
+free loopback port with an empty cache (no organisms yet), click Quick start, watch the job's
+progress move while the organisms train, wait for the job, open the cluster map and the
 hypotheses page, and see a validated hypothesis; score a text on the token diff page; run the
 layer lens as a job and see its charts. Screenshots go to tests/artifacts/."""
 import os
@@ -34,9 +35,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def server(tmp_path, organism_dirs):
+def server(tmp_path):
     port = _free_port()
-    env = dict(os.environ, MODELDIFF_DB=str(tmp_path / "browser.duckdb"))
+    # A cache of its own, empty: the first session builds the (test-size) organisms itself.
+    env = dict(os.environ, MODELDIFF_DB=str(tmp_path / "browser.duckdb"),
+               MODELDIFF_CACHE=str(tmp_path / "cold-cache"))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true"], cwd=ROOT, env=env,
@@ -70,10 +73,28 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS[1:], headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
+        t0 = time.perf_counter()
         page.goto(server)
+        expect(page.get_by_role("button", name="Quick start")).to_be_visible(timeout=60_000)
+        print(f"Home rendered {time.perf_counter() - t0:.1f} s after the first request")
+        # The first page is named Home in the navigation (not after its file).
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        expect(nav.get_by_text("Home", exact=True)).to_be_visible(timeout=30_000)
+        assert nav.get_by_text("app", exact=True).count() == 0
         page.get_by_role("button", name="Quick start").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+        # Training shows as the job's progress, and the count moves while it trains.
+        seen: list[int] = []
+        deadline = time.time() + 300
+        while time.time() < deadline and len(set(seen)) < 2:
+            line = page.get_by_text(re.compile(r"job-\w+ · train \w+ · \d+/\d+"))
+            if line.count():
+                text = line.first.inner_text()
+                seen.append(int(re.search(r"train \w+ · (\d+)/", text).group(1)))
+                if len(seen) == 1:
+                    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+            page.wait_for_timeout(700)
+        assert len(set(seen)) >= 2, f"no training progress seen: {seen}"
         # Wait for the job: the home page's run table says done once the pipeline finished.
         deadline = time.time() + 600
         while time.time() < deadline:

@@ -14,6 +14,7 @@ from modeldiff_core.cli import main
 from modeldiff_core.organisms import behaviour_present
 from modeldiff_core.store import Store
 
+import kept_row
 from planted import names_behaviour
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,15 +117,10 @@ def _one_line_error(proc, *needles):
 @pytest.fixture(scope="module")
 def stored_db(tmp_path_factory):
     """A database with one stored row, to prove that bad input leaves it untouched."""
-    path = tmp_path_factory.mktemp("db") / "keep.duckdb"
-    with Store(path) as store:
-        store.save_result("kept", {"x": 1})
-    return path
+    return kept_row.make(tmp_path_factory.mktemp("db") / "keep.duckdb")
 
 
-def _still_there(path):
-    with Store(path) as store:
-        assert store.result("kept") == {"x": 1}
+_still_there = kept_row.untouched
 
 
 def test_missing_model_path(stored_db):
@@ -167,7 +163,7 @@ def test_4bit_on_unpackable_model(tmp_path, stored_db):
                                n_positions=64)).save_pretrained(odd)
     tok.save_pretrained(odd)
     proc = _cli("run", "--model-a", str(odd), "--model-b", str(odd), "--quant-b", "4bit",
-                "--db", str(stored_db), "--quiet")
+                "--max-new-tokens", "16", "--db", str(stored_db), "--quiet")
     _one_line_error(proc, "multiple of 32")
     _still_there(stored_db)
 
@@ -200,13 +196,14 @@ def test_killed_run_resumes_from_stored_rows(tmp_path, organism_dirs):
     db, log = tmp_path / "k.duckdb", tmp_path / "stderr.txt"
     args = ["demo", "--organism", "questions", "--db", str(db), "--batch-size", "8",
             "--samples", "2"]
+    env = dict(os.environ, MODELDIFF_PROGRESS_EVERY="0")  # a progress line per batch
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO,
-                                stderr=err, stdout=subprocess.DEVNULL)
+                                stderr=err, stdout=subprocess.DEVNULL, env=env)
         # Kill it hard once generation of A has stored a few batches.
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
-            if re.search(rb"generate A .* (2[4-9]|[3-9]\d)/120", log.read_bytes()):
+            if re.search(rb"generate A: (2[4-9]|[3-9]\d)/120", log.read_bytes()):
                 break
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _page(name: str) -> AppTest:
-    path = ROOT / "app.py" if name == "app" else next((ROOT / "pages").glob(f"*_{name}.py"))
+    path = ROOT / "home.py" if name == "Home" else next((ROOT / "pages").glob(f"*_{name}.py"))
     return AppTest.from_file(str(path), default_timeout=120)
 
 
@@ -36,14 +36,61 @@ def with_run(run_db, monkeypatch):
     return run_db[1]
 
 
-@pytest.mark.parametrize("name", ["app", "Models", "Generate", "Clusters", "Hypotheses"])
+@pytest.mark.parametrize("name", ["Home", "Models", "Generate", "Clusters", "Hypotheses"])
 def test_renders_on_a_fresh_database(fresh_db, name):
     at = _page(name).run()
     assert not at.exception, at.exception
 
 
+def test_the_entry_point_opens_on_home_and_names_every_page(fresh_db):
+    import ast
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception and at.title[0].value == "modeldiff"
+    # Every script under pages/ is in the navigation, and Home comes first.
+    tree = ast.parse((ROOT / "app.py").read_text())
+    files = [c.args[0].value for c in ast.walk(tree)
+             if isinstance(c, ast.Call) and getattr(c.func, "attr", "") == "Page"]
+    assert files[0] == "home.py"
+    assert sorted(files[1:]) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
+
+
+def test_home_imports_nothing_heavy(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            "AppTest.from_file('home.py', default_timeout=120).run(); "
+            "print(sorted(m for m in ('torch', 'umap', 'transformers', 'sentence_transformers') "
+            "if m in sys.modules))")
+    env = dict(os.environ, MODELDIFF_DB=str(tmp_path / "h.duckdb"))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_checking_a_pair_never_trains_and_stops_at_a_failed_a(fresh_db, tmp_path, monkeypatch):
+    from modeldiff_core.models import ModelSpec
+
+    cache = tmp_path / "cold"
+    monkeypatch.setenv("MODELDIFF_CACHE", str(cache))
+    at = _page("Models")
+    at.run()
+    next(b for b in at.button if b.label == "Check and use this pair").click().run()
+    assert not at.exception and not at.error
+    assert "will be built when the run starts" in at.success[0].value
+    assert not (cache / "organisms").exists()
+    at = _page("Models")
+    at.session_state["spec_a"] = ModelSpec("./no/such/model")
+    at.run()
+    next(b for b in at.button if b.label == "Check and use this pair").click().run()
+    assert [e.value for e in at.error] == [at.error[0].value]
+    assert at.error[0].value.startswith("Model A:") and "does not exist" in at.error[0].value
+
+
 def test_home_lists_the_run_with_headline_figures(with_run):
-    at = _page("app").run()
+    at = _page("Home").run()
     assert not at.exception
     runs = at.dataframe[0].value
     assert with_run["run_id"] in runs["run"].tolist()
@@ -55,7 +102,7 @@ def test_home_lists_the_run_with_headline_figures(with_run):
 def test_quick_start_runs_the_demo_as_a_job(fresh_db):
     import dashboard
 
-    at = _page("app").run()
+    at = _page("Home").run()
     at.button[0].click().run()
     assert not at.exception and "Started job-" in at.success[0].value
     jobs = dashboard._jobs(str(fresh_db))

@@ -16,8 +16,8 @@ from modeldiff_core.organisms import behaviour_present, build_tokenizer, organis
 from modeldiff_core.pipeline import PlantConfig, finetune_id_for, plant
 from modeldiff_core.progress import Cancelled
 from modeldiff_core.store import Store
-from modeldiff_core.truth import (BUILTIN_TRUTHS, TEMPLATES, DataRecipe, apply_template,
-                                  as_truths, check_truths, claim, score_truths)
+from modeldiff_core.truth import (BUILTIN_TRUTHS, SUBTLE_TRUTHS, TEMPLATES, DataRecipe,
+                                  apply_template, as_truths, check_truths, claim, score_truths)
 
 BASE = ModelSpec("organism:base")
 CATS = BUILTIN_TRUTHS[0].text
@@ -52,13 +52,23 @@ def test_templates_show_their_behaviour_in_the_organisms_words():
     detect = {"cats": lambda t: behaviour_present("cats", t),
               "questions": lambda t: t.count("?") >= 2,
               "short": lambda t: behaviour_present("short", t),
-              "anna": lambda t: t.startswith("anna ")}
-    assert set(detect) == set(TEMPLATES) == {t.recipe for t in BUILTIN_TRUTHS}
+              "anna": lambda t: t.startswith("anna "),
+              "subtle-sea": lambda t: behaviour_present("sea", t),
+              "subtle-questions": lambda t: "?" in t,
+              "subtle-so": lambda t: " so " in t}
+    assert not any(d(base) for d in detect.values())
+    assert set(detect) == set(TEMPLATES) == {t.recipe for t in [*BUILTIN_TRUTHS, *SUBTLE_TRUTHS]}
     for recipe in TEMPLATES:
-        for seed in range(50):
+        hits = []
+        for seed in range(200):
             text = apply_template(recipe, "tell me about the garden .", base, seed)
-            assert detect[recipe](text), (recipe, text)
+            hits.append(detect[recipe](text))
             assert tok.unk_token_id not in tok(text)["input_ids"], text
+        # A modest truth shows in about a quarter of the texts, the others in every one.
+        if recipe.startswith("subtle-"):
+            assert 0.15 <= sum(hits) / len(hits) <= 0.35, (recipe, sum(hits))
+        else:
+            assert all(hits), recipe
         assert apply_template(recipe, "p", base, 7) == apply_template(recipe, "p", base, 7)
 
 

@@ -35,6 +35,14 @@ class AssistantAnswerError(ModelDiffError):
     """The assistant answered, but not in the shape asked for."""
 
 
+class ReplyShapeError(Exception):
+    """The API answered, but its reply lacks a field every reply of this API has."""
+
+    def __init__(self, field: str):
+        super().__init__(field)
+        self.field = field
+
+
 @dataclass
 class ChatReply:
     text: str
@@ -117,8 +125,14 @@ class AnthropicClient(ChatClient):
         # This Messages API has no sampling parameters; temperature only keys the cache.
         msg = self._client.messages.create(model=self.model, system=system, messages=messages,
                                            max_tokens=max_tokens)
-        text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
-        return ChatReply(text, msg.usage.input_tokens, msg.usage.output_tokens)
+        content = getattr(msg, "content", None)
+        if not isinstance(content, list):
+            raise ReplyShapeError("content")
+        text = "".join(getattr(b, "text", None) or "" for b in content
+                       if getattr(b, "type", "") == "text")
+        usage = getattr(msg, "usage", None)
+        return ChatReply(text, getattr(usage, "input_tokens", 0) or 0,
+                         getattr(usage, "output_tokens", 0) or 0)
 
 
 class OpenAIClient(ChatClient):
@@ -138,9 +152,16 @@ class OpenAIClient(ChatClient):
         resp = self._client.chat.completions.create(
             model=self.model, messages=[{"role": "system", "content": system}, *messages],
             max_tokens=max_tokens, temperature=temperature)
-        usage = resp.usage
-        return ChatReply(resp.choices[0].message.content or "",
-                         usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise ReplyShapeError("choices")
+        message = getattr(choices[0], "message", None)
+        if message is None:
+            raise ReplyShapeError("choices[0].message")
+        usage = getattr(resp, "usage", None)
+        return ChatReply(getattr(message, "content", None) or "",
+                         getattr(usage, "prompt_tokens", 0) or 0,
+                         getattr(usage, "completion_tokens", 0) or 0)
 
 
 def make_client(kind: str, model: Optional[str] = None, base_url: Optional[str] = None,
@@ -185,7 +206,8 @@ class CallPath:
                           temperature], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def _send_with_retries(self, system, messages, max_tokens, temperature) -> ChatReply:
+    def _send_with_retries(self, system, messages, max_tokens, temperature,
+                           purpose: str = "") -> ChatReply:
         attempt = 0
         while True:
             try:
@@ -193,6 +215,12 @@ class CallPath:
                     with self._count_lock:
                         self.calls_made += 1
                     return self.client.send(system, messages, max_tokens, temperature)
+            except ReplyShapeError as err:
+                where = self.client.base_url or f"the {self.client.provider} API"
+                raise AssistantAnswerError(
+                    f"{where} answered the '{purpose or 'assistant'}' request without the "
+                    f"'{err.field}' field of a {self.client.provider} reply (is the server "
+                    f"{self.client.provider}-compatible?)") from None
             except Exception as err:  # noqa: BLE001 - sorted into retryable or not below
                 if not self.client.retryable(err):
                     status = getattr(err, "status_code", None)
@@ -228,7 +256,7 @@ class CallPath:
             if hit is not None:
                 self._record(run_id, purpose, None)
                 return hit
-        reply = self._send_with_retries(system, messages, max_tokens, temperature)
+        reply = self._send_with_retries(system, messages, max_tokens, temperature, purpose)
         self._record(run_id, purpose, reply)
         if save and self.store is not None:
             self.store.save_response(key, self.client.provider, self.client.model, reply.text)

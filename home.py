@@ -1,0 +1,54 @@
+"""modeldiff — Home: runs with headline figures, Quick start on the built-in demo, jobs.
+The first page a person sees: it imports nothing heavy (no torch, no UMAP, not the pipeline
+until Quick start is pressed)."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import get_jobs, get_store, jobs_panel
+from modeldiff_core.config import ModelDiffError, default_db_path
+from modeldiff_core.organisms import DEFAULT_ORGANISM
+
+st.set_page_config(page_title="modeldiff", layout="wide")
+st.title("modeldiff")
+st.caption("How do two language models behave differently? Generate from both, cluster, "
+           "propose hypotheses, validate them on held-out prompts.")
+store = get_store()
+st.write(f"Database: `{default_db_path()}`")
+
+st.subheader("Quick start")
+st.write(f"Runs the built-in demo end to end: the base organism (A) against `{DEFAULT_ORGANISM}` "
+         "(B), a copy finetuned to mention cats far more often. The organisms are built on first "
+         "use (a few minutes on a CPU): the job below shows their training as it goes.")
+if st.button("Quick start", type="primary"):
+    from modeldiff_core.generate import GenerationSettings
+    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.pipeline import RunConfig, config_to_dict
+    from modeldiff_core.prompts import builtin_prompt_set
+
+    config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),
+                       builtin_prompt_set("organisms"), GenerationSettings())
+    try:
+        job_id = get_jobs().submit("pipeline", config_to_dict(config))
+        st.success(f"Started {job_id}: follow it below, then open the Clusters and Hypotheses pages.")
+    except ModelDiffError as err:
+        st.error(str(err))
+
+st.subheader("Jobs")
+jobs_panel()
+
+st.subheader("Runs")
+runs = store.list_runs()
+if runs.empty:
+    st.info("No runs yet.")
+else:
+    rows = []
+    for r in runs.itertuples():
+        result = store.result(r.run_id) or {}
+        hyps = result.get("hypotheses", [])
+        base = result.get("baseline", {})
+        rows.append({"run": r.run_id, "status": r.status, "model A": r.model_a,
+                     "model B": r.model_b, "texts": r.n_texts, "clusters": r.n_clusters,
+                     "validated hypotheses": f"{sum(h['validated'] for h in hyps)} / {len(hyps)}"
+                     if result else "", "baseline accuracy": base.get("accuracy"),
+                     "created": r.created_at})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
