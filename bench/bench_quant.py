@@ -42,7 +42,7 @@ def main():
     eval_set = eval_set_for(spec)
     load_level(spec, "fp32")  # warm-up: builds the organism if needed, imports
     fast, slow = [], []
-    for r in range(args.repeats):  # interleaved, so drift in machine load hits both alike
+    for _r in range(args.repeats):  # interleaved, so drift in machine load hits both alike
         with tempfile.TemporaryDirectory() as tmp:
             fast.append(two_phase(spec, levels, eval_set, Path(tmp))[0])
             rate, tokens = recompute(spec, levels, eval_set, Path(tmp))

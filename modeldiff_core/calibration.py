@@ -27,8 +27,8 @@ import pandas as pd
 from . import stats
 from .assistants.base import Hypothesis
 from .assistants.offline import OfflineAssistant, predicate_fires, sentences
-from .validation import (discriminative, generative_stats, heldout_texts, judge_calls,
-                         paired_heldout, spread_over_prompts)
+from .validation import (discriminative, generative_stats, heldout_texts, paired_heldout,
+                         spread_over_prompts)
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call

@@ -96,7 +96,7 @@ def top_terms(texts: list[str], labels: np.ndarray, n_terms: int = 6) -> dict[in
     from sklearn.feature_extraction.text import CountVectorizer
 
     clusters = sorted(set(int(c) for c in labels))
-    docs = [" ".join(t for t, l in zip(texts, labels) if l == c) for c in clusters]
+    docs = [" ".join(t for t, lab in zip(texts, labels) if lab == c) for c in clusters]
     try:
         vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
         counts = vec.fit_transform(docs).toarray().astype(float)

@@ -396,7 +396,7 @@ def _train(model, tokenizer, docs_iter, steps: int, lr: float, progress: StagePr
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     model.train()
     loss_value = float("nan")
-    for step in range(steps):
+    for _step in range(steps):
         docs = next(docs_iter)
         enc = tokenizer(docs, return_tensors="pt", padding=True)
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)

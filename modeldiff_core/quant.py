@@ -168,7 +168,7 @@ def _conv1d_to_linear(model) -> None:
     import torch
     from transformers.pytorch_utils import Conv1D
 
-    for name, mod in list(model.named_modules()):
+    for _name, mod in list(model.named_modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, Conv1D):
                 lin = torch.nn.Linear(child.weight.shape[0], child.nf, bias=child.bias is not None)

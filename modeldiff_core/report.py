@@ -89,7 +89,7 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
     if result is None:
         raise ModelDiffError(f"run {run_id} has no result yet (its job may still be running)")
     if result.get("assistant", "offline") != assistant:
-        from .pipeline import build_result  # another assistant's hypotheses on the same run
+        from .results import build_result  # another assistant's hypotheses on the same run
 
         result = build_result(store, run_id, assistant)
     hyps = store.hypotheses(run_id, assistant).set_index("hypothesis_id")

@@ -329,16 +329,17 @@ def write_examples(call_path, truth: str, prompts: list[str]) -> list[Optional[s
 def judge_similarity(call_path, truths: list[str], hypotheses: list[str]) -> np.ndarray:
     """truths x hypotheses similarity in [0, 1], from the assistant's 1-100 scores."""
     out = np.zeros((len(truths), len(hypotheses)))
+    n = len(hypotheses)
+
+    def check(answer) -> Optional[str]:
+        got = answer.get("scores") if isinstance(answer, dict) else None
+        if not isinstance(got, list) or len(got) != n or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in got):
+            return f"Give exactly {n} numbers from 1 to 100 in a 'scores' list."
+        return None
     for i, truth in enumerate(truths):
         if not hypotheses:
             break
-
-        def check(answer, n=len(hypotheses)) -> Optional[str]:
-            got = answer.get("scores") if isinstance(answer, dict) else None
-            if not isinstance(got, list) or len(got) != n or not all(
-                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in got):
-                return f"Give exactly {n} numbers from 1 to 100 in a 'scores' list."
-            return None
         answer = _ask(call_path, "match. A finetune planted the ground-truth behaviour in Model "
                       "B. For each hypothesis, rate from 1 to 100 how well it describes that same "
                       "behaviour (100: the same behaviour, same direction; 1: unrelated or "
@@ -411,7 +412,7 @@ def score_run(store, run_id: str, truths: list[str], matcher: str = "embedding",
     if result is None:
         raise ModelDiffError(f"run {run_id} has no result yet")
     if result.get("assistant", "offline") != assistant_key:
-        from .pipeline import build_result
+        from .results import build_result
         result = build_result(store, run_id, assistant_key)
     hyps = result["hypotheses"]
     texts = [h["text"] for h in hyps]

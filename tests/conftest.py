@@ -49,3 +49,17 @@ def demo_run(demo_run_master, tmp_path):
     path = tmp_path / "run.duckdb"
     shutil.copy(demo_run_master[0], path)
     return path, demo_run_master[1]["run_id"]
+
+
+# Tests that train organisms or run the pipeline take minutes: `pytest -m "not slow"` is the
+# quick loop (CI runs everything). A test is slow when it needs the organisms or a demo run.
+SLOW_FIXTURES = {"organism_dirs", "demo_run", "demo_run_master", "cold_env"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if item.module.__name__ == "test_browser":
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.browser)

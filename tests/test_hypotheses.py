@@ -165,7 +165,7 @@ def test_refinement_rounds_are_bounded_and_see_discovery_texts_only(rounds):
     found = propose_hypotheses(refiner, pts, clusters, rounds=rounds, refine_texts=60)
     assert len(refiner.refined) == rounds and len(found) == 1 + rounds
     assert [h.source for h in found[1:]] == [f"refine {r}" for r in range(1, rounds + 1)]
-    for n_current, judged in refiner.refined:
+    for _n_current, judged in refiner.refined:
         assert set(judged["split"]) == {"discovery"} and len(judged) == 60
         # Paired by prompt, with the hypotheses' combined belief: cat texts look like B's.
         assert (judged["side"].iloc[::2].to_numpy() != judged["side"].iloc[1::2].to_numpy()).all()

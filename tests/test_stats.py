@@ -73,7 +73,8 @@ def fisher_by_hand(a_in, b_in, a_out, b_out):
     """Two-sided Fisher p by enumerating the hypergeometric distribution."""
     row, col = b_in + a_in, b_in + b_out
     n = row + a_out + b_out
-    prob = lambda x: math.comb(col, x) * math.comb(n - col, row - x) / math.comb(n, row)
+    def prob(x):
+        return math.comb(col, x) * math.comb(n - col, row - x) / math.comb(n, row)
     p_obs = prob(b_in)
     support = range(max(0, row + col - n), min(row, col) + 1)
     return sum(prob(x) for x in support if prob(x) <= p_obs * (1 + 1e-7))

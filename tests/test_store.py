@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,7 +201,7 @@ def test_replace_clustering_is_atomic_on_failure():
     st.save_generations("r", _gens([("A", 0, 0, "t", 1, "stop")]))
     st.replace_clustering("r", _points(1, 5), _clusters([5]), {"v": 1})
     bad = _clusters([6]).assign(size_a=["not a number"])  # cannot be cast to INTEGER
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.Error):
         st.replace_clustering("r", _points(1, 6), bad, {"v": 2})
     # The failed swap rolled back: the old clustering is still whole.
     assert list(st.clusters("r").cluster_id) == [5]

@@ -1,0 +1,89 @@
+"""The result document of the CLI contract (`build_result`), read from what is stored: the
+run's texts, clusters, hypotheses with their held-out tests, the baseline and the coverage."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .validation import TEXT_KEY, bow_baseline, coverage, judged_texts
+
+SIDES = ("A", "B")
+
+
+def _num(x) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+def _count(x) -> Optional[int]:
+    return None if x is None or x != x else int(x)
+
+
+def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
+    hyps, val = store.hypotheses(run_id, key), store.validations(run_id, key)
+    out = []
+    for h in hyps.itertuples():
+        tests = {r.test: r for r in val[val["hypothesis_id"] == h.hypothesis_id].itertuples()}
+        d, g = tests.get("discriminative"), tests.get("generative")
+        row = {"id": h.hypothesis_id, "text": h.text, "source": h.source,
+               "direction": h.direction, "predicate": h.predicate,
+               "discriminative": None, "generative": None, "validated": False}
+        if d is not None:
+            row["discriminative"] = {k: _num(d.result.get(k)) for k in
+                                     ("accuracy", "auc", "p_value", "ci_low", "ci_high")}
+            row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]),
+                                         n_prompts=_count(d.result.get("n_prompts")))
+            row["validated"] = bool(d.validated)
+        if g is not None and g.result.get("n"):
+            row["generative"] = {"auc": _num(g.result["auc"]), "p_value": _num(g.result["p_value"]),
+                                 "q_value": _num(g.q_value), "n": int(g.result["n"]),
+                                 "n_prompts": _count(g.result.get("n_prompts"))}
+        out.append(row)
+    return out
+
+
+def build_result(store, run_id: str, key: str = "offline") -> dict:
+    """The result document of the CLI contract, from what is stored."""
+    run = store.get_run(run_id)
+    gens = store.generations(run_id)
+    clusters = store.clusters(run_id)
+    val = gens[gens["split"] == "validation"]
+    seed = (run["settings"] or {}).get("generation", {}).get("seed", 0)
+    base = bow_baseline(val["text"].tolist(), val["side"].tolist(), val["prompt_id"].tolist(),
+                        seed=seed)
+    cluster_rows = [
+        {"cluster_id": int(r.cluster_id), "size_a": int(r.size_a), "size_b": int(r.size_b),
+         "share_b": float(r.share_b), "log_odds": float(r.log_odds), "ci_low": float(r.ci_low),
+         "ci_high": float(r.ci_high), "p_value": _num(r.p_value), "q_value": _num(r.q_value),
+         "fisher_p": _num(r.fisher_p), "n_prompts": _count(r.n_prompts),
+         "top_terms": r.top_terms, "noise": int(r.cluster_id) == stats.NOISE,
+         "discovery": {"size_a": _count(r.disc_size_a), "size_b": _count(r.disc_size_b),
+                       "log_odds": _num(r.disc_log_odds), "p_value": _num(r.disc_p_value),
+                       "q_value": _num(r.disc_q_value)}}
+        for r in clusters.itertuples()]
+    hypotheses = _hypothesis_rows(store, run_id, key)
+    return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
+            "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
+            "baseline": base, "clusters": cluster_rows, "assistant": key,
+            "hypotheses": hypotheses, "coverage": run_coverage(store, run_id, key, gens, seed),
+            "failed_steps": store.run_failures(run_id, key)}
+
+
+def run_coverage(store, run_id: str, key: str, gens: pd.DataFrame, seed: int) -> dict:
+    """`validation.coverage` on the held-out texts the validated hypotheses were judged on."""
+    val = store.validations(run_id, key)
+    disc = val[(val["test"] == "discriminative") & val["validated"].fillna(False).astype(bool)]
+    frames = [judged_texts(gens, r.result) for r in disc.itertuples()]
+    frames = [f for f in frames if f is not None]
+    if not frames:
+        return coverage(np.zeros((0, 0)), [], [], [], seed)
+    keyed = [f.set_index(TEXT_KEY) for f in frames]
+    common = keyed[0].index
+    for f in keyed[1:]:
+        common = common.intersection(f.index)
+    first = keyed[0].loc[common]
+    scores = np.column_stack([f.loc[common, "score"].to_numpy() for f in keyed])
+    return coverage(scores, first["text"].tolist(), common.get_level_values("side").tolist(),
+                    common.get_level_values("prompt_id").tolist(), seed)

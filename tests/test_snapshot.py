@@ -1,0 +1,17 @@
+"""The result JSON of `demo --samples 2` (test-size organisms) against a snapshot made before
+the layout refactor: restructuring the code must not change a single figure. Only the run id
+is left out, since it hashes the organisms' file times. A change that is meant to alter
+results replaces the snapshot in the same commit, and says why."""
+import json
+from pathlib import Path
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "demo_samples2.json"
+
+
+def test_the_demo_result_is_unchanged(demo_run_master):
+    result = json.loads(json.dumps(demo_run_master[1], allow_nan=True))
+    result.pop("run_id")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert result.keys() == expected.keys()
+    for key in expected:
+        assert result[key] == expected[key], key
