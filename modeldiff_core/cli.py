@@ -357,13 +357,12 @@ def _main(args) -> int:
         return _quant_command(args)
     if args.command == "layers":
         return _layers_command(args)
-    from .pipeline import run_pipeline
+    from . import commands
     from .store import Store
 
     config = _config_from_args(args)
-    progress = None if args.quiet else _progress_bar()
     with Store(args.db or default_db_path()) as store:
-        result = run_pipeline(store, config, progress=progress)
+        result = commands.run(store, config, _context(args))
     result["alpha"] = args.alpha
     print(_summary(result, args.alpha))
     for note in result.get("notes", []):
@@ -377,16 +376,20 @@ def _main(args) -> int:
     return 0
 
 
+def _context(args):
+    from .commands import Context
+
+    return Context(progress=None if args.quiet else _progress_bar())
+
+
 def _ground_truth_command(args) -> int:
-    from .generate import GenerationSettings
-    from .pipeline import plant, truth_bench
+    from . import commands
     from .store import Store
 
-    progress = None if args.quiet else _progress_bar()
     if args.command == "plant":
         config = _plant_config(args)
         with Store(args.db or default_db_path()) as store:
-            row = plant(store, config, progress=progress)
+            row = commands.plant(store, commands.PlantParams(config), _context(args))
         out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
         out["model_b"] = row["spec_b"].to_dict()
         print(f"finetune {row['finetune_id']}: adapter {row['adapter_path']} "
@@ -397,12 +400,9 @@ def _ground_truth_command(args) -> int:
                                  max_new_tokens=args.max_new_tokens,
                                  temperature=args.temperature, batch_size=args.batch_size,
                                  seed=args.seed)
-        from .truth import BUILTIN_TRUTHS, SUBTLE_TRUTHS
-
-        truths = [t.text for t in [*BUILTIN_TRUTHS, *(SUBTLE_TRUTHS if args.subtle else [])]]
+        params = commands.BenchParams(gen, args.subtle, args.judge_texts)
         with Store(args.db or default_db_path()) as store:
-            out = truth_bench(store, generation=gen, progress=progress, truths=truths,
-                              max_judge_texts=args.judge_texts)
+            out = commands.truth_bench(store, params, _context(args))
         print(_bench_summary(out))
     if args.out:
         _write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
@@ -422,16 +422,16 @@ def _quant_summary(result: dict) -> str:
 
 
 def _quant_command(args) -> int:
-    from .quant import eval_set_for, parse_levels, quant_study
+    from . import commands
+    from .quant import eval_set_for, parse_levels
     from .store import Store
 
     spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
-    levels = parse_levels(args.levels)
-    eval_set = eval_set_for(spec, args.prompts)
-    progress = None if args.quiet else _progress_bar()
+    params = commands.QuantParams(spec, parse_levels(args.levels), args.reference,
+                                  prompts_file=args.prompts, batch_size=args.batch_size)
+    eval_set_for(spec, args.prompts)  # a bad prompts file is refused before the database opens
     with Store(args.db or default_db_path()) as store:
-        result = quant_study(store, spec, levels, reference=args.reference, eval_set=eval_set,
-                             batch_size=args.batch_size, progress=progress)
+        result = commands.quant(store, params, _context(args))
     if args.out:
         _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
     print(_quant_summary(result))
@@ -439,43 +439,21 @@ def _quant_command(args) -> int:
 
 
 def _layers_command(args) -> int:
-    from .layers import layer_lens, layer_lens_for_run, parse_alphas
-    from .models import ModelCache, ensure_built
-    from .pipeline import judge_for
-    from .quant import eval_set_for
+    from . import commands
+    from .layers import parse_alphas
     from .store import Store
 
-    spec_a = ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a)
-    spec_b = ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b)
     try:
         alphas = parse_alphas(args.alphas)
     except ModelDiffError as err:
         raise ModelDiffError(f"--{err}") from None
-    progress = None if args.quiet else _progress_bar()
-    cache = ModelCache()
-    if args.run:
-        with Store(args.db or default_db_path()) as store:
-            run = store.get_run(args.run)
-            if run is None:
-                raise ModelDiffError(f"no run {args.run} in {args.db or default_db_path()}")
-            stored = (ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]))
-            if stored != (spec_a, spec_b):
-                raise ModelDiffError(f"run {args.run} compares {stored[0].label} with "
-                                     f"{stored[1].label}, not the models given")
-            judge = judge_for(store, args.run, args.assistant, args.assistant_base_url,
-                              args.assistant_key_file)
-            result = layer_lens_for_run(store, args.run, cache, args.assistant, alphas,
-                                        args.window, n_texts=args.texts,
-                                        n_generations=args.generations, judge=judge,
-                                        progress=progress)
-            store.save_layer_lens(args.run, args.assistant, result)
-    else:
-        # Without a run: the weight and activation views on the built-in evaluation texts.
-        for spec in (spec_a, spec_b):
-            ensure_built(spec, progress)
-        texts = list(eval_set_for(spec_a).texts)[:args.texts]
-        result = layer_lens(cache.get(spec_a), cache.get(spec_b), texts, alphas=alphas,
-                            window=args.window, progress=progress)
+    params = commands.LayersParams(
+        args.run, ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a),
+        ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b), args.assistant,
+        list(alphas), args.window, args.generations, args.texts, args.assistant_base_url,
+        args.assistant_key_file)
+    with Store(args.db or default_db_path()) as store:
+        result = commands.layers(store, params, _context(args))
     if args.out:
         _write_out(args.out, json.dumps(result, indent=2, default=float),
                    args.db or default_db_path())

@@ -166,64 +166,25 @@ def describe_stopped(store, job: dict) -> str:
 
 def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
             api_key: Optional[str] = None) -> Optional[str]:
-    if kind == "pipeline":
-        from .models import ensure_built
-        from .pipeline import check_run, config_from_dict, run_id_for, run_pipeline
+    """The job's command on its stored params; returns the run it made or used, if any."""
+    from . import commands
+    from .pipeline import config_from_dict
 
-        config = config_from_dict(params)
-        check_run(config)
-        # The run id needs the models' files: an organism is trained here, with progress.
-        for spec in (config.spec_a, config.spec_b):
-            ensure_built(spec, progress)
-        run_id = run_id_for(config)
+    read = {"pipeline": config_from_dict, "plant": commands.PlantParams.from_dict,
+            "truth-bench": commands.BenchParams.from_dict,
+            "quant": commands.QuantParams.from_dict,
+            "layers": commands.LayersParams.from_dict}
+    run = {"pipeline": commands.run, "plant": commands.plant,
+           "truth-bench": commands.truth_bench, "quant": commands.quant,
+           "layers": commands.layers}
+    if kind not in run:
+        raise ModelDiffError(f"unknown job kind {kind!r}")
+    seen: list[str] = []
+
+    def on_run_id(run_id: str) -> None:
+        seen.append(run_id)
         manager.store.update_job(job_id, run_id=run_id)
-        run_pipeline(manager.store, config, cache=manager.cache, embedder=manager.embedder(),
-                     progress=progress, api_key=api_key)
-        return run_id
-    if kind == "plant":
-        from .generate import GenerationSettings
-        from .pipeline import evaluate_finetune, plant, plant_from_dict
 
-        config = plant_from_dict(params["plant"])
-        row = plant(manager.store, config, cache=manager.cache, progress=progress, api_key=api_key)
-        if not params.get("evaluate", True):
-            return None
-        scored = evaluate_finetune(manager.store, config.base, row["spec_b"], row["truths"],
-                                   GenerationSettings(**params.get("generation", {})),
-                                   cache=manager.cache, embedder=manager.embedder(),
-                                   progress=progress)
-        return scored["run_id"]
-    if kind == "truth-bench":
-        from .pipeline import truth_bench
-
-        truth_bench(manager.store, cache=manager.cache, embedder=manager.embedder(),
-                    progress=progress)
-        return None
-    if kind == "quant":
-        from .models import ModelSpec
-        from .quant import EvalSet, eval_set_for, quant_study
-
-        spec = ModelSpec.from_dict(params["spec"])
-        eval_set = eval_set_for(spec)
-        if params.get("texts"):  # an uploaded set replaces the texts; the MC set stays
-            eval_set = EvalSet(params["eval_set"], tuple(params["texts"]), eval_set.mc)
-        quant_study(manager.store, spec, params["levels"], params.get("reference", "fp32"),
-                    eval_set, progress=progress)
-        return None
-    if kind == "layers":
-        from .layers import DEFAULT_ALPHAS, layer_lens_for_run
-        from .pipeline import judge_for
-
-        run_id, key = params["run_id"], params.get("assistant", "offline")
-        judge = judge_for(manager.store, run_id, key, params.get("assistant_base_url"),
-                          api_key=api_key)
-        # Models of its own: the interventions rewrite weights in place while they run, which
-        # another job sharing the cache must never see.
-        result = layer_lens_for_run(manager.store, run_id, ModelCache(), key,
-                                    params.get("alphas", DEFAULT_ALPHAS),
-                                    params.get("window", 1),
-                                    n_generations=params.get("n_generations", 32),
-                                    judge=judge, progress=progress)
-        manager.store.save_layer_lens(run_id, key, result)
-        return run_id
-    raise ModelDiffError(f"unknown job kind {kind!r}")
+    ctx = commands.Context(manager.cache, manager.embedder, progress, api_key, on_run_id)
+    run[kind](manager.store, read[kind](params), ctx)
+    return seen[-1] if seen else None

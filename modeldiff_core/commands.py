@@ -1,0 +1,208 @@
+"""One function per kind of work — run, plant, truth-bench, quant, layers — each taking its
+parameters as one dataclass (whose `to_dict` is what a job stores and `from_dict` reads back).
+The CLI and the dashboard's jobs are thin adapters onto these, so the two never rebuild the
+same calls differently."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .config import ModelDiffError
+from .generate import GenerationSettings
+from .models import ModelCache, ModelSpec, ensure_built
+from .progress import ProgressCallback
+
+
+@dataclass
+class Context:
+    """What a command runs with, beside its parameters: the shared model cache, the embedder
+    (made on first use), where progress goes, a session's API key (never stored), and who
+    wants to know the run id as soon as it is known (a job's row)."""
+    cache: ModelCache = field(default_factory=ModelCache)
+    make_embedder: Optional[Callable] = None
+    progress: Optional[ProgressCallback] = None
+    api_key: Optional[str] = None
+    on_run_id: Callable[[str], None] = lambda run_id: None
+
+    def embedder(self):
+        from .embed import default_embedder
+
+        return self.make_embedder() if self.make_embedder else default_embedder()
+
+
+# ------------------------------------------------------------------------------ run
+def run(store, config, ctx: Context) -> dict:
+    """The pipeline on a RunConfig; the run id is announced once the models' files exist."""
+    from .pipeline import check_run, run_id_for, run_pipeline
+
+    check_run(config)
+    # The run id hashes the models' files: an organism is trained first, with progress.
+    for spec in (config.spec_a, config.spec_b):
+        ensure_built(spec, ctx.progress)
+    ctx.on_run_id(run_id_for(config))
+    return run_pipeline(store, config, cache=ctx.cache, embedder=ctx.embedder(),
+                        progress=ctx.progress, api_key=ctx.api_key)
+
+
+# -------------------------------------------------------------------------- plant
+@dataclass
+class PlantParams:
+    plant: object  # a pipeline.PlantConfig
+    evaluate: bool = False  # then the pipeline on base vs finetune, scored against the truths
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+    def to_dict(self) -> dict:
+        from .pipeline import plant_to_dict
+
+        return {"plant": plant_to_dict(self.plant), "evaluate": self.evaluate,
+                "generation": self.generation.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PlantParams":
+        from .pipeline import plant_from_dict
+
+        # Jobs stored before this field existed evaluated by default.
+        return cls(plant_from_dict(d["plant"]), d.get("evaluate", True),
+                   GenerationSettings(**d.get("generation", {})))
+
+
+def plant(store, params: PlantParams, ctx: Context) -> dict:
+    """The finetune's row (with `spec_b`); with `evaluate`, also `scored`: the pipeline run on
+    base vs finetune, scored against the planted truths."""
+    from .pipeline import evaluate_finetune
+    from .pipeline import plant as plant_finetune
+
+    row = plant_finetune(store, params.plant, cache=ctx.cache, progress=ctx.progress,
+                         api_key=ctx.api_key)
+    if params.evaluate:
+        row["scored"] = evaluate_finetune(store, params.plant.base, row["spec_b"], row["truths"],
+                                          params.generation, cache=ctx.cache,
+                                          embedder=ctx.embedder(), progress=ctx.progress)
+        ctx.on_run_id(row["scored"]["run_id"])
+    return row
+
+
+# -------------------------------------------------------------------- truth-bench
+@dataclass
+class BenchParams:
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    subtle: bool = False  # the modest truths too
+    max_judge_texts: int = 240
+
+    def to_dict(self) -> dict:
+        return {"generation": self.generation.to_dict(), "subtle": self.subtle,
+                "max_judge_texts": self.max_judge_texts}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BenchParams":
+        return cls(GenerationSettings(**d.get("generation", {})), d.get("subtle", False),
+                   d.get("max_judge_texts", 240))
+
+
+def truth_bench(store, params: BenchParams, ctx: Context) -> dict:
+    from .pipeline import truth_bench as bench
+    from .truth import BUILTIN_TRUTHS, SUBTLE_TRUTHS
+
+    truths = [t.text for t in [*BUILTIN_TRUTHS, *(SUBTLE_TRUTHS if params.subtle else [])]]
+    return bench(store, generation=params.generation, cache=ctx.cache, embedder=ctx.embedder(),
+                 progress=ctx.progress, truths=truths, max_judge_texts=params.max_judge_texts)
+
+
+# ---------------------------------------------------------------------------- quant
+@dataclass
+class QuantParams:
+    spec: ModelSpec
+    levels: list
+    reference: str = "fp32"
+    prompts_file: Optional[str] = None  # texts to score instead of the built-in ones
+    texts: Optional[list] = None  # or the texts themselves (an upload), named `eval_set`
+    eval_set: Optional[str] = None
+    batch_size: int = 16
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "levels": list(self.levels),
+                "reference": self.reference, "prompts_file": self.prompts_file,
+                "texts": self.texts, "eval_set": self.eval_set, "batch_size": self.batch_size}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuantParams":
+        return cls(ModelSpec.from_dict(d["spec"]), list(d["levels"]), d.get("reference", "fp32"),
+                   d.get("prompts_file"), d.get("texts"), d.get("eval_set"),
+                   d.get("batch_size", 16))
+
+
+def quant(store, params: QuantParams, ctx: Context) -> dict:
+    from .quant import EvalSet, eval_set_for, quant_study
+
+    eval_set = eval_set_for(params.spec, params.prompts_file)
+    if params.texts:  # an uploaded set replaces the texts; the multiple-choice set stays
+        eval_set = EvalSet(params.eval_set or "upload", tuple(params.texts), eval_set.mc)
+    return quant_study(store, params.spec, params.levels, params.reference, eval_set,
+                       batch_size=params.batch_size, progress=ctx.progress)
+
+
+# --------------------------------------------------------------------------- layers
+@dataclass
+class LayersParams:
+    run_id: Optional[str] = None  # a stored run: its texts, hypotheses and prompts
+    spec_a: Optional[ModelSpec] = None  # without a run: the pair itself (weights, activations)
+    spec_b: Optional[ModelSpec] = None
+    assistant: str = "offline"  # whose hypotheses of the run
+    alphas: Optional[list] = None
+    window: int = 1
+    n_generations: int = 32
+    n_texts: int = 200
+    assistant_base_url: Optional[str] = None
+    assistant_key_file: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id,
+                "spec_a": None if self.spec_a is None else self.spec_a.to_dict(),
+                "spec_b": None if self.spec_b is None else self.spec_b.to_dict(),
+                "assistant": self.assistant, "alphas": self.alphas, "window": self.window,
+                "n_generations": self.n_generations, "n_texts": self.n_texts,
+                "assistant_base_url": self.assistant_base_url,
+                "assistant_key_file": self.assistant_key_file}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LayersParams":
+        spec = lambda s: None if s is None else ModelSpec.from_dict(s)  # noqa: E731
+        return cls(d.get("run_id"), spec(d.get("spec_a")), spec(d.get("spec_b")),
+                   d.get("assistant", "offline"), d.get("alphas"), d.get("window", 1),
+                   d.get("n_generations", 32), d.get("n_texts", 200),
+                   d.get("assistant_base_url"), d.get("assistant_key_file"))
+
+
+def layers(store, params: LayersParams, ctx: Context) -> dict:
+    """The layer lens: for a stored run (and saved with it), or for a bare pair."""
+    from .layers import DEFAULT_ALPHAS, layer_lens, layer_lens_for_run
+    from .pipeline import judge_for
+    from .quant import eval_set_for
+
+    alphas = params.alphas if params.alphas is not None else DEFAULT_ALPHAS
+    if params.run_id is None:
+        if params.spec_a is None or params.spec_b is None:
+            raise ModelDiffError("the layer lens needs a run or both models")
+        for spec in (params.spec_a, params.spec_b):
+            ensure_built(spec, ctx.progress)
+        texts = list(eval_set_for(params.spec_a).texts)[:params.n_texts]
+        return layer_lens(ctx.cache.get(params.spec_a), ctx.cache.get(params.spec_b), texts,
+                          alphas=alphas, window=params.window, progress=ctx.progress)
+    run = store.get_run(params.run_id)
+    if run is None:
+        raise ModelDiffError(f"no run {params.run_id} in the database")
+    ctx.on_run_id(params.run_id)
+    stored = (ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]))
+    if params.spec_a is not None and stored != (params.spec_a, params.spec_b):
+        raise ModelDiffError(f"run {params.run_id} compares {stored[0].label} with "
+                             f"{stored[1].label}, not the models given")
+    judge = judge_for(store, params.run_id, params.assistant, params.assistant_base_url,
+                      params.assistant_key_file, api_key=ctx.api_key)
+    # Models of its own: the interventions rewrite weights in place while they run, which
+    # another job sharing the cache must never see.
+    result = layer_lens_for_run(store, params.run_id, ModelCache(), params.assistant, alphas,
+                                params.window, n_texts=params.n_texts,
+                                n_generations=params.n_generations, judge=judge,
+                                progress=ctx.progress)
+    store.save_layer_lens(params.run_id, params.assistant, result)
+    return result
