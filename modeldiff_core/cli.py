@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from .config import ModelDiffError, default_db_path
+from .config import ModelDiffError, default_db_path, first_line
 from .generate import GenerationSettings
 from .models import DTYPES, QUANTS, ModelSpec
 from .organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
@@ -343,7 +343,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         if not isinstance(err, duckdb.Error):
             raise
-        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        first = first_line(err)[:300]
         print(f"modeldiff: error: database {args.db or default_db_path()}: {first}; nothing "
               "stored in it was changed", file=sys.stderr)
         return 2
@@ -423,13 +423,12 @@ def _quant_summary(result: dict) -> str:
 
 def _quant_command(args) -> int:
     from . import commands
-    from .quant import eval_set_for, parse_levels
+    from .quant import parse_levels
     from .store import Store
 
     spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
     params = commands.QuantParams(spec, parse_levels(args.levels), args.reference,
                                   prompts_file=args.prompts, batch_size=args.batch_size)
-    eval_set_for(spec, args.prompts)  # a bad prompts file is refused before the database opens
     with Store(args.db or default_db_path()) as store:
         result = commands.quant(store, params, _context(args))
     if args.out:

@@ -33,15 +33,10 @@ class Context:
 # ------------------------------------------------------------------------------ run
 def run(store, config, ctx: Context) -> dict:
     """The pipeline on a RunConfig; the run id is announced once the models' files exist."""
-    from .pipeline import check_run, run_id_for, run_pipeline
+    from .pipeline import run_pipeline
 
-    check_run(config)
-    # The run id hashes the models' files: an organism is trained first, with progress.
-    for spec in (config.spec_a, config.spec_b):
-        ensure_built(spec, ctx.progress)
-    ctx.on_run_id(run_id_for(config))
     return run_pipeline(store, config, cache=ctx.cache, embedder=ctx.embedder(),
-                        progress=ctx.progress, api_key=ctx.api_key)
+                        progress=ctx.progress, api_key=ctx.api_key, on_run_id=ctx.on_run_id)
 
 
 # -------------------------------------------------------------------------- plant

@@ -17,6 +17,12 @@ class ModelDiffError(Exception):
     """Bad input or an unusable environment; the message is shown to the user as one line."""
 
 
+def first_line(err: BaseException) -> str:
+    """A library's exception as one line: its first, or its type when it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def cache_dir() -> Path:
     """Where runtime data lives (organisms, adapters, the default database)."""
     return Path(os.environ.get("MODELDIFF_CACHE", REPO_ROOT / "cache"))

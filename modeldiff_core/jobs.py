@@ -13,7 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
-from .config import ModelDiffError
+from .config import ModelDiffError, first_line
 from .models import ModelCache
 from .progress import Cancelled, ProgressEvent
 
@@ -118,7 +118,7 @@ class JobManager:
         except ModelDiffError as err:
             self.store.update_job(job_id, status="failed", error=str(err))
         except Exception as err:  # noqa: BLE001 - a job must never die silently
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             self.store.update_job(job_id, status="failed",
                                   error=f"{type(err).__name__}: {first}",
                                   message=traceback.format_exc(limit=3)[-500:])
@@ -170,15 +170,15 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
     from . import commands
     from .pipeline import config_from_dict
 
-    read = {"pipeline": config_from_dict, "plant": commands.PlantParams.from_dict,
-            "truth-bench": commands.BenchParams.from_dict,
-            "quant": commands.QuantParams.from_dict,
-            "layers": commands.LayersParams.from_dict}
-    run = {"pipeline": commands.run, "plant": commands.plant,
-           "truth-bench": commands.truth_bench, "quant": commands.quant,
-           "layers": commands.layers}
-    if kind not in run:
+    # kind -> (its params read back from the stored dict, the command)
+    kinds = {"pipeline": (config_from_dict, commands.run),
+             "plant": (commands.PlantParams.from_dict, commands.plant),
+             "truth-bench": (commands.BenchParams.from_dict, commands.truth_bench),
+             "quant": (commands.QuantParams.from_dict, commands.quant),
+             "layers": (commands.LayersParams.from_dict, commands.layers)}
+    if kind not in kinds:
         raise ModelDiffError(f"unknown job kind {kind!r}")
+    read, command = kinds[kind]
     seen: list[str] = []
 
     def on_run_id(run_id: str) -> None:
@@ -186,5 +186,5 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         manager.store.update_job(job_id, run_id=run_id)
 
     ctx = commands.Context(manager.cache, manager.embedder, progress, api_key, on_run_id)
-    run[kind](manager.store, read[kind](params), ctx)
+    command(manager.store, read(params), ctx)
     return seen[-1] if seen else None

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .config import LOAD_LOCK, ModelDiffError
+from .config import LOAD_LOCK, ModelDiffError, first_line
 from . import organisms
 from .progress import ProgressCallback
 
@@ -196,7 +196,7 @@ def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = Fals
         config = AutoConfig.from_pretrained(where, revision=spec.revision,
                                             trust_remote_code=spec.trust_remote_code)
     except Exception as err:  # noqa: BLE001 - hub/offline/format errors all mean "cannot load"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         raise ModelDiffError(f"cannot load model {spec.model}: {first}") from None
     device = device or pick_device()
     if spec.quant != "none":
@@ -263,7 +263,7 @@ def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
                                                       trust_remote_code=spec.trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
         except Exception as err:  # noqa: BLE001
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             if "mismatched_sizes" in first or "size mismatch" in first:
                 # transformers points at a report it logged; the reason in words instead.
                 first = "its weights do not have the shapes its config.json describes"
@@ -275,7 +275,7 @@ def load(spec: ModelSpec, device: Optional[str] = None) -> LoadedModel:
             try:
                 model = PeftModel.from_pretrained(model, str(Path(spec.adapter).expanduser()))
             except Exception as err:  # noqa: BLE001 - a bad config or weights of another shape
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                first = first_line(err)
                 raise ModelDiffError(f"cannot apply adapter {spec.adapter} to {spec.model}: "
                                      f"{first[:300]}") from None
     model.eval()

@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -142,13 +142,11 @@ def load_pair(config: RunConfig, cache: ModelCache,
         ensure_built(config.spec(side), progress)
     cache.retain([config.spec_a, config.spec_b])
     for side in SIDES:
-        lm = cache.get(config.spec(side))
-        check_context(config.spec(side), lm.model.config, config.generation.max_new_tokens)
+        cache.get(config.spec(side))
 
 
 def prepare_run(store, config: RunConfig) -> str:
-    """Check what can be checked cheaply; create (or find) the run."""
-    check_run(config)
+    """Create (or find) the run of a checked config whose models are built."""
     run_id = run_id_for(config)
     store.upsert_run(run_id, model_a=config.spec_a.label, model_b=config.spec_b.label,
                      spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
@@ -377,14 +375,18 @@ def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
                  embedder: Optional[Embedder] = None,
-                 progress: Optional[ProgressCallback] = None, api_key: Optional[str] = None) -> dict:
-    """The whole pipeline; `api_key` (a session's key) is used, never stored."""
+                 progress: Optional[ProgressCallback] = None, api_key: Optional[str] = None,
+                 on_run_id: Optional[Callable[[str], None]] = None) -> dict:
+    """The whole pipeline; `api_key` (a session's key) is used, never stored; `on_run_id` hears
+    the run id as soon as it exists (a job's row), before any text is generated."""
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
     check_run(config)
     make_assistant(config, store, None, api_key)  # a missing key fails here, before any work
     load_pair(config, cache, progress)
     run_id = prepare_run(store, config)
+    if on_run_id is not None:
+        on_run_id(run_id)
     assistant = make_assistant(config, store, run_id, api_key, embedder)
     try:
         store.set_run_status(run_id, "generating")

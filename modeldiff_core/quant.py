@@ -19,8 +19,8 @@ from typing import Optional
 import numpy as np
 
 from .config import ModelDiffError, cache_dir
-from .models import (ModelSpec, _free_memory, check_spec, ensure_built, fingerprint, load,
-                     pick_device)
+from .models import (ModelSpec, _free_memory, check_spec, ensure_built, fingerprint, is_built,
+                     load, pick_device)
 from .progress import ProgressCallback, StageProgress
 from .scoring import encode_texts, iter_logits, token_logprobs
 
@@ -348,9 +348,11 @@ def quant_study(store, spec: ModelSpec, levels: list[str], reference: str = "fp3
     eval_set = eval_set or eval_set_for(spec)
     if not eval_set.texts:
         raise ModelDiffError("the evaluation set has no texts")
+    built = is_built(spec)
     checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
-    ensure_built(spec, progress)
-    checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
+    if not built:  # the organism is trained now; its config makes the memory check possible
+        ensure_built(spec, progress)
+        checked = {level: check_level(spec, level, device) for level in [reference, *levels]}
     study_id = study_id_for(spec, reference, eval_set)
     store.upsert_quant_study(study_id, model=spec.model, spec=spec.to_dict(),
                              reference=reference, eval_set=eval_set.name,
