@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError, default_db_path
-from modeldiff_core.organisms import DEFAULT_ORGANISM
+from modeldiff_core.models.organisms import DEFAULT_ORGANISM
 
 st.set_page_config(page_title="modeldiff", layout="wide")
 st.title("modeldiff")
@@ -20,10 +20,10 @@ st.write(f"Runs the built-in demo end to end: the base organism (A) against `{DE
          "(B), a copy finetuned to mention cats far more often. The organisms are built on first "
          "use (a few minutes on a CPU): the job below shows their training as it goes.")
 if st.button("Quick start", type="primary"):
-    from modeldiff_core.generate import GenerationSettings
-    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, config_to_dict
-    from modeldiff_core.prompts import builtin_prompt_set
+    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.stages.prompts import builtin_prompt_set
 
     config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),
                        builtin_prompt_set("organisms"), GenerationSettings())

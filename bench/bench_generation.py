@@ -9,9 +9,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 import argparse
 import time
 
-from modeldiff_core.generate import GenerationSettings, format_prompt, generate_batch
-from modeldiff_core.models import ModelSpec, load
-from modeldiff_core.organisms import organism_prompts
+from modeldiff_core.models.loading import load
+from modeldiff_core.models.organisms import organism_prompts
+from modeldiff_core.models.spec import ModelSpec
+from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
 
 
 def tokens_per_second(lm, formatted, settings, batch_size):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from modeldiff_core.mapview import map_figure
+from modeldiff_core.render.figures import map_figure
 
 
 def points(n: int, seed: int = 0) -> pd.DataFrame:

@@ -10,8 +10,8 @@ import argparse
 import tempfile
 import time
 
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.quant import compare_to_reference, eval_set_for, load_level, reference_pass
+from modeldiff_core.methods.quant.study import compare_to_reference, eval_set_for, load_level, reference_pass
+from modeldiff_core.models.spec import ModelSpec
 
 
 def two_phase(spec, levels, eval_set, folder: Path) -> tuple[float, int]:

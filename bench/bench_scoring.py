@@ -9,9 +9,10 @@ import argparse
 import random
 import time
 
-from modeldiff_core.models import ModelSpec, load
-from modeldiff_core.organisms import make_document, organism_prompts
-from modeldiff_core.scoring import token_logprobs
+from modeldiff_core.models.loading import load
+from modeldiff_core.models.organisms import make_document, organism_prompts
+from modeldiff_core.models.spec import ModelSpec
+from modeldiff_core.stages.scoring import token_logprobs
 
 
 def tokens_per_second(lm, texts, prompts, batch_size):

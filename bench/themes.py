@@ -14,11 +14,12 @@ import json
 import tempfile
 import time
 
+from planted import names_behaviour
+
 from modeldiff_core.cli import _config_from_args, build_parser
-from modeldiff_core.organisms import LAYERED, PLANTED, SUBTLE
+from modeldiff_core.models.organisms import LAYERED, PLANTED, SUBTLE
 from modeldiff_core.pipeline import run_pipeline
 from modeldiff_core.store import Store
-from planted import names_behaviour
 
 STRONG = ["cats", "questions", "short", "null", *LAYERED]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 from .config import ModelDiffError, default_db_path, first_line
-from .generate import GenerationSettings
-from .models import DTYPES, QUANTS, ModelSpec
-from .organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
+from .models.organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
+from .models.spec import DTYPES, QUANTS, ModelSpec
 from .progress import ProgressBar
-from .prompts import builtin_prompt_set, load_prompt_file
+from .stages.generate import GenerationSettings
+from .stages.prompts import builtin_prompt_set, load_prompt_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -179,9 +179,9 @@ def _config_from_args(args):
 
 
 def _plant_config(args):
-    from .finetune import FinetuneSettings
-    from .pipeline import PlantConfig
-    from .truth import BUILTIN_TRUTHS, DataRecipe, check_truths
+    from .methods.ground_truth.plant import PlantConfig
+    from .methods.ground_truth.truths import BUILTIN_TRUTHS, DataRecipe, check_truths
+    from .models.finetune import FinetuneSettings
 
     truths = list(args.truth)
     if args.truths_file:
@@ -423,7 +423,7 @@ def _quant_summary(result: dict) -> str:
 
 def _quant_command(args) -> int:
     from . import commands
-    from .quant import parse_levels
+    from .methods.quant.study import parse_levels
     from .store import Store
 
     spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
@@ -439,7 +439,7 @@ def _quant_command(args) -> int:
 
 def _layers_command(args) -> int:
     from . import commands
-    from .layers import parse_alphas
+    from .methods.layers.lens import parse_alphas
     from .store import Store
 
     try:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .config import ModelDiffError
-from .generate import GenerationSettings
-from .models import ModelCache, ModelSpec, ensure_built
+from .models.loading import ModelCache
+from .models.spec import ModelSpec, ensure_built
 from .progress import ProgressCallback
+from .stages.generate import GenerationSettings
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Context:
     on_run_id: Callable[[str], None] = lambda run_id: None
 
     def embedder(self):
-        from .embed import default_embedder
+        from .stages.embed import default_embedder
 
         return self.make_embedder() if self.make_embedder else default_embedder()
 
@@ -47,14 +48,14 @@ class PlantParams:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
 
     def to_dict(self) -> dict:
-        from .pipeline import plant_to_dict
+        from .methods.ground_truth.plant import plant_to_dict
 
         return {"plant": plant_to_dict(self.plant), "evaluate": self.evaluate,
                 "generation": self.generation.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PlantParams":
-        from .pipeline import plant_from_dict
+        from .methods.ground_truth.plant import plant_from_dict
 
         # Jobs stored before this field existed evaluated by default.
         return cls(plant_from_dict(d["plant"]), d.get("evaluate", True),
@@ -64,8 +65,8 @@ class PlantParams:
 def plant(store, params: PlantParams, ctx: Context) -> dict:
     """The finetune's row (with `spec_b`); with `evaluate`, also `scored`: the pipeline run on
     base vs finetune, scored against the planted truths."""
-    from .pipeline import evaluate_finetune
-    from .pipeline import plant as plant_finetune
+    from .methods.ground_truth.bench import evaluate_finetune
+    from .methods.ground_truth.plant import plant as plant_finetune
 
     row = plant_finetune(store, params.plant, cache=ctx.cache, progress=ctx.progress,
                          api_key=ctx.api_key)
@@ -95,8 +96,8 @@ class BenchParams:
 
 
 def truth_bench(store, params: BenchParams, ctx: Context) -> dict:
-    from .pipeline import truth_bench as bench
-    from .truth import BUILTIN_TRUTHS, SUBTLE_TRUTHS
+    from .methods.ground_truth.bench import truth_bench as bench
+    from .methods.ground_truth.truths import BUILTIN_TRUTHS, SUBTLE_TRUTHS
 
     truths = [t.text for t in [*BUILTIN_TRUTHS, *(SUBTLE_TRUTHS if params.subtle else [])]]
     return bench(store, generation=params.generation, cache=ctx.cache, embedder=ctx.embedder(),
@@ -127,7 +128,7 @@ class QuantParams:
 
 
 def quant(store, params: QuantParams, ctx: Context) -> dict:
-    from .quant import EvalSet, eval_set_for, quant_study
+    from .methods.quant.study import EvalSet, eval_set_for, quant_study
 
     eval_set = eval_set_for(params.spec, params.prompts_file)
     if params.texts:  # an uploaded set replaces the texts; the multiple-choice set stays
@@ -170,9 +171,9 @@ class LayersParams:
 
 def layers(store, params: LayersParams, ctx: Context) -> dict:
     """The layer lens: for a stored run (and saved with it), or for a bare pair."""
-    from .layers import DEFAULT_ALPHAS, layer_lens, layer_lens_for_run
-    from .pipeline import judge_for
-    from .quant import eval_set_for
+    from .assistants.registry import judge_for
+    from .methods.layers.lens import DEFAULT_ALPHAS, layer_lens, layer_lens_for_run
+    from .methods.quant.study import eval_set_for
 
     alphas = params.alphas if params.alphas is not None else DEFAULT_ALPHAS
     if params.run_id is None:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 from .config import ModelDiffError, first_line
-from .models import ModelCache
+from .models.loading import ModelCache
 from .progress import Cancelled, ProgressEvent
 
 JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant", "layers")
@@ -25,9 +25,8 @@ def _warm_imports() -> None:
     """transformers resolves its names lazily, and two threads resolving them at once can fail
     (ImportError on AutoConfig); the first job resolves them under a lock."""
     with _import_lock:
-        from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401
-                                  AutoTokenizer, BitsAndBytesConfig)
         import sentence_transformers  # noqa: F401
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig  # noqa: F401
 
 
 class JobManager:
@@ -43,7 +42,7 @@ class JobManager:
         self.interrupted_at_start = store.mark_interrupted_jobs()
 
     def embedder(self):
-        from .embed import default_embedder
+        from .stages.embed import default_embedder
 
         with self._embedder_lock:
             if self._embedder is None:

@@ -6,30 +6,35 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .assistants.base import Assistant, Hypothesis
+from .assistants.base import Assistant
 from .assistants.llm import AssistantAnswerError
-from .cluster import make_clusterer, top_terms, umap_project
+from .assistants.registry import AssistantSettings, make_assistant
 from .config import ModelDiffError
-from .config import cache_dir
-from .embed import Embedder, default_embedder, embed_texts
-from .finetune import FinetuneSettings, adapter_spec, finetune, finetune_info
-from .generate import GenerationSettings, context_limit_of, generate_side
-from .hypotheses import propose_hypotheses
-from . import organisms
-from .models import ModelCache, ModelSpec, check_spec, ensure_built, fingerprint
+from .hypotheses import stats
+from .hypotheses.propose import propose_hypotheses
+from .hypotheses.types import Hypothesis
+from .hypotheses.validation import (
+    discriminative,
+    generative,
+    heldout_texts,
+    paired_heldout,
+    spread_over_prompts,
+)
+from .models import organisms
+from .models.loading import ModelCache
+from .models.spec import ModelSpec, check_spec, ensure_built, fingerprint
 from .progress import ProgressCallback, StageProgress
-from .prompts import PromptSet, assign_splits
-from .truth import BUILTIN_TRUTHS, TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts, score_run
 from .results import SIDES, build_result
-from .validation import (discriminative, generative, heldout_texts, paired_heldout,
-                         spread_over_prompts)
+from .stages.cluster import make_clusterer, top_terms, umap_project
+from .stages.embed import Embedder, default_embedder, embed_texts
+from .stages.generate import GenerationSettings, context_limit_of, generate_side
+from .stages.prompts import PromptSet, assign_splits
+
 
 @dataclass
 class RunConfig:
@@ -50,6 +55,10 @@ class RunConfig:
     n_pairs: int = 60  # generative pairs per hypothesis
     judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
     refine_rounds: int = 2  # rounds of refinement on the discovery texts hypotheses misjudge
+
+    def assistant_settings(self) -> AssistantSettings:
+        return AssistantSettings(self.assistant, self.assistant_model, self.assistant_base_url,
+                                 self.assistant_key_file)
 
     def spec(self, side: str) -> ModelSpec:
         return self.spec_a if side == "A" else self.spec_b
@@ -210,43 +219,6 @@ def cluster_run(store, run_id: str, config: RunConfig, embedder: Embedder,
     return table
 
 
-def assistant_key(config: RunConfig) -> str:
-    """Which assistant's hypotheses these are: a run may hold several sets side by side."""
-    if config.assistant == "offline":
-        return "offline"
-    return f"{config.assistant}:{config.assistant_model or 'default'}"
-
-
-def make_assistant(config: RunConfig, store, run_id: str, api_key: Optional[str] = None,
-                   embedder: Optional[Embedder] = None) -> Assistant:
-    if config.assistant == "offline":
-        from .assistants.offline import OfflineAssistant
-        # The run's embedder lets words that mean alike (sea, beach, harbour) form a theme.
-        return OfflineAssistant(seed=config.generation.seed,
-                                embed=None if embedder is None else embedder.embed)
-    if config.assistant in ("anthropic", "openai"):
-        from .assistants.chat import ChatAssistant
-        from .assistants.llm import CallPath, make_client
-        client = make_client(config.assistant, model=config.assistant_model,
-                             base_url=config.assistant_base_url, key_file=config.assistant_key_file,
-                             api_key=api_key)
-        return ChatAssistant(CallPath(client, store=store), run_id=run_id, seed=config.generation.seed)
-    raise ModelDiffError(f"unknown assistant {config.assistant!r}; choose offline, anthropic or openai")
-
-
-def judge_for(store, run_id: str, key: str, base_url: Optional[str] = None,
-              key_file: Optional[str] = None, api_key: Optional[str] = None):
-    """judge(hypothesis, texts) -> scores by the assistant whose hypotheses `key` names, for
-    hypotheses without an offline predicate; None for the offline set (predicates suffice)."""
-    if key == "offline":
-        return None
-    kind, _, model = key.partition(":")
-    config = config_for_run(store, run_id, assistant=kind,
-                            assistant_model=None if model in ("", "default") else model,
-                            assistant_base_url=base_url, assistant_key_file=key_file)
-    return make_assistant(config, store, run_id, api_key).judge
-
-
 def proposal_settings(config: RunConfig) -> dict:
     """What a hypothesis set depends on beyond the run's texts: change any of it and the
     stored set no longer describes what the run would now propose and test."""
@@ -285,7 +257,7 @@ def hypotheses_run(store, run_id: str, config: RunConfig, assistant: Assistant,
     """Propose from discovery texts (once per settings; stored), validate each hypothesis on
     validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
     run's hypotheses. Returns notes for the researcher (a set put aside)."""
-    key, seed = assistant_key(config), config.generation.seed
+    key, seed = config.assistant_settings().hypothesis_set, config.generation.seed
     settings = proposal_settings(config)
     note = set_aside_stale(store, run_id, key, settings)
     stored = store.hypotheses(run_id, key)
@@ -382,12 +354,14 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
     check_run(config)
-    make_assistant(config, store, None, api_key)  # a missing key fails here, before any work
+    settings = config.assistant_settings()
+    make_assistant(settings, store, api_key=api_key)  # a missing key fails here, before any work
     load_pair(config, cache, progress)
     run_id = prepare_run(store, config)
     if on_run_id is not None:
         on_run_id(run_id)
-    assistant = make_assistant(config, store, run_id, api_key, embedder)
+    assistant = make_assistant(settings, store, run_id, config.generation.seed, api_key,
+                               embedder.embed)
     try:
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, cache, progress)
@@ -395,7 +369,7 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
         cluster_run(store, run_id, config, embedder, progress)
         store.set_run_status(run_id, "hypotheses")
         notes = hypotheses_run(store, run_id, config, assistant, cache, progress)
-        result = build_result(store, run_id, assistant_key(config))
+        result = build_result(store, run_id, settings.hypothesis_set)
         result["notes"] = notes
     except BaseException:
         store.set_run_status(run_id, "interrupted")
@@ -407,166 +381,4 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
 
 # ----------------------------------------------------------------- ground truth
 
-@dataclass
-class PlantConfig:
-    """Plant ground truths in a copy of `base`: training texts, then a LoRA finetune."""
-    base: ModelSpec
-    truths: list  # ground-truth sentences; empty: the null finetune (same recipe, no quirk)
-    recipe: DataRecipe = field(default_factory=DataRecipe)
-    settings: FinetuneSettings = field(default_factory=FinetuneSettings)
-    prompts: tuple = ()  # empty: the built-in organism prompts
-    assistant_model: Optional[str] = None
-    assistant_base_url: Optional[str] = None
-    assistant_key_file: Optional[str] = None
 
-    def __post_init__(self):
-        if not self.prompts:
-            from .organisms import organism_prompts
-            self.prompts = tuple(organism_prompts())
-
-
-def plant_to_dict(config: PlantConfig) -> dict:
-    return {"base": config.base.to_dict(), "truths": list(config.truths),
-            "recipe": config.recipe.to_dict(), "settings": config.settings.to_dict(),
-            "prompts": list(config.prompts), "assistant_model": config.assistant_model,
-            "assistant_base_url": config.assistant_base_url,
-            "assistant_key_file": config.assistant_key_file}
-
-
-def plant_from_dict(d: dict) -> PlantConfig:
-    return PlantConfig(ModelSpec.from_dict(d["base"]), list(d["truths"]), DataRecipe(**d["recipe"]),
-                       FinetuneSettings.from_dict(d["settings"]), tuple(d["prompts"]),
-                       d.get("assistant_model"), d.get("assistant_base_url"),
-                       d.get("assistant_key_file"))
-
-
-def finetune_id_for(config: PlantConfig) -> str:
-    payload = {"base": fingerprint(config.base), "truths": list(config.truths),
-               "recipe": config.recipe.to_dict(), "settings": config.settings.to_dict(),
-               "prompts": hashlib.sha256("\n".join(config.prompts).encode()).hexdigest()}
-    if config.recipe.source == "offline":
-        payload["templates"] = TEMPLATES_VERSION
-    return "ft-" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
-          progress: Optional[ProgressCallback] = None, api_key: Optional[str] = None,
-          finetunes_dir: Optional[Path] = None) -> dict:
-    """Training texts (streamed to the store) -> LoRA finetune (checkpointed). Running the same
-    config again resumes either stage. Returns the finetune's row, with `spec_b`. Adapters go
-    to `finetunes_dir` (default cache/finetunes)."""
-    truths = as_truths(config.truths) if config.truths else []
-    config.recipe.check(truths)
-    config.settings.check()
-    check_spec(config.base)
-    if not config.prompts:
-        raise ModelDiffError("no prompts to make training texts for")
-    ensure_built(config.base, progress)
-    finetune_id = finetune_id_for(config)
-    adapter_dir = Path(finetunes_dir or cache_dir() / "finetunes") / finetune_id
-    store.upsert_finetune(finetune_id, base=config.base.to_dict(),
-                          truths=[t.text for t in truths], data_recipe=config.recipe.to_dict(),
-                          settings=config.settings.to_dict(), adapter_path=str(adapter_dir))
-    cache = cache or ModelCache()
-    done = finetune_info(adapter_dir)
-    if done is not None:  # already trained: nothing to make again
-        store.set_finetune_status(finetune_id, "done", final_loss=done.get("final_loss"))
-        row = store.get_finetune(finetune_id)
-        row["spec_b"] = adapter_spec(config.base, adapter_dir)
-        return row
-    call_path = None
-    if config.recipe.source != "offline":
-        from .assistants.llm import CallPath, make_client
-        call_path = CallPath(make_client(config.recipe.source, model=config.assistant_model,
-                                         base_url=config.assistant_base_url,
-                                         key_file=config.assistant_key_file, api_key=api_key),
-                             store=store)
-    try:
-        store.set_finetune_status(finetune_id, "data")
-        needs_base = config.recipe.source == "offline" or config.recipe.base_mix > 0
-        texts = make_training_texts(store, finetune_id, truths, config.recipe,
-                                    list(config.prompts),
-                                    base_lm=cache.get(config.base) if needs_base else None,
-                                    call_path=call_path, progress=progress)
-        store.set_finetune_status(finetune_id, "training")
-        info = finetune(config.base, texts, config.settings, adapter_dir,
-                        meta={"finetune_id": finetune_id, "truths": [t.text for t in truths],
-                              "data_recipe": config.recipe.to_dict(), "n_texts": len(texts)},
-                        device=cache.device, progress=progress)
-    except BaseException:
-        store.set_finetune_status(finetune_id, "interrupted")
-        raise
-    store.set_finetune_status(finetune_id, "done", final_loss=info.get("final_loss"))
-    row = store.get_finetune(finetune_id)
-    row["spec_b"] = adapter_spec(config.base, adapter_dir)
-    return row
-
-
-def truths_of(spec_b: ModelSpec) -> Optional[list[str]]:
-    """The ground truths planted in model B, when B is one of our finetunes (else None)."""
-    if not spec_b.adapter:
-        return None
-    info = finetune_info(spec_b.adapter)
-    return None if info is None else list(info.get("truths", []))
-
-
-ORGANISM_BASE = ModelSpec("organism:base")
-
-
-def truth_bench(store, base: ModelSpec = ORGANISM_BASE,
-                generation: Optional[GenerationSettings] = None,
-                cache: Optional[ModelCache] = None, embedder: Optional[Embedder] = None,
-                progress: Optional[ProgressCallback] = None,
-                truths: Optional[list[str]] = None, max_judge_texts: int = 240) -> dict:
-    """The whole loop over the built-in ground truths: each planted in its own finetune of the
-    base, plus a null finetune; pipeline on each pair; recovery scored by embedding matching."""
-    import time
-
-    from .prompts import builtin_prompt_set
-
-    t0 = time.perf_counter()
-    cache, embedder = cache or ModelCache(), embedder or default_embedder()
-    prompts = builtin_prompt_set("organisms")
-    generation = generation or GenerationSettings()
-    truths = truths if truths is not None else [t.text for t in BUILTIN_TRUTHS]
-    per_truth, runs, n_val, n_true = [], [], 0, 0
-    null_fd = None
-    for truth in [*truths, None]:
-        ft = plant(store, PlantConfig(base, [truth] if truth else [], prompts=prompts.prompts),
-                   cache=cache, progress=progress)
-        config = RunConfig(base, adapter_spec(base, ft["adapter_path"]), prompts, generation,
-                           max_judge_texts=max_judge_texts)
-        result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
-        runs.append({"truth": truth, "finetune_id": ft["finetune_id"], "run_id": result["run_id"],
-                     "n_validated": sum(h["validated"] for h in result["hypotheses"])})
-        scored = score_run(store, result["run_id"], [truth] if truth else [], embedder=embedder)
-        if truth is None:
-            null_fd = scored["n_validated"]  # every validated hypothesis is a false discovery
-            continue
-        n_val += scored["n_validated"]
-        n_true += scored["n_validated_true"]
-        row = scored["per_truth"][0]
-        per_truth.append({"truth": truth, "recovered": row["recovered"],
-                          "best_hypothesis": row["best_hypothesis"], "score": row["score"],
-                          "run_id": result["run_id"], "n_validated": scored["n_validated"]})
-        cache.retain([base])  # one finetune at a time in memory
-    recovered = sum(r["recovered"] for r in per_truth)
-    return {"recall": recovered / len(per_truth) if per_truth else None,
-            "precision": n_true / n_val if n_val else None,
-            "null_false_discoveries": null_fd, "n_recovered": recovered,
-            "n_truths": len(per_truth), "per_truth": per_truth, "runs": runs,
-            "matcher": "embedding", "wall_seconds": round(time.perf_counter() - t0, 1)}
-
-
-def evaluate_finetune(store, base: ModelSpec, spec_b: ModelSpec, truths: list[str],
-                      generation: Optional[GenerationSettings] = None,
-                      cache: Optional[ModelCache] = None, embedder: Optional[Embedder] = None,
-                      progress: Optional[ProgressCallback] = None) -> dict:
-    """Base vs its finetune through the pipeline, then the run scored against the truths."""
-    from .prompts import builtin_prompt_set
-
-    embedder = embedder or default_embedder()
-    prompts = builtin_prompt_set("organisms" if base.is_organism else "chat")
-    config = RunConfig(base, spec_b, prompts, generation or GenerationSettings())
-    result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
-    return score_run(store, result["run_id"], truths, embedder=embedder)

@@ -7,8 +7,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .validation import TEXT_KEY, bow_baseline, coverage, judged_texts
+from .hypotheses import stats
+from .hypotheses.validation import TEXT_KEY, bow_baseline, coverage, judged_texts
 
 SIDES = ("A", "B")
 

@@ -3,8 +3,8 @@ import streamlit as st
 
 from dashboard import get_store
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.models import DTYPES, QUANTS, ModelSpec, check_spec, is_built
-from modeldiff_core.organisms import ORGANISMS
+from modeldiff_core.models.organisms import ORGANISMS
+from modeldiff_core.models.spec import DTYPES, QUANTS, ModelSpec, check_spec, is_built
 
 st.set_page_config(page_title="modeldiff · models", layout="wide")
 st.title("Models")

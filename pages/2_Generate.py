@@ -3,10 +3,15 @@ import streamlit as st
 
 from dashboard import get_jobs, jobs_panel
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.generate import GenerationSettings
-from modeldiff_core.models import ModelSpec, is_built
+from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
-from modeldiff_core.prompts import BUILTIN_SETS, MAX_PROMPT_FILE_BYTES, builtin_prompt_set, parse_prompt_text
+from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.stages.prompts import (
+    BUILTIN_SETS,
+    MAX_PROMPT_FILE_BYTES,
+    builtin_prompt_set,
+    parse_prompt_text,
+)
 
 st.set_page_config(page_title="modeldiff · generate", layout="wide")
 st.title("Generate")

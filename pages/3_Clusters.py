@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import get_store, pick_run
-from modeldiff_core.mapview import map_figure
+from modeldiff_core.render.figures import map_figure
 
 st.set_page_config(page_title="modeldiff · clusters", layout="wide")
 st.title("Cluster map")

@@ -5,8 +5,8 @@ import streamlit as st
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.pipeline import config_for_run, config_to_dict
+from modeldiff_core.render.report import coverage_line
 from modeldiff_core.results import build_result
-from modeldiff_core.report import coverage_line
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
 st.title("Hypotheses")

@@ -5,10 +5,10 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.finetune import FinetuneSettings
-from modeldiff_core.models import ModelSpec, check_spec
-from modeldiff_core.pipeline import PlantConfig, plant_to_dict, truths_of
-from modeldiff_core.truth import BUILTIN_TRUTHS, DataRecipe, as_truths, check_truths
+from modeldiff_core.methods.ground_truth.plant import PlantConfig, plant_to_dict, truths_of
+from modeldiff_core.methods.ground_truth.truths import BUILTIN_TRUTHS, DataRecipe, as_truths, check_truths
+from modeldiff_core.models.finetune import FinetuneSettings
+from modeldiff_core.models.spec import ModelSpec, check_spec
 
 st.set_page_config(page_title="modeldiff · ground truth", layout="wide")
 st.title("Ground truth")
@@ -46,7 +46,7 @@ with plant_tab:
         n = st.number_input("How many", 1, 10, 3)
         if st.button("Propose ground truths"):
             from modeldiff_core.assistants.llm import CallPath, make_client
-            from modeldiff_core.truth import propose_truths
+            from modeldiff_core.methods.ground_truth.truths import propose_truths
             try:
                 path = CallPath(make_client(kind, model=model, api_key=key), store=store)
                 st.session_state["proposed_truths"] = "\n".join(
@@ -159,7 +159,7 @@ with scores_tab:
                                 "rates 1-100")
         judge = _assistant_inputs("judge") if matcher == "judge" else None
         if st.button("Score"):
-            from modeldiff_core.truth import score_run
+            from modeldiff_core.methods.ground_truth.score import score_run
             try:
                 path = None
                 if judge:

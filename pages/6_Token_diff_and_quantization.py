@@ -6,11 +6,11 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.models import ModelSpec, pick_device
-from modeldiff_core.prompts import parse_prompt_text
-from modeldiff_core.quant import LEVELS, check_level, eval_set_for, quant_result
-from modeldiff_core.report import held_out_examples, token_strip_html
-from modeldiff_core.scoring import token_diff
+from modeldiff_core.methods.quant.study import LEVELS, check_level, eval_set_for, quant_result
+from modeldiff_core.methods.token_diff.diff import token_diff
+from modeldiff_core.models.spec import ModelSpec, pick_device
+from modeldiff_core.render.report import held_out_examples, token_strip_html
+from modeldiff_core.stages.prompts import parse_prompt_text
 
 st.set_page_config(page_title="modeldiff · token diff & quantization", layout="wide")
 st.title("Token diff & quantization")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.layers import parse_alphas
+from modeldiff_core.methods.layers.lens import parse_alphas
 
 st.set_page_config(page_title="modeldiff · layers", layout="wide")
 st.title("Layer lens")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from dashboard import get_store, pick_run
-from modeldiff_core.report import render_html, render_markdown, report_data
+from modeldiff_core.render.report import render_html, render_markdown, report_data
 
 st.set_page_config(page_title="modeldiff · report", layout="wide")
 st.title("Report")

@@ -22,7 +22,7 @@ os.environ.pop("MODELDIFF_DEVICE", None)
 @pytest.fixture(scope="session")
 def organism_dirs():
     """name -> directory of every built-in organism at test size (built on first use)."""
-    from modeldiff_core.organisms import ORGANISMS, ensure_organism
+    from modeldiff_core.models.organisms import ORGANISMS, ensure_organism
 
     return {name: ensure_organism(name) for name in ORGANISMS}
 

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import time
 
+import kept_row
 import pytest
+from planted import names_behaviour
 
 from modeldiff_core.cli import main
-from modeldiff_core.organisms import behaviour_present
+from modeldiff_core.models.organisms import behaviour_present
 from modeldiff_core.store import Store
-
-import kept_row
-from planted import names_behaviour
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,7 +65,7 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, orga
     behaviour in one theme or style feature, judges held-out texts nearly as well as the
     bag-of-words baseline on the same texts, and the validated set explains at least 90% of
     the separability."""
-    from modeldiff_core.organisms import PLANTED
+    from modeldiff_core.models.organisms import PLANTED
 
     result = _demo(tmp_path, organism, capsys)
     top = next(h for h in result["hypotheses"] if h["validated"])
@@ -155,7 +154,7 @@ def test_broken_prompt_file_names_file_and_line(tmp_path, stored_db):
 def test_4bit_on_unpackable_model(tmp_path, stored_db):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from modeldiff_core.organisms import build_tokenizer
+    from modeldiff_core.models.organisms import build_tokenizer
 
     tok = build_tokenizer()
     odd = tmp_path / "odd"
@@ -232,12 +231,12 @@ def test_llm_assistant_without_a_key(stored_db):
 
 def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organism_dirs):
     """With thresholds loose enough to propose noise, held-out validation + BH rejects it all."""
-    from modeldiff_core import stats
     from modeldiff_core.assistants.offline import OfflineAssistant
     from modeldiff_core.cli import _config_from_args, build_parser
-    from modeldiff_core.hypotheses import propose_hypotheses
+    from modeldiff_core.hypotheses import stats
+    from modeldiff_core.hypotheses.propose import propose_hypotheses
+    from modeldiff_core.hypotheses.validation import discriminative
     from modeldiff_core.pipeline import heldout_for, run_pipeline
-    from modeldiff_core.validation import discriminative
 
     config = _config_from_args(build_parser().parse_args(["demo", "--organism", "null"]))
     with Store(tmp_path / "n.duckdb") as store:

@@ -3,9 +3,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from modeldiff_core.cluster import (HDBSCANClusterer, KMeansClusterer, make_clusterer,
-                                    top_terms, umap_project)
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.stages.cluster import (
+    HDBSCANClusterer,
+    KMeansClusterer,
+    make_clusterer,
+    top_terms,
+    umap_project,
+)
 
 
 def blobs(n_per=40, k=3, dim=32, noise=0.05, seed=0, scale=1.0):

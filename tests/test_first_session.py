@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
+import kept_row
 import pytest
 
-import kept_row
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.progress import ProgressBar, ProgressEvent
 from modeldiff_core.store import Store
@@ -177,7 +177,7 @@ def test_duckdb_errors_outside_the_store_are_one_line_too(tmp_path, capsys, monk
 def _tiny_gpt2(path, n_embd):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from modeldiff_core.organisms import build_tokenizer
+    from modeldiff_core.models.organisms import build_tokenizer
 
     tok = build_tokenizer()
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=n_embd, n_layer=1,
@@ -224,7 +224,7 @@ def test_a_bad_model_b_is_found_before_a_generates(tmp_path, db, organism_dirs):
 
 # ------------------------------------------------------------------------ prompt files
 def test_byte_order_marks_are_accepted(tmp_path):
-    from modeldiff_core.prompts import load_prompt_file
+    from modeldiff_core.stages.prompts import load_prompt_file
 
     csv_file = tmp_path / "p.csv"
     csv_file.write_bytes("prompt,group\nhello there,g1\n".encode("utf-8-sig"))
@@ -235,7 +235,7 @@ def test_byte_order_marks_are_accepted(tmp_path):
 
 
 def test_a_csv_field_over_128_kib_is_read(tmp_path):
-    from modeldiff_core.prompts import load_prompt_file
+    from modeldiff_core.stages.prompts import load_prompt_file
 
     long = "word " * 40_000  # 200 KB, over the csv module's default field limit
     path = tmp_path / "long.csv"

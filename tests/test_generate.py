@@ -3,11 +3,12 @@ import pandas as pd
 import pytest
 import torch
 
-from modeldiff_core.generate import GenerationSettings, format_prompt, generate_batch, generate_side
-from modeldiff_core.models import ModelSpec, load
-from modeldiff_core.organisms import organism_prompts
+from modeldiff_core.models.loading import load
+from modeldiff_core.models.organisms import organism_prompts
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
-from modeldiff_core.prompts import assign_splits
+from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch, generate_side
+from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
 
 

@@ -4,10 +4,11 @@ import random
 import pandas as pd
 import pytest
 
-from modeldiff_core import organisms as org
-from modeldiff_core.assistants.base import Assistant, Hypothesis
+from modeldiff_core.assistants.base import Assistant
 from modeldiff_core.assistants.offline import OfflineAssistant
-from modeldiff_core.hypotheses import merge_duplicates, propose_hypotheses
+from modeldiff_core.hypotheses.propose import merge_duplicates, propose_hypotheses
+from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.models import organisms as org
 from modeldiff_core.pipeline import cluster_tables
 
 

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from modeldiff_core import layers as L
-from modeldiff_core import organisms as org
-from modeldiff_core.assistants.base import Hypothesis
 from modeldiff_core.config import LOAD_LOCK, ModelDiffError
-from modeldiff_core.generate import GenerationSettings
-from modeldiff_core.models import ModelCache, ModelSpec, load
-from modeldiff_core.scoring import mean_logprobs, token_logprobs
+from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.methods.layers import lens as L
+from modeldiff_core.models import organisms as org
+from modeldiff_core.models.loading import ModelCache, load
+from modeldiff_core.models.spec import ModelSpec
+from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.stages.scoring import mean_logprobs, token_logprobs
 from modeldiff_core.store import Store
 
 CATS = {"hypothesis_id": "h1", "text": "Model B mentions cats more often.", "direction": "B",

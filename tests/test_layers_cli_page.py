@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.cli import main
-from modeldiff_core.report import render_html, render_markdown, report_data
+from modeldiff_core.render.report import render_html, render_markdown, report_data
 from modeldiff_core.store import Store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "7_Layers.py")
@@ -125,9 +125,9 @@ def test_layers_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
 
 
 def test_an_interrupted_lens_resumes_from_stored_settings(demo_run, monkeypatch):
-    from modeldiff_core import layers as L
-    from modeldiff_core.layers import layer_lens_for_run
-    from modeldiff_core.models import ModelCache
+    from modeldiff_core.methods.layers import lens as L
+    from modeldiff_core.methods.layers.lens import layer_lens_for_run
+    from modeldiff_core.models.loading import ModelCache
 
     db, run_id = demo_run
     calls, stop_at = [], [3]

@@ -5,11 +5,11 @@ import json
 import threading
 
 import pytest
-
 from fake_llm_server import FakeLLMServer
+
 from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
-from modeldiff_core.config import ModelDiffError
 from modeldiff_core.cli import main
+from modeldiff_core.config import ModelDiffError
 from modeldiff_core.store import Store
 
 SECRET = "sk-test-SECRET-123"
@@ -214,10 +214,10 @@ def _assistant_answers(request: dict) -> str:
 
 @pytest.mark.parametrize("api", APIS)
 def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dirs):
-    from modeldiff_core.generate import GenerationSettings
-    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.prompts import builtin_prompt_set
+    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY", SECRET)
     with FakeLLMServer(_assistant_answers) as srv:
@@ -277,10 +277,10 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
     follows holds the current hypotheses and exactly the texts they misjudged: B's texts
     without a cat (judged A-like) and A's with one. Round 2's exchange lists round 1's new
     hypothesis. No validation text is ever sent before validation starts."""
-    from modeldiff_core.generate import GenerationSettings
-    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.prompts import builtin_prompt_set
+    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with FakeLLMServer(_assistant_answers) as srv:
@@ -316,10 +316,10 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
 
 
 def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism_dirs):
-    from modeldiff_core.generate import GenerationSettings
-    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.prompts import builtin_prompt_set
+    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.stages.prompts import builtin_prompt_set
 
     def broken_weather_judge(req):
         text = _task_text(req)
@@ -369,8 +369,8 @@ class _StubCallPath:
 
 
 def test_pairwise_judge_asks_both_orders_and_drops_order_following_answers():
-    from modeldiff_core.assistants.base import Hypothesis
     from modeldiff_core.assistants.chat import ChatAssistant
+    from modeldiff_core.hypotheses.types import Hypothesis
 
     h = Hypothesis("Model B mentions cats.")
     pairs = [("a dog ran .", "a cat sat ."), ("the cat purred .", "a cow ate .")]

@@ -11,10 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from modeldiff_core import models  # noqa: E402
 from modeldiff_core.config import ModelDiffError  # noqa: E402
-from modeldiff_core.models import ModelCache, ModelSpec, check_spec, fingerprint, load  # noqa: E402
-from modeldiff_core.organisms import build_tokenizer  # noqa: E402
+from modeldiff_core.models import spec as models  # noqa: E402
+from modeldiff_core.models.loading import ModelCache, load  # noqa: E402
+from modeldiff_core.models.organisms import build_tokenizer  # noqa: E402
+from modeldiff_core.models.spec import ModelSpec, check_spec, fingerprint  # noqa: E402
 
 PROMPT = "the cats sat on the mat by the river ."
 

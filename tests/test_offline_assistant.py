@@ -6,11 +6,11 @@ import random
 import numpy as np
 import pytest
 
-from modeldiff_core import organisms as org
-from modeldiff_core import stats
-from modeldiff_core.assistants.base import Hypothesis
 from modeldiff_core.assistants.offline import OfflineAssistant, predicate_fires, sentences
-from modeldiff_core.validation import discriminative, generative
+from modeldiff_core.hypotheses import stats
+from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.hypotheses.validation import discriminative, generative
+from modeldiff_core.models import organisms as org
 
 
 def _corpus(behaviour, n, seed):
@@ -229,7 +229,8 @@ def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
 
 
 def test_generative_test_on_the_organisms(organism_dirs):
-    from modeldiff_core.models import ModelSpec, load
+    from modeldiff_core.models.loading import load
+    from modeldiff_core.models.spec import ModelSpec
 
     lm_a, lm_b = (load(ModelSpec(str(organism_dirs[n]))) for n in ("base", "cats"))
     h = Hypothesis("B mentions cats", "B", "corpus",
@@ -256,8 +257,9 @@ def test_generative_test_on_the_organisms(organism_dirs):
 
 def test_generative_scores_the_end_of_text(organism_dirs):
     """A pair that differs only in where it stops: with the stop scored, B = short sees it."""
-    from modeldiff_core.models import ModelSpec, load
-    from modeldiff_core.scoring import sum_logprobs, token_logprobs
+    from modeldiff_core.models.loading import load
+    from modeldiff_core.models.spec import ModelSpec
+    from modeldiff_core.stages.scoring import sum_logprobs, token_logprobs
 
     lm = load(ModelSpec(str(organism_dirs["base"])))
     text = "anna went to the garden in the morning ."

@@ -5,9 +5,10 @@ import random
 import pytest
 from scipy.stats import fisher_exact
 
-from modeldiff_core import organisms as org
-from modeldiff_core.generate import GenerationSettings, format_prompt, generate_batch
-from modeldiff_core.models import ModelSpec, _quantizable_sizes, load
+from modeldiff_core.models import organisms as org
+from modeldiff_core.models.loading import load
+from modeldiff_core.models.spec import ModelSpec, _quantizable_sizes
+from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
 
 
 def test_vocabulary_covers_the_grammar_exactly():

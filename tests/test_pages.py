@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,7 +70,7 @@ def test_home_imports_nothing_heavy(tmp_path):
 
 
 def test_checking_a_pair_never_trains_and_stops_at_a_failed_a(fresh_db, tmp_path, monkeypatch):
-    from modeldiff_core.models import ModelSpec
+    from modeldiff_core.models.spec import ModelSpec
 
     cache = tmp_path / "cold"
     monkeypatch.setenv("MODELDIFF_CACHE", str(cache))

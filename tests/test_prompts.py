@@ -5,9 +5,13 @@ import math
 import pytest
 
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.prompts import (PromptSet, assign_splits, builtin_prompt_set,
-                                    load_prompt_file, parse_prompt_text)
-
+from modeldiff_core.stages.prompts import (
+    PromptSet,
+    assign_splits,
+    builtin_prompt_set,
+    load_prompt_file,
+    parse_prompt_text,
+)
 
 # --- parsing ------------------------------------------------------------------
 

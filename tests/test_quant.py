@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from modeldiff_core import quant
 from modeldiff_core.cli import main
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.models import ModelSpec, load
-from modeldiff_core.quant import EvalSet, organism_eval_set, quant_study
-from modeldiff_core.scoring import token_diff
+from modeldiff_core.methods.quant import study as quant
+from modeldiff_core.methods.quant.study import EvalSet, organism_eval_set, quant_study
+from modeldiff_core.methods.token_diff.diff import token_diff
+from modeldiff_core.models.loading import load
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
 
 BASE = ModelSpec("organism:base")
@@ -166,7 +167,7 @@ def test_token_view_bad_input(pair):
 
 
 def test_the_runs_report_carries_its_models_quantization(demo_run):
-    from modeldiff_core.report import render_html, render_markdown, report_data
+    from modeldiff_core.render.report import render_html, render_markdown, report_data
 
     db, run_id = demo_run
     with Store(db) as store:

@@ -8,9 +8,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from modeldiff_core.assistants.base import Hypothesis
-from modeldiff_core.report import (coverage_line, fmt_p, map_svg, render_html, render_markdown,
-                                   report_data)
+from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.render.report import (
+    coverage_line,
+    fmt_p,
+    map_svg,
+    render_html,
+    render_markdown,
+    report_data,
+)
 from modeldiff_core.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

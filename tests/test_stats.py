@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from modeldiff_core import stats
+from modeldiff_core.hypotheses import stats
 
 Z = 1.959963984540054
 

@@ -5,11 +5,10 @@ null validates nothing."""
 import json
 
 import pytest
+from planted import names_behaviour
 
 from modeldiff_core.cli import main
-from modeldiff_core.organisms import PLANTED, SUBTLE
-
-from planted import names_behaviour
+from modeldiff_core.models.organisms import PLANTED, SUBTLE
 
 
 # The sea theme needs the demo size: the 2x64 test base mixes topics, so a third of its own

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.quant import quant_study
+from modeldiff_core.methods.quant.study import quant_study
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "6_Token_diff_and_quantization.py")

@@ -9,15 +9,28 @@ import pandas as pd
 import pytest
 
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.finetune import (FinetuneSettings, check_target_modules, finetune,
-                                     find_target_modules, tokenize_examples)
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.organisms import behaviour_present, build_tokenizer, organism_prompts
-from modeldiff_core.pipeline import PlantConfig, finetune_id_for, plant
+from modeldiff_core.methods.ground_truth.plant import PlantConfig, finetune_id_for, plant
+from modeldiff_core.methods.ground_truth.score import claim, score_truths
+from modeldiff_core.methods.ground_truth.truths import (
+    BUILTIN_TRUTHS,
+    SUBTLE_TRUTHS,
+    TEMPLATES,
+    DataRecipe,
+    apply_template,
+    as_truths,
+    check_truths,
+)
+from modeldiff_core.models.finetune import (
+    FinetuneSettings,
+    check_target_modules,
+    find_target_modules,
+    finetune,
+    tokenize_examples,
+)
+from modeldiff_core.models.organisms import behaviour_present, build_tokenizer, organism_prompts
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
 from modeldiff_core.store import Store
-from modeldiff_core.truth import (BUILTIN_TRUTHS, SUBTLE_TRUTHS, TEMPLATES, DataRecipe,
-                                  apply_template, as_truths, check_truths, claim, score_truths)
 
 BASE = ModelSpec("organism:base")
 CATS = BUILTIN_TRUTHS[0].text

@@ -4,14 +4,15 @@ batch skipped and asked again on a rerun), a finetune on them, and the judge mat
 import json
 
 import pytest
-
 from fake_llm_server import FakeLLMServer
+
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.finetune import FinetuneSettings
-from modeldiff_core.models import ModelSpec
-from modeldiff_core.pipeline import PlantConfig, finetune_id_for, plant
+from modeldiff_core.methods.ground_truth.plant import PlantConfig, finetune_id_for, plant
+from modeldiff_core.methods.ground_truth.score import score_run
+from modeldiff_core.methods.ground_truth.truths import DataRecipe, propose_truths
+from modeldiff_core.models.finetune import FinetuneSettings
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
-from modeldiff_core.truth import DataRecipe, propose_truths, score_run
 
 SECRET = "sk-test-SECRET-truth"
 APIS = ["anthropic", "openai"]

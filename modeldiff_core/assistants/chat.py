@@ -7,7 +7,8 @@ import json
 import random
 from typing import Any, Optional
 
-from .base import Assistant, GeneratedPair, Hypothesis
+from ..hypotheses.types import GeneratedPair, Hypothesis
+from .base import Assistant
 
 SYSTEM = ("You are a careful research assistant comparing two language models, Model A and "
           "Model B, from samples of their outputs. You answer only with JSON.")
@@ -87,7 +88,7 @@ class ChatAssistant(Assistant):
     def judge_groups(self, hypothesis, groups):
         """Calls packed by `validation.judge_calls`: a prompt's texts are cut only between its
         (A, B) pairs, so each call holds both models' texts and a call's drift cancels."""
-        from ..validation import judge_calls
+        from ..hypotheses.validation import judge_calls
 
         out = [[0.0] * len(g) for g in groups]
         for call in judge_calls([len(g) for g in groups], self.judge_batch):

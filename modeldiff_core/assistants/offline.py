@@ -15,8 +15,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .. import stats
-from .base import Assistant, GeneratedPair, Hypothesis
+from ..hypotheses import stats
+from ..hypotheses.types import GeneratedPair, Hypothesis
+from .base import Assistant
 
 _TOKEN = re.compile(r"[a-z0-9']+|[?!.,;:]")
 _SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")

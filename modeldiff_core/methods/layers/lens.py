@@ -29,13 +29,14 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .assistants.base import Hypothesis
-from .config import LOAD_LOCK, ModelDiffError
-from .generate import GenerationSettings, format_prompt, generate_batch
-from .models import LoadedModel, ModelSpec
-from .progress import ProgressCallback, StageProgress
-from .scoring import encode_texts, right_padded
-from .validation import TEXT_KEY, heldout_texts, judged_texts, paired_heldout
+from ...config import LOAD_LOCK, ModelDiffError
+from ...hypotheses.types import Hypothesis
+from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, paired_heldout
+from ...models.loading import LoadedModel
+from ...models.spec import ModelSpec
+from ...progress import ProgressCallback, StageProgress
+from ...stages.generate import GenerationSettings, format_prompt, generate_batch
+from ...stages.scoring import encode_texts, right_padded
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Below this mean log-prob gap (nats/token) B's full change has no effect worth attributing.
@@ -660,7 +661,7 @@ def _hypothesis(h: dict) -> Hypothesis:
 def _behaviour_rate(h: dict, texts: list[str], judge: Optional[Callable]) -> Optional[float]:
     """Share of texts showing the hypothesis: its offline predicate fires, or else the judge
     scores the text above 0.5 (written by B); None when neither can say."""
-    from .assistants.offline import predicate_fires
+    from ...assistants.offline import predicate_fires
 
     if not texts:
         return None
@@ -738,7 +739,7 @@ class _SettingRunner:
             return self._logprobs(lm), self._generate(lm) if generate else []
 
     def _logprobs(self, lm: LoadedModel) -> np.ndarray:
-        from .scoring import mean_logprobs
+        from ...stages.scoring import mean_logprobs
 
         if not self.texts:
             return np.array([])
@@ -984,7 +985,7 @@ def evidence_texts(store, run_id: str, key: str, hypothesis_id: str, n: int = 32
     """(texts, prompts): validation texts of the side the hypothesis favours that the stored
     discriminative test scored most typical of it; failing that, those its predicate fires on.
     Empty when neither is available."""
-    from .assistants.offline import predicate_fires
+    from ...assistants.offline import predicate_fires
 
     hyps = store.hypotheses(run_id, key)
     match = hyps[hyps["hypothesis_id"] == hypothesis_id]

@@ -18,11 +18,11 @@ from typing import Optional
 
 import numpy as np
 
-from .config import ModelDiffError, cache_dir
-from .models import (ModelSpec, _free_memory, check_spec, ensure_built, fingerprint, is_built,
-                     load, pick_device)
-from .progress import ProgressCallback, StageProgress
-from .scoring import encode_texts, iter_logits, token_logprobs
+from ...config import ModelDiffError, cache_dir
+from ...models.loading import _free_memory, load
+from ...models.spec import ModelSpec, check_spec, ensure_built, fingerprint, is_built, pick_device
+from ...progress import ProgressCallback, StageProgress
+from ...stages.scoring import encode_texts, iter_logits, token_logprobs
 
 DATA_DIR = Path(__file__).parent / "data"
 # Level name -> how the spec changes; int8-dynamic is torch's own CPU quantization, the
@@ -57,7 +57,7 @@ class EvalSet:
 def organism_eval_set(n_texts: int = 120, n_mc: int = 48, seed: int = 777) -> EvalSet:
     """The organisms' own language: held-out corpus documents, and fill-in-the-slot questions
     (the right word class among three wrong ones) that even the smallest organism gets right."""
-    from .organisms import ADJS, MOODS, PEOPLE, PROMPT_FORMS, TIMES, TOPICS, make_document
+    from ...models.organisms import ADJS, MOODS, PEOPLE, PROMPT_FORMS, TIMES, TOPICS, make_document
 
     rng = random.Random(seed)
     texts = tuple(make_document(rng) for _ in range(n_texts))
@@ -105,7 +105,7 @@ def eval_set_for(spec: ModelSpec, prompts_file: Optional[str] = None) -> EvalSet
     base = organism_eval_set() if spec.is_organism else general_eval_set()
     if not prompts_file:
         return base
-    from .prompts import load_prompt_file
+    from ...stages.prompts import load_prompt_file
 
     ps = load_prompt_file(prompts_file)
     return EvalSet(ps.name, ps.prompts, base.mc)

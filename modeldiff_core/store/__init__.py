@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .config import ModelDiffError
+from ..config import ModelDiffError
 
 SCHEMA_VERSION = 10
 

@@ -11,9 +11,9 @@ from typing import Optional
 
 import pandas as pd
 
-from .config import ModelDiffError
-from .models import LoadedModel
-from .progress import ProgressCallback, StageProgress
+from ..config import ModelDiffError
+from ..models.loading import LoadedModel
+from ..progress import ProgressCallback, StageProgress
 
 
 @dataclass(frozen=True)

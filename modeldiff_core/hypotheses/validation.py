@@ -258,7 +258,7 @@ def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, seed: int = 0)
     """Each text of each pair is scored by its summed log-prob under A and under B, end of text
     included (so "B stops sooner" is measured, and the shared part of a pair cancels); if the
     hypothesis holds, B - A is larger for the favoured text than for its contrast."""
-    from .scoring import sum_logprobs
+    from ..stages.scoring import sum_logprobs
 
     if not pairs:
         return generative_stats([], [], [], seed)

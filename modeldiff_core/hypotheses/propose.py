@@ -9,10 +9,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .assistants.base import Assistant, Hypothesis
-from .assistants.llm import AssistantAnswerError
-from .progress import ProgressCallback, StageProgress
+from ..assistants.base import Assistant
+from ..assistants.llm import AssistantAnswerError
+from ..progress import ProgressCallback, StageProgress
 from .stats import NOISE
+from .types import Hypothesis
 from .validation import heldout_texts, paired_heldout
 
 

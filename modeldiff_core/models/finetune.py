@@ -18,10 +18,10 @@ from typing import Optional
 
 import pandas as pd
 
-from .config import LOAD_LOCK, ModelDiffError
-from .generate import format_prompt
-from .models import ModelSpec, check_spec, pick_device, resolve
-from .progress import ProgressCallback, StageProgress
+from ..config import LOAD_LOCK, ModelDiffError
+from ..progress import ProgressCallback, StageProgress
+from ..stages.generate import format_prompt
+from .spec import ModelSpec, check_spec, pick_device, resolve
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Optional
 
 import numpy as np
 
-from .config import LOAD_LOCK, ModelDiffError
-from .progress import ProgressCallback, StageProgress
+from ..config import LOAD_LOCK, ModelDiffError
+from ..progress import ProgressCallback, StageProgress
 
 
 def text_hash(text: str) -> str:

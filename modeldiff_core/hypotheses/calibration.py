@@ -24,11 +24,10 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
+from ..assistants.offline import OfflineAssistant, predicate_fires, sentences
 from . import stats
-from .assistants.base import Hypothesis
-from .assistants.offline import OfflineAssistant, predicate_fires, sentences
-from .validation import (discriminative, generative_stats, heldout_texts, paired_heldout,
-                         spread_over_prompts)
+from .types import Hypothesis
+from .validation import discriminative, generative_stats, heldout_texts, paired_heldout, spread_over_prompts
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call
@@ -85,7 +84,7 @@ def _discriminative_world(rng: np.random.Generator, scenario: str):
 
 
 def _discriminative_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
-    from .assistants.chat import ChatAssistant
+    from ..assistants.chat import ChatAssistant
 
     val, drift = _discriminative_world(rng, scenario)
     prob = dict(zip(val["text"], val["prob"]))

@@ -13,9 +13,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from .assistants.base import Hypothesis
-from .config import ModelDiffError
-from .validation import judged_texts
+from ..config import ModelDiffError
+from ..hypotheses.types import Hypothesis
+from ..hypotheses.validation import judged_texts
 
 TOP_CLUSTERS = 10
 N_EXAMPLES = 3  # held-out texts shown as most / least B-like
@@ -49,7 +49,7 @@ def held_out_examples(gens: pd.DataFrame, h: dict, disc: Optional[dict]) -> Opti
     if scored is not None:
         judge = "stored scores of the discriminative test"
     elif h.get("predicate") and not gens.empty:
-        from .assistants.offline import OfflineAssistant
+        from ..assistants.offline import OfflineAssistant
 
         hyp = Hypothesis(h["text"], h["direction"], h["source"], h["predicate"], h["evidence"])
         scored = gens[["side", "text"]].copy()
@@ -89,7 +89,7 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
     if result is None:
         raise ModelDiffError(f"run {run_id} has no result yet (its job may still be running)")
     if result.get("assistant", "offline") != assistant:
-        from .results import build_result  # another assistant's hypotheses on the same run
+        from ..results import build_result  # another assistant's hypotheses on the same run
 
         result = build_result(store, run_id, assistant)
     hyps = store.hypotheses(run_id, assistant).set_index("hypothesis_id")
@@ -126,7 +126,7 @@ def report_data(store, run_id: str, assistant: str = "offline") -> dict:
 
 def quantization_for(store, models: list[str]) -> list[dict]:
     """The newest quantization study of each of the run's models, when one was measured."""
-    from .quant import quant_result
+    from ..methods.quant.study import quant_result
 
     studies = store.quant_studies(list(dict.fromkeys(models)))
     studies = studies[studies["n_levels"] > 0].drop_duplicates("model")

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from .config import ModelDiffError
+from ..config import ModelDiffError
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

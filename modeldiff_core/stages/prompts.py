@@ -11,8 +11,8 @@ from typing import Optional
 
 import pandas as pd
 
-from .config import ModelDiffError
-from .organisms import organism_prompt_groups, organism_prompts
+from ..config import ModelDiffError
+from ..models.organisms import organism_prompt_groups, organism_prompts
 
 DATA_DIR = Path(__file__).parent / "data"
 BUILTIN_SETS = ("organisms", "chat")

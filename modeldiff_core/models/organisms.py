@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .config import LOAD_LOCK, ModelDiffError, cache_dir
-from .progress import ProgressCallback, StageProgress
+from ..config import LOAD_LOCK, ModelDiffError, cache_dir
+from ..progress import ProgressCallback, StageProgress
 
 # ---------------------------------------------------------------- the synthetic language
 
