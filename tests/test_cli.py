@@ -235,8 +235,9 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.hypotheses import stats
     from modeldiff_core.hypotheses.propose import propose_hypotheses
+    from modeldiff_core.hypotheses.stage import heldout_for
     from modeldiff_core.hypotheses.validation import discriminative
-    from modeldiff_core.pipeline import heldout_for, run_pipeline
+    from modeldiff_core.pipeline import run_pipeline
 
     config = _config_from_args(build_parser().parse_args(["demo", "--organism", "null"]))
     with Store(tmp_path / "n.duckdb") as store:

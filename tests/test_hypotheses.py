@@ -9,7 +9,7 @@ from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.hypotheses.propose import merge_duplicates, propose_hypotheses
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.models import organisms as org
-from modeldiff_core.pipeline import cluster_tables
+from modeldiff_core.stages.cluster import cluster_tables
 
 
 def _texts(behaviour, n, seed):

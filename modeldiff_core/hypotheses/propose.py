@@ -60,7 +60,7 @@ def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.
                        seed: int = 0, progress: Optional[ProgressCallback] = None
                        ) -> list[Hypothesis]:
     """points: one row per text with side, split, prompt_id, sample_idx, cluster_id, text;
-    clusters: the table of `pipeline.cluster_tables` (its `disc_*` columns). Uses discovery
+    clusters: the table of `stages.cluster.cluster_tables` (its `disc_*` columns). Uses discovery
     texts only: a first proposal, then up to `rounds` of refinement on the discovery texts
     the hypotheses misjudge (`refine_texts` of them judged, paired by prompt)."""
     disc = points[points["split"] == "discovery"]

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 from ..config import ModelDiffError
+from ..hypotheses import stats
+from ..progress import ProgressCallback
+from .embed import Embedder, embed_texts
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -111,3 +115,45 @@ def top_terms(texts: list[str], labels: np.ndarray, n_terms: int = 6) -> dict[in
         order = np.argsort(-score[i])[:n_terms]
         out[c] = ", ".join(words[j] for j in order if score[i, j] > 0)
     return out
+
+
+DISCOVERY_COLUMNS = {"size_a": "disc_size_a", "size_b": "disc_size_b",
+                     "log_odds": "disc_log_odds", "p_value": "disc_p_value",
+                     "q_value": "disc_q_value"}
+
+
+def cluster_tables(labels, sides, prompt_ids, splits, seed: int = 0) -> pd.DataFrame:
+    """The cluster table over all texts (for the map; descriptive), joined with the same table
+    over discovery texts only (`disc_*` columns): the one proposal reads, so that validation
+    texts never steer which clusters are mined."""
+    labels, splits = np.asarray(labels), np.asarray(splits)
+    table = stats.cluster_table(labels, sides, prompt_ids, seed=seed)
+    disc = splits == "discovery"
+    part = stats.cluster_table(labels[disc], np.asarray(sides)[disc],
+                               np.asarray(prompt_ids)[disc], seed=seed)
+    part = part[["cluster_id", *DISCOVERY_COLUMNS]].rename(columns=DISCOVERY_COLUMNS)
+    table = table.merge(part, on="cluster_id", how="left")
+    for col in ("disc_size_a", "disc_size_b"):
+        table[col] = table[col].fillna(0).astype(int)
+    return table
+
+
+def cluster_run(store, run_id: str, config, embedder: Embedder,
+                progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
+    """Embed all texts of both sides, cluster them together, map them; store and return clusters."""
+    gens = store.generations(run_id)
+    if gens.empty:
+        raise ModelDiffError(f"run {run_id} has no generations yet")
+    x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress)
+    seed = config.generation.seed
+    labels = make_clusterer(config.cluster_method, config.n_clusters, config.min_cluster_size,
+                            seed).fit_predict(x)
+    xy = umap_project(x, seed=seed)
+    table = cluster_tables(labels, gens["side"].to_numpy(), gens["prompt_id"].to_numpy(),
+                           gens["split"].to_numpy(), seed)
+    terms = top_terms(gens["text"].tolist(), labels)
+    table["top_terms"] = table["cluster_id"].map(terms).fillna("")
+    points = gens[["side", "prompt_id", "sample_idx"]].assign(
+        cluster_id=labels.astype(int), x=xy[:, 0], y=xy[:, 1])
+    store.replace_clustering(run_id, points, table, config.cluster_settings())
+    return table

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-
 from ...models.finetune import adapter_spec
-from ...pipeline import RunConfig, run_pipeline
-from .plant import PlantConfig, plant
 from ...models.loading import ModelCache
 from ...models.spec import ModelSpec
+from ...pipeline import RunConfig, run_pipeline
 from ...progress import ProgressCallback
 from ...stages.embed import Embedder, default_embedder
 from ...stages.generate import GenerationSettings
+from .plant import PlantConfig, plant
 from .score import score_run
 from .truths import BUILTIN_TRUTHS
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-
 from ...config import ModelDiffError, cache_dir
 from ...models.finetune import FinetuneSettings, adapter_spec, finetune, finetune_info
 from ...models.loading import ModelCache

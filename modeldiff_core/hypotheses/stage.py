@@ -1,0 +1,148 @@
+"""The hypotheses stage of a run: propose from discovery texts (once per settings), validate each
+hypothesis on the held-out texts (each test stored as it finishes), Benjamini-Hochberg across them."""
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+
+from .assistants.base import Assistant
+from .assistants.llm import AssistantAnswerError
+from .hypotheses import stats
+from .hypotheses.propose import propose_hypotheses
+from .hypotheses.types import Hypothesis
+from .hypotheses.validation import (
+    discriminative,
+    generative,
+    heldout_texts,
+    paired_heldout,
+    spread_over_prompts,
+)
+from .models.loading import ModelCache
+from .progress import ProgressCallback, StageProgress
+
+
+def proposal_settings(config) -> dict:
+    """What a hypothesis set depends on beyond the run's texts: change any of it and the
+    stored set no longer describes what the run would now propose and test."""
+    return {"clusters": config.cluster_settings(), "alpha": config.alpha,
+            "refine_rounds": config.refine_rounds, "max_judge_texts": config.max_judge_texts,
+            "n_pairs": config.n_pairs, "judge_mode": config.judge_mode}
+
+
+def _settings_label(key: str, settings: dict, taken: list[str]) -> str:
+    c = settings.get("clusters", {})
+    label = (f"{key} [{c.get('method', 'kmeans')}, {c.get('n_clusters') or 'auto'} clusters, "
+             f"{settings.get('refine_rounds')} refine rounds, "
+             f"{settings.get('max_judge_texts')} judged texts]")
+    n, out = 1, label
+    while out in taken:
+        n += 1
+        out = f"{label} #{n}"
+    return out
+
+
+def set_aside_stale(store, run_id: str, key: str, settings: dict) -> Optional[str]:
+    """A stored set proposed with other settings is kept under a label naming them, and the
+    set's own name is freed for a new proposal; returns a note saying so (None: nothing)."""
+    before = store.proposal_settings(run_id, key)
+    if before is None or before == settings or store.hypotheses(run_id, key).empty:
+        return None
+    label = _settings_label(key, before, store.hypothesis_sets(run_id))
+    store.set_aside_hypotheses(run_id, key, label)
+    changed = ", ".join(k for k in settings if before.get(k) != settings[k])
+    return (f"the stored hypotheses were made with other settings ({changed}); they are kept "
+            f"as the set '{label}' and the hypotheses are proposed anew")
+
+
+def hypotheses_run(store, run_id: str, config, assistant: Assistant,
+                   cache: ModelCache, progress: Optional[ProgressCallback] = None) -> list[str]:
+    """Propose from discovery texts (once per settings; stored), validate each hypothesis on
+    validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
+    run's hypotheses. Returns notes for the researcher (a set put aside)."""
+    key, seed = config.assistant_settings().hypothesis_set, config.generation.seed
+    settings = proposal_settings(config)
+    note = set_aside_stale(store, run_id, key, settings)
+    stored = store.hypotheses(run_id, key)
+    if stored.empty or store.proposal_settings(run_id, key) is None:
+        # Sets stored before settings were recorded are taken as made with these.
+        store.save_proposal_settings(run_id, key, settings)
+    if stored.empty:
+        found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
+                                   alpha=config.alpha, rounds=config.refine_rounds, seed=seed,
+                                   progress=progress)
+        store.save_hypotheses(run_id, key, found)
+        stored = store.hypotheses(run_id, key)
+    val = store.generations(run_id, split="validation")
+    judged = heldout_for(store, run_id, val, config.max_judge_texts, seed)
+    disc = store.generations(run_id, split="discovery")
+    done = store.validations(run_id, key)
+    done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
+    finished = {h for h in stored["hypothesis_id"]
+                if {(h, "discriminative"), (h, "generative")} <= done_keys}
+    # Hypotheses validated before count as done, not as work: the rate is of work done now.
+    bar = StageProgress(progress, "validate", len(stored), unit="hypotheses", done=len(finished))
+    failed: list[str] = []
+    for row in stored.itertuples():
+        if row.hypothesis_id in finished:
+            continue
+        h = Hypothesis(row.text, row.direction, row.source, row.predicate, row.evidence)
+        # A malformed assistant answer fails that one step: it is reported, nothing stored is
+        # touched, and the same run started again retries just the missing steps.
+        try:
+            if (row.hypothesis_id, "discriminative") not in done_keys:
+                r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist(),
+                                   judged["prompt_id"].tolist(), seed, config.judge_mode)
+                r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
+                store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
+        except AssistantAnswerError as err:
+            failed.append(f"{row.hypothesis_id} discriminative: {err}")
+        try:
+            if (row.hypothesis_id, "generative") not in done_keys:
+                _generative_step(store, run_id, key, row.hypothesis_id, h, assistant, judged,
+                                 disc, config, cache)
+        except AssistantAnswerError as err:
+            failed.append(f"{row.hypothesis_id} generative: {err}")
+        bar.advance(1)
+    store.set_run_failures(run_id, key, failed)
+    apply_bh(store, run_id, key, config.alpha)
+    return [note] if note else []
+
+
+def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:
+    """The run's held-out texts paired by prompt: chosen once per budget and stored, so every
+    hypothesis, and every later look at the run, is judged on the same texts."""
+    pairs = store.heldout(run_id, max_texts)
+    if pairs.empty:
+        pairs = paired_heldout(val, max_texts, seed)
+        store.save_heldout(run_id, max_texts, pairs)
+    return heldout_texts(val, pairs, seed)
+
+
+def _generative_step(store, run_id, key, hypothesis_id, h, assistant, judged, disc, config,
+                     cache) -> None:
+    seed = config.generation.seed
+    held = spread_over_prompts(judged)
+    pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
+                                  disc.loc[disc["side"] == "A", "text"].tolist(),
+                                  disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)
+    lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
+    r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
+                   seed=seed)
+    r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
+                  for p in pairs]
+    store.save_validation(run_id, key, hypothesis_id, "generative", r)
+
+
+def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
+    """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha."""
+    val = store.validations(run_id, key)
+    if val.empty:
+        return val
+    for test in ("discriminative", "generative"):
+        part = val[val["test"] == test]
+        q = stats.benjamini_hochberg(part["p_value"].astype(float).to_numpy())
+        val.loc[part.index, "q_value"] = q
+    val["validated"] = (val["test"] == "discriminative") & (val["q_value"] < alpha)
+    store.set_q_values(run_id, key, val[["hypothesis_id", "test", "q_value", "validated"]], alpha)
+    return val
