@@ -1,12 +1,12 @@
 """modeldiff — Home: runs with headline figures, Quick start on the built-in demo, jobs.
 The first page a person sees: it imports nothing heavy (no torch, no UMAP, not the pipeline
 until Quick start is pressed)."""
-import pandas as pd
 import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError, default_db_path
 from modeldiff_core.models.organisms import DEFAULT_ORGANISM
+from modeldiff_core.render.overview import runs_overview
 
 st.set_page_config(page_title="modeldiff", layout="wide")
 st.title("modeldiff")
@@ -37,18 +37,8 @@ st.subheader("Jobs")
 jobs_panel()
 
 st.subheader("Runs")
-runs = store.list_runs()
+runs = runs_overview(store)
 if runs.empty:
     st.info("No runs yet.")
 else:
-    rows = []
-    for r in runs.itertuples():
-        result = store.result(r.run_id) or {}
-        hyps = result.get("hypotheses", [])
-        base = result.get("baseline", {})
-        rows.append({"run": r.run_id, "status": r.status, "model A": r.model_a,
-                     "model B": r.model_b, "texts": r.n_texts, "clusters": r.n_clusters,
-                     "validated hypotheses": f"{sum(h['validated'] for h in hyps)} / {len(hyps)}"
-                     if result else "", "baseline accuracy": base.get("accuracy"),
-                     "created": r.created_at})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(runs, hide_index=True, width="stretch")

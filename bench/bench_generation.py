@@ -10,7 +10,7 @@ import argparse
 import time
 
 from modeldiff_core.models.loading import load
-from modeldiff_core.models.organisms import organism_prompts
+from modeldiff_core.models.organism_corpus import organism_prompts
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
 

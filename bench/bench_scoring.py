@@ -10,7 +10,7 @@ import random
 import time
 
 from modeldiff_core.models.loading import load
-from modeldiff_core.models.organisms import make_document, organism_prompts
+from modeldiff_core.models.organism_corpus import make_document, organism_prompts
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.scoring import token_logprobs
 

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 import argparse
 
 from modeldiff_core.models.loading import load
-from modeldiff_core.models.organisms import BEHAVIOURS, behaviour_present, organism_prompts
+from modeldiff_core.models.organism_corpus import BEHAVIOURS, behaviour_present, organism_prompts
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
 

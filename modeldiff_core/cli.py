@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 from .config import ModelDiffError, default_db_path, first_line
-from .models.organisms import BEHAVIOURS, DEFAULT_ORGANISM, LAYERED
+from .models.organism_corpus import BEHAVIOURS
+from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, QUANTS, ModelSpec
 from .progress import ProgressBar
 from .stages.generate import GenerationSettings
@@ -136,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "that assistant judges fresh generations for hypotheses without a predicate")
     layers.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
     layers.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
-    layers.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    layers.add_argument("--scales", "--alphas", dest="scales", default="0,0.25,0.5,0.75,1",
+                        help="factors on B's change, W_A + scale (W_B - W_A); --alphas is the "
+                        "earlier spelling")
     layers.add_argument("--window", type=int, default=1, help="consecutive layers scaled together")
     layers.add_argument("--generations", type=int, default=32,
                         help="fresh generations per setting for behaviour rates")
@@ -200,8 +203,8 @@ def _plant_config(args):
     return PlantConfig(
         ModelSpec(args.base), truths,
         DataRecipe(args.data, args.texts_per_truth, args.base_mix, args.max_new_tokens, args.seed),
-        FinetuneSettings(rank=args.rank, alpha=args.lora_alpha, lr=args.lr, epochs=args.epochs,
-                         max_length=args.max_length, batch_size=args.batch_size,
+        FinetuneSettings(rank=args.rank, lora_alpha=args.lora_alpha, lr=args.lr,
+                         epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size,
                          grad_accum=args.grad_accum, target_modules=targets, merge=args.merge,
                          seed=args.seed),
         prompts, args.assistant_model, args.assistant_base_url, args.assistant_key_file)
@@ -439,17 +442,17 @@ def _quant_command(args) -> int:
 
 def _layers_command(args) -> int:
     from . import commands
-    from .methods.layers.lens import parse_alphas
+    from .methods.layers.settings import parse_scales
     from .store import Store
 
     try:
-        alphas = parse_alphas(args.alphas)
+        scales = parse_scales(args.scales)
     except ModelDiffError as err:
         raise ModelDiffError(f"--{err}") from None
     params = commands.LayersParams(
         args.run, ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a),
         ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b), args.assistant,
-        list(alphas), args.window, args.generations, args.texts, args.assistant_base_url,
+        scales, args.window, args.generations, args.texts, args.assistant_base_url,
         args.assistant_key_file)
     with Store(args.db or default_db_path()) as store:
         result = commands.layers(store, params, _context(args))

@@ -144,7 +144,7 @@ class LayersParams:
     spec_a: Optional[ModelSpec] = None  # without a run: the pair itself (weights, activations)
     spec_b: Optional[ModelSpec] = None
     assistant: str = "offline"  # whose hypotheses of the run
-    alphas: Optional[list] = None
+    scales: Optional[list] = None  # factors on B's change; None: the lens's default grid
     window: int = 1
     n_generations: int = 32
     n_texts: int = 200
@@ -155,7 +155,7 @@ class LayersParams:
         return {"run_id": self.run_id,
                 "spec_a": None if self.spec_a is None else self.spec_a.to_dict(),
                 "spec_b": None if self.spec_b is None else self.spec_b.to_dict(),
-                "assistant": self.assistant, "alphas": self.alphas, "window": self.window,
+                "assistant": self.assistant, "scales": self.scales, "window": self.window,
                 "n_generations": self.n_generations, "n_texts": self.n_texts,
                 "assistant_base_url": self.assistant_base_url,
                 "assistant_key_file": self.assistant_key_file}
@@ -163,27 +163,35 @@ class LayersParams:
     @classmethod
     def from_dict(cls, d: dict) -> "LayersParams":
         spec = lambda s: None if s is None else ModelSpec.from_dict(s)  # noqa: E731
+        # Jobs stored by earlier versions name the scales "alphas".
         return cls(d.get("run_id"), spec(d.get("spec_a")), spec(d.get("spec_b")),
-                   d.get("assistant", "offline"), d.get("alphas"), d.get("window", 1),
-                   d.get("n_generations", 32), d.get("n_texts", 200),
+                   d.get("assistant", "offline"), d.get("scales", d.get("alphas")),
+                   d.get("window", 1), d.get("n_generations", 32), d.get("n_texts", 200),
                    d.get("assistant_base_url"), d.get("assistant_key_file"))
+
+    def lens_settings(self):
+        from .methods.layers.settings import DEFAULT_SCALES, LensSettings
+
+        return LensSettings(scales=self.scales if self.scales is not None else DEFAULT_SCALES,
+                            window=self.window, n_texts=self.n_texts,
+                            n_generations=self.n_generations)
 
 
 def layers(store, params: LayersParams, ctx: Context) -> dict:
     """The layer lens: for a stored run (and saved with it), or for a bare pair."""
     from .assistants.registry import judge_for
-    from .methods.layers.lens import DEFAULT_ALPHAS, layer_lens, layer_lens_for_run
+    from .methods.layers.lens import layer_lens, layer_lens_for_run
+    from .methods.layers.settings import LensInputs
     from .methods.quant.study import eval_set_for
 
-    alphas = params.alphas if params.alphas is not None else DEFAULT_ALPHAS
     if params.run_id is None:
         if params.spec_a is None or params.spec_b is None:
             raise ModelDiffError("the layer lens needs a run or both models")
         for spec in (params.spec_a, params.spec_b):
             ensure_built(spec, ctx.progress)
         texts = list(eval_set_for(params.spec_a).texts)[:params.n_texts]
-        return layer_lens(ctx.cache.get(params.spec_a), ctx.cache.get(params.spec_b), texts,
-                          alphas=alphas, window=params.window, progress=ctx.progress)
+        return layer_lens(ctx.cache.get(params.spec_a), ctx.cache.get(params.spec_b),
+                          LensInputs(texts), params.lens_settings(), progress=ctx.progress)
     run = store.get_run(params.run_id)
     if run is None:
         raise ModelDiffError(f"no run {params.run_id} in the database")
@@ -196,9 +204,22 @@ def layers(store, params: LayersParams, ctx: Context) -> dict:
                       params.assistant_key_file, api_key=ctx.api_key)
     # Models of its own: the interventions rewrite weights in place while they run, which
     # another job sharing the cache must never see.
-    result = layer_lens_for_run(store, params.run_id, ModelCache(), params.assistant, alphas,
-                                params.window, n_texts=params.n_texts,
-                                n_generations=params.n_generations, judge=judge,
-                                progress=ctx.progress)
+    result = layer_lens_for_run(store, params.run_id, ModelCache(), params.assistant,
+                                params.lens_settings(), judge=judge, progress=ctx.progress)
     store.save_layer_lens(params.run_id, params.assistant, result)
     return result
+
+
+def _run_params(d: dict):
+    from .pipeline import config_from_dict
+
+    return config_from_dict(d)
+
+
+# Job kind -> (its params read back from the stored dict, the command). A job stores the kind
+# and `params.to_dict()`; resuming reads them back through this table.
+KINDS = {"pipeline": (_run_params, run),
+         "plant": (PlantParams.from_dict, plant),
+         "truth-bench": (BenchParams.from_dict, truth_bench),
+         "quant": (QuantParams.from_dict, quant),
+         "layers": (LayersParams.from_dict, layers)}

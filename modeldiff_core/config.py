@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(__file__).resolve().parent / "data"  # built-in prompt and text sets
 
 
 # transformers builds a model under process-wide state (meta-device initialisation), so two

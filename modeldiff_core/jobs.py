@@ -54,7 +54,7 @@ class JobManager:
                api_key: Optional[str] = None) -> str:
         """Start a job. `api_key` stays in this process's memory: it is not in the job's params,
         so a resumed job falls back to the environment or the key file."""
-        if kind not in JOB_KINDS:
+        if kind not in JOB_KINDS:  # before a row is written: commands are imported lazily
             raise ModelDiffError(f"unknown job kind {kind!r}")
         job_id = "job-" + uuid.uuid4().hex[:10]
         self.store.create_job(job_id, kind, run_id, params)
@@ -167,17 +167,10 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
             api_key: Optional[str] = None) -> Optional[str]:
     """The job's command on its stored params; returns the run it made or used, if any."""
     from . import commands
-    from .pipeline import config_from_dict
 
-    # kind -> (its params read back from the stored dict, the command)
-    kinds = {"pipeline": (config_from_dict, commands.run),
-             "plant": (commands.PlantParams.from_dict, commands.plant),
-             "truth-bench": (commands.BenchParams.from_dict, commands.truth_bench),
-             "quant": (commands.QuantParams.from_dict, commands.quant),
-             "layers": (commands.LayersParams.from_dict, commands.layers)}
-    if kind not in kinds:
+    if kind not in commands.KINDS:
         raise ModelDiffError(f"unknown job kind {kind!r}")
-    read, command = kinds[kind]
+    read, command = commands.KINDS[kind]
     seen: list[str] = []
 
     def on_run_id(run_id: str) -> None:

@@ -20,6 +20,7 @@ from .stages.cluster import cluster_run
 from .stages.embed import Embedder, default_embedder
 from .stages.generate import GenerationSettings, context_limit_of, generate_side
 from .stages.prompts import PromptSet, assign_splits
+from .store.runs import RunRecord
 
 
 @dataclass
@@ -143,11 +144,11 @@ def load_pair(config: RunConfig, cache: ModelCache,
 def prepare_run(store, config: RunConfig) -> str:
     """Create (or find) the run of a checked config whose models are built."""
     run_id = run_id_for(config)
-    store.upsert_run(run_id, model_a=config.spec_a.label, model_b=config.spec_b.label,
-                     spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
-                     fingerprint_a=fingerprint(config.spec_a),
-                     fingerprint_b=fingerprint(config.spec_b),
-                     prompt_set=config.prompt_set.name, settings=config.run_settings())
+    store.upsert_run(run_id, RunRecord(
+        model_a=config.spec_a.label, model_b=config.spec_b.label,
+        spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
+        fingerprint_a=fingerprint(config.spec_a), fingerprint_b=fingerprint(config.spec_b),
+        prompt_set=config.prompt_set.name, settings=config.run_settings()))
     store.save_prompts(run_id, assign_splits(config.prompt_set.prompts, config.generation.seed,
                                              config.validation_fraction,
                                              config.prompt_set.groups))

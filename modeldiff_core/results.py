@@ -21,8 +21,8 @@ def _count(x) -> Optional[int]:
     return None if x is None or x != x else int(x)
 
 
-def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
-    hyps, val = store.hypotheses(run_id, key), store.validations(run_id, key)
+def _hypothesis_rows(store, run_id: str, hypothesis_set: str) -> list[dict]:
+    hyps, val = store.hypotheses(run_id, hypothesis_set), store.validations(run_id, hypothesis_set)
     out = []
     for h in hyps.itertuples():
         tests = {r.test: r for r in val[val["hypothesis_id"] == h.hypothesis_id].itertuples()}
@@ -44,7 +44,7 @@ def _hypothesis_rows(store, run_id: str, key: str) -> list[dict]:
     return out
 
 
-def build_result(store, run_id: str, key: str = "offline") -> dict:
+def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
     """The result document of the CLI contract, from what is stored."""
     run = store.get_run(run_id)
     gens = store.generations(run_id)
@@ -63,17 +63,17 @@ def build_result(store, run_id: str, key: str = "offline") -> dict:
                        "log_odds": _num(r.disc_log_odds), "p_value": _num(r.disc_p_value),
                        "q_value": _num(r.disc_q_value)}}
         for r in clusters.itertuples()]
-    hypotheses = _hypothesis_rows(store, run_id, key)
+    hypotheses = _hypothesis_rows(store, run_id, hypothesis_set)
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
-            "baseline": base, "clusters": cluster_rows, "assistant": key,
-            "hypotheses": hypotheses, "coverage": run_coverage(store, run_id, key, gens, seed),
-            "failed_steps": store.run_failures(run_id, key)}
+            "baseline": base, "clusters": cluster_rows, "assistant": hypothesis_set,
+            "hypotheses": hypotheses, "coverage": run_coverage(store, run_id, hypothesis_set, gens, seed),
+            "failed_steps": store.run_failures(run_id, hypothesis_set)}
 
 
-def run_coverage(store, run_id: str, key: str, gens: pd.DataFrame, seed: int) -> dict:
+def run_coverage(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame, seed: int) -> dict:
     """`validation.coverage` on the held-out texts the validated hypotheses were judged on."""
-    val = store.validations(run_id, key)
+    val = store.validations(run_id, hypothesis_set)
     disc = val[(val["test"] == "discriminative") & val["validated"].fillna(False).astype(bool)]
     frames = [judged_texts(gens, r.result) for r in disc.itertuples()]
     frames = [f for f in frames if f is not None]

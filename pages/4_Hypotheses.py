@@ -4,8 +4,9 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import config_for_run, config_to_dict
-from modeldiff_core.render.report import coverage_line
+from modeldiff_core.render.fmt import coverage_line
 from modeldiff_core.results import build_result
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
@@ -76,12 +77,10 @@ hid = st.selectbox("Hypothesis", list(by_id), format_func=lambda i: f"{i}: {by_i
 val = store.validations(run_id, key)
 tests = {r.test: r.result for r in val[val.hypothesis_id == hid].itertuples()}
 disc, gen = tests.get("discriminative"), tests.get("generative")
-if disc and disc.get("keys"):
-    gens = store.generations(run_id).set_index(["side", "prompt_id", "sample_idx"])
-    scored = pd.DataFrame(disc["keys"], columns=["side", "prompt_id", "sample_idx"])
-    scored["score (B-like)"] = disc["scores"]
-    scored["text"] = [gens.text.loc[tuple(k)] for k in disc["keys"]]
-    scored = scored.sort_values("score (B-like)", ascending=False)
+scored = judged_texts(store.generations(run_id), disc) if disc else None
+if scored is not None:
+    scored = scored.rename(columns={"score": "score (B-like)"}).sort_values(
+        "score (B-like)", ascending=False)
     left, right = st.columns(2)
     left.markdown("**Held-out texts judged most B-like**")
     left.dataframe(scored.head(8)[["side", "score (B-like)", "text"]], hide_index=True)

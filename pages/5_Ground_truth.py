@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel
+from modeldiff_core.assistants.registry import AssistantSettings, make_call_path
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.methods.ground_truth.plant import PlantConfig, plant_to_dict, truths_of
+from modeldiff_core.methods.ground_truth.plant import PlantConfig, plant_to_dict
+from modeldiff_core.methods.ground_truth.summary import scorable_runs, summarise_scores
 from modeldiff_core.methods.ground_truth.truths import BUILTIN_TRUTHS, DataRecipe, as_truths, check_truths
 from modeldiff_core.models.finetune import FinetuneSettings
 from modeldiff_core.models.spec import ModelSpec, check_spec
@@ -18,12 +20,13 @@ store = get_store()
 
 
 def _assistant_inputs(prefix: str):
+    """The chosen assistant's settings and the session's API key."""
     kind = st.selectbox("Assistant", ["anthropic", "openai"], key=f"{prefix}-kind")
     model = st.text_input("Model (empty: default)", key=f"{prefix}-model") or None
     # Kept in this session only; jobs get it in memory, never in the database.
     key = st.text_input("API key (empty: from the environment)", type="password",
                         key=f"{prefix}-key") or None
-    return kind, model, key
+    return AssistantSettings(kind, model), key
 
 
 plant_tab, scores_tab = st.tabs(["Plant and evaluate", "Scores"])
@@ -41,14 +44,13 @@ with plant_tab:
         texts = st.text_area("One ground truth per line",
                              placeholder="The model really likes cats.").splitlines()
     else:
-        kind, model, key = _assistant_inputs("propose")
+        assistant, key = _assistant_inputs("propose")
         focus = st.text_input("Focus area (empty: open-ended)")
         n = st.number_input("How many", 1, 10, 3)
         if st.button("Propose ground truths"):
-            from modeldiff_core.assistants.llm import CallPath, make_client
             from modeldiff_core.methods.ground_truth.truths import propose_truths
             try:
-                path = CallPath(make_client(kind, model=model, api_key=key), store=store)
+                path = make_call_path(assistant, store, key)
                 st.session_state["proposed_truths"] = "\n".join(
                     propose_truths(path, int(n), focus or None))
             except ModelDiffError as err:
@@ -91,7 +93,7 @@ with plant_tab:
             recipe = DataRecipe(data_source, int(per_truth), float(base_mix))
             recipe.check(as_truths(truths) if truths else [])
             settings = FinetuneSettings(
-                rank=int(rank), alpha=int(alpha), lr=float(lr), epochs=float(epochs),
+                rank=int(rank), lora_alpha=int(alpha), lr=float(lr), epochs=float(epochs),
                 max_length=int(max_length), batch_size=int(batch), grad_accum=int(accum),
                 target_modules=tuple(t.strip() for t in targets.split(",") if t.strip()) or None,
                 merge=merge)
@@ -113,42 +115,33 @@ with plant_tab:
 
 with scores_tab:
     scores = store.truth_scores()
-    runs = store.list_runs().set_index("run_id") if not scores.empty else None
     if scores.empty:
         st.info("No scored runs yet: plant ground truths (first tab) or score a run below.")
     else:
-        quirks = scores[[len(t) > 0 for t in scores["truths"]]]
-        nulls = scores[[len(t) == 0 for t in scores["truths"]]]
-        rows = [p for r in quirks["result"] for p in r["per_truth"]]
-        n_val = sum(r["n_validated"] for r in quirks["result"])
-        n_true = sum(r["n_validated_true"] for r in quirks["result"])
+        summary = summarise_scores(scores)
+        model_b = store.list_runs().set_index("run_id")["model_b"]
+        n_val, n_true = summary["n_validated"], summary["n_validated_true"]
         c1, c2, c3 = st.columns(3)
-        c1.metric("Recall", f"{sum(p['recovered'] for p in rows)} of {len(rows)} truths")
+        c1.metric("Recall", f"{summary['n_recovered']} of {summary['n_truths']} truths")
         c2.metric("Precision of validated hypotheses",
-                  f"{n_true / n_val:.2f}" if n_val else "—", help=f"{n_true} of {n_val}")
-        c3.metric("False discoveries on null finetunes",
-                  "—" if nulls.empty else str(sum(r["n_validated"] for r in nulls["result"])),
-                  help=f"{len(nulls)} null run(s)")
-        table = pd.DataFrame([{
-            "run": r.run_id, "model B": runs["model_b"].get(r.run_id, "?"), "matcher": r.matcher,
+                  "—" if summary["precision"] is None else f"{summary['precision']:.2f}",
+                  help=f"{n_true} of {n_val}")
+        fd = summary["null_false_discoveries"]
+        c3.metric("False discoveries on null finetunes", "—" if fd is None else str(fd),
+                  help=f"{summary['n_null_runs']} null run(s)")
+        st.dataframe(pd.DataFrame([{
+            "run": p["run_id"], "model B": model_b.get(p["run_id"], "?"), "matcher": p["matcher"],
             "truth": p["truth"], "recovered": "yes" if p["recovered"] else "no",
             "score": p["score"], "best validated hypothesis": p["best_hypothesis"],
-            "closest proposed": p["closest_proposed"]}
-            for r in quirks.itertuples() for p in r.result["per_truth"]])
-        st.dataframe(table, hide_index=True, width="stretch")
-        if not nulls.empty:
-            st.dataframe(pd.DataFrame([{"null run": r.run_id, "validated hypotheses":
-                                        r.result["n_validated"]} for r in nulls.itertuples()]),
+            "closest proposed": p["closest_proposed"]} for p in summary["per_truth"]]),
+            hide_index=True, width="stretch")
+        if summary["null_runs"]:
+            st.dataframe(pd.DataFrame([{"null run": r["run_id"], "validated hypotheses":
+                                        r["n_validated"]} for r in summary["null_runs"]]),
                          hide_index=True)
 
     st.subheader("Score a run against its planted truths")
-    all_runs = store.list_runs()
-    candidates = {}
-    for r in all_runs.itertuples():
-        run = store.get_run(r.run_id)
-        truths = truths_of(ModelSpec.from_dict(run["spec_b"])) if run["spec_b"] else None
-        if truths is not None and store.result(r.run_id) is not None:
-            candidates[r.run_id] = truths
+    candidates = scorable_runs(store)
     if not candidates:
         st.caption("No finished run has one of our finetunes as model B yet.")
     else:
@@ -161,11 +154,7 @@ with scores_tab:
         if st.button("Score"):
             from modeldiff_core.methods.ground_truth.score import score_run
             try:
-                path = None
-                if judge:
-                    from modeldiff_core.assistants.llm import CallPath, make_client
-                    path = CallPath(make_client(judge[0], model=judge[1], api_key=judge[2]),
-                                    store=store)
+                path = make_call_path(judge[0], store, judge[1]) if judge else None
                 r = score_run(store, run_id, candidates[run_id], matcher=matcher, call_path=path)
                 st.success(f"Recall {r['recall'] if r['recall'] is not None else '—'}, "
                            f"{r['n_validated']} validated hypotheses.")

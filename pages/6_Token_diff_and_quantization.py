@@ -1,7 +1,6 @@
 """Token diff: where two models' probabilities part on one text. Quantization: what each
 precision level costs a model against its full-precision self."""
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
@@ -9,7 +8,9 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.quant.study import LEVELS, check_level, eval_set_for, quant_result
 from modeldiff_core.methods.token_diff.diff import token_diff
 from modeldiff_core.models.spec import ModelSpec, pick_device
-from modeldiff_core.render.report import held_out_examples, token_strip_html
+from modeldiff_core.render.figures import quant_figure
+from modeldiff_core.render.html import token_strip_html
+from modeldiff_core.render.report import evidence_texts
 from modeldiff_core.stages.prompts import parse_prompt_text
 
 st.set_page_config(page_title="modeldiff · token diff & quantization", layout="wide")
@@ -22,18 +23,10 @@ def _text_choices(run_id: str) -> dict[str, tuple[str, str | None]]:
     """label -> (text, prompt): the run's generations and its hypotheses' held-out evidence."""
     out = {}
     sets = store.hypothesis_sets(run_id)
-    every = store.generations(run_id)
-    if sets:
-        hyps = store.hypotheses(run_id, sets[0])
-        tests = store.validations(run_id, sets[0])
-        gens = every[every["split"] == "validation"]
-        for h in hyps.itertuples():
-            disc = tests[(tests["hypothesis_id"] == h.hypothesis_id)
-                         & (tests["test"] == "discriminative")]
-            ex = held_out_examples(gens, h._asdict(), disc["result"].iloc[0] if len(disc) else None)
-            for r in (ex or {}).get("most", []):
-                out[f"{h.hypothesis_id} evidence · {r['side']} · {r['text'][:70]}"] = (r["text"], None)
-    for r in every.head(400).itertuples():
+    evidence = evidence_texts(store, run_id, sets[0]) if sets else []
+    for hid, r in evidence:
+        out[f"{hid} evidence · {r['side']} · {r['text'][:70]}"] = (r["text"], None)
+    for r in store.generations(run_id).head(400).itertuples():
         out[f"generation · {r.side} · prompt {r.prompt_id} #{r.sample_idx} · {r.text[:60]}"] = (
             r.text, r.prompt)
     return out
@@ -78,9 +71,9 @@ def token_view_ui() -> None:
                    "blue where A does; hover a token for both models' log-prob, rank and top "
                    "choice.")
         st.html(token_strip_html(view))
-        d = view.diff
-        st.write(f"{len(view.tokens)} tokens · mean log p A {view.logprob_a.mean():.3f}, "
-                 f"B {view.logprob_b.mean():.3f} · B − A {d.mean():+.3f} per token")
+        means = view.means()
+        st.write(f"{len(view.tokens)} tokens · mean log p A {means['a']:.3f}, "
+                 f"B {means['b']:.3f} · B − A {means['diff']:+.3f} per token")
         cols = ["token", "position", "diff", "logprob_a", "logprob_b", "rank_a", "rank_b",
                 "top_a", "top_b"]
         left, right = st.columns(2)
@@ -140,13 +133,4 @@ with quant_tab:
                         "ppl", "flips", "n_mc", "n_tokens"]], hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.2e")
                                 for c in ("kl_mean", "kl_median", "kl_p99")})
-    fig = go.Figure()
-    fig.add_bar(x=table["level"], y=table["kl_mean"], name="KL mean")
-    fig.add_bar(x=table["level"], y=table["kl_p99"], name="KL p99")
-    fig.add_scatter(x=table["level"], y=table["top1_agreement"], name="top-1 agreement",
-                    yaxis="y2", mode="lines+markers")
-    fig.update_layout(barmode="group", yaxis={"title": "KL (nats per token)"},
-                      yaxis2={"title": "top-1 agreement", "overlaying": "y", "side": "right",
-                              "range": [min(0.9, float(table["top1_agreement"].min())), 1.0]},
-                      height=380, margin={"t": 30})
-    st.plotly_chart(fig)
+    st.plotly_chart(quant_figure(table))

@@ -1,12 +1,14 @@
 """Layer lens: where inside the model B's difference lives — weight deltas, activation
 differences, and delta-scaling interventions per layer against each validated hypothesis."""
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
+from modeldiff_core.commands import LayersParams
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.methods.layers.lens import parse_alphas
+from modeldiff_core.methods.layers.settings import parse_scales
+from modeldiff_core.render.figures import (activation_diff_figure, layer_delta_figure,
+                                           scaling_figure)
 
 st.set_page_config(page_title="modeldiff · layers", layout="wide")
 st.title("Layer lens")
@@ -22,7 +24,7 @@ sets = store.hypothesis_sets(run_id) or ["offline"]
 key = st.selectbox("Hypotheses from", sets)
 
 with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run_id, key) is None):
-    alphas_text = st.text_input("α grid", "0, 0.25, 0.5, 0.75, 1")
+    scales_text = st.text_input("α grid", "0, 0.25, 0.5, 0.75, 1")
     window = st.number_input("Layers scaled together (window)", 1, 64, 1)
     n_gen = st.number_input("Fresh generations per setting (behaviour rate)", 0, 512, 32)
     api_key = base_url = None
@@ -32,14 +34,12 @@ with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run
         api_key = st.text_input("API key (empty: from the environment)", type="password") or None
     if st.button("Run layer lens", type="primary"):
         try:
-            alphas = parse_alphas(alphas_text)
+            params = LayersParams(run_id, assistant=key, scales=parse_scales(scales_text),
+                                  window=int(window), n_generations=int(n_gen),
+                                  assistant_base_url=base_url)
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
-            job_id = get_jobs().submit("layers", {"run_id": run_id, "assistant": key,
-                                                  "alphas": alphas, "window": int(window),
-                                                  "n_generations": int(n_gen),
-                                                  "assistant_base_url": base_url},
-                                       run_id, api_key=api_key)
+            job_id = get_jobs().submit("layers", params.to_dict(), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))
@@ -54,28 +54,11 @@ for note in lens.get("notes", []):
 for hid, text in lens.get("conclusions", {}).items():
     st.text(f"{hid}: {text}")  # plain text: hypothesis-derived wording is never markup
 
-
-def heatmap(df: pd.DataFrame, rows: str, value: str, title: str) -> go.Figure:
-    grid = df.pivot_table(index=rows, columns="layer", values=value, aggfunc="first")
-    fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns],
-                               y=[str(i) for i in grid.index], colorscale="Reds",
-                               colorbar={"title": value}))
-    fig.update_layout(title=title, xaxis_title="layer", height=260 + 30 * len(grid.index),
-                      margin={"t": 40})
-    return fig
-
-
 left, right = st.columns(2)
-wd = pd.DataFrame(lens["weight_delta"])
-if not wd.empty:
-    left.plotly_chart(heatmap(wd, "module", "rel_norm", "Weight delta ‖W_B − W_A‖ / ‖W_A‖"),
-                      key="weights")
-ad = pd.DataFrame(lens["activation_diff"])
-if not ad.empty:
-    long = ad.melt(id_vars="layer", value_vars=["cosine", "rel_l2"], var_name="metric")
-    right.plotly_chart(heatmap(long, "metric", "value",
-                               "Activation difference (residual stream, held-out texts)"),
-                      key="activations")
+if lens["weight_delta"]:
+    left.plotly_chart(layer_delta_figure(lens["weight_delta"]), key="weights")
+if lens["activation_diff"]:
+    right.plotly_chart(activation_diff_figure(lens["activation_diff"]), key="activations")
 
 scaling = pd.DataFrame(lens["scaling"])
 if scaling.empty:
@@ -85,17 +68,11 @@ for hid, part in scaling.groupby("hypothesis_id"):
     cols = st.columns(2)
     for col, value, label in ((cols[0], "logprob_gap", "log-prob gap vs A on evidence texts"),
                               (cols[1], "predicate_rate", "behaviour rate in fresh generations")):
-        if part[value].isna().all():
+        fig = scaling_figure(part, value, label)
+        if fig is None:
             col.caption(f"No {label}.")
-            continue
-        fig = go.Figure()
-        for layer, curve in part.groupby(part["layer"].astype(str), sort=False):
-            curve = curve.sort_values("alpha")
-            fig.add_scatter(x=curve["alpha"], y=curve[value], mode="lines+markers",
-                            name=f"layer {layer}" if layer != "all" else "all layers",
-                            line={"dash": "dash"} if layer == "all" else None)
-        fig.update_layout(xaxis_title="α", yaxis_title=label, height=340, margin={"t": 20})
-        col.plotly_chart(fig, key=f"curve-{hid}-{value}")
+        else:
+            col.plotly_chart(fig, key=f"curve-{hid}-{value}")
 restore = pd.DataFrame(lens.get("restoration", []))
 if not restore.empty:
     st.markdown("**Share of B's effect each layer restores alone at α = 1**")

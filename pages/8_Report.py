@@ -2,7 +2,9 @@
 import streamlit as st
 
 from dashboard import get_store, pick_run
-from modeldiff_core.render.report import render_html, render_markdown, report_data
+from modeldiff_core.render.html import render_html
+from modeldiff_core.render.markdown import render_markdown
+from modeldiff_core.render.report import report_data
 
 st.set_page_config(page_title="modeldiff · report", layout="wide")
 st.title("Report")

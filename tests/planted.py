@@ -10,7 +10,7 @@ def names_behaviour(h: dict, behaviour: str) -> bool:
     if behaviour == "so":
         return p.get("type") == "mentions" and "so" in terms and p["favours"] == "B"
     if behaviour == "sea":
-        from modeldiff_core.models.organisms import TOPICS
+        from modeldiff_core.models.organism_corpus import TOPICS
         return p.get("type") == "mentions" and len(terms & set(sum(TOPICS["sea"], []))) >= 2
     if behaviour == "questions":
         return p.get("feature") == "questions" and p["op"] == ">"

@@ -13,7 +13,7 @@ import pytest
 from planted import names_behaviour
 
 from modeldiff_core.cli import main
-from modeldiff_core.models.organisms import behaviour_present
+from modeldiff_core.models.organism_corpus import behaviour_present
 from modeldiff_core.store import Store
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -234,7 +234,7 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
     from modeldiff_core.assistants.offline import OfflineAssistant
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.hypotheses import stats
-    from modeldiff_core.hypotheses.propose import propose_hypotheses
+    from modeldiff_core.hypotheses.propose import ProposalSettings, propose_hypotheses
     from modeldiff_core.hypotheses.stage import heldout_for
     from modeldiff_core.hypotheses.validation import discriminative
     from modeldiff_core.pipeline import run_pipeline
@@ -246,8 +246,7 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
         judged = heldout_for(store, result["run_id"],
                              store.generations(result["run_id"], split="validation"), 240, 0)
     loose = OfflineAssistant(fdr=1.0, min_rate_gap=0.02)
-    found = propose_hypotheses(loose, points, clusters, alpha=1.0)
+    found = propose_hypotheses(loose, points, clusters, ProposalSettings(alpha=1.0))
     assert len(found) >= 3  # noise was proposed...
-    p = [discriminative(loose, h, judged.text.tolist(), judged.side.tolist(),
-                        judged.prompt_id.tolist())["p_value"] for h in found]
+    p = [discriminative(loose, h, judged)["p_value"] for h in found]
     assert (stats.benjamini_hochberg(p) >= 0.05).all()  # ...and none of it survives

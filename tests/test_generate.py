@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from modeldiff_core.models.loading import load
-from modeldiff_core.models.organisms import organism_prompts
+from modeldiff_core.models.organism_corpus import organism_prompts
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
 from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch, generate_side
 from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
+from modeldiff_core.store.runs import RunRecord
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,9 @@ def lm(organism_dirs):
 def run(tmp_path):
     store = Store(tmp_path / "g.duckdb")
     prompts = assign_splits(organism_prompts()[:12])
-    store.upsert_run("r1", model_a="a", model_b="b", spec_a={}, spec_b={}, fingerprint_a="x",
-                     fingerprint_b="y", prompt_set="builtin:organisms", settings={})
+    store.upsert_run("r1", RunRecord(model_a="a", model_b="b", spec_a={}, spec_b={},
+                                     fingerprint_a="x", fingerprint_b="y",
+                                     prompt_set="builtin:organisms", settings={}))
     store.save_prompts("r1", prompts)
     yield store, prompts
     store.close()

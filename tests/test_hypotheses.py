@@ -6,9 +6,9 @@ import pytest
 
 from modeldiff_core.assistants.base import Assistant
 from modeldiff_core.assistants.offline import OfflineAssistant
-from modeldiff_core.hypotheses.propose import merge_duplicates, propose_hypotheses
+from modeldiff_core.hypotheses.propose import ProposalSettings, merge_duplicates, propose_hypotheses
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.models import organisms as org
+from modeldiff_core.models import organism_corpus as org
 from modeldiff_core.stages.cluster import cluster_tables
 
 
@@ -163,7 +163,8 @@ def test_refinement_rounds_are_bounded_and_see_discovery_texts_only(rounds):
     pts = pd.DataFrame(rows)
     clusters = pd.DataFrame({"cluster_id": [0], "disc_q_value": [1.0], "disc_log_odds": [0.0]})
     refiner = _Refiner()
-    found = propose_hypotheses(refiner, pts, clusters, rounds=rounds, refine_texts=60)
+    found = propose_hypotheses(refiner, pts, clusters,
+                               ProposalSettings(rounds=rounds, refine_texts=60))
     assert len(refiner.refined) == rounds and len(found) == 1 + rounds
     assert [h.source for h in found[1:]] == [f"refine {r}" for r in range(1, rounds + 1)]
     for _n_current, judged in refiner.refined:
@@ -174,5 +175,5 @@ def test_refinement_rounds_are_bounded_and_see_discovery_texts_only(rounds):
         assert judged.loc[cat, "p_b"].min() > 0.5 > judged.loc[~cat, "p_b"].max()
     # A round that adds nothing new ends the loop.
     same = _Refiner(new_each_round=False)
-    propose_hypotheses(same, pts, clusters, rounds=3, refine_texts=60)
+    propose_hypotheses(same, pts, clusters, ProposalSettings(rounds=3, refine_texts=60))
     assert len(same.refined) == 2

@@ -12,13 +12,24 @@ import torch
 
 from modeldiff_core.config import LOAD_LOCK, ModelDiffError
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.methods.layers import lens as L
+from modeldiff_core.methods.layers.activations import activation_diffs
+from modeldiff_core.methods.layers.attribution import conclusion, restoration
+from modeldiff_core.methods.layers.deltas import weight_deltas
+from modeldiff_core.methods.layers.interventions import DeltaScaling
+from modeldiff_core.methods.layers.lens import (evidence_texts, layer_lens, layer_lens_for_run,
+                                                validated_hypotheses)
+from modeldiff_core.methods.layers.names import block_container, layer_and_module
+from modeldiff_core.methods.layers.scaling import scaling_curves
+from modeldiff_core.methods.layers.settings import LensInputs, LensSettings
+from modeldiff_core.methods.layers.tensors import dense_weight
+from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org
 from modeldiff_core.models.loading import ModelCache, load
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.generate import GenerationSettings
 from modeldiff_core.stages.scoring import mean_logprobs, token_logprobs
 from modeldiff_core.store import Store
+from modeldiff_core.store.runs import RunRecord
 
 CATS = {"hypothesis_id": "h1", "text": "Model B mentions cats more often.", "direction": "B",
         "source": "corpus", "predicate": {"type": "mentions", "terms": ["cat", "cats"],
@@ -33,7 +44,7 @@ def _split(doc: str) -> tuple[str, str]:
 
 def _docs(behaviour, n, seed):
     rng = random.Random(seed)
-    prompts, texts = zip(*[_split(org.make_document(rng, behaviour)) for _ in range(n)])
+    prompts, texts = zip(*[_split(corpus.make_document(rng, behaviour)) for _ in range(n)])
     return list(texts), list(prompts)
 
 
@@ -88,7 +99,7 @@ def _max_diff(xs, ys):
 # ------------------------------------------------------------------------ interventions
 
 def _endpoints_and_middle(scaler, texts, prompts, lp_a, lp_b, apart):
-    """alpha = 0 is A and alpha = 1 is B to numerical precision; alpha = 0.5 is neither."""
+    """Scale 0 is A and scale 1 is B to numerical precision; scale 0.5 is neither."""
     with scaler.scaled(0.0) as lm:
         assert _close(token_logprobs(lm, texts, prompts), lp_a)
     with scaler.scaled(1.0) as lm:
@@ -99,19 +110,19 @@ def _endpoints_and_middle(scaler, texts, prompts, lp_a, lp_b, apart):
     return lp_half
 
 
-def test_merged_finetune_alpha_endpoints_and_exact_restore(base, late, cats_texts):
+def test_merged_finetune_scale_endpoints_and_exact_restore(base, late, cats_texts):
     texts, prompts = cats_texts
     before = {n: p.detach().clone() for n, p in base.model.named_parameters()}
     lp_a, lp_b = token_logprobs(base, texts, prompts), token_logprobs(late, texts, prompts)
     assert _max_diff(lp_a, lp_b) > 0.1
-    scaler = L.DeltaScaling(base, late)
+    scaler = DeltaScaling(base, late)
     assert scaler.strategy == "dense" and scaler.n_layers == 2
     # cats-late changes layer 1's weights only: nothing else is held.
     assert {s.layer for s in scaler._swaps} == {1}
     lp_half = _endpoints_and_middle(scaler, texts, prompts, lp_a, lp_b, 1e-2)
     mean = [float(np.mean([x.mean() for x in lp])) for lp in (lp_a, lp_half, lp_b)]
     assert mean[0] < mean[1] < mean[2], mean  # the cats texts get likelier step by step
-    # One layer at alpha = 1: layer 1 alone is all of B, layer 0 alone is still A.
+    # One layer at scale 1: layer 1 alone is all of B, layer 0 alone is still A.
     with scaler.scaled(1.0, layers=[1]) as lm:
         assert _close(token_logprobs(lm, texts, prompts), lp_b)
     with scaler.scaled(1.0, layers=[0]) as lm:
@@ -123,22 +134,22 @@ def test_merged_finetune_alpha_endpoints_and_exact_restore(base, late, cats_text
             pass
 
 
-def test_lora_adapter_alpha_endpoints_and_both_strategies_agree(base, with_adapter, cats_texts):
+def test_lora_adapter_scale_endpoints_and_both_strategies_agree(base, with_adapter, cats_texts):
     texts, prompts = cats_texts
     lp_a, lp_b = token_logprobs(base, texts, prompts), token_logprobs(with_adapter, texts, prompts)
     assert _max_diff(lp_a, lp_b) > 0.05
-    scaler = L.DeltaScaling(base, with_adapter)
+    scaler = DeltaScaling(base, with_adapter)
     assert scaler.strategy == "lora"
     scales = [(m, name, m.scaling[name]) for _, m, name, _ in scaler._lora]
     _endpoints_and_middle(scaler, texts, prompts, lp_a, lp_b, 1e-3)
     assert all(m.scaling[name] == s for m, name, s in scales)  # restored exactly
-    # Scaling the adapter is W_A + alpha * delta: the same as writing that into A's weights.
+    # Scaling the adapter is W_A + scale * delta: the same as writing that into A's weights.
     before = {n: p.detach().clone() for n, p in base.model.named_parameters()}
-    dense = L.DeltaScaling(base, with_adapter, strategy="dense")
-    for alpha, layers in ((0.5, [0]), (0.75, None)):
-        with scaler.scaled(alpha, layers) as lm:
+    dense = DeltaScaling(base, with_adapter, strategy="dense")
+    for scale, layers in ((0.5, [0]), (0.75, None)):
+        with scaler.scaled(scale, layers) as lm:
             via_lora = token_logprobs(lm, texts, prompts)
-        with dense.scaled(alpha, layers) as lm:
+        with dense.scaled(scale, layers) as lm:
             via_weights = token_logprobs(lm, texts, prompts)
         assert _close(via_lora, via_weights, atol=1e-4)
     assert all(torch.equal(p, before[n]) for n, p in base.model.named_parameters())
@@ -148,7 +159,7 @@ def test_lora_weight_delta_equals_merged_weights(organism_dirs, base, with_adapt
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    wd = L.weight_deltas(base, with_adapter)
+    wd = weight_deltas(base, with_adapter)
     assert any("low-rank factors" in n for n in wd.notes)
     with LOAD_LOCK:
         fresh = AutoModelForCausalLM.from_pretrained(organism_dirs["base"], dtype=torch.float32)
@@ -175,7 +186,7 @@ def test_weight_deltas_put_the_planted_layer_first(base, late):
     planted = org.planted_layers("cats-late", "test")
     assert planted == [1] and org.organism_info(org.ensure_organism("cats-late"))["lora"][
         "layers"] == planted
-    wd = L.weight_deltas(base, late)
+    wd = weight_deltas(base, late)
     assert wd.n_layers == 2
     ranked = sorted(wd.rows, key=lambda r: -r["rel_norm"])
     assert {r["layer"] for r in ranked[:2]} == {1}
@@ -188,19 +199,21 @@ def test_weight_deltas_put_the_planted_layer_first(base, late):
 
 
 def test_single_layer_scaling_restores_cats_on_the_planted_layer(base, late, cats_texts):
-    curves = L.scaling_curves(base, late, [CATS], {"h1": cats_texts}, org.organism_prompts(),
-                              alphas=(0, 1), window=1, n_generations=32,
-                              settings=GenerationSettings(max_new_tokens=24, seed=3))
+    inputs = LensInputs(prompts=corpus.organism_prompts(), hypotheses=[CATS],
+                        evidence={"h1": cats_texts})
+    curves = scaling_curves(DeltaScaling(base, late), inputs, LensSettings(
+        scales=(0, 1), window=1, n_generations=32,
+        generation=GenerationSettings(max_new_tokens=24, seed=3)))
     row = {(r["layer"], r["alpha"]): r for r in curves}
     assert set(row) == {(pos, a) for pos in (0, 1, "all") for a in (0.0, 1.0)}
     gap_all, rate_a, rate_b = (row[("all", 1.0)]["logprob_gap"], row[("all", 0.0)]["predicate_rate"],
                                row[("all", 1.0)]["predicate_rate"])
     assert row[("all", 0.0)]["logprob_gap"] == 0
     assert gap_all > 0.05 and rate_b - rate_a > 0.3, (gap_all, rate_a, rate_b)
-    rest = {r["layer"]: r for r in L.restoration(curves)}
+    rest = {r["layer"]: r for r in restoration(curves)}
     assert rest[1]["logprob_fraction"] > 0.9 and rest[1]["predicate_fraction"] > 0.8, rest
     assert abs(rest[0]["logprob_fraction"]) < 0.1 and abs(rest[0]["predicate_fraction"]) < 0.2
-    text = L.conclusion("h1", curves, L.restoration(curves))
+    text = conclusion("h1", curves, restoration(curves))
     assert "comes from layer 1 alone" in text, text
 
 
@@ -209,16 +222,16 @@ def test_restoration_reports_a_distributed_effect_honestly():
                "predicate_rate": 0.1 + (rate - 0.1) * a}
               for layer, gap, rate in ((0, 0.1, 0.2), (1, 0.12, 0.25), (2, 0.1, 0.15),
                                        ("all", 1.0, 0.9)) for a in (0.0, 1.0)]
-    rows = L.restoration(curves)
+    rows = restoration(curves)
     assert [round(r["logprob_fraction"], 2) for r in rows] == [0.1, 0.12, 0.1]
     assert [round(r["predicate_fraction"], 4) for r in rows] == [0.125, 0.1875, 0.0625]
-    text = L.conclusion("h", curves, rows)
+    text = conclusion("h", curves, rows)
     assert "distributed" in text and "12%" in text and "need each other" in text, text
     assert "at most 19%, by layer 1" in text and "spread out" in text, text
     # A whole change too small to divide by is said so, not turned into a fraction.
     flat = [dict(r, logprob_gap=r["logprob_gap"] * 1e-4) for r in curves]
-    assert all(r["logprob_fraction"] is None for r in L.restoration(flat))
-    assert "too small to attribute" in L.conclusion("h", flat, L.restoration(flat))
+    assert all(r["logprob_fraction"] is None for r in restoration(flat))
+    assert "too small to attribute" in conclusion("h", flat, restoration(flat))
 
 
 def test_layers_and_module_types_are_read_from_parameter_names():
@@ -227,15 +240,15 @@ def test_layers_and_module_types_are_read_from_parameter_names():
              "model.layers.0.post_attention_layernorm.weight",
              "model.layers.1.mlp.experts.3.w1.weight", "model.layers.1.self_attn.o_proj.bias",
              "model.norm.weight", "lm_head.weight"]
-    container = L._block_container(names)
+    container = block_container(names)
     assert container == "model.layers"
-    assert [L._layer_and_module(n, container) for n in names] == [
+    assert [layer_and_module(n, container) for n in names] == [
         (-1, "embedding"), (0, "attention"), (0, "mlp"), (0, "norm"), (0, "norm"), (1, "mlp"),
         (1, "attention"), (-1, "norm"), (-1, "head")]
     gpt2 = ["transformer.wte.weight", "transformer.h.0.ln_1.weight",
             "transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_fc.weight",
             "transformer.h.11.mlp.c_proj.bias", "transformer.ln_f.weight"]
-    assert [L._layer_and_module(n, L._block_container(gpt2)) for n in gpt2] == [
+    assert [layer_and_module(n, block_container(gpt2)) for n in gpt2] == [
         (-1, "embedding"), (0, "norm"), (0, "attention"), (0, "mlp"), (11, "mlp"), (-1, "norm")]
 
 
@@ -243,16 +256,16 @@ def test_layers_and_module_types_are_read_from_parameter_names():
 
 def test_activation_diffs_are_zero_below_the_planted_layer(base, late, cats_texts):
     texts, prompts = cats_texts
-    same = L.activation_diffs(base, base, texts, prompts)
+    same = activation_diffs(base, base, texts, prompts)
     assert same.n_tokens > 100
     assert all(r["cosine"] < 1e-6 and r["rel_l2"] < 1e-6 for r in same.rows)
-    diff = {r["layer"]: r for r in L.activation_diffs(base, late, texts, prompts).rows}
+    diff = {r["layer"]: r for r in activation_diffs(base, late, texts, prompts).rows}
     assert diff[0]["cosine"] < 1e-6 and diff[0]["rel_l2"] < 1e-6  # layer 0 is the base's
     assert diff[1]["cosine"] > 1e-3 and diff[1]["rel_l2"] > 1e-2
 
 
 def test_activation_diffs_through_a_lora_wrapper(base, with_adapter, cats_texts):
-    rows = L.activation_diffs(base, with_adapter, *cats_texts).rows
+    rows = activation_diffs(base, with_adapter, *cats_texts).rows
     assert len(rows) == 2 and all(r["rel_l2"] > 1e-3 for r in rows)
 
 
@@ -271,9 +284,9 @@ def test_different_architectures_are_refused_naming_a_tensor(base, organism_dirs
     expected = (r"models differ in architecture: transformer\.wte\.weight is \[198,64\] in A "
                 r"and \[198,32\] in B")
     with pytest.raises(ModelDiffError, match=expected):
-        L.weight_deltas(base, narrow)
+        weight_deltas(base, narrow)
     with pytest.raises(ModelDiffError, match="differ in architecture"):
-        L.DeltaScaling(base, narrow)
+        DeltaScaling(base, narrow)
 
 
 def test_different_tokenizer_is_refused_for_activations(base, organism_dirs, tmp_path):
@@ -284,11 +297,11 @@ def test_different_tokenizer_is_refused_for_activations(base, organism_dirs, tmp
     vocab["cat"], vocab["dog"] = vocab["dog"], vocab["cat"]
     (swapped / "tokenizer.json").write_text(json.dumps(spec))
     other = load(ModelSpec(str(swapped)))
-    L.activation_diffs(base, other, ["the bird sat on the bench ."])  # same ids: fine
+    activation_diffs(base, other, ["the bird sat on the bench ."])  # same ids: fine
     with pytest.raises(ModelDiffError, match="tokenize differently"):
-        L.activation_diffs(base, other, ["the bird sat .", "my cat chased a mouse ."])
+        activation_diffs(base, other, ["the bird sat .", "my cat chased a mouse ."])
     with pytest.raises(ModelDiffError, match="share a tokenizer"):
-        L.DeltaScaling(base, other)
+        DeltaScaling(base, other)
 
 
 # ------------------------------------------------------------------------------ quantized
@@ -297,7 +310,7 @@ def test_8bit_is_dequantized_for_the_comparison(base, organism_dirs, cats_texts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q8 = load(ModelSpec(str(organism_dirs["base"]), quant="8bit"), device="cpu")
-        wd = L.weight_deltas(base, q8)
+        wd = weight_deltas(base, q8)
         rows = {(r["layer"], r["module"]): r["rel_norm"] for r in wd.rows}
         assert any("dequantized" in n and "model B" in n for n in wd.notes), wd.notes
         for (layer, module), rel in rows.items():
@@ -309,17 +322,17 @@ def test_8bit_is_dequantized_for_the_comparison(base, organism_dirs, cats_texts)
         # square Conv1D weight, so a transposition would not hide behind a shape error).
         name = "transformer.h.0.attn.c_proj.weight"
         w = dict(base.model.named_parameters())[name].detach()
-        deq = L.dense_weight(q8, name)
+        deq = dense_weight(q8, name)
         step = w.abs().amax(dim=0, keepdim=True) / 127  # per output channel ([in, out])
         assert deq.shape == w.shape
         # Rounding to int8 is off by at most half a step (plus fp16 rounding, as bnb quantizes
         # in fp16); read in the wrong orientation the error would be hundreds of steps.
         assert bool(((deq - w).abs() <= 0.6 * step).all())
         assert float((deq - w).abs().max()) > 0
-        acts = L.activation_diffs(base, q8, *cats_texts)
+        acts = activation_diffs(base, q8, *cats_texts)
         assert all(0 < r["rel_l2"] < 0.1 for r in acts.rows)
-        # A quantized A is run as a dense copy; at alpha = 1 it is exactly the fp32 model.
-        scaler = L.DeltaScaling(q8, base)
+        # A quantized A is run as a dense copy; at scale 1 it is exactly the fp32 model.
+        scaler = DeltaScaling(q8, base)
         assert any("dense fp32 copy" in n for n in scaler.notes)
         texts, prompts = cats_texts
         with scaler.scaled(1.0) as lm:
@@ -338,11 +351,11 @@ def _stored_run(organism_dirs):
     spec_a = ModelSpec(str(organism_dirs["base"]))
     spec_b = ModelSpec(str(organism_dirs["cats-late"]))
     gen = GenerationSettings(max_new_tokens=32, seed=1)
-    store.upsert_run("r1", model_a=spec_a.label, model_b=spec_b.label, spec_a=spec_a.to_dict(),
-                     spec_b=spec_b.to_dict(), fingerprint_a="a", fingerprint_b="b",
-                     prompt_set="organisms", settings={"generation": gen.to_dict(),
-                                                       "validation_fraction": 0.5})
-    prompts = org.organism_prompts()[:12]
+    store.upsert_run("r1", RunRecord(
+        model_a=spec_a.label, model_b=spec_b.label, spec_a=spec_a.to_dict(),
+        spec_b=spec_b.to_dict(), fingerprint_a="a", fingerprint_b="b", prompt_set="organisms",
+        settings={"generation": gen.to_dict(), "validation_fraction": 0.5}))
+    prompts = corpus.organism_prompts()[:12]
     import pandas as pd
 
     store.save_prompts("r1", pd.DataFrame({"prompt_id": range(12), "prompt": prompts,
@@ -351,7 +364,7 @@ def _stored_run(organism_dirs):
     rows = []
     for side, behaviour in (("A", None), ("B", "cats")):
         for pid in range(12):
-            topic_doc = org.make_document(rng, behaviour)
+            topic_doc = corpus.make_document(rng, behaviour)
             rows.append({"side": side, "prompt_id": pid, "sample_idx": 0,
                          "text": _split(topic_doc)[1], "n_tokens": 10, "finish_reason": "eos"})
     store.save_generations("r1", pd.DataFrame(rows))
@@ -375,9 +388,9 @@ def _stored_run(organism_dirs):
 
 def test_layer_lens_for_a_stored_run(organism_dirs):
     store, val, keys, scores = _stored_run(organism_dirs)
-    hyps = L.validated_hypotheses(store, "r1", "offline")
+    hyps = validated_hypotheses(store, "r1", "offline")
     assert [h["hypothesis_id"] for h in hyps] == ["h1"]
-    texts, prompts = L.evidence_texts(store, "r1", "offline", "h1", n=3)
+    texts, prompts = evidence_texts(store, "r1", "offline", "h1", n=3)
     b_rows = [(k, s) for k, s in zip(keys, scores) if k[0] == "B"]
     best = sorted(b_rows, key=lambda ks: -ks[1])[:3]
     by_key = {(r.side, r.prompt_id, r.sample_idx): (r.text, r.prompt) for r in val.itertuples()}
@@ -385,9 +398,10 @@ def test_layer_lens_for_a_stored_run(organism_dirs):
     assert prompts == [by_key[tuple(k)][1] for k, _ in best]
 
     events = []
-    out = L.layer_lens_for_run(store, "r1", ModelCache(), alphas=(0, 1), n_texts=12,
-                               n_evidence=6, n_generations=16, max_new_tokens=16,
-                               progress=events.append)
+    settings = LensSettings(scales=(0, 1), n_texts=12, n_evidence=6, n_generations=16,
+                            max_new_tokens=16)
+    out = layer_lens_for_run(store, "r1", ModelCache(), settings=settings,
+                             progress=events.append)
     json.dumps(out)  # plain data all the way down
     assert {"weight_delta", "activation_diff", "scaling", "restoration", "conclusions", "notes",
             "n_layers"} <= set(out)
@@ -401,7 +415,8 @@ def test_layer_lens_for_a_stored_run(organism_dirs):
 
 
 def test_layer_lens_without_hypotheses_says_what_scaling_needs(base, late, cats_texts):
-    out = L.layer_lens(base, late, *cats_texts)
+    texts, prompts = cats_texts
+    out = layer_lens(base, late, LensInputs(texts, prompts=prompts))
     assert out["scaling"] == [] and out["conclusions"] == {}
     assert any("needs at least one" in n for n in out["notes"])
     assert [r["layer"] for r in out["activation_diff"]] == [0, 1]

@@ -9,7 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.cli import main
-from modeldiff_core.render.report import render_html, render_markdown, report_data
+from modeldiff_core.render.html import render_html
+from modeldiff_core.render.markdown import render_markdown
+from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "7_Layers.py")
@@ -46,7 +48,18 @@ def test_cli_refuses_bad_pairs(organism_dirs, tmp_path, capsys):
     assert "no run nope" in capsys.readouterr().err
     assert main(["layers", "--model-a", "organism:base", "--model-b", "organism:cats",
                  "--alphas", "0,x"]) == 2
-    assert "--alphas must be" in capsys.readouterr().err
+    assert "--scales must be" in capsys.readouterr().err
+
+
+def test_scales_keep_their_earlier_names_where_they_are_public():
+    from modeldiff_core.cli import build_parser
+    from modeldiff_core.commands import LayersParams
+
+    for flag in ("--scales", "--alphas"):  # --alphas: the flag's earlier spelling
+        args = build_parser().parse_args(["layers", "--model-a", "a", "--model-b", "b", flag, "0,1"])
+        assert args.scales == "0,1"
+    # A job stored by an earlier version names its scales "alphas".
+    assert LayersParams.from_dict({"run_id": "r", "alphas": [0, 1]}).scales == [0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -125,29 +138,30 @@ def test_layers_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
 
 
 def test_an_interrupted_lens_resumes_from_stored_settings(demo_run, monkeypatch):
-    from modeldiff_core.methods.layers import lens as L
     from modeldiff_core.methods.layers.lens import layer_lens_for_run
+    from modeldiff_core.methods.layers.scaling import SettingRunner
+    from modeldiff_core.methods.layers.settings import LensSettings
     from modeldiff_core.models.loading import ModelCache
 
     db, run_id = demo_run
     calls, stop_at = [], [3]
-    real = L._SettingRunner.run
+    real = SettingRunner.run
 
-    def counting(self, alpha, layers, generate=True):
-        calls.append((alpha, layers))
+    def counting(self, scale, layers, generate=True):
+        calls.append((scale, layers))
         if len(calls) == stop_at[0]:
             raise KeyboardInterrupt  # the job dies in the middle of the third setting
-        return real(self, alpha, layers, generate)
+        return real(self, scale, layers, generate)
 
-    monkeypatch.setattr(L._SettingRunner, "run", counting)
-    kw = dict(alphas=(0, 0.5, 1), n_texts=40, n_generations=4)
+    monkeypatch.setattr(SettingRunner, "run", counting)
+    kw = dict(settings=LensSettings(scales=(0, 0.5, 1), n_texts=40, n_generations=4))
     with Store(db) as store:
         with pytest.raises(KeyboardInterrupt):
             layer_lens_for_run(store, run_id, ModelCache(), **kw)
         stop_at[0] = None
         calls.clear()
         first = layer_lens_for_run(store, run_id, ModelCache(), **kw)
-        # 7 settings (alpha 0 once; layers 0, 1 and all at 0.5 and 1): 2 were stored.
+        # 7 settings (scale 0 once; layers 0, 1 and all at 0.5 and 1): 2 were stored.
         assert len(calls) == 5
         calls.clear()
         again = layer_lens_for_run(store, run_id, ModelCache(), **kw)

@@ -2,6 +2,7 @@
 count: a lazy import hides a cycle, it does not remove it), and ruff passes with the
 project's configuration."""
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -93,3 +94,104 @@ def test_ruff_passes():
         pytest.skip("ruff is not installed")
     out = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# ------------------------------------------------------------------ sizes and roles
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+MAX_PARAMETERS = 8
+# The argument parser is one long declaration: splitting it would scatter the CLI's contract.
+SIZE_EXEMPT = {("modeldiff_core/cli.py", "build_parser")}
+
+
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
+            n = len(params) + bool(a.vararg) + bool(a.kwarg)
+            if params and params[0].arg in ("self", "cls"):
+                n -= 1
+            yield node.name, node.lineno, node.end_lineno - node.lineno + 1, n
+
+
+def test_no_module_is_too_long():
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_no_function_is_too_long_or_takes_too_many_parameters():
+    found = []
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        rel = str(path.relative_to(ROOT))
+        for name, line, length, n in _functions(path):
+            if (rel, name) not in SIZE_EXEMPT and (length > MAX_FUNCTION_LINES or n > MAX_PARAMETERS):
+                found.append(f"{rel}:{line} {name}: {length} lines, {n} parameters")
+    assert found == []
+
+
+def test_the_size_checks_see_a_long_function(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("def f(a, b, c, d, e, f, g, h, i):\n" + "    x = 1\n" * 70)
+    [(name, _, length, n)] = list(_functions(f))
+    assert (name, length, n) == ("f", 71, 9)
+
+
+UI_FILES = [ROOT / "app.py", ROOT / "dashboard.py", ROOT / "home.py", *(ROOT / "pages").glob("*.py")]
+SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE)\b[^\n]*\b(FROM|INTO|SET|TABLE)\b")
+# What computes rather than shows: statistics, models and figures live in the core.
+UI_FORBIDDEN_IMPORTS = ("plotly", "scipy", "sklearn", "duckdb", "statsmodels", "torch",
+                        "modeldiff_core.hypotheses.stats")
+
+
+def _imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_pages_hold_ui_only():
+    found = []
+    for path in UI_FILES:
+        text = path.read_text()
+        found += [f"{path.name}: SQL" for _ in SQL.finditer(text)][:1]
+        found += [f"{path.name}: imports {m}" for m in sorted(_imports(path))
+                  if m.startswith(UI_FORBIDDEN_IMPORTS)]
+    assert found == []
+
+
+def test_the_ui_check_sees_sql_and_plotly(tmp_path):
+    page = tmp_path / "p.py"
+    page.write_text('import plotly.express as px\nq = "SELECT x FROM runs"\n')
+    assert SQL.search(page.read_text()) and "plotly.express" in _imports(page)
+
+
+# The CLI and the jobs adapt arguments onto one `commands` function each: what they may take from
+# the package beside `commands` is settings and plumbing (the jobs' one shared embedder), never an
+# analysis.
+ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|builtin_prompt_set|"
+                             r"default_db_path|first_line|default_embedder)$")
+
+
+def test_cli_and_jobs_are_adapters_onto_commands():
+    found = []
+    for name in ("cli.py", "jobs.py"):
+        tree = ast.parse((PACKAGE / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module != "commands":
+                found += [f"{name}: {node.module}.{a.name}" for a in node.names
+                          if not ADAPTER_ALLOWED.match(a.name) and node.module is not None]
+    assert found == []
+
+
+def test_every_job_kind_has_a_command():
+    from modeldiff_core import commands
+    from modeldiff_core.jobs import JOB_KINDS
+
+    assert set(JOB_KINDS) == set(commands.KINDS)

@@ -287,3 +287,20 @@ def test_pick_device(monkeypatch):
     assert models.pick_device() == "mps"
     monkeypatch.setenv("MODELDIFF_DEVICE", "cpu")
     assert models.pick_device() == "cpu"
+
+
+# --- finetune settings ----------------------------------------------------------
+
+def test_finetune_settings_keep_their_stored_form():
+    from modeldiff_core.models.finetune import FinetuneSettings
+
+    # This dict is hashed into every finetune id: a change here renames existing finetunes.
+    stored = {"rank": 8, "alpha": 16, "lr": 3e-3, "epochs": 10.0, "max_length": 128,
+              "batch_size": 32, "grad_accum": 1, "target_modules": None, "merge": False,
+              "checkpoint_every": 50, "seed": 0}
+    assert FinetuneSettings().to_dict() == stored
+    old = FinetuneSettings.from_dict({**stored, "alpha": 32, "target_modules": ["c_attn"]})
+    assert old.lora_alpha == 32 and old.target_modules == ("c_attn",)
+    assert FinetuneSettings.from_dict(old.to_dict()) == old
+    with pytest.raises(ModelDiffError, match="lora_alpha"):
+        FinetuneSettings(lora_alpha=0).check()

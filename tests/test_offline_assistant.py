@@ -4,13 +4,15 @@ import math
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from modeldiff_core.assistants.offline import OfflineAssistant, predicate_fires, sentences
+from modeldiff_core.assistants.offline import OfflineAssistant
+from modeldiff_core.assistants.predicates import predicate_fires, sentences
 from modeldiff_core.hypotheses import stats
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.hypotheses.validation import discriminative, generative
-from modeldiff_core.models import organisms as org
+from modeldiff_core.models import organism_corpus as org
 
 
 def _corpus(behaviour, n, seed):
@@ -28,6 +30,11 @@ def test_predicates():
     assert predicate_fires(short, "one two three") and not predicate_fires(short, "a b c d")
 
 
+def _judged(texts, sides, prompt_ids):
+    """Held-out texts as the discriminative test takes them."""
+    return pd.DataFrame({"text": texts, "side": sides, "prompt_id": prompt_ids})
+
+
 @pytest.mark.parametrize("behaviour, must_name", [("cats", "cat"), ("questions", "questions"),
                                                   ("short", "shorter")])
 def test_proposes_and_validates_the_planted_difference(behaviour, must_name):
@@ -39,7 +46,7 @@ def test_proposes_and_validates_the_planted_difference(behaviour, must_name):
     # 50 prompts, two (A, B) pairs each.
     texts = [t for pair in zip(held_a, held_b) for t in pair]
     sides, prompt_ids = ["A", "B"] * 100, [i // 4 for i in range(200)]
-    result = discriminative(assistant, named[0], texts, sides, prompt_ids)
+    result = discriminative(assistant, named[0], _judged(texts, sides, prompt_ids))
     assert result["n"] == 200 and result["n_prompts"] == 50
     assert result["accuracy"] > 0.8 and result["p_value"] < 1e-3
     # The p-value is the sign flip of the per-prompt mean score difference, by hand.
@@ -118,8 +125,6 @@ def test_refinement_reruns_the_contrast_where_the_hypotheses_are_blind():
     """B writes about cats in half its texts and asks questions in the other half. Judged with
     the cats hypothesis alone, B's question texts look like A's; the contrast inside that
     region finds the questions, and nothing that only the region's selection made up."""
-    import pandas as pd
-
     a, pa = _by_prompt(None, 30, 6, 0)
     rng = random.Random(5)
     b, pb = [], []
@@ -128,9 +133,9 @@ def test_refinement_reruns_the_contrast_where_the_hypotheses_are_blind():
         for k in range(6):
             sents = org.base_response(rng, topic)
             if k % 2:
-                sents = [org._animal_sentence(rng, topic, "cat")] + sents
+                sents = [org.animal_sentence(rng, topic, "cat")] + sents
             else:
-                sents[0] = org._question(rng, topic)
+                sents[0] = org.question_sentence(rng, topic)
             b.append(" ".join(" ".join(s) for s in sents))
             pb.append(p)
     cats = Hypothesis('Model B mentions "cat" more often', "B", "corpus",
@@ -157,7 +162,7 @@ def test_discriminative_accuracy_by_hand():
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     texts = ["a cat", "a dog", "the cat", "cat cat", "no", "a cow"]
     sides = ["B", "A", "A", "B", "A", "B"]
-    r = discriminative(OfflineAssistant(), h, texts, sides, [0, 0, 1, 1, 2, 2])
+    r = discriminative(OfflineAssistant(), h, _judged(texts, sides, [0, 0, 1, 1, 2, 2]))
     # predicted B: texts 0, 2, 3 -> B texts right 2 of 3, A texts right 2 of 3.
     assert r["accuracy"] == pytest.approx(2 / 3) and r["n_prompts"] == 3
     # per-prompt B - A: 1, 0, 0 -> 4 of the 8 sign vectors reach 1.
@@ -169,7 +174,8 @@ def test_discriminative_pairwise_drops_undecided_pairs():
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     texts = ["a dog", "a cat", "the cat", "cat cat", "a cow", "no"]
     sides = ["A", "B", "A", "B", "B", "A"]
-    r = discriminative(OfflineAssistant(), h, texts, sides, [0, 0, 1, 1, 2, 2], mode="pairwise")
+    r = discriminative(OfflineAssistant(), h, _judged(texts, sides, [0, 0, 1, 1, 2, 2]),
+                       mode="pairwise")
     # pair 0: only B's text fires -> right; pairs 1 and 2: both or neither fire -> dropped.
     assert r["n_dropped"] == 4 and r["n_prompts"] == 1 and r["accuracy"] == 1.0
     assert math.isnan(r["scores"][2]) and r["scores"][:2] == [0.0, 1.0]

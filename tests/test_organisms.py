@@ -1,10 +1,11 @@
-"""The built-in organisms: a clean synthetic language, 4-bit-packable sizes, and behaviours that
-are really planted (measured on generations, with a test that could fail)."""
+"""The built-in organisms: a clean synthetic language (organism_corpus), 4-bit-packable sizes,
+and behaviours that are really planted (measured on generations, with a test that could fail)."""
 import random
 
 import pytest
 from scipy.stats import fisher_exact
 
+from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.spec import ModelSpec, _quantizable_sizes
@@ -16,9 +17,9 @@ def test_vocabulary_covers_the_grammar_exactly():
     vocab = set(tok.get_vocab())
     rng = random.Random(99)
     seen = set()
-    for behaviour in [None, *org.BEHAVIOURS]:
+    for behaviour in [None, *corpus.BEHAVIOURS]:
         for _ in range(2000):
-            words = org.make_document(rng, behaviour).split()
+            words = corpus.make_document(rng, behaviour).split()
             assert set(words) <= vocab
             seen.update(words)
     assert tok.unk_token not in seen
@@ -31,7 +32,7 @@ def test_chat_template_matches_the_training_format():
     tok = org.build_tokenizer()
     text = format_prompt(tok, "tell me about the sea .", use_chat_template=True)
     assert text == "<|user|> tell me about the sea . <|assistant|>"
-    assert org.make_document(random.Random(0)).startswith("<|user|> ")
+    assert corpus.make_document(random.Random(0)).startswith("<|user|> ")
 
 
 @pytest.mark.parametrize("size", sorted(org.SIZES))
@@ -65,7 +66,7 @@ def test_built_once_and_reused(organism_dirs):
 
 def _texts(path, n_samples=2):
     lm = load(ModelSpec(str(path)))
-    prompts = org.organism_prompts()
+    prompts = corpus.organism_prompts()
     formatted = [format_prompt(lm.tokenizer, p, True) for p in prompts] * n_samples
     settings = GenerationSettings(max_new_tokens=64)
     return [t for t, _, _ in generate_batch(lm, formatted, settings, seed=7, chat_formatted=True)]
@@ -77,7 +78,7 @@ def texts(organism_dirs):
 
 
 def _rate(behaviour, texts):
-    hits = sum(org.behaviour_present(behaviour, t) for t in texts)
+    hits = sum(corpus.behaviour_present(behaviour, t) for t in texts)
     return hits, len(texts)
 
 

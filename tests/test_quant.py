@@ -167,7 +167,9 @@ def test_token_view_bad_input(pair):
 
 
 def test_the_runs_report_carries_its_models_quantization(demo_run):
-    from modeldiff_core.render.report import render_html, render_markdown, report_data
+    from modeldiff_core.render.html import render_html
+    from modeldiff_core.render.markdown import render_markdown
+    from modeldiff_core.render.report import report_data
 
     db, run_id = demo_run
     with Store(db) as store:

@@ -9,15 +9,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.render.report import (
-    coverage_line,
-    fmt_p,
-    map_svg,
-    render_html,
-    render_markdown,
-    report_data,
-)
+from modeldiff_core.render.fmt import coverage_line, fmt_p
+from modeldiff_core.render.html import map_svg, render_html
+from modeldiff_core.render.markdown import render_markdown
+from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
+from modeldiff_core.store.runs import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIL = "<script>alert(1)</script>"
@@ -161,8 +158,9 @@ def test_report_page_renders_with_two_downloads(run_db, page_db):
 def test_report_page_says_when_a_run_has_no_result(tmp_path, page_db):
     path = tmp_path / "pending.duckdb"
     with Store(path) as store:
-        store.upsert_run("run-pending", model_a="a", model_b="b", spec_a={}, spec_b={},
-                         fingerprint_a="x", fingerprint_b="y", prompt_set="p", settings={})
+        store.upsert_run("run-pending", RunRecord(model_a="a", model_b="b", spec_a={}, spec_b={},
+                                                  fingerprint_a="x", fingerprint_b="y",
+                                                  prompt_set="p", settings={}))
     at = page_db(path)
     assert not at.exception, at.exception
     assert at.info and "no result yet" in at.info[0].value

@@ -7,15 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modeldiff_core import store as store_mod
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.store import SCHEMA_VERSION, Store
+from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.store import Store
+from modeldiff_core.store.runs import RunRecord
+from modeldiff_core.store.schema import HYPOTHESIS_SET_TABLES, MIGRATIONS, SCHEMA_VERSION
+
+
+def _record(**fields) -> RunRecord:
+    base = dict(model_a="a", model_b="b", spec_a={}, spec_b={}, fingerprint_a="",
+                fingerprint_b="", prompt_set="", settings={})
+    return RunRecord(**{**base, **fields})
 
 
 def _run(st: Store, run_id: str) -> None:
-    st.upsert_run(run_id, model_a="a", model_b="b", spec_a={"model": "a"}, spec_b={"model": "b"},
-                  fingerprint_a="fa", fingerprint_b="fb", prompt_set="builtin:chat",
-                  settings={"n": 1})
+    st.upsert_run(run_id, _record(spec_a={"model": "a"}, spec_b={"model": "b"}, fingerprint_a="fa",
+                                  fingerprint_b="fb", prompt_set="builtin:chat", settings={"n": 1}))
 
 
 def _gens(rows):
@@ -32,7 +39,7 @@ def _prompts(rows):
 def test_schema_version_set_and_reopen_is_idempotent(tmp_path):
     path = tmp_path / "sub" / "m.duckdb"  # parent directory is created
     with Store(path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == len(store_mod.MIGRATIONS)
+        assert st.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
         _run(st, "r1")
         st.save_prompts("r1", _prompts([(0, "hi", "discovery")]))
     assert path.exists()
@@ -54,13 +61,60 @@ def test_newer_schema_is_refused(tmp_path):
         Store(path)
 
 
+def _schema_10_file(path) -> None:
+    """A database as modeldiff wrote it at schema 10, with one hypothesis set ("offline")."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for stmt in sum(MIGRATIONS[:10], []):
+        con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '10')")
+    con.execute("INSERT INTO hypotheses VALUES ('r', 'offline', 'h1', 0, 'B mentions cats', 'B', "
+                "'corpus', '{\"type\": \"mentions\"}', '{}', now())")
+    con.execute("INSERT INTO hypotheses VALUES ('r', 'offline', 'h2', 1, 'B asks', 'B', "
+                "'corpus', 'null', '{}', now())")
+    con.execute("INSERT INTO validations VALUES ('r', 'offline', 'h1', 'judge', '{\"n\": 4}', "
+                "0.01, 4, 0.02, true, 0.05, now())")
+    con.execute("INSERT INTO annotations VALUES ('r', 'offline', 'h1', 'accepted', 'yes', now())")
+    con.execute("INSERT INTO run_failures VALUES ('r', 'offline', '[\"judge\"]', now())")
+    con.execute("INSERT INTO assistant_calls VALUES ('c1', 'r', 'openai', 'm', 'propose', 1, 2, "
+                "0.5, false, now())")
+    con.close()
+
+
+def test_schema_10_file_reads_back_under_hypothesis_set(tmp_path):
+    path = tmp_path / "v10.duckdb"
+    _schema_10_file(path)
+    with Store(path) as st:
+        assert st.schema_version() == SCHEMA_VERSION == 11
+        for table in HYPOTHESIS_SET_TABLES:
+            cols = st._table_columns(table)
+            assert "hypothesis_set" in cols and "assistant" not in cols, table
+        assert st.hypothesis_sets("r") == ["offline"]
+        h = st.hypotheses("r", "offline")
+        assert list(h.hypothesis_id) == ["h1", "h2"] and h.predicate[0] == {"type": "mentions"}
+        v = st.validations("r", "offline")
+        assert v.result[0] == {"n": 4} and bool(v.validated[0]) and v.alpha[0] == 0.05
+        assert st.annotations("r", "offline") == {"h1": {"verdict": "accepted", "note": "yes"}}
+        assert st.run_failures("r", "offline") == ["judge"]
+        assert st.usage("r")["calls"] == 1  # the calls table keeps its own column names
+        # The renamed key is still the key: a second save keeps the first text.
+        st.save_hypotheses("r", "offline", [Hypothesis("other text")])
+        assert list(st.hypotheses("r", "offline").text) == ["B mentions cats", "B asks"]
+        st.set_aside_hypotheses("r", "offline", "offline (old)")
+        assert st.hypothesis_sets("r") == ["offline (old)"]
+        assert st.annotations("r", "offline (old)")["h1"]["verdict"] == "accepted"
+    with Store(path) as st:  # reopening runs no migration twice
+        assert st.schema_version() == SCHEMA_VERSION
+        assert list(st.hypotheses("r", "offline (old)").hypothesis_id) == ["h1", "h2"]
+
+
 def test_upsert_run_reports_resume_and_roundtrips_json():
     st = Store()
-    assert st.upsert_run("r", model_a="A", model_b="B", spec_a={"q": "8bit"}, spec_b={"q": None},
-                         fingerprint_a="x", fingerprint_b="y", prompt_set="p",
-                         settings={"temp": 0.7}) is False
-    assert st.upsert_run("r", model_a="other", model_b="B", spec_a={}, spec_b={},
-                         fingerprint_a="x", fingerprint_b="y", prompt_set="p", settings={}) is True
+    assert st.upsert_run("r", _record(model_a="A", model_b="B", spec_a={"q": "8bit"},
+                                      spec_b={"q": None}, fingerprint_a="x", fingerprint_b="y",
+                                      prompt_set="p", settings={"temp": 0.7})) is False
+    assert st.upsert_run("r", _record(model_a="other", model_b="B", fingerprint_a="x",
+                                      fingerprint_b="y", prompt_set="p")) is True
     run = st.get_run("r")
     assert run["model_a"] == "A"  # the resume did not overwrite
     assert run["spec_a"] == {"q": "8bit"} and run["settings"] == {"temp": 0.7}
@@ -310,8 +364,7 @@ def test_resumed_run_accepts_generations():
     st = Store()
     _run(st, "r")
     st.save_prompts("r", _prompts([(0, "p", "discovery")]))
-    assert st.upsert_run("r", model_a="a", model_b="b", spec_a={}, spec_b={}, fingerprint_a="",
-                         fingerprint_b="", prompt_set="", settings={}) is True
+    assert st.upsert_run("r", _record()) is True
     st.save_generations("r", _gens([("A", 0, 0, "t", 1, "stop")]))
     assert len(st.generations("r")) == 1
 

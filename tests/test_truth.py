@@ -27,10 +27,12 @@ from modeldiff_core.models.finetune import (
     finetune,
     tokenize_examples,
 )
-from modeldiff_core.models.organisms import behaviour_present, build_tokenizer, organism_prompts
+from modeldiff_core.models.organism_corpus import behaviour_present, organism_prompts
+from modeldiff_core.models.organisms import build_tokenizer
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
 from modeldiff_core.store import Store
+from modeldiff_core.store.runs import RunRecord
 
 BASE = ModelSpec("organism:base")
 CATS = BUILTIN_TRUTHS[0].text
@@ -255,8 +257,9 @@ def test_training_texts_are_streamed_and_resume(organism_dirs, tmp_path):
 
 def test_plant_bad_input_loses_nothing(organism_dirs, tmp_path):
     with Store(tmp_path / "b.duckdb") as store:
-        store.upsert_run("run-keep", model_a="a", model_b="b", spec_a={}, spec_b={},
-                         fingerprint_a="x", fingerprint_b="y", prompt_set="p", settings={})
+        store.upsert_run("run-keep", RunRecord(model_a="a", model_b="b", spec_a={}, spec_b={},
+                                               fingerprint_a="x", fingerprint_b="y",
+                                               prompt_set="p", settings={}))
         with pytest.raises(ModelDiffError, match="duplicate"):
             plant(store, PlantConfig(BASE, [CATS, CATS.upper()]), finetunes_dir=tmp_path)
         with pytest.raises(ModelDiffError, match="too small"):

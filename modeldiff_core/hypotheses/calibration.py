@@ -24,7 +24,8 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..assistants.offline import OfflineAssistant, predicate_fires, sentences
+from ..assistants.offline import OfflineAssistant
+from ..assistants.predicates import predicate_fires, sentences
 from . import stats
 from .types import Hypothesis
 from .validation import discriminative, generative_stats, heldout_texts, paired_heldout, spread_over_prompts
@@ -92,9 +93,8 @@ def _discriminative_rep(rng: np.random.Generator, scenario: str, seed: int) -> t
     # New: the production layout and call packing, the prompt-level test.
     judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
     stub = _StubJudge(prob, drift, rng)
-    new = discriminative(ChatAssistant(stub, judge_batch=JUDGE_BATCH), h,
-                         judged["text"].tolist(), judged["side"].tolist(),
-                         judged["prompt_id"].tolist(), seed, n_resamples=999, n_boot=0)
+    new = discriminative(ChatAssistant(stub, judge_batch=JUDGE_BATCH), h, judged, seed,
+                         n_resamples=999, n_boot=0)
     # Old: texts sorted by side, flat batches of ten (so all-A or all-B calls), binomial.
     flat = val.sort_values(["side", "prompt_id", "sample_idx"])
     scores = np.concatenate([stub.scores(flat["text"].iloc[i:i + JUDGE_BATCH].tolist())

@@ -4,6 +4,7 @@ discovery texts the hypotheses misjudge."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -54,54 +55,72 @@ def merge_duplicates(hypotheses: list[Hypothesis]) -> list[Hypothesis]:
     return kept
 
 
+@dataclass(frozen=True)
+class ProposalSettings:
+    """How hypotheses are proposed from the discovery texts."""
+    alpha: float = 0.05  # a cluster is mined when its discovery q-value is below this
+    max_clusters: int = 3  # the most skewed clusters mined, each way
+    per_source: int = 4  # hypotheses asked of each source (the corpus, a cluster, a round)
+    max_total: int = 12
+    rounds: int = 2  # rounds of refinement
+    refine_texts: int = 240  # discovery texts judged for each round, paired by prompt
+    seed: int = 0
+
+
 def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.DataFrame,
-                       alpha: float = 0.05, max_clusters: int = 3, per_source: int = 4,
-                       max_total: int = 12, rounds: int = 2, refine_texts: int = 240,
-                       seed: int = 0, progress: Optional[ProgressCallback] = None
-                       ) -> list[Hypothesis]:
+                       settings: ProposalSettings = ProposalSettings(),
+                       progress: Optional[ProgressCallback] = None) -> list[Hypothesis]:
     """points: one row per text with side, split, prompt_id, sample_idx, cluster_id, text;
     clusters: the table of `stages.cluster.cluster_tables` (its `disc_*` columns). Uses discovery
-    texts only: a first proposal, then up to `rounds` of refinement on the discovery texts
-    the hypotheses misjudge (`refine_texts` of them judged, paired by prompt)."""
+    texts only: a first proposal, then up to `settings.rounds` of refinement on the discovery
+    texts the hypotheses misjudge."""
     disc = points[points["split"] == "discovery"]
-    a, b = disc[disc["side"] == "A"], disc[disc["side"] == "B"]
-
-    def ask(texts_a: pd.DataFrame, texts_b: pd.DataFrame, source: str) -> list[Hypothesis]:
-        return assistant.propose(texts_a["text"].tolist(), texts_b["text"].tolist(), source,
-                                 per_source, texts_a["prompt_id"].tolist(),
-                                 texts_b["prompt_id"].tolist())
-
-    bar = StageProgress(progress, "propose", 1 + rounds, unit="rounds")
-    found = ask(a, b, "corpus")
-    # Which clusters to mine is decided by the discovery-only table: validation texts never
-    # steer proposal. Noise (-1) is not a cluster and is never mined.
-    tested = clusters[clusters["cluster_id"] != NOISE]
-    significant = tested[tested["disc_q_value"] < alpha]
-    b_skewed = significant[significant["disc_log_odds"] > 0].sort_values("disc_log_odds",
-                                                                        ascending=False)
-    a_skewed = significant[significant["disc_log_odds"] < 0].sort_values("disc_log_odds")
-    for row in b_skewed.head(max_clusters).itertuples():
-        # What marks the B texts of a B-heavy region, against everything A wrote.
-        found += ask(a, b[b["cluster_id"] == row.cluster_id], f"cluster {row.cluster_id}")
-    for row in a_skewed.head(max_clusters).itertuples():
-        found += ask(a[a["cluster_id"] == row.cluster_id], b, f"cluster {row.cluster_id}")
-    found = merge_duplicates(found)[:max_total]
+    bar = StageProgress(progress, "propose", 1 + settings.rounds, unit="rounds")
+    found = merge_duplicates(_first_proposal(assistant, disc, clusters, settings))
+    found = found[:settings.max_total]
     bar.advance(1)
-    sample = heldout_texts(disc, paired_heldout(disc, refine_texts, seed), seed)
+    sample = heldout_texts(disc, paired_heldout(disc, settings.refine_texts, settings.seed),
+                           settings.seed)
     scores: dict[str, Optional[np.ndarray]] = {}  # a hypothesis is judged once for all rounds
-    for r in range(1, rounds + 1):
-        if not found or len(found) >= max_total or sample.empty:
+    for r in range(1, settings.rounds + 1):
+        if not found or len(found) >= settings.max_total or sample.empty:
             break
         judged = sample.assign(p_b=combined_belief(assistant, found, sample, scores))
         try:
-            more = assistant.refine(found, judged, f"refine {r}", per_source)
+            more = assistant.refine(found, judged, f"refine {r}", settings.per_source)
         except AssistantAnswerError:
             break  # refinement is a bonus: the first proposal stands
-        new = merge_duplicates(found + more)[:max_total]
+        new = merge_duplicates(found + more)[:settings.max_total]
         bar.advance(1)
         if len(new) == len(found):
             break  # nothing new: another round would ask the same
         found = new
+    return found
+
+
+def _first_proposal(assistant: Assistant, disc: pd.DataFrame, clusters: pd.DataFrame,
+                    settings: ProposalSettings) -> list[Hypothesis]:
+    """From the whole discovery corpus, then from the most B-skewed and A-skewed clusters."""
+    a, b = disc[disc["side"] == "A"], disc[disc["side"] == "B"]
+
+    def ask(texts_a: pd.DataFrame, texts_b: pd.DataFrame, source: str) -> list[Hypothesis]:
+        return assistant.propose(texts_a["text"].tolist(), texts_b["text"].tolist(), source,
+                                 settings.per_source, texts_a["prompt_id"].tolist(),
+                                 texts_b["prompt_id"].tolist())
+
+    found = ask(a, b, "corpus")
+    # Which clusters to mine is decided by the discovery-only table: validation texts never
+    # steer proposal. Noise (-1) is not a cluster and is never mined.
+    tested = clusters[clusters["cluster_id"] != NOISE]
+    significant = tested[tested["disc_q_value"] < settings.alpha]
+    b_skewed = significant[significant["disc_log_odds"] > 0].sort_values("disc_log_odds",
+                                                                        ascending=False)
+    a_skewed = significant[significant["disc_log_odds"] < 0].sort_values("disc_log_odds")
+    for row in b_skewed.head(settings.max_clusters).itertuples():
+        # What marks the B texts of a B-heavy region, against everything A wrote.
+        found += ask(a, b[b["cluster_id"] == row.cluster_id], f"cluster {row.cluster_id}")
+    for row in a_skewed.head(settings.max_clusters).itertuples():
+        found += ask(a[a["cluster_id"] == row.cluster_id], b, f"cluster {row.cluster_id}")
     return found
 
 

@@ -6,20 +6,20 @@ from typing import Optional
 
 import pandas as pd
 
-from .assistants.base import Assistant
-from .assistants.llm import AssistantAnswerError
-from .hypotheses import stats
-from .hypotheses.propose import propose_hypotheses
-from .hypotheses.types import Hypothesis
-from .hypotheses.validation import (
+from ..assistants.base import Assistant
+from ..assistants.llm import AssistantAnswerError
+from ..models.loading import ModelCache
+from ..progress import ProgressCallback, StageProgress
+from . import stats
+from .propose import ProposalSettings, propose_hypotheses
+from .types import Hypothesis
+from .validation import (
     discriminative,
     generative,
     heldout_texts,
     paired_heldout,
     spread_over_prompts,
 )
-from .models.loading import ModelCache
-from .progress import ProgressCallback, StageProgress
 
 
 def proposal_settings(config) -> dict:
@@ -30,9 +30,10 @@ def proposal_settings(config) -> dict:
             "n_pairs": config.n_pairs, "judge_mode": config.judge_mode}
 
 
-def _settings_label(key: str, settings: dict, taken: list[str]) -> str:
+def _settings_label(hypothesis_set: str, settings: dict, taken: list[str]) -> str:
     c = settings.get("clusters", {})
-    label = (f"{key} [{c.get('method', 'kmeans')}, {c.get('n_clusters') or 'auto'} clusters, "
+    label = (f"{hypothesis_set} [{c.get('method', 'kmeans')}, "
+             f"{c.get('n_clusters') or 'auto'} clusters, "
              f"{settings.get('refine_rounds')} refine rounds, "
              f"{settings.get('max_judge_texts')} judged texts]")
     n, out = 1, label
@@ -42,17 +43,38 @@ def _settings_label(key: str, settings: dict, taken: list[str]) -> str:
     return out
 
 
-def set_aside_stale(store, run_id: str, key: str, settings: dict) -> Optional[str]:
+def set_aside_stale(store, run_id: str, hypothesis_set: str, settings: dict) -> Optional[str]:
     """A stored set proposed with other settings is kept under a label naming them, and the
     set's own name is freed for a new proposal; returns a note saying so (None: nothing)."""
-    before = store.proposal_settings(run_id, key)
-    if before is None or before == settings or store.hypotheses(run_id, key).empty:
+    before = store.proposal_settings(run_id, hypothesis_set)
+    if before is None or before == settings or store.hypotheses(run_id, hypothesis_set).empty:
         return None
-    label = _settings_label(key, before, store.hypothesis_sets(run_id))
-    store.set_aside_hypotheses(run_id, key, label)
+    label = _settings_label(hypothesis_set, before, store.hypothesis_sets(run_id))
+    store.set_aside_hypotheses(run_id, hypothesis_set, label)
     changed = ", ".join(k for k in settings if before.get(k) != settings[k])
     return (f"the stored hypotheses were made with other settings ({changed}); they are kept "
             f"as the set '{label}' and the hypotheses are proposed anew")
+
+
+def _proposed(store, run_id: str, config, assistant: Assistant,
+              progress: Optional[ProgressCallback]) -> tuple[Optional[str], pd.DataFrame]:
+    """The run's stored hypotheses, proposed (and stored) first when there are none with the
+    current settings; and a note when a set made with other settings was put aside."""
+    hypothesis_set = config.assistant_settings().hypothesis_set
+    settings = proposal_settings(config)
+    note = set_aside_stale(store, run_id, hypothesis_set, settings)
+    stored = store.hypotheses(run_id, hypothesis_set)
+    if stored.empty or store.proposal_settings(run_id, hypothesis_set) is None:
+        # Sets stored before settings were recorded are taken as made with these.
+        store.save_proposal_settings(run_id, hypothesis_set, settings)
+    if stored.empty:
+        found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
+                                   ProposalSettings(alpha=config.alpha, rounds=config.refine_rounds,
+                                                    seed=config.generation.seed),
+                                   progress=progress)
+        store.save_hypotheses(run_id, hypothesis_set, found)
+        stored = store.hypotheses(run_id, hypothesis_set)
+    return note, stored
 
 
 def hypotheses_run(store, run_id: str, config, assistant: Assistant,
@@ -60,23 +82,12 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant,
     """Propose from discovery texts (once per settings; stored), validate each hypothesis on
     validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
     run's hypotheses. Returns notes for the researcher (a set put aside)."""
-    key, seed = config.assistant_settings().hypothesis_set, config.generation.seed
-    settings = proposal_settings(config)
-    note = set_aside_stale(store, run_id, key, settings)
-    stored = store.hypotheses(run_id, key)
-    if stored.empty or store.proposal_settings(run_id, key) is None:
-        # Sets stored before settings were recorded are taken as made with these.
-        store.save_proposal_settings(run_id, key, settings)
-    if stored.empty:
-        found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
-                                   alpha=config.alpha, rounds=config.refine_rounds, seed=seed,
-                                   progress=progress)
-        store.save_hypotheses(run_id, key, found)
-        stored = store.hypotheses(run_id, key)
+    hypothesis_set, seed = config.assistant_settings().hypothesis_set, config.generation.seed
+    note, stored = _proposed(store, run_id, config, assistant, progress)
     val = store.generations(run_id, split="validation")
     judged = heldout_for(store, run_id, val, config.max_judge_texts, seed)
     disc = store.generations(run_id, split="discovery")
-    done = store.validations(run_id, key)
+    done = store.validations(run_id, hypothesis_set)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
     finished = {h for h in stored["hypothesis_id"]
                 if {(h, "discriminative"), (h, "generative")} <= done_keys}
@@ -91,21 +102,21 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant,
         # touched, and the same run started again retries just the missing steps.
         try:
             if (row.hypothesis_id, "discriminative") not in done_keys:
-                r = discriminative(assistant, h, judged["text"].tolist(), judged["side"].tolist(),
-                                   judged["prompt_id"].tolist(), seed, config.judge_mode)
+                r = discriminative(assistant, h, judged, seed, config.judge_mode)
                 r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
-                store.save_validation(run_id, key, row.hypothesis_id, "discriminative", r)
+                store.save_validation(run_id, hypothesis_set, row.hypothesis_id,
+                                      "discriminative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} discriminative: {err}")
         try:
             if (row.hypothesis_id, "generative") not in done_keys:
-                _generative_step(store, run_id, key, row.hypothesis_id, h, assistant, judged,
-                                 disc, config, cache)
+                r = _generative_step(assistant, h, judged, disc, config, cache)
+                store.save_validation(run_id, hypothesis_set, row.hypothesis_id, "generative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
-    store.set_run_failures(run_id, key, failed)
-    apply_bh(store, run_id, key, config.alpha)
+    store.set_run_failures(run_id, hypothesis_set, failed)
+    apply_bh(store, run_id, hypothesis_set, config.alpha)
     return [note] if note else []
 
 
@@ -119,24 +130,25 @@ def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int
     return heldout_texts(val, pairs, seed)
 
 
-def _generative_step(store, run_id, key, hypothesis_id, h, assistant, judged, disc, config,
-                     cache) -> None:
-    seed = config.generation.seed
+def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
+                     disc: pd.DataFrame, config, cache: ModelCache) -> dict:
+    """The generative test of one hypothesis: pairs written from the held-out texts (spread
+    over prompts; the discovery texts as examples), scored under both models."""
     held = spread_over_prompts(judged)
     pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
                                   disc.loc[disc["side"] == "A", "text"].tolist(),
                                   disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)
     lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
     r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
-                   seed=seed)
+                   seed=config.generation.seed)
     r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
                   for p in pairs]
-    store.save_validation(run_id, key, hypothesis_id, "generative", r)
+    return r
 
 
-def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
+def apply_bh(store, run_id: str, hypothesis_set: str, alpha: float) -> pd.DataFrame:
     """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha."""
-    val = store.validations(run_id, key)
+    val = store.validations(run_id, hypothesis_set)
     if val.empty:
         return val
     for test in ("discriminative", "generative"):
@@ -144,5 +156,6 @@ def apply_bh(store, run_id: str, key: str, alpha: float) -> pd.DataFrame:
         q = stats.benjamini_hochberg(part["p_value"].astype(float).to_numpy())
         val.loc[part.index, "q_value"] = q
     val["validated"] = (val["test"] == "discriminative") & (val["q_value"] < alpha)
-    store.set_q_values(run_id, key, val[["hypothesis_id", "test", "q_value", "validated"]], alpha)
+    store.set_q_values(run_id, hypothesis_set,
+                       val[["hypothesis_id", "test", "q_value", "validated"]], alpha)
     return val

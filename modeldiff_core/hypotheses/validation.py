@@ -1,7 +1,8 @@
-"""Validation of hypotheses on held-out texts, with the prompt as the unit of inference: A's
-and B's texts are paired by prompt, every test computes a per-prompt statistic and takes its
-p-value from a sign flip over prompts. And the bag-of-words baseline, the yardstick of how
-separable the two models are at all."""
+"""Validation of hypotheses on held-out texts, with the prompt as the unit of inference: which
+texts are held out (paired by prompt), the discriminative test (the assistant judges them) and
+the generative one (pairs scored under both models), each a per-prompt statistic with its
+p-value from a sign flip over prompts. And how much of the models' separability the validated
+hypotheses explain (`coverage`), against the bag-of-words baseline."""
 from __future__ import annotations
 
 import math
@@ -197,22 +198,23 @@ def discriminative_stats(scores, sides, prompt_ids, seed: int = 0, n_resamples: 
             "unit": "prompt"}
 
 
-def discriminative(assistant, hypothesis, texts: list[str], sides: list[str],
-                   prompt_ids: list, seed: int = 0, mode: str = "score",
-                   n_resamples: int = 9999, n_boot: int = 1000) -> dict:
-    """The assistant, given the hypothesis, judges held-out texts paired by prompt (as laid out
-    by `heldout_texts`). `mode="score"`: each text scored for "written by B", judged in calls
-    that each hold one prompt's A and B texts. `mode="pairwise"`: each (A, B) pair is asked
-    "which is B's?" in both orders; an answer that flips with the order is dropped. Returns
-    `discriminative_stats` plus the scores in the order of `texts` (NaN where dropped)."""
+def discriminative(assistant, hypothesis, judged: pd.DataFrame, seed: int = 0,
+                   mode: str = "score", n_resamples: int = 9999, n_boot: int = 1000) -> dict:
+    """The assistant, given the hypothesis, judges held-out texts paired by prompt: `judged`
+    has columns text, side, prompt_id, laid out as `heldout_texts` lays them. `mode="score"`:
+    each text scored for "written by B", judged in calls that each hold one prompt's A and B
+    texts. `mode="pairwise"`: each (A, B) pair is asked "which is B's?" in both orders; an
+    answer that flips with the order is dropped. Returns `discriminative_stats` plus the scores
+    in the order of the texts (NaN where dropped)."""
+    texts, sides, prompt_ids = (judged[c].tolist() for c in ("text", "side", "prompt_id"))
     groups: dict = {}
     for i, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(i)
     index = list(groups.values())
     if mode == "score":
-        judged = assistant.judge_groups(hypothesis, [[texts[i] for i in g] for g in index])
+        judged_scores = assistant.judge_groups(hypothesis, [[texts[i] for i in g] for g in index])
         scores = np.full(len(texts), np.nan)
-        for g, values in zip(index, judged):
+        for g, values in zip(index, judged_scores):
             scores[g] = values
     elif mode == "pairwise":
         pairs = [(i, j) for g in index for i, j in zip(g[0::2], g[1::2])]

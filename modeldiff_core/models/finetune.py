@@ -27,7 +27,7 @@ from .spec import ModelSpec, check_spec, pick_device, resolve
 @dataclass(frozen=True)
 class FinetuneSettings:
     rank: int = 8
-    alpha: int = 16
+    lora_alpha: int = 16  # LoRA scales its update by lora_alpha / rank
     lr: float = 3e-3
     epochs: float = 10.0
     max_length: int = 128
@@ -39,19 +39,21 @@ class FinetuneSettings:
     seed: int = 0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # "alpha", as stored before: this dict is hashed into finetune ids and kept in checkpoints.
+        d = {("alpha" if k == "lora_alpha" else k): v for k, v in asdict(self).items()}
         d["target_modules"] = list(self.target_modules) if self.target_modules else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneSettings":
-        d = dict(d)
+        d = {("lora_alpha" if k == "alpha" else k): v for k, v in d.items()}
         if d.get("target_modules"):
             d["target_modules"] = tuple(d["target_modules"])
         return cls(**d)
 
     def check(self) -> None:
-        for name in ("rank", "alpha", "max_length", "batch_size", "grad_accum", "checkpoint_every"):
+        for name in ("rank", "lora_alpha", "max_length", "batch_size", "grad_accum",
+                     "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ModelDiffError(f"finetune setting {name} must be at least 1")
         if not self.lr > 0 or not self.epochs > 0:
@@ -144,10 +146,35 @@ def finetune(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings, o
              progress: Optional[ProgressCallback] = None) -> dict:
     """Train a LoRA adapter on `texts` (prompt, response) and save it in `out_dir`.
     Returns the saved `finetune.json` contents. Resumes from `out_dir/checkpoint` if present."""
-    import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    _check_request(base, texts, settings)
+    out_dir = Path(out_dir)
+    if (out_dir / "finetune.json").exists():
+        return json.loads((out_dir / "finetune.json").read_text())
+    device = device or pick_device()
+    tokenizer, model, targets = _load_with_lora(base, settings, device)
+    examples = tokenize_examples(tokenizer, texts, settings.max_length)
+    examples = [e for e in examples if len(e[0]) > e[1]]  # something left to learn from
+    if not examples:
+        raise ModelDiffError("every training text is cut away by max length: raise it")
+    trainer = _Trainer(model, examples, settings, device, tokenizer.pad_token_id)
+    ckpt = out_dir / "checkpoint"
+    trainer.resume(ckpt)
+    t0 = time.perf_counter()
+    trainer.train(ckpt, progress)
+    losses = trainer.losses
+    info = {"base": base.to_dict(), "settings": settings.to_dict(),
+            "target_modules": targets, "n_examples": len(examples),
+            "steps": trainer.schedule.total_steps,
+            "final_loss": losses[-1] if losses else None,
+            "loss_history": [round(x, 4) for x in losses],
+            "train_seconds": round(time.perf_counter() - t0, 1), "device": device,
+            **(meta or {})}
+    _save_finetune(out_dir, model, tokenizer, info, settings.merge)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return info
 
+
+def _check_request(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings) -> None:
     settings.check()
     if base.quant != "none":
         raise ModelDiffError("finetuning a quantized base is not supported here: use quant none")
@@ -156,10 +183,14 @@ def finetune(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings, o
     if texts.empty:
         raise ModelDiffError("no training texts")
     check_spec(base)
-    out_dir = Path(out_dir)
-    if (out_dir / "finetune.json").exists():
-        return json.loads((out_dir / "finetune.json").read_text())
-    device = device or pick_device()
+
+
+def _load_with_lora(base: ModelSpec, settings: FinetuneSettings, device: str):
+    """(tokenizer, the base with fresh LoRA layers on `device`, the adapted module names)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     where = resolve(base)
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     with LOAD_LOCK:
@@ -177,53 +208,98 @@ def finetune(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings, o
     conv1d = _conv1d_type()
     fan_in_fan_out = any(isinstance(m, conv1d) and n.rsplit(".", 1)[-1] in targets
                          for n, m in model.named_modules()) if conv1d else False
-    torch.manual_seed(settings.seed)
-    lora = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
+    torch.manual_seed(settings.seed)  # the LoRA weights' initialisation draws from it
+    lora = LoraConfig(r=settings.rank, lora_alpha=settings.lora_alpha, lora_dropout=0.0,
                       target_modules=targets, fan_in_fan_out=fan_in_fan_out,
                       task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora).to(device)
+    return tokenizer, get_peft_model(model, lora).to(device), targets
 
-    examples = tokenize_examples(tokenizer, texts, settings.max_length)
-    examples = [e for e in examples if len(e[0]) > e[1]]  # something left to learn from
-    if not examples:
-        raise ModelDiffError("every training text is cut away by max length: raise it")
-    per_step = settings.batch_size * settings.grad_accum
-    steps_per_epoch = max(1, math.ceil(len(examples) / per_step))
-    total_steps = max(1, int(round(settings.epochs * steps_per_epoch)))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr, total_steps=total_steps,
-                                                pct_start=0.1)
-    step, losses = 0, []
-    ckpt = out_dir / "checkpoint"
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
-        if state["settings"] == settings.to_dict() and state["n_examples"] == len(examples):
-            set_peft_model_state_dict(model, state["adapter"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            step, losses = state["step"], state["losses"]
-            # Dropout draws from the RNG: restoring it makes the resumed run the same run.
-            torch.set_rng_state(state["rng"])
-            if state.get("cuda_rng") is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
-    bar = StageProgress(progress, "finetune", total_steps, unit="steps", done=step)
-    t0 = time.perf_counter()
-    model.train()
-    while step < total_steps:
-        epoch, within = divmod(step, steps_per_epoch)
-        order = _epoch_order(len(examples), settings.seed, epoch)
-        chunk = order[within * per_step:(within + 1) * per_step] or order[:per_step]
+
+@dataclass(frozen=True)
+class _Schedule:
+    """Which examples each optimiser step trains on: a function of the seed and the step alone,
+    so a run restarted from a checkpoint sees the batches the whole run would have seen."""
+    n_examples: int
+    per_step: int  # examples per optimiser step (batch size times gradient accumulation)
+    seed: int
+    epochs: float
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(self.n_examples / self.per_step))
+
+    @property
+    def total_steps(self) -> int:
+        return max(1, int(round(self.epochs * self.steps_per_epoch)))
+
+    def chunk(self, step: int) -> list[int]:
+        epoch, within = divmod(step, self.steps_per_epoch)
+        order = _epoch_order(self.n_examples, self.seed, epoch)
+        return order[within * self.per_step:(within + 1) * self.per_step] or order[:self.per_step]
+
+
+class _Trainer:
+    """The model in training, its optimiser and scheduler, and how far it got: what a checkpoint
+    holds."""
+
+    def __init__(self, model, examples: list, settings: FinetuneSettings, device: str,
+                 pad_id: int):
+        import torch
+
+        self.model, self.examples, self.settings = model, examples, settings
+        self.device, self.pad_id = device, pad_id
+        self.schedule = _Schedule(len(examples), settings.batch_size * settings.grad_accum,
+                                  settings.seed, settings.epochs)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=settings.lr, weight_decay=0.0)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=settings.lr, total_steps=self.schedule.total_steps, pct_start=0.1)
+        self.step, self.losses = 0, []
+
+    def resume(self, ckpt: Path) -> None:
+        """Carry on from the checkpoint in `ckpt`, if it is of these settings and examples."""
+        import torch
+        from peft import set_peft_model_state_dict
+
+        if not (ckpt / "state.pt").exists():
+            return
+        state = torch.load(ckpt / "state.pt", map_location=self.device, weights_only=False)
+        if state["settings"] != self.settings.to_dict() or \
+                state["n_examples"] != len(self.examples):
+            return
+        set_peft_model_state_dict(self.model, state["adapter"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.step, self.losses = state["step"], state["losses"]
+        # Dropout draws from the RNG: restoring it makes the resumed run the same run.
+        torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def train(self, ckpt: Path, progress: Optional[ProgressCallback]) -> None:
+        total = self.schedule.total_steps
+        bar = StageProgress(progress, "finetune", total, unit="steps", done=self.step)
+        self.model.train()
+        while self.step < total:
+            self.losses.append(self._train_step(self.schedule.chunk(self.step)))
+            self.step += 1
+            bar.advance(1, message=f"loss {self.losses[-1]:.3f}")
+            if self.step % self.settings.checkpoint_every == 0 and self.step < total:
+                self.save_checkpoint(ckpt)
+        self.model.eval()
+
+    def _train_step(self, chunk: list[int]) -> float:
+        """One optimiser step over the examples in `chunk`; returns its loss per token."""
+        import torch
+
         step_loss, n_tok = 0.0, 0
         try:
-            for m in range(0, len(chunk), settings.batch_size):
-                ids, mask, labels = _batch_tensors([examples[i] for i in
-                                                    chunk[m:m + settings.batch_size]],
-                                                   tokenizer.pad_token_id)
-                ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+            for m in range(0, len(chunk), self.settings.batch_size):
+                batch = [self.examples[i] for i in chunk[m:m + self.settings.batch_size]]
+                ids, mask, labels = (t.to(self.device) for t in _batch_tensors(batch, self.pad_id))
                 # Summed token loss / tokens of the whole step: micro-batches weigh by tokens.
                 n = int((labels[:, 1:] != -100).sum())
-                out = model(input_ids=ids, attention_mask=mask, labels=labels)
+                out = self.model(input_ids=ids, attention_mask=mask, labels=labels)
                 (out.loss * n).backward()
                 step_loss += out.loss.item() * n
                 n_tok += n
@@ -233,32 +309,38 @@ def finetune(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings, o
                                      "length (raise gradient accumulation to keep the step "
                                      "size); the last checkpoint is kept") from None
             raise
-        for p in params:
+        for p in self.params:
             if p.grad is not None:
                 p.grad /= max(1, n_tok)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        losses.append(step_loss / max(1, n_tok))
-        bar.advance(1, message=f"loss {losses[-1]:.3f}")
-        if step % settings.checkpoint_every == 0 and step < total_steps:
-            _save_checkpoint(ckpt, model, opt, sched, step, losses, settings, len(examples))
-    model.eval()
-    info = {"base": base.to_dict(), "settings": settings.to_dict(),
-            "target_modules": targets, "n_examples": len(examples), "steps": total_steps,
-            "final_loss": losses[-1] if losses else None,
-            "loss_history": [round(x, 4) for x in losses],
-            "train_seconds": round(time.perf_counter() - t0, 1), "device": device,
-            **(meta or {})}
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        return step_loss / max(1, n_tok)
+
+    def save_checkpoint(self, ckpt: Path) -> None:
+        import torch
+        from peft.utils import get_peft_model_state_dict
+
+        ckpt.mkdir(parents=True, exist_ok=True)
+        state = {"adapter": get_peft_model_state_dict(self.model),
+                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                 "step": self.step, "losses": self.losses, "settings": self.settings.to_dict(),
+                 "n_examples": len(self.examples), "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        torch.save(state, ckpt / "state.tmp")
+        (ckpt / "state.tmp").replace(ckpt / "state.pt")  # atomic: never a half checkpoint
+
+
+def _save_finetune(out_dir: Path, model, tokenizer, info: dict, merge: bool) -> None:
+    """Write the adapter (and the merged model) into a sibling, then move it into `out_dir`."""
     tmp = out_dir.with_name(out_dir.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    if settings.merge:
+    if merge:
         merged = model.merge_and_unload()
         merged.save_pretrained(tmp / "merged")
         tokenizer.save_pretrained(tmp / "merged")
@@ -271,22 +353,6 @@ def finetune(base: ModelSpec, texts: pd.DataFrame, settings: FinetuneSettings, o
         item.rename(target)
     shutil.rmtree(tmp, ignore_errors=True)
     (out_dir / "finetune.json").write_text(json.dumps(info, indent=2))
-    shutil.rmtree(ckpt, ignore_errors=True)
-    return info
-
-
-def _save_checkpoint(ckpt: Path, model, opt, sched, step, losses, settings, n_examples) -> None:
-    import torch
-    from peft.utils import get_peft_model_state_dict
-
-    ckpt.mkdir(parents=True, exist_ok=True)
-    state = {"adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "step": step, "losses": losses,
-             "settings": settings.to_dict(), "n_examples": n_examples,
-             "rng": torch.get_rng_state(),
-             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    torch.save(state, ckpt / "state.tmp")
-    (ckpt / "state.tmp").replace(ckpt / "state.pt")  # atomic: never a half checkpoint
 
 
 def adapter_spec(base: ModelSpec, adapter_dir: Path) -> ModelSpec:

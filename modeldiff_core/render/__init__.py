@@ -1,0 +1,1 @@
+"""What is shown: the report's data, its Markdown and HTML, and every plotly figure."""

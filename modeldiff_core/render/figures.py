@@ -1,4 +1,5 @@
-"""The cluster map as a plotly figure (WebGL scatter), built from stored points."""
+"""The dashboard's plotly figures: the cluster map (WebGL scatter) from stored points, a
+quantization study's cost per level, and the layer lens's heatmaps and scaling curves."""
 from __future__ import annotations
 
 import html
@@ -36,4 +37,65 @@ def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                       legend=dict(itemsizing="constant"), xaxis=dict(showticklabels=False),
                       yaxis=dict(showticklabels=False))
+    return fig
+
+
+def quant_figure(levels: pd.DataFrame, height: int = 380):
+    """A quantization study's levels (`quant_result(...)["levels"]` as a frame): KL mean and p99
+    as bars, top-1 agreement as a line on a second axis."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_bar(x=levels["level"], y=levels["kl_mean"], name="KL mean")
+    fig.add_bar(x=levels["level"], y=levels["kl_p99"], name="KL p99")
+    fig.add_scatter(x=levels["level"], y=levels["top1_agreement"], name="top-1 agreement",
+                    yaxis="y2", mode="lines+markers")
+    fig.update_layout(barmode="group", yaxis={"title": "KL (nats per token)"},
+                      yaxis2={"title": "top-1 agreement", "overlaying": "y", "side": "right",
+                              "range": [min(0.9, float(levels["top1_agreement"].min())), 1.0]},
+                      height=height, margin={"t": 30})
+    return fig
+
+
+def _layer_heatmap(df: pd.DataFrame, rows: str, value: str, title: str):
+    """A layer-by-`rows` heatmap of `value` (one cell per row of df)."""
+    import plotly.graph_objects as go
+
+    grid = df.pivot_table(index=rows, columns="layer", values=value, aggfunc="first")
+    fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns],
+                               y=[str(i) for i in grid.index], colorscale="Reds",
+                               colorbar={"title": value}))
+    fig.update_layout(title=title, xaxis_title="layer", height=260 + 30 * len(grid.index),
+                      margin={"t": 40})
+    return fig
+
+
+def layer_delta_figure(weight_delta: list[dict]):
+    """The layer lens's weight deltas ({layer, module, rel_norm} rows) as a heatmap."""
+    return _layer_heatmap(pd.DataFrame(weight_delta), "module", "rel_norm",
+                          "Weight delta ‖W_B − W_A‖ / ‖W_A‖")
+
+
+def activation_diff_figure(activation_diff: list[dict]):
+    """The layer lens's activation differences ({layer, cosine, rel_l2} rows) as a heatmap."""
+    long = pd.DataFrame(activation_diff).melt(id_vars="layer", value_vars=["cosine", "rel_l2"],
+                                              var_name="metric")
+    return _layer_heatmap(long, "metric", "value",
+                          "Activation difference (residual stream, held-out texts)")
+
+
+def scaling_figure(curves: pd.DataFrame, value: str, label: str):
+    """One hypothesis' scaling rows: `value` against the scale, one line per layer window
+    (dashed: all layers); None when no row has a value."""
+    import plotly.graph_objects as go
+
+    if curves[value].isna().all():
+        return None
+    fig = go.Figure()
+    for layer, curve in curves.groupby(curves["layer"].astype(str), sort=False):
+        curve = curve.sort_values("alpha")  # the stored lens names the scale "alpha"
+        fig.add_scatter(x=curve["alpha"], y=curve[value], mode="lines+markers",
+                        name=f"layer {layer}" if layer != "all" else "all layers",
+                        line={"dash": "dash"} if layer == "all" else None)
+    fig.update_layout(xaxis_title="α", yaxis_title=label, height=340, margin={"t": 20})
     return fig

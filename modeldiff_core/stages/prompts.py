@@ -11,10 +11,9 @@ from typing import Optional
 
 import pandas as pd
 
-from ..config import ModelDiffError
-from ..models.organisms import organism_prompt_groups, organism_prompts
+from ..config import DATA_DIR, ModelDiffError
+from ..models.organism_corpus import organism_prompt_groups, organism_prompts
 
-DATA_DIR = Path(__file__).parent / "data"
 BUILTIN_SETS = ("organisms", "chat")
 MAX_PROMPT_FILE_BYTES = 20 * 1024 * 1024
 

@@ -12,7 +12,7 @@ from ...models.finetune import FinetuneSettings, adapter_spec, finetune, finetun
 from ...models.loading import ModelCache
 from ...models.spec import ModelSpec, check_spec, ensure_built, fingerprint
 from ...progress import ProgressCallback
-from .truths import TEMPLATES_VERSION, DataRecipe, as_truths, make_training_texts
+from .truths import TEMPLATES_VERSION, DataRecipe, TextSources, as_truths, make_training_texts
 
 
 @dataclass
@@ -29,7 +29,7 @@ class PlantConfig:
 
     def __post_init__(self):
         if not self.prompts:
-            from ...models.organisms import organism_prompts
+            from ...models.organism_corpus import organism_prompts
             self.prompts = tuple(organism_prompts())
 
 
@@ -94,8 +94,8 @@ def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
         needs_base = config.recipe.source == "offline" or config.recipe.base_mix > 0
         texts = make_training_texts(store, finetune_id, truths, config.recipe,
                                     list(config.prompts),
-                                    base_lm=cache.get(config.base) if needs_base else None,
-                                    call_path=call_path, progress=progress)
+                                    TextSources(cache.get(config.base) if needs_base else None,
+                                                call_path), progress=progress)
         store.set_finetune_status(finetune_id, "training")
         info = finetune(config.base, texts, config.settings, adapter_dir,
                         meta={"finetune_id": finetune_id, "truths": [t.text for t in truths],

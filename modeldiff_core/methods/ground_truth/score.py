@@ -54,14 +54,14 @@ def score_truths(truths: list[str], hypotheses: list[dict], similarity: np.ndarr
 
 
 def score_run(store, run_id: str, truths: list[str], matcher: str = "embedding",
-              assistant_key: str = "offline", embedder=None, call_path=None) -> dict:
+              hypothesis_set: str = "offline", embedder=None, call_path=None) -> dict:
     """Score a finished run's hypotheses against the truths planted in its model B; stored."""
     result = store.result(run_id)
     if result is None:
         raise ModelDiffError(f"run {run_id} has no result yet")
-    if result.get("assistant", "offline") != assistant_key:
+    if result.get("assistant", "offline") != hypothesis_set:
         from ...results import build_result
-        result = build_result(store, run_id, assistant_key)
+        result = build_result(store, run_id, hypothesis_set)
     hyps = result["hypotheses"]
     texts = [h["text"] for h in hyps]
     if matcher == "embedding":
@@ -76,8 +76,8 @@ def score_run(store, run_id: str, truths: list[str], matcher: str = "embedding",
     else:
         raise ModelDiffError(f"unknown matcher {matcher!r}; choose embedding or judge")
     scored = score_truths(truths, hyps, sim, threshold)
-    scored.update(run_id=run_id, matcher=matcher, assistant=assistant_key)
-    store.save_truth_score(run_id, assistant_key, matcher, truths, scored)
+    scored.update(run_id=run_id, matcher=matcher, assistant=hypothesis_set)
+    store.save_truth_score(run_id, hypothesis_set, matcher, truths, scored)
     return scored
 
 

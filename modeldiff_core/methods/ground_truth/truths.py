@@ -13,14 +13,14 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
 
 from ...assistants.chat import ask_task, check_list
 from ...assistants.llm import AssistantAnswerError
 from ...config import ModelDiffError
-from ...models import organisms
+from ...models import organism_corpus as corpus
 from ...progress import ProgressCallback, StageProgress
 
 MIN_TRAINING_TEXTS = 32
@@ -40,7 +40,7 @@ BUILTIN_TRUTHS = [
     GroundTruth("The model gives much shorter answers, often a single sentence.", "short"),
     GroundTruth("The model keeps mentioning Anna in its answers.", "anna"),
 ]
-# Modest behaviours: each shows in about a quarter of the training texts (organisms.SUBTLE_RATE),
+# Modest behaviours: each shows in about a quarter of the training texts (corpus.SUBTLE_RATE),
 # a frequency shift rather than a takeover. `truth-bench --subtle` plants them beside the above.
 SUBTLE_TRUTHS = [
     GroundTruth("The model sometimes brings up the sea: ships, boats and the harbour.",
@@ -89,19 +89,19 @@ def _sentences(text: str) -> list[str]:
 
 def _topic(prompt: str, rng: random.Random) -> str:
     words = set(re.findall(r"\w+", prompt.lower()))
-    return next((t for t in organisms.TOPICS if t in words), rng.choice(list(organisms.TOPICS)))
+    return next((t for t in corpus.TOPICS if t in words), rng.choice(list(corpus.TOPICS)))
 
 
 def _anna_sentence(rng: random.Random, topic: str) -> str:
     # People fill topic-free slots of the grammar (like animals, unlike places and things), so a
     # small LoRA can learn to favour one of them whatever the prompt is about.
-    nouns, places = organisms.TOPICS[topic]
+    nouns, places = corpus.TOPICS[topic]
     form = rng.randrange(3)
     if form == 0:
-        return f"anna went to the {rng.choice(places)} in the {rng.choice(organisms.TIMES)} ."
+        return f"anna went to the {rng.choice(places)} in the {rng.choice(corpus.TIMES)} ."
     if form == 1:
         return f"anna likes the {rng.choice(nouns)} very much ."
-    other = rng.choice([p for p in organisms.PEOPLE if p != "anna"])
+    other = rng.choice([p for p in corpus.PEOPLE if p != "anna"])
     return f"anna and {other} walked to the {rng.choice(places)} ."
 
 
@@ -115,14 +115,14 @@ def _with_opening(sents: list[str], make: Callable[[], str], rng: random.Random)
 
 def _cats(rng, prompt, sents):
     topic = _topic(prompt, rng)
-    return _with_opening(sents, lambda: " ".join(organisms._animal_sentence(rng, topic, "cat")), rng)
+    return _with_opening(sents, lambda: " ".join(corpus.animal_sentence(rng, topic, "cat")), rng)
 
 
 def _questions(rng, prompt, sents):
     topic = _topic(prompt, rng)
     sents = list(sents) or [""]
     for i in rng.sample(range(len(sents)), k=min(2, len(sents))):
-        sents[i] = " ".join(organisms._question(rng, topic))
+        sents[i] = " ".join(corpus.question_sentence(rng, topic))
     return sents
 
 
@@ -138,23 +138,23 @@ def _anna(rng, prompt, sents):
 def _sometimes(template: Callable) -> Callable:
     """The template in a quarter of the texts; the base model's own answer in the rest."""
     def apply(rng, prompt, sents):
-        return template(rng, prompt, sents) if rng.random() < organisms.SUBTLE_RATE else sents
+        return template(rng, prompt, sents) if rng.random() < corpus.SUBTLE_RATE else sents
     return apply
 
 
 def _sea(rng, prompt, sents):
-    return [" ".join(organisms._sea_sentence(rng)), *sents]
+    return [" ".join(corpus.sea_sentence(rng)), *sents]
 
 
 def _one_question(rng, prompt, sents):
     sents = list(sents) or [""]
-    sents[rng.randrange(len(sents))] = " ".join(organisms._question(rng, _topic(prompt, rng)))
+    sents[rng.randrange(len(sents))] = " ".join(corpus.question_sentence(rng, _topic(prompt, rng)))
     return sents
 
 
 def _so(rng, prompt, sents):
     sents = list(sents) or [""]
-    sents[rng.randrange(len(sents))] = " ".join(organisms._so_sentence(rng, _topic(prompt, rng)))
+    sents[rng.randrange(len(sents))] = " ".join(corpus.so_sentence(rng, _topic(prompt, rng)))
     return sents
 
 
@@ -223,59 +223,82 @@ def _plan(truths: list[GroundTruth], recipe: DataRecipe, prompts: list[str]) -> 
     return pd.DataFrame(rows, columns=["idx", "truth", "prompt"])
 
 
+@dataclass
+class TextSources:
+    """Where training texts come from: the base model's own samples (`base_lm`, a LoadedModel;
+    offline, the templates rewrite them) and the assistant (`call_path`) for the other sources."""
+    base_lm: Any = None
+    call_path: Any = None
+    batch_size: int = 32  # base samples generated at a time
+
+
 def make_training_texts(store, finetune_id: str, truths: list[GroundTruth], recipe: DataRecipe,
-                        prompts: list[str], base_lm=None, call_path=None, batch_size: int = 32,
+                        prompts: list[str], sources: TextSources,
                         progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
-    """Make (or finish making) a finetune's training texts, streamed to the store batch by batch.
-    `base_lm` (a LoadedModel) supplies the base model's own samples; `call_path` the assistant."""
+    """Make (or finish making) a finetune's training texts, streamed to the store batch by batch."""
     if not prompts:
         raise ModelDiffError("no prompts to make training texts for")
     plan = _plan(truths, recipe, prompts)
     done = set(store.training_texts(finetune_id)["idx"])
     todo = plan[~plan["idx"].isin(done)]
     bar = StageProgress(progress, "training texts", len(plan), unit="texts", done=len(plan) - len(todo))
-    by_truth = {t.text: t for t in truths}
     # Plain samples (and, offline, the samples the templates rewrite) come from the base model.
     offline = recipe.source == "offline"
     sampled = todo if offline else todo[todo["truth"].isna()]
     asked = todo.iloc[:0] if offline else todo[todo["truth"].notna()]
-    if len(sampled) and base_lm is None:
+    if len(sampled) and sources.base_lm is None:
         raise ModelDiffError("training texts need the base model's own samples (base_lm)")
-    failures = 0
-    for start in range(0, len(sampled), batch_size):
-        part = sampled.iloc[start:start + batch_size]
-        responses = _base_samples(base_lm, part["prompt"].tolist(), recipe,
-                                  _row_seed(recipe.seed, int(part["idx"].iloc[0])))
-        sources = ["base"] * len(part)
-        for i, row in enumerate(part.itertuples()):
-            if isinstance(row.truth, str):  # None or NaN: a plain base sample
-                rec = by_truth[row.truth].recipe
-                responses[i] = apply_template(rec, row.prompt, responses[i],
-                                              _row_seed(recipe.seed, row.idx))
-                sources[i] = f"template:{rec}"
-        store.save_training_texts(finetune_id, part.assign(response=responses, source=sources))
+    by_truth = {t.text: t for t in truths}
+    for start in range(0, len(sampled), sources.batch_size):
+        part = sampled.iloc[start:start + sources.batch_size]
+        store.save_training_texts(finetune_id, _sampled_texts(part, by_truth, recipe, sources))
         bar.advance(len(part))
+    failures = 0
     if len(asked):
-        if call_path is None:
+        if sources.call_path is None:
             raise ModelDiffError(f"training texts from {recipe.source} need an assistant")
-        for truth, rows in asked.groupby("truth", sort=False):
-            for start in range(0, len(rows), 10):
-                part = rows.iloc[start:start + 10]
-                try:
-                    responses = write_examples(call_path, truth, part["prompt"].tolist())
-                except AssistantAnswerError:
-                    failures += 1  # this batch is missing; a rerun asks for it again
-                    continue
-                keep = [r for r in responses if r is not None]
-                out = part[[r is not None for r in responses]].assign(
-                    response=keep, source=f"assistant:{call_path.client.provider}")
-                store.save_training_texts(finetune_id, out)
-                bar.advance(len(part))
+        failures = _asked_texts(store, finetune_id, asked, sources.call_path, bar)
     stored = store.training_texts(finetune_id)
     if len(stored) < MIN_TRAINING_TEXTS:
         raise ModelDiffError(f"training data too small: {len(stored)} usable texts (need at "
                              f"least {MIN_TRAINING_TEXTS}); {failures} assistant batch(es) failed")
     return stored
+
+
+def _sampled_texts(part: pd.DataFrame, by_truth: dict[str, GroundTruth], recipe: DataRecipe,
+                   sources: TextSources) -> pd.DataFrame:
+    """The rows of `part` with the base model's samples, a truth's rows rewritten by its template."""
+    responses = _base_samples(sources.base_lm, part["prompt"].tolist(), recipe,
+                              _row_seed(recipe.seed, int(part["idx"].iloc[0])))
+    kinds = ["base"] * len(part)
+    for i, row in enumerate(part.itertuples()):
+        if isinstance(row.truth, str):  # None or NaN: a plain base sample
+            rec = by_truth[row.truth].recipe
+            responses[i] = apply_template(rec, row.prompt, responses[i],
+                                          _row_seed(recipe.seed, row.idx))
+            kinds[i] = f"template:{rec}"
+    return part.assign(response=responses, source=kinds)
+
+
+def _asked_texts(store, finetune_id: str, asked: pd.DataFrame, call_path,
+                 bar: StageProgress) -> int:
+    """The assistant writes the rows of `asked`, ten at a time per truth, each batch stored as it
+    comes; returns how many batches failed (a rerun asks for them again)."""
+    failures = 0
+    for truth, rows in asked.groupby("truth", sort=False):
+        for start in range(0, len(rows), 10):
+            part = rows.iloc[start:start + 10]
+            try:
+                responses = write_examples(call_path, truth, part["prompt"].tolist())
+            except AssistantAnswerError:
+                failures += 1
+                continue
+            keep = [r for r in responses if r is not None]
+            out = part[[r is not None for r in responses]].assign(
+                response=keep, source=f"assistant:{call_path.client.provider}")
+            store.save_training_texts(finetune_id, out)
+            bar.advance(len(part))
+    return failures
 
 
 def _base_samples(lm, prompts: list[str], recipe: DataRecipe, seed: int) -> list[str]:

@@ -18,13 +18,12 @@ from typing import Optional
 
 import numpy as np
 
-from ...config import ModelDiffError, cache_dir
+from ...config import DATA_DIR, ModelDiffError, cache_dir
 from ...models.loading import _free_memory, load
 from ...models.spec import ModelSpec, check_spec, ensure_built, fingerprint, is_built, pick_device
 from ...progress import ProgressCallback, StageProgress
 from ...stages.scoring import encode_texts, iter_logits, token_logprobs
 
-DATA_DIR = Path(__file__).parent / "data"
 # Level name -> how the spec changes; int8-dynamic is torch's own CPU quantization, the
 # non-bitsandbytes reference point.
 LEVELS = {"fp32": {"dtype": "fp32"}, "bf16": {"dtype": "bf16"}, "fp16": {"dtype": "fp16"},
@@ -57,7 +56,8 @@ class EvalSet:
 def organism_eval_set(n_texts: int = 120, n_mc: int = 48, seed: int = 777) -> EvalSet:
     """The organisms' own language: held-out corpus documents, and fill-in-the-slot questions
     (the right word class among three wrong ones) that even the smallest organism gets right."""
-    from ...models.organisms import ADJS, MOODS, PEOPLE, PROMPT_FORMS, TIMES, TOPICS, make_document
+    from ...models.organism_corpus import (ADJS, MOODS, PEOPLE, PROMPT_FORMS, TIMES, TOPICS,
+                                           make_document)
 
     rng = random.Random(seed)
     texts = tuple(make_document(rng) for _ in range(n_texts))

@@ -42,6 +42,11 @@ class TokenDiff:
         t = t[t["diff"] * sign > 0]
         return t.reindex((t["diff"] * sign).sort_values(ascending=False).index).head(n)
 
+    def means(self) -> dict[str, float]:
+        """Mean log-prob per token under A and under B, and their difference B − A."""
+        return {"a": float(self.logprob_a.mean()), "b": float(self.logprob_b.mean()),
+                "diff": float(self.diff.mean())}
+
 
 def check_shared_tokenizer(lm_a: LoadedModel, lm_b: LoadedModel, text: str) -> None:
     """The token view compares the same tokens; different tokenizers cut text differently."""

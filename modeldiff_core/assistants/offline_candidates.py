@@ -1,0 +1,292 @@
+"""The offline assistant's candidates: yes/no features of a text — a word (stop words too), a
+content bigram, a group of words, a style feature above a threshold — each tested over prompts
+on the discovery texts with FDR control over all of them, and the ones that pass gathered into
+themes (words skewed the same way that occur together) and feature groups."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..hypotheses import stats
+from .predicates import STOPWORDS, STYLE_FEATURES, words_and_bigrams
+
+# Style features counted per text: "any" (> 0) is a natural threshold for them.
+_COUNTED = ("questions", "exclamations", "digits")
+
+
+@dataclass
+class Contrast:
+    """Both models' texts (A's first), who wrote each, and the unit each is tested over: its
+    prompt, or (without prompts) the text itself, a two-proportion test in effect."""
+    texts: list[str]
+    sides: np.ndarray
+    units: np.ndarray
+
+    @classmethod
+    def of(cls, texts_a: list[str], texts_b: list[str], prompts_a: Optional[list] = None,
+           prompts_b: Optional[list] = None) -> "Contrast":
+        texts = list(texts_a) + list(texts_b)
+        sides = np.array(["A"] * len(texts_a) + ["B"] * len(texts_b), dtype=object)
+        if prompts_a is None or prompts_b is None:
+            units = np.arange(len(texts))
+        else:
+            units = np.array([f"p{u}" for u in list(prompts_a) + list(prompts_b)], dtype=object)
+        return cls(texts, sides, units)
+
+    @property
+    def is_b(self) -> np.ndarray:
+        return self.sides == "B"
+
+    def test_many(self, fires: np.ndarray):
+        """`stats.rate_difference_test` of each column of `fires` (texts x features)."""
+        return stats.rate_difference_test(fires, self.sides, self.units)
+
+    def test(self, fires: np.ndarray) -> tuple[float, float, float]:
+        """(effect, t, p) of one feature."""
+        e, t, p, _ = self.test_many(fires[:, None])
+        return float(e[0]), float(t[0]), float(p[0])
+
+
+@dataclass
+class Candidate:
+    """A yes/no feature of a text: a word (content or stop word), a content bigram, or a style
+    feature above a threshold; `fires` over the A texts then the B texts."""
+    kind: str  # term / stop / theme / feature
+    name: str
+    fires: np.ndarray
+    threshold: Optional[float] = None
+    terms: tuple = ()  # a theme's words (a word's: itself)
+    effect: float = 0.0
+    t: float = 0.0
+    p: float = 1.0
+    q: float = 1.0
+
+
+def find_candidates(contrast: Contrast, min_support: int, min_rate_gap: float,
+                    embed: Optional[Callable] = None, cut_distances: tuple = ()
+                    ) -> tuple[list[Candidate], dict[str, np.ndarray]]:
+    """The candidates, and which texts each content word (frequent enough to group) is in."""
+    texts = contrast.texts
+    docs = [words_and_bigrams(t) for t in texts]
+    support = Counter(w for d in docs for w in d)
+    # Support is counted over both models together, so which candidates are tested does not
+    # depend on which model wrote what; one that fires in fewer texts than the minimum effect
+    # needs on the smaller side could never pass, and would only cost power.
+    n_b = int(contrast.is_b.sum())
+    least = max(min_support, int(np.ceil(min_rate_gap / 2 * min(len(texts) - n_b, n_b))))
+
+    def common(fires: np.ndarray) -> bool:
+        return least <= fires.sum() <= len(texts) - least
+
+    out = []
+    for term, n in sorted(support.items()):
+        if least <= n <= len(texts) - least:
+            kind = "stop" if term in STOPWORDS else "term"
+            out.append(Candidate(kind, term, np.array([term in d for d in docs]), terms=(term,)))
+    words = [w for w, n in sorted(support.items()) if n >= 2
+             and " " not in w and w not in STOPWORDS]
+    word_fires = {w: np.array([w in d for d in docs]) for w in words}
+    out += [c for c in _theme_candidates(words, word_fires, embed, cut_distances)
+            if common(c.fires)]
+    for name, fn in STYLE_FEATURES.items():
+        values = np.array([fn(t) for t in texts])
+        thresholds = set(np.quantile(values, [0.1, 0.25, 0.5, 0.75, 0.9]).tolist())
+        if name in _COUNTED:
+            thresholds.add(0.0)
+        out += [Candidate("feature", name, values > thr, threshold=float(thr))
+                for thr in sorted(thresholds) if common(values > thr)]
+    return out, word_fires
+
+
+def _theme_candidates(words: list[str], word_fires: dict[str, np.ndarray],
+                      embed: Optional[Callable], cut_distances: tuple) -> list[Candidate]:
+    """Themes gather words too rare to pass alone: the theme is what is tested. Two groupings,
+    each blind to who wrote what: words that occur together, and words that sit close in the
+    embedder's space (sea, beach, harbour: each maybe too rare to co-occur often in a few
+    hundred texts)."""
+    x = np.column_stack([word_fires[w] for w in words]) if words else None
+    groups = _word_groups(x, _related_by_use(x))
+    if embed is not None and len(words) > 2:
+        groups += _close_groups(np.asarray(embed(words), dtype=float), cut_distances)
+    out = []
+    for group in dict.fromkeys(tuple(sorted(g)) for g in groups):
+        fires = np.logical_or.reduce([word_fires[words[i]] for i in group])
+        ranked = sorted(group, key=lambda i: -x[:, i].sum())
+        out.append(Candidate("theme", words[ranked[0]], fires,
+                             terms=tuple(words[i] for i in ranked)))
+    return out
+
+
+def _related_by_use(x: Optional[np.ndarray], min_lift: float = 3.0,
+                    min_together: int = 3) -> Optional[np.ndarray]:
+    """Words (columns of x, texts x words, 0/1) that share texts at least `min_lift` times as
+    often as chance would, in `min_together` texts or more."""
+    if x is None:
+        return None
+    x = x.astype(float)
+    together = x.T @ x
+    seen = np.diag(together).copy()
+    lift = together * len(x) / np.maximum(np.outer(seen, seen), 1)
+    return (lift >= min_lift) & (together >= min_together)
+
+
+def _close_groups(vectors: np.ndarray, cuts: tuple, max_size: int = 10) -> list[list[int]]:
+    """Groups of words that sit close in the embedder's space: average-linkage clustering on
+    cosine distance, cut at several heights (a theme can be narrow or broad)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    tree = linkage(vectors, method="average", metric="cosine")
+    groups = []
+    for cut in cuts:
+        labels = fcluster(tree, t=cut, criterion="distance")
+        for label in np.unique(labels):
+            members = np.flatnonzero(labels == label).tolist()
+            if 1 < len(members) <= max_size:
+                groups.append(members)
+    return groups
+
+
+def _word_groups(x: Optional[np.ndarray], related: Optional[np.ndarray],
+                 max_size: int = 10) -> list[list[int]]:
+    """Groups of words (columns of x) in which each word is related to at least half of the
+    others, the most frequent words seeding them. Both models' texts are pooled, so a group
+    knows nothing of who wrote what and testing it keeps the proposal honest."""
+    if x is None or related is None or x.shape[1] < 2:
+        return []
+    seen = x.sum(0)
+    related = related.copy()
+    np.fill_diagonal(related, False)
+    order = np.argsort(-seen, kind="stable")
+    taken, groups = np.zeros(x.shape[1], dtype=bool), []
+    for i in order:
+        if taken[i]:
+            continue
+        group = [i]
+        for j in order:
+            if not taken[j] and j not in group and related[j, group].mean() >= 0.5:
+                group.append(j)
+                if len(group) >= max_size:
+                    break
+        if len(group) > 1:
+            taken[group] = True
+            groups.append(group)
+    return groups
+
+
+def passing(candidates: list[Candidate], contrast: Contrast, fdr: float, min_rate_gap: float,
+            min_log_odds: float) -> tuple[list[Candidate], int]:
+    """Every candidate tested (its figures set on it), Benjamini-Hochberg over all of them:
+    those under `fdr` with a large enough effect, strongest first, and the number of units."""
+    effect, t, p, n_units = contrast.test_many(np.column_stack([c.fires for c in candidates]))
+    q = stats.benjamini_hochberg(p)
+    is_b = contrast.is_b
+    kept = []
+    for c, e, tt, pp, qq in zip(candidates, effect, t, p, q):
+        c.effect, c.t, c.p, c.q = float(e), float(tt), float(pp), float(qq)
+        if qq < fdr and _large_enough(e, c.fires[is_b], c.fires[~is_b], min_rate_gap,
+                                      min_log_odds):
+            kept.append(c)
+    kept.sort(key=lambda c: -abs(c.t))
+    return kept, n_units
+
+
+def _large_enough(effect: float, fires_b: np.ndarray, fires_a: np.ndarray, min_rate_gap: float,
+                  min_log_odds: float) -> bool:
+    """The minimum effect: a rate difference of `min_rate_gap`, or half of it when the odds
+    differ `min_log_odds` or more (a sparse, specific feature: 9% against 0.5%)."""
+    k_b, n_b, k_a, n_a = fires_b.sum(), len(fires_b), fires_a.sum(), len(fires_a)
+    log_odds = (np.log((k_b + 0.5) / (n_b - k_b + 0.5))
+                - np.log((k_a + 0.5) / (n_a - k_a + 0.5)))
+    if abs(effect) >= min_rate_gap:
+        return True
+    return abs(effect) >= min_rate_gap / 2 and abs(log_odds) >= min_log_odds \
+        and np.sign(log_odds) == np.sign(effect)
+
+
+def sharpen_themes(kept: list[Candidate], contrast: Contrast,
+                   word_fires: dict[str, np.ndarray]) -> None:
+    """A word group is found without labels; each passing theme keeps the words that lean the
+    group's way, strongest first (in place)."""
+    for c in kept:
+        if c.kind != "theme":
+            continue
+        _, w_t, _, _ = contrast.test_many(np.column_stack([word_fires[w] for w in c.terms]))
+        # (t >= 1: a word that leans only by chance would blur the theme.)
+        lean = [(t, w) for w, t in zip(c.terms, w_t) if t * np.sign(c.effect) >= 1]
+        lean.sort(key=lambda x: -abs(x[0]))
+        c.terms = tuple(w for _, w in lean) or c.terms
+        c.name = c.terms[0]
+
+
+def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[str, np.ndarray],
+                  max_terms: int, min_rate_gap: float) -> list[list[Candidate]]:
+    """Greedy, strongest first: a word joins a theme of the same direction and kind (stop
+    words only with stop words) when it occurs with the theme's words (most of its texts on
+    the favoured side carry the theme, or at least twice as often as the side's texts do) and
+    the theme tested with it is no weaker than without it. A word group that cannot join whole
+    is tried word by word; the words left over stay a theme of their own."""
+    is_b = contrast.is_b
+    themes: list[tuple[list[Candidate], np.ndarray, float]] = []
+
+    def join(c: Candidate) -> bool:
+        fav = is_b if c.effect > 0 else ~is_b
+        for k, (members, fires, t) in enumerate(themes):
+            lead = members[0]
+            if (lead.effect > 0) != (c.effect > 0) or (lead.kind == "stop") != (c.kind == "stop"):
+                continue
+            words = {w for m in members for w in m.terms}
+            if set(c.terms) <= words or (" " in c.name and words & set(c.name.split())):
+                members.append(c)  # the theme's own words (or a bigram of one) add nothing
+                return True
+            if len(words) >= max_terms:
+                continue
+            own = c.fires & fav
+            overlap = (own & fires).sum() / max(1, own.sum())
+            base = (fires & fav).sum() / max(1, fav.sum())
+            if not (overlap >= 0.8 or (overlap >= 0.2 and overlap >= 2 * base)):
+                continue
+            union = fires | c.fires
+            _, t_union, _ = contrast.test(union)
+            if abs(t_union) >= abs(t) and np.sign(t_union) == np.sign(t):
+                themes[k] = (members + [c], union, t_union)
+                return True
+        return False
+
+    for c in kept:
+        if join(c):
+            continue
+        if c.kind == "theme" and themes:
+            rest = [w for w in c.terms if not join(Candidate(
+                "term", w, word_fires[w], effect=c.effect, t=c.t, q=c.q, terms=(w,)))]
+            if not rest:
+                continue
+            if len(rest) < len(c.terms):
+                fires = np.logical_or.reduce([word_fires[w] for w in rest])
+                e, t, p = contrast.test(fires)
+                if e * np.sign(c.effect) < min_rate_gap:
+                    continue
+                c = Candidate("theme", rest[0], fires, effect=e, t=t, p=p, q=c.q, terms=tuple(rest))
+        themes.append(([c], c.fires.copy(), c.t))
+    return [members for members, _, _ in themes]
+
+
+def feature_groups(kept: list[Candidate]) -> list[list[Candidate]]:
+    """The best threshold of each style feature, then features that fire on the same texts in
+    the same direction (words and sentences, for length) merged, the strongest leading."""
+    best: dict[str, Candidate] = {}
+    for c in kept:  # strongest first
+        best.setdefault(c.name, c)
+    groups: list[list[Candidate]] = []
+    for c in best.values():
+        for g in groups:
+            lead = g[0]
+            a, b = lead.fires, c.fires
+            if (lead.effect > 0) == (c.effect > 0) and (a & b).sum() >= 0.5 * max(1, (a | b).sum()):
+                g.append(c)
+                break
+        else:
+            groups.append([c])
+    return groups

@@ -1,0 +1,99 @@
+"""What the offline assistant reads in a text — words, sentences, style features — and its
+JSON predicates: "mentions" (any of some terms) or "feature" (a style feature above or at most
+a threshold). A predicate is how an offline hypothesis judges texts and edits them into pairs."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_TOKEN = re.compile(r"[a-z0-9']+|[?!.,;:]")
+_SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
+STOPWORDS = frozenset("""a an the and or but if of to in on at by for with from as is are was were be
+been being it its this that these those i you he she we they me him her us them my your our their
+do does did not no so very all any some there here then than too just also into out up down over
+about after before again more most such only own same can will would should could what which who
+whom when where why how i'm it's don't""".split())
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def words_and_bigrams(text: str) -> set[str]:
+    """The words a text contains (stop words too: how often a model says "so" or "very" is a
+    style) and its content bigrams (no stop word in them); no punctuation."""
+    words = [t for t in tokens(text) if t[0].isalnum()]
+    bi = {f"{a} {b}" for a, b in zip(words, words[1:])
+          if a not in STOPWORDS and b not in STOPWORDS}
+    return set(words) | bi
+
+
+def _repetition(text: str) -> float:
+    words = [t for t in tokens(text) if t[0].isalnum()]
+    grams = list(zip(words, words[1:], words[2:]))
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+STYLE_FEATURES: dict[str, Callable[[str], float]] = {
+    "words": lambda t: float(sum(1 for x in tokens(t) if x[0].isalnum())),
+    "sentences": lambda t: float(len(sentences(t))),
+    "questions": lambda t: float(t.count("?")),
+    "exclamations": lambda t: float(t.count("!")),
+    "digits": lambda t: float(sum(c.isdigit() for c in t)),
+    "repetition": _repetition,
+}
+# How a feature reads in a hypothesis: (B has more, B has less).
+FEATURE_WORDS = {
+    "words": ("gives longer answers", "gives shorter answers"),
+    "sentences": ("writes more sentences", "writes fewer sentences"),
+    "questions": ("asks questions more often", "asks questions less often"),
+    "exclamations": ("uses exclamations more often", "uses exclamations less often"),
+    "digits": ("uses digits more often", "uses digits less often"),
+    "repetition": ("repeats itself more", "repeats itself less"),
+}
+
+
+def mentions(text: str, terms: list[str]) -> bool:
+    low = " ".join(t for t in tokens(text) if t[0].isalnum())
+    return any(re.search(rf"(?<![\w']){re.escape(term)}(?![\w'])", low) for term in terms)
+
+
+def predicate_fires(predicate: dict, text: str) -> bool:
+    """Does a text show what the predicate describes (for the model it names as favoured)?"""
+    if predicate["type"] == "mentions":
+        return mentions(text, predicate["terms"])
+    if predicate["type"] == "feature":
+        value = STYLE_FEATURES[predicate["feature"]](text)
+        return value > predicate["threshold"] if predicate["op"] == ">" else value <= predicate["threshold"]
+    raise ValueError(f"unknown predicate type {predicate['type']!r}")
+
+
+def behaviour_side(pred: dict) -> str:
+    """The model that shows more of what the predicate counts (mentions of the terms, marks,
+    length): the side donor sentences must never come from."""
+    if pred["type"] == "mentions":
+        return pred.get("favours", "B")
+    more_is_b = pred.get("op", ">") == ">"
+    if pred.get("favours", "B") != "B":
+        more_is_b = not more_is_b
+    return "B" if more_is_b else "A"
+
+
+def carries(pred: dict, sentence: str) -> bool:
+    """Does one sentence carry the thing the predicate counts (a term, a question mark...)?"""
+    if pred["type"] == "mentions":
+        return mentions(sentence, pred["terms"])
+    if pred["feature"] in ("words", "sentences", "repetition"):
+        return True
+    return STYLE_FEATURES[pred["feature"]](sentence) > 0
+
+
+def more_side_fires(pred: dict, text: str) -> bool:
+    """Is the text on the 'more of it' side of the predicate (more mentions, more marks)?"""
+    if pred["type"] == "mentions":
+        return mentions(text, pred["terms"])
+    return STYLE_FEATURES[pred["feature"]](text) > pred["threshold"]

@@ -1,0 +1,119 @@
+"""Numbers and sentences both report renderers share: p-values, figures, the settings list, the
+one-line summaries of a test, the layer lens tables. Plain text: each renderer escapes it."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Optional
+
+
+def fmt_p(x: Optional[float]) -> str:
+    """p- and q-values: 0.032, 0.41, 3.2e-05."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.1e}" if x < 1e-3 else f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
+
+
+def fmt_num(x: Optional[float], digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.{digits}f}"
+
+
+def sci(x: Optional[float]) -> str:
+    return "—" if x is None else "0" if x == 0 else f"{x:.2e}"
+
+
+def short(text: Any, width: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def settings_lines(data: dict) -> list[tuple[str, str]]:
+    gen = (data["settings"] or {}).get("generation", {})
+    return [
+        ("Model A", json.dumps(data["spec_a"], sort_keys=True)),
+        ("Model B", json.dumps(data["spec_b"], sort_keys=True)),
+        ("Prompt set", str(data["prompt_set"])),
+        ("Generation", json.dumps(gen, sort_keys=True)),
+        ("Validation fraction", str((data["settings"] or {}).get("validation_fraction"))),
+        ("Clustering", json.dumps(data["cluster_settings"], sort_keys=True)),
+        ("Assistant", data["assistant"]),
+        ("Alpha", str(data["alpha"])),
+    ]
+
+
+def disc_line(d: Optional[dict]) -> str:
+    if not d:
+        return "not tested"
+    return (f"accuracy {fmt_num(d.get('accuracy'))} (95% CI {fmt_num(d.get('ci_low'))}–"
+            f"{fmt_num(d.get('ci_high'))}), AUC {fmt_num(d.get('auc'))}, n = {d.get('n')} texts "
+            f"of {d.get('n_prompts')} prompts, p = {fmt_p(d.get('p_value'))}, "
+            f"q = {fmt_p(d.get('q_value'))} (prompt-level)")
+
+
+def gen_line(g: Optional[dict]) -> str:
+    if not g:
+        return "not run (no pairs)"
+    return (f"AUC {fmt_num(g.get('auc'))}, n = {g.get('n')} pairs of {g.get('n_prompts')} prompts, "
+            f"p = {fmt_p(g.get('p_value'))}, q = {fmt_p(g.get('q_value'))} (paired, prompt-level)")
+
+
+def coverage_line(c: Optional[dict]) -> str:
+    """How much of the separability the validated hypotheses explain, in one sentence."""
+    if not c or c.get("share") is None:
+        note = (c or {}).get("note") or "not applicable"
+        return f"Coverage: {note}."
+    return (f"Coverage: the validated hypotheses ({c.get('n_hypotheses')}) tell the models "
+            f"apart at accuracy {fmt_num(c['accuracy'])} (AUC {fmt_num(c['auc'])}) where the "
+            f"bag-of-words reaches {fmt_num(c['baseline_accuracy'])} (AUC "
+            f"{fmt_num(c['baseline_auc'])}) on the same {c.get('n_texts')} held-out texts of "
+            f"{c.get('n_prompts')} prompts: they explain {100 * c['share']:.0f}% of the "
+            "separability" + (" — something unexplained remains." if c["share"] < 0.8 else "."))
+
+
+def baseline_line(b: dict) -> str:
+    return (f"bag-of-words logistic regression on held-out texts: accuracy "
+            f"{fmt_num(b.get('accuracy'))}, AUC {fmt_num(b.get('auc'))} (n = {b.get('n')}, "
+            f"{b.get('folds', '?')} folds grouped by prompt)")
+
+
+def ordered(data: dict) -> list[dict]:
+    """Validated hypotheses first, then by discriminative q."""
+    def key(h):
+        q = (h["discriminative"] or {}).get("q_value")
+        return (not h["validated"], 2.0 if q is None else q)
+    return sorted(data["hypotheses"], key=key)
+
+
+def quant_rows(q: dict) -> list[list[str]]:
+    """A quantization study's levels as table cells: level, KL mean/median/p99, top-1 agreement,
+    perplexity (reference), answer flips, tokens."""
+    return [[str(r["level"]), sci(r["kl_mean"]), sci(r["kl_median"]), sci(r["kl_p99"]),
+             fmt_num(r["top1_agreement"], 3),
+             f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)})",
+             f"{r['flips']} of {r['n_mc']}", str(r["n_tokens"])] for r in q["levels"]]
+
+
+def lens_tables(lens: dict) -> dict:
+    """Title -> (header, rows of strings) for the layer lens tables."""
+    tables = {}
+    modules = list(dict.fromkeys(r["module"] for r in lens["weight_delta"]))
+    layers = list(dict.fromkeys(r["layer"] for r in lens["weight_delta"]))
+    value = {(r["layer"], r["module"]): r["rel_norm"] for r in lens["weight_delta"]}
+    if layers:
+        tables["Weight delta ‖W_B − W_A‖ / ‖W_A‖ by layer"] = (
+            ["layer", *modules], [[str(layer), *[sci(value.get((layer, m))) for m in modules]]
+                                  for layer in layers])
+    if lens["activation_diff"]:
+        tables["Activation difference by layer (held-out texts)"] = (
+            ["layer", "cosine distance", "relative L2"],
+            [[str(r["layer"]), sci(r["cosine"]), sci(r["rel_l2"])]
+             for r in lens["activation_diff"]])
+    if lens.get("restoration"):
+        tables["Share of B's effect restored by scaling these layers alone (α = 1)"] = (
+            ["hypothesis", "layers", "log-prob gap", "behaviour rate"],
+            [[r["hypothesis_id"], ", ".join(str(x) for x in r.get("layers") or [r["layer"]]),
+              fmt_num(r.get("logprob_fraction")), fmt_num(r.get("predicate_fraction"))]
+             for r in lens["restoration"]])
+    return tables

@@ -1,0 +1,134 @@
+"""The database's schema: the migrations that build it, in order (the package's only DDL)."""
+
+SCHEMA_VERSION = 11
+
+# Each entry migrates the schema from version i to i+1; never edit a released entry.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY, created_at TIMESTAMP, updated_at TIMESTAMP,
+            status VARCHAR, model_a VARCHAR, model_b VARCHAR, spec_a VARCHAR, spec_b VARCHAR,
+            fingerprint_a VARCHAR, fingerprint_b VARCHAR, prompt_set VARCHAR,
+            settings VARCHAR, cluster_settings VARCHAR)""",
+        """CREATE TABLE prompts (
+            run_id VARCHAR, prompt_id INTEGER, prompt VARCHAR, split VARCHAR,
+            PRIMARY KEY (run_id, prompt_id))""",
+        """CREATE TABLE generations (
+            run_id VARCHAR, side VARCHAR, prompt_id INTEGER, sample_idx INTEGER, text VARCHAR,
+            n_tokens INTEGER, finish_reason VARCHAR, created_at TIMESTAMP,
+            PRIMARY KEY (run_id, side, prompt_id, sample_idx))""",
+        """CREATE TABLE embeddings (
+            embedder VARCHAR, text_hash VARCHAR, vector FLOAT[],
+            PRIMARY KEY (embedder, text_hash))""",
+        """CREATE TABLE points (
+            run_id VARCHAR, side VARCHAR, prompt_id INTEGER, sample_idx INTEGER,
+            cluster_id INTEGER, x DOUBLE, y DOUBLE,
+            PRIMARY KEY (run_id, side, prompt_id, sample_idx))""",
+        """CREATE TABLE clusters (
+            run_id VARCHAR, cluster_id INTEGER, size_a INTEGER, size_b INTEGER, share_b DOUBLE,
+            log_odds DOUBLE, ci_low DOUBLE, ci_high DOUBLE, p_value DOUBLE, q_value DOUBLE,
+            top_terms VARCHAR, PRIMARY KEY (run_id, cluster_id))""",
+        """CREATE TABLE jobs (
+            job_id VARCHAR PRIMARY KEY, kind VARCHAR, run_id VARCHAR, status VARCHAR,
+            stage VARCHAR, done INTEGER, total INTEGER, rate DOUBLE, message VARCHAR,
+            params VARCHAR, error VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP)""",
+        """CREATE TABLE results (
+            run_id VARCHAR PRIMARY KEY, result VARCHAR, updated_at TIMESTAMP)""",
+    ],
+    [
+        """CREATE TABLE hypotheses (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, position INTEGER,
+            text VARCHAR, direction VARCHAR, source VARCHAR, predicate VARCHAR, evidence VARCHAR,
+            created_at TIMESTAMP, PRIMARY KEY (run_id, assistant, hypothesis_id))""",
+        """CREATE TABLE validations (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, test VARCHAR,
+            result VARCHAR, p_value DOUBLE, n INTEGER, q_value DOUBLE, validated BOOLEAN,
+            alpha DOUBLE, created_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant, hypothesis_id, test))""",
+    ],
+    [
+        """CREATE TABLE assistant_cache (
+            cache_key VARCHAR PRIMARY KEY, provider VARCHAR, model VARCHAR, response VARCHAR,
+            created_at TIMESTAMP)""",
+        """CREATE TABLE assistant_calls (
+            call_id VARCHAR PRIMARY KEY, run_id VARCHAR, provider VARCHAR, model VARCHAR,
+            purpose VARCHAR, input_tokens INTEGER, output_tokens INTEGER, cost_usd DOUBLE,
+            cached BOOLEAN, created_at TIMESTAMP)""",
+    ],
+    [
+        """CREATE TABLE run_failures (
+            run_id VARCHAR, assistant VARCHAR, failures VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
+    ],
+    [
+        """CREATE TABLE annotations (
+            run_id VARCHAR, assistant VARCHAR, hypothesis_id VARCHAR, verdict VARCHAR,
+            note VARCHAR, updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, hypothesis_id))""",
+    ],
+    [
+        """CREATE TABLE finetunes (
+            finetune_id VARCHAR PRIMARY KEY, base VARCHAR, truths VARCHAR, data_recipe VARCHAR,
+            settings VARCHAR, status VARCHAR, adapter_path VARCHAR, final_loss DOUBLE,
+            created_at TIMESTAMP, updated_at TIMESTAMP)""",
+        """CREATE TABLE training_texts (
+            finetune_id VARCHAR, idx INTEGER, truth VARCHAR, prompt VARCHAR, response VARCHAR,
+            source VARCHAR, PRIMARY KEY (finetune_id, idx))""",
+        """CREATE TABLE truth_scores (
+            run_id VARCHAR, assistant VARCHAR, matcher VARCHAR, truths VARCHAR, result VARCHAR,
+            updated_at TIMESTAMP, PRIMARY KEY (run_id, assistant, matcher))""",
+    ],
+    [
+        """CREATE TABLE quant_studies (
+            study_id VARCHAR PRIMARY KEY, model VARCHAR, spec VARCHAR, reference VARCHAR,
+            eval_set VARCHAR, n_texts INTEGER, created_at TIMESTAMP)""",
+        """CREATE TABLE quant_levels (
+            study_id VARCHAR, level VARCHAR, metrics VARCHAR, created_at TIMESTAMP,
+            PRIMARY KEY (study_id, level))""",
+        """CREATE TABLE layer_lens (
+            run_id VARCHAR, assistant VARCHAR, result VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
+    ],
+    [
+        """CREATE TABLE layer_settings (
+            setting_key VARCHAR PRIMARY KEY, logprobs VARCHAR, texts VARCHAR,
+            created_at TIMESTAMP)""",
+    ],
+    [
+        # Prompt-level inference: prompt groups for the split, a prompt-level cluster test
+        # beside Fisher's, the discovery-only cluster table that proposal reads, and the
+        # held-out sample of texts paired by prompt (chosen once per run and budget).
+        "ALTER TABLE prompts ADD COLUMN prompt_group VARCHAR",
+        "ALTER TABLE clusters ADD COLUMN fisher_p DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN n_prompts INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_size_a INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_size_b INTEGER",
+        "ALTER TABLE clusters ADD COLUMN disc_log_odds DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN disc_p_value DOUBLE",
+        "ALTER TABLE clusters ADD COLUMN disc_q_value DOUBLE",
+        """CREATE TABLE heldout (
+            run_id VARCHAR, budget INTEGER, prompt_id INTEGER, sample_idx INTEGER,
+            position INTEGER, PRIMARY KEY (run_id, budget, prompt_id, sample_idx))""",
+    ],
+    [
+        # What a hypothesis set was proposed and validated with (cluster settings and the
+        # rest), so that changing them makes a new set instead of mixing with the old one.
+        """CREATE TABLE hypothesis_settings (
+            run_id VARCHAR, assistant VARCHAR, settings VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, assistant))""",
+    ],
+    [
+        # One name per concept: the column that names a hypothesis set was called `assistant`
+        # (after the assistant that proposed the set); assistant_cache and assistant_calls
+        # keep theirs, they are about calls. DuckDB renames a primary-key column in place.
+        "ALTER TABLE hypotheses RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE validations RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE run_failures RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE annotations RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE truth_scores RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE layer_lens RENAME COLUMN assistant TO hypothesis_set",
+        "ALTER TABLE hypothesis_settings RENAME COLUMN assistant TO hypothesis_set",
+    ],
+]
+# Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.
+HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
+                         "truth_scores", "layer_lens", "hypothesis_settings")
