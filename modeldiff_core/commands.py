@@ -143,7 +143,7 @@ class LayersParams:
     run_id: Optional[str] = None  # a stored run: its texts, hypotheses and prompts
     spec_a: Optional[ModelSpec] = None  # without a run: the pair itself (weights, activations)
     spec_b: Optional[ModelSpec] = None
-    assistant: str = "offline"  # whose hypotheses of the run
+    hypothesis_set: str = "offline"  # which of the run's hypothesis sets (its assistant judges)
     scales: Optional[list] = None  # factors on B's change; None: the lens's default grid
     window: int = 1
     n_generations: int = 32
@@ -155,7 +155,7 @@ class LayersParams:
         return {"run_id": self.run_id,
                 "spec_a": None if self.spec_a is None else self.spec_a.to_dict(),
                 "spec_b": None if self.spec_b is None else self.spec_b.to_dict(),
-                "assistant": self.assistant, "scales": self.scales, "window": self.window,
+                "hypothesis_set": self.hypothesis_set, "scales": self.scales, "window": self.window,
                 "n_generations": self.n_generations, "n_texts": self.n_texts,
                 "assistant_base_url": self.assistant_base_url,
                 "assistant_key_file": self.assistant_key_file}
@@ -163,9 +163,9 @@ class LayersParams:
     @classmethod
     def from_dict(cls, d: dict) -> "LayersParams":
         spec = lambda s: None if s is None else ModelSpec.from_dict(s)  # noqa: E731
-        # Jobs stored by earlier versions name the scales "alphas".
+        # Jobs stored by earlier versions name the scales "alphas" and the set "assistant".
         return cls(d.get("run_id"), spec(d.get("spec_a")), spec(d.get("spec_b")),
-                   d.get("assistant", "offline"), d.get("scales", d.get("alphas")),
+                   d.get("hypothesis_set", d.get("assistant", "offline")), d.get("scales", d.get("alphas")),
                    d.get("window", 1), d.get("n_generations", 32), d.get("n_texts", 200),
                    d.get("assistant_base_url"), d.get("assistant_key_file"))
 
@@ -200,13 +200,13 @@ def layers(store, params: LayersParams, ctx: Context) -> dict:
     if params.spec_a is not None and stored != (params.spec_a, params.spec_b):
         raise ModelDiffError(f"run {params.run_id} compares {stored[0].label} with "
                              f"{stored[1].label}, not the models given")
-    judge = judge_for(store, params.run_id, params.assistant, params.assistant_base_url,
+    judge = judge_for(store, params.run_id, params.hypothesis_set, params.assistant_base_url,
                       params.assistant_key_file, api_key=ctx.api_key)
     # Models of its own: the interventions rewrite weights in place while they run, which
     # another job sharing the cache must never see.
-    result = layer_lens_for_run(store, params.run_id, ModelCache(), params.assistant,
+    result = layer_lens_for_run(store, params.run_id, ModelCache(), params.hypothesis_set,
                                 params.lens_settings(), judge=judge, progress=ctx.progress)
-    store.save_layer_lens(params.run_id, params.assistant, result)
+    store.save_layer_lens(params.run_id, params.hypothesis_set, result)
     return result
 
 

@@ -18,17 +18,17 @@ if run_id is None:
 
 with st.expander("Propose and validate with an assistant"):
     kind = st.radio("Assistant", ["offline", "anthropic", "openai"], horizontal=True)
-    model = base_url = key = None
+    model = base_url = api_key = None
     if kind != "offline":
         model = st.text_input("Model (empty: default)") or None
         base_url = st.text_input("Base URL (empty: the provider's)") or None
         # Kept in this session only; jobs get it in memory, never in the database.
-        key = st.text_input("API key (empty: from the environment)", type="password") or None
+        api_key = st.text_input("API key (empty: from the environment)", type="password") or None
     if st.button("Propose and validate"):
         try:
             config = config_for_run(store, run_id, assistant=kind, assistant_model=model,
                                     assistant_base_url=base_url)
-            job_id = get_jobs().submit("pipeline", config_to_dict(config), run_id, api_key=key)
+            job_id = get_jobs().submit("pipeline", config_to_dict(config), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))
@@ -38,9 +38,9 @@ sets = store.hypothesis_sets(run_id)
 if not sets:
     st.info("No hypotheses for this run yet (its job may still be running).")
     st.stop()
-key = st.selectbox("Hypotheses from", sets)
-result = build_result(store, run_id, key)
-notes = store.annotations(run_id, key)
+hypothesis_set = st.selectbox("Hypotheses from", sets)
+result = build_result(store, run_id, hypothesis_set)
+notes = store.annotations(run_id, hypothesis_set)
 b = result["baseline"]
 st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "
          f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha. "
@@ -74,7 +74,7 @@ for step in result["failed_steps"]:
 st.subheader("Evidence")
 by_id = {h["id"]: h for h in result["hypotheses"]}
 hid = st.selectbox("Hypothesis", list(by_id), format_func=lambda i: f"{i}: {by_id[i]['text']}")
-val = store.validations(run_id, key)
+val = store.validations(run_id, hypothesis_set)
 tests = {r.test: r.result for r in val[val.hypothesis_id == hid].itertuples()}
 disc, gen = tests.get("discriminative"), tests.get("generative")
 scored = judged_texts(store.generations(run_id), disc) if disc else None
@@ -97,11 +97,11 @@ if gen and gen.get("pairs"):
 
 st.subheader("Your verdict")
 current = notes.get(hid, {})
-with st.form(f"verdict-{run_id}-{key}-{hid}"):
+with st.form(f"verdict-{run_id}-{hypothesis_set}-{hid}"):
     options = list(store.VERDICTS)
     verdict = st.radio("Verdict", options, horizontal=True,
                        index=options.index(current["verdict"]) if current else 2)
     note = st.text_area("Note", value=current.get("note", ""))
     if st.form_submit_button("Save verdict"):
-        store.annotate(run_id, key, hid, verdict, note)
+        store.annotate(run_id, hypothesis_set, hid, verdict, note)
         st.success(f"Saved: {hid} {verdict}.")

@@ -24,9 +24,9 @@ def _assistant_inputs(prefix: str):
     kind = st.selectbox("Assistant", ["anthropic", "openai"], key=f"{prefix}-kind")
     model = st.text_input("Model (empty: default)", key=f"{prefix}-model") or None
     # Kept in this session only; jobs get it in memory, never in the database.
-    key = st.text_input("API key (empty: from the environment)", type="password",
-                        key=f"{prefix}-key") or None
-    return AssistantSettings(kind, model), key
+    api_key = st.text_input("API key (empty: from the environment)", type="password",
+                            key=f"{prefix}-key") or None
+    return AssistantSettings(kind, model), api_key
 
 
 plant_tab, scores_tab = st.tabs(["Plant and evaluate", "Scores"])
@@ -44,13 +44,13 @@ with plant_tab:
         texts = st.text_area("One ground truth per line",
                              placeholder="The model really likes cats.").splitlines()
     else:
-        assistant, key = _assistant_inputs("propose")
+        assistant, api_key = _assistant_inputs("propose")
         focus = st.text_input("Focus area (empty: open-ended)")
         n = st.number_input("How many", 1, 10, 3)
         if st.button("Propose ground truths"):
             from modeldiff_core.methods.ground_truth.truths import propose_truths
             try:
-                path = make_call_path(assistant, store, key)
+                path = make_call_path(assistant, store, api_key)
                 st.session_state["proposed_truths"] = "\n".join(
                     propose_truths(path, int(n), focus or None))
             except ModelDiffError as err:

@@ -21,20 +21,21 @@ run_id = pick_run("layers_run")
 if run_id is None:
     st.stop()
 sets = store.hypothesis_sets(run_id) or ["offline"]
-key = st.selectbox("Hypotheses from", sets)
+hypothesis_set = st.selectbox("Hypotheses from", sets)
 
-with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run_id, key) is None):
+with st.expander("Run the layer lens on this run",
+                 expanded=store.layer_lens(run_id, hypothesis_set) is None):
     scales_text = st.text_input("α grid", "0, 0.25, 0.5, 0.75, 1")
     window = st.number_input("Layers scaled together (window)", 1, 64, 1)
     n_gen = st.number_input("Fresh generations per setting (behaviour rate)", 0, 512, 32)
     api_key = base_url = None
-    if key != "offline":  # that assistant judges fresh generations for its hypotheses
+    if hypothesis_set != "offline":  # that assistant judges fresh generations for its hypotheses
         base_url = st.text_input("Base URL (empty: the provider's)") or None
         # Kept in this session only; the job gets it in memory, never in the database.
         api_key = st.text_input("API key (empty: from the environment)", type="password") or None
     if st.button("Run layer lens", type="primary"):
         try:
-            params = LayersParams(run_id, assistant=key, scales=parse_scales(scales_text),
+            params = LayersParams(run_id, hypothesis_set=hypothesis_set, scales=parse_scales(scales_text),
                                   window=int(window), n_generations=int(n_gen),
                                   assistant_base_url=base_url)
             if store.generations(run_id, split="validation").empty:
@@ -45,7 +46,7 @@ with st.expander("Run the layer lens on this run", expanded=store.layer_lens(run
             st.error(str(err))
     jobs_panel()
 
-lens = store.layer_lens(run_id, key)
+lens = store.layer_lens(run_id, hypothesis_set)
 if lens is None:
     st.info("No layer lens for this run yet: run it above.")
     st.stop()

@@ -7,11 +7,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+# tests/unit, tests/pages and tests/e2e share the fakes and helpers kept beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Tests use the small organism size, built once per clone under cache/test (git-ignored).
 os.environ["MODELDIFF_ORGANISM_SIZE"] = "test"
 os.environ["MODELDIFF_CACHE"] = str(REPO / "cache" / "test")

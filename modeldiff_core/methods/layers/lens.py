@@ -22,37 +22,37 @@ from .settings import LensInputs, LensSettings, check_scales
 
 # ------------------------------------------------------------------- from a stored run
 
-def validated_hypotheses(store, run_id: str, key: str = "offline") -> list[dict]:
+def validated_hypotheses(store, run_id: str, hypothesis_set: str = "offline") -> list[dict]:
     """The run's hypotheses whose discriminative test passed (after Benjamini-Hochberg), as
     dicts: hypothesis_id, text, direction, source, predicate, evidence."""
-    val = store.validations(run_id, key)
+    val = store.validations(run_id, hypothesis_set)
     if val.empty:
         return []
     passed = {r.hypothesis_id for r in val.itertuples()
               if r.test == "discriminative" and r.validated is not None
               and r.validated == r.validated and bool(r.validated)}
-    hyps = store.hypotheses(run_id, key)
+    hyps = store.hypotheses(run_id, hypothesis_set)
     return [{"hypothesis_id": r.hypothesis_id, "text": r.text, "direction": r.direction,
              "source": r.source, "predicate": r.predicate, "evidence": r.evidence}
             for r in hyps.itertuples() if r.hypothesis_id in passed]
 
 
-def evidence_texts(store, run_id: str, key: str, hypothesis_id: str, n: int = 32
+def evidence_texts(store, run_id: str, hypothesis_set: str, hypothesis_id: str, n: int = 32
                    ) -> tuple[list[str], list[str]]:
     """(texts, prompts): validation texts of the side the hypothesis favours that the stored
     discriminative test scored most typical of it; failing that, those its predicate fires on.
     Empty when neither is available."""
     from ...assistants.predicates import predicate_fires
 
-    hyps = store.hypotheses(run_id, key)
+    hyps = store.hypotheses(run_id, hypothesis_set)
     match = hyps[hyps["hypothesis_id"] == hypothesis_id]
     if match.empty:
-        raise ModelDiffError(f"run {run_id} has no hypothesis {hypothesis_id} ({key})")
+        raise ModelDiffError(f"run {run_id} has no hypothesis {hypothesis_id} ({hypothesis_set})")
     h = match.iloc[0]
     side = h["direction"] if h["direction"] in ("A", "B") else "B"
     gens = store.generations(run_id, split="validation")
     gens = gens[gens["side"] == side]
-    val = store.validations(run_id, key)
+    val = store.validations(run_id, hypothesis_set)
     disc = val[(val["hypothesis_id"] == hypothesis_id) & (val["test"] == "discriminative")]
     scored = judged_texts(gens, disc.iloc[0]["result"] if not disc.empty else None)
     if scored is not None and not scored.empty:
@@ -68,7 +68,7 @@ def evidence_texts(store, run_id: str, key: str, hypothesis_id: str, n: int = 32
     return [], []
 
 
-def _run_inputs(store, run: dict, key: str, settings: LensSettings
+def _run_inputs(store, run: dict, hypothesis_set: str, settings: LensSettings
                 ) -> tuple[LensInputs, LensSettings]:
     """A stored run's texts, validated hypotheses, evidence and prompts; the settings with
     the run's own generation settings."""
@@ -81,8 +81,8 @@ def _run_inputs(store, run: dict, key: str, settings: LensSettings
     if val.empty:
         raise ModelDiffError(f"run {run_id} has no validation texts yet: generate first")
     sample = heldout_texts(val, paired_heldout(val, settings.n_texts, seed), seed)
-    hyps = validated_hypotheses(store, run_id, key)
-    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, key, h["hypothesis_id"],
+    hyps = validated_hypotheses(store, run_id, hypothesis_set)
+    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set, h["hypothesis_id"],
                                                    settings.n_evidence) for h in hyps}
     prompts = store.prompts(run_id)
     gen_prompts = prompts[prompts["split"] == "validation"]["prompt"].tolist()
@@ -151,7 +151,7 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, inputs: LensInputs,
     return out
 
 
-def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
+def layer_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offline",
                        settings: Optional[LensSettings] = None, *,
                        judge: Optional[Callable] = None,
                        progress: Optional[ProgressCallback] = None) -> dict:
@@ -162,8 +162,8 @@ def layer_lens_for_run(store, run_id: str, cache, key: str = "offline",
     if run is None:
         raise ModelDiffError(f"no run {run_id}")
     spec_a, spec_b = ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"])
-    inputs, settings = _run_inputs(store, run, key, settings or LensSettings())
+    inputs, settings = _run_inputs(store, run, hypothesis_set, settings or LensSettings())
     out = layer_lens(cache.get(spec_a), cache.get(spec_b), inputs, settings, judge=judge,
                      progress=progress, saved=store)
-    out.update(run_id=run_id, assistant=key)
+    out.update(run_id=run_id, assistant=hypothesis_set)
     return out

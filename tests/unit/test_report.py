@@ -16,7 +16,7 @@ from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EVIL = "<script>alert(1)</script>"
 
 

@@ -16,7 +16,7 @@ from modeldiff_core.cli import main
 from modeldiff_core.models.organism_corpus import behaviour_present
 from modeldiff_core.store import Store
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _demo(tmp_path, organism, capsys):

@@ -13,7 +13,7 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.progress import ProgressBar, ProgressEvent
 from modeldiff_core.store import Store
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _cli(*args, env=None, timeout=600):

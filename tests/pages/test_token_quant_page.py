@@ -9,7 +9,7 @@ from modeldiff_core.methods.quant.study import quant_study
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "6_Token_diff_and_quantization.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "6_Token_diff_and_quantization.py")
 
 
 def _page(db, monkeypatch) -> AppTest:

@@ -14,7 +14,7 @@ from modeldiff_core.render.markdown import render_markdown
 from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "7_Layers.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "7_Layers.py")
 
 
 def test_cli_without_a_run_finds_the_planted_layer(organism_dirs, tmp_path, capsys):

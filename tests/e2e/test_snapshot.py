@@ -5,7 +5,7 @@ results replaces the snapshot in the same commit, and says why."""
 import json
 from pathlib import Path
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "demo_samples2.json"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "demo_samples2.json"
 
 
 def test_the_demo_result_is_unchanged(demo_run_master):
