@@ -1,5 +1,5 @@
-"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant` (the contract in
-DESIGN.md)."""
+"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant|layers` (the
+contract in DESIGN.md). Each command checks its arguments, then calls one `commands` function."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,5 @@
-"""Model specs, checking them before anything starts, loading them, and a cache that frees
-memory when the pair changes."""
+"""Model specs: what names a model (HF id, directory, organism; dtype, quantization, adapter),
+its fingerprint, and checking it from its files alone, before anything is built or loaded."""
 from __future__ import annotations
 
 import hashlib

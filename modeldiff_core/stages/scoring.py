@@ -1,5 +1,5 @@
-"""Log-probabilities of given texts under a model, batched; the token-level view of one text
-under two models.
+"""Log-probabilities of given texts under a model, batched: what the generative test, the
+token diff, quantization metrics and the layer lens all read.
 
 Scoring pads on the right and builds batches by length: positions then start at 0 for every
 row, which is what the model saw in training (left padding would shift absolute positions in
