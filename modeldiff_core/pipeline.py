@@ -196,8 +196,3 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     store.save_result(run_id, result)
     store.set_run_status(run_id, "done")
     return result
-
-
-# ----------------------------------------------------------------- ground truth
-
-
