@@ -125,8 +125,3 @@ def sum_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]]
     (NaN for a text with nothing scored)."""
     per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template, add_eos=True)
     return np.array([lp.sum() if len(lp) else np.nan for lp in per_token])
-
-
-# ------------------------------------------------------------------ token view of one text
-
-

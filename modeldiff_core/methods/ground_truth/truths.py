@@ -344,8 +344,3 @@ def write_examples(call_path, truth: str, prompts: list[str]) -> list[Optional[s
     got = answer["responses"]
     return [got[i].strip() if i < len(got) and isinstance(got[i], str) and got[i].strip()
             else None for i in range(len(prompts))]
-
-
-# ---------------------------------------------------------------------------- scoring
-
-
