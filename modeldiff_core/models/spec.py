@@ -19,26 +19,64 @@ QUANTS = ("none", "8bit", "4bit")
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
+# A model named by a prefix instead of weights: a file of answers, or a served endpoint.
+SOURCE_PREFIXES = ("outputs:", "openai:", "anthropic:")
+ENGINES = ("hf", "vllm")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model: a HF id, a local directory or `organism:NAME`, plus how to load it."""
+    """One model: a HF id, a local directory or `organism:NAME`, plus how to load it; or a
+    source without weights here: `outputs:PATH` (a file of answers), `openai:MODEL` (any
+    OpenAI-compatible server at `base_url`), `anthropic:MODEL`."""
     model: str
     revision: Optional[str] = None
     dtype: str = "auto"
     quant: str = "none"
     adapter: Optional[str] = None
     trust_remote_code: bool = False
+    base_url: Optional[str] = None  # an endpoint's server (None: the provider's own)
+    engine: str = "hf"  # what generates from local weights: HF generate, or vLLM on CUDA
+    scorer: Optional[str] = None  # weights that give log-probs for a file of answers
+    key_file: Optional[str] = None  # an endpoint's API key in a file (else the environment)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Fields added later are left out at their defaults, so the specs (and with them the
+        # fingerprints and run ids) of earlier runs stay what they were.
+        d = asdict(self)
+        for name in ("base_url", "engine", "scorer", "key_file"):
+            if d[name] == ModelSpec.__dataclass_fields__[name].default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     @property
+    def kind(self) -> str:
+        """organism, outputs, openai, anthropic, local (a directory) or hf (a hub id)."""
+        for prefix in ("organism:", *SOURCE_PREFIXES):
+            if self.model.startswith(prefix):
+                return prefix[:-1]
+        return "local" if self.is_local else "hf"
+
+    @property
+    def name(self) -> str:
+        """What follows the prefix: the organism, the file, the endpoint's model."""
+        return self.model.partition(":")[2] if self.kind not in ("local", "hf") else self.model
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind in ("organism", "local", "hf")
+
+    @property
     def label(self) -> str:
+        if self.kind == "outputs":
+            return f"outputs:{Path(self.name).name}"
         parts = [self.model]
+        if self.base_url:
+            parts.append(f" @ {self.base_url}")
         if self.revision:
             parts.append(f"@{self.revision}")
         if self.quant != "none":
@@ -56,7 +94,17 @@ class ModelSpec:
     @property
     def is_local(self) -> bool:
         m = self.model
+        if m.startswith(SOURCE_PREFIXES):
+            return False
         return self.is_organism or m.startswith(("/", ".", "~")) or Path(m).expanduser().exists()
+
+
+def needs_weights(spec: ModelSpec, what: str) -> None:
+    """Refuse a source without local weights for an analysis that reads them."""
+    if not spec.has_weights:
+        kind = "a file of answers" if spec.kind == "outputs" else "a served endpoint"
+        raise ModelDiffError(f"{what} needs the model's weights; {spec.label} is {kind} "
+                             "(text only)")
 
 
 def pick_device() -> str:
@@ -104,7 +152,12 @@ def _dir_signature(path: Path) -> list:
 
 def fingerprint(spec: ModelSpec) -> str:
     """Stable cache key for a spec: what it says, and what its local files contain."""
-    payload: dict[str, Any] = {"spec": spec.to_dict()}
+    # Where the key is kept is not what the model is.
+    payload: dict[str, Any] = {"spec": {k: v for k, v in spec.to_dict().items() if k != "key_file"}}
+    if spec.kind == "outputs":  # the answers themselves: same file contents, same model
+        path = Path(spec.name).expanduser()
+        payload = {"outputs": hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file()
+                   else None, "scorer": spec.scorer}
     if spec.is_organism or spec.is_local:
         path = Path(resolve(spec))
         payload["files"] = _dir_signature(path) if path.is_dir() else None
@@ -171,6 +224,9 @@ def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = Fals
     None, unless `build` builds it first: a check never trains by itself."""
     from transformers import AutoConfig
 
+    needs_weights(spec, "loading")
+    if spec.engine not in ENGINES:
+        raise ModelDiffError(f"unknown engine {spec.engine!r}; choose one of {', '.join(ENGINES)}")
     if spec.dtype not in DTYPES:
         raise ModelDiffError(f"unknown dtype {spec.dtype!r}; choose one of {', '.join(DTYPES)}")
     if spec.quant not in QUANTS:

@@ -1,0 +1,54 @@
+"""What a model source can do for a run. A source is where one side's texts come from: local
+weights (HF id, directory, organism), a file of answers (`outputs:PATH`), or an endpoint
+(`openai:MODEL`, `anthropic:MODEL`). Each says what it can do — answer new prompts, give
+log-probs of a text — and an analysis that needs what a source lacks refuses it with the
+reason `lacks()` gives."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Optional, Protocol
+
+import numpy as np
+import pandas as pd
+
+from ...progress import ProgressCallback
+
+
+class Scorer(Protocol):
+    """log p(text, then end of text | prompt) under one model, for the generative test."""
+
+    def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
+                     use_chat_template: bool = True) -> np.ndarray: ...
+
+
+class Source(ABC):
+    """One side of a pair. Constructors only store; `check()` does the cheap checks (files,
+    arguments, keys, URLs) before anything is loaded, generated or stored."""
+    answers_prompts: bool = True  # can it answer a prompt it has not seen (generation, probing)?
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    @abstractmethod
+    def check(self, settings) -> None:
+        """Raise ModelDiffError with a one-line reason when this source cannot serve a run with
+        these GenerationSettings (no file, a bad column, no key, an unreachable server)."""
+
+    def prepare(self, progress: Optional[ProgressCallback] = None) -> None:
+        """The expensive part of getting ready (build an organism, load weights), after every
+        cheap check of both sides has passed."""
+
+    @abstractmethod
+    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
+                 progress: Optional[ProgressCallback] = None) -> int:
+        """Store this side's texts for every (prompt, sample) not stored yet; returns rows
+        written. `prompts`: the run's prompts (prompt_id, prompt, …); `settings`: the run's
+        GenerationSettings."""
+
+    def scorer(self) -> Optional[Scorer]:
+        """Log-probs of texts under this model, or None when the source has none."""
+        return None
+
+    def lacks_logprobs(self) -> Optional[str]:
+        """Why this source gives no log-probs (None when it does)."""
+        return None if self.scorer() is not None else f"no log-probs for {self.spec.label}"

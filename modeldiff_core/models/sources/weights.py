@@ -1,0 +1,65 @@
+"""Local weights (a HF id, a directory or a built-in organism): generation by HF generate or,
+on CUDA, by vLLM's offline engine; log-probs by a forward pass."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from ...config import ModelDiffError
+from ...progress import ProgressCallback
+from .. import organisms
+from ..spec import check_spec, ensure_built
+from .base import Source
+
+
+class WeightsScorer:
+    def __init__(self, lm):
+        self.lm = lm
+
+    def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
+                     use_chat_template: bool = True) -> np.ndarray:
+        from ...stages.scoring import sum_logprobs
+
+        return sum_logprobs(self.lm, texts, prompts, use_chat_template=use_chat_template)
+
+
+class WeightsSource(Source):
+    def __init__(self, spec, cache):
+        super().__init__(spec)
+        self.cache = cache
+
+    def check(self, settings) -> None:
+        from ...stages.generate import context_limit_of
+
+        config = check_spec(self.spec)
+        if self.spec.engine == "vllm":
+            from .vllm_engine import check_vllm
+
+            check_vllm(self.spec)
+        # The prompt needs a position too.
+        limit = organisms.CONTEXT if config is None else context_limit_of(config)
+        if limit is not None and settings.max_new_tokens >= limit:
+            raise ModelDiffError(f"max new tokens {settings.max_new_tokens} does not fit "
+                                 f"{self.spec.label}: its context is {limit} positions, so at "
+                                 f"most {limit - 1}")
+
+    def prepare(self, progress: Optional[ProgressCallback] = None) -> None:
+        ensure_built(self.spec, progress)
+        if self.spec.engine == "hf":
+            self.cache.get(self.spec)
+
+    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
+                 progress: Optional[ProgressCallback] = None) -> int:
+        if self.spec.engine == "vllm":
+            from .vllm_engine import generate_side_vllm
+
+            return generate_side_vllm(store, run_id, side, self.spec, prompts, settings, progress)
+        from ...stages.generate import generate_side
+
+        return generate_side(store, run_id, side, self.cache.get(self.spec), prompts, settings,
+                             progress)
+
+    def scorer(self) -> WeightsScorer:
+        return WeightsScorer(self.cache.get(self.spec))
