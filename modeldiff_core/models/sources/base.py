@@ -36,7 +36,8 @@ class Source(ABC):
 
     def prepare(self, progress: Optional[ProgressCallback] = None) -> None:
         """The expensive part of getting ready (build an organism, load weights), after every
-        cheap check of both sides has passed."""
+        cheap check of both sides has passed. Nothing, for a source with nothing to load."""
+        return None
 
     @abstractmethod
     def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
