@@ -15,8 +15,9 @@ from typing import Optional
 from .config import ModelDiffError, default_db_path, first_line
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
-from .models.spec import DTYPES, QUANTS, ModelSpec
+from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
 from .progress import ProgressBar
+from .render.terminal import bench_summary, layers_summary, quant_summary, run_summary
 from .stages.generate import GenerationSettings
 from .stages.prompts import builtin_prompt_set, load_prompt_file
 
@@ -64,9 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="modeldiff", description="Find how two language models behave differently.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="compare two models")
-    run.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
+    run.add_argument("--model-a", required=True,
+                     help="HF id, local directory, organism:NAME, outputs:FILE (answers: JSONL, "
+                          "CSV or Parquet with prompt and output), openai:MODEL or anthropic:MODEL")
     run.add_argument("--model-b", required=True)
-    run.add_argument("--prompts", help="JSONL (prompt field) or CSV (prompt column)")
+    run.add_argument("--prompts", help="JSONL (prompt field) or CSV (prompt column); a file of "
+                                       "answers brings its own prompts")
+    for side in ("a", "b"):
+        run.add_argument(f"--base-url-{side}", help=f"OpenAI-compatible server of model {side.upper()} "
+                                                    "(vllm serve, SGLang, TGI, llama.cpp)")
+        run.add_argument(f"--key-file-{side}", help=f"file holding model {side.upper()}'s API key "
+                                                    "(else OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+        run.add_argument(f"--scorer-{side}", help=f"weights (HF id, directory) giving log-probs for "
+                                                  f"model {side.upper()}'s file of answers")
+    run.add_argument("--engine", choices=ENGINES, default="hf",
+                     help="generation from local weights: HF generate, or vLLM's engine on CUDA")
     run.add_argument("--quant-a", choices=QUANTS, default="none")
     run.add_argument("--quant-b", choices=QUANTS, default="none")
     run.add_argument("--dtype", choices=DTYPES, default="auto")
@@ -122,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
     quant.add_argument("--batch-size", type=int, default=16)
     _add_output_flags(quant)
+    export = sub.add_parser("export", help="write a run's texts as two outputs: files (JSONL)")
+    export.add_argument("--run", required=True, help="the run's id")
+    export.add_argument("--out", required=True, help="an existing folder to write them into")
+    export.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    _add_output_flags(export)
     layers = sub.add_parser("layers", help="which layers carry B's difference: weight deltas, "
                             "activation differences, delta-scaling interventions")
     layers.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
@@ -150,23 +168,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _spec_from_args(args, side: str) -> ModelSpec:
+    arg = lambda name: getattr(args, f"{name}_{side}")  # noqa: E731
+    model = arg("model")
+    if model.startswith("outputs:"):  # absolute: a resumed job may run from another folder
+        model = "outputs:" + str(Path(model[len("outputs:"):]).expanduser().resolve())
+    return ModelSpec(model, revision=arg("revision"), dtype=args.dtype, quant=arg("quant"),
+                     adapter=arg("adapter"), trust_remote_code=args.trust_remote_code,
+                     base_url=arg("base_url"), engine=args.engine, scorer=arg("scorer"),
+                     key_file=arg("key_file"))
+
+
 def _config_from_args(args):
+    from .models.sources.outputs import paired_prompts
     from .pipeline import RunConfig
 
     gen = GenerationSettings(samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
                              temperature=args.temperature, batch_size=args.batch_size,
                              seed=args.seed, use_chat_template=not args.no_chat_template)
+    notes: list[str] = []
     if args.command == "demo":
         spec_a, spec_b = ModelSpec("organism:base"), ModelSpec(f"organism:{args.organism}")
         prompts = builtin_prompt_set("organisms")
     else:
-        spec_a = ModelSpec(args.model_a, revision=args.revision_a, dtype=args.dtype,
-                           quant=args.quant_a, adapter=args.adapter_a,
-                           trust_remote_code=args.trust_remote_code)
-        spec_b = ModelSpec(args.model_b, revision=args.revision_b, dtype=args.dtype,
-                           quant=args.quant_b, adapter=args.adapter_b,
-                           trust_remote_code=args.trust_remote_code)
-        if args.prompts:
+        spec_a, spec_b = _spec_from_args(args, "a"), _spec_from_args(args, "b")
+        if "outputs" in (spec_a.kind, spec_b.kind):
+            if args.prompts:
+                raise ModelDiffError("--prompts does not go with outputs:FILE: the file's prompts "
+                                     "are the run's")
+            prompts, notes = paired_prompts(spec_a, spec_b)
+        elif args.prompts:
             prompts = load_prompt_file(args.prompts)
         elif spec_a.is_organism and spec_b.is_organism:
             prompts = builtin_prompt_set("organisms")
@@ -178,7 +209,7 @@ def _config_from_args(args):
                      assistant_base_url=args.assistant_base_url,
                      assistant_key_file=args.assistant_key_file, alpha=args.alpha,
                      judge_mode=args.judge_mode, refine_rounds=args.refine_rounds,
-                     max_judge_texts=args.judge_texts)
+                     max_judge_texts=args.judge_texts, notes=tuple(notes))
 
 
 def _plant_config(args):
@@ -208,20 +239,6 @@ def _plant_config(args):
                          grad_accum=args.grad_accum, target_modules=targets, merge=args.merge,
                          seed=args.seed),
         prompts, args.assistant_model, args.assistant_base_url, args.assistant_key_file)
-
-
-def _bench_summary(bench: dict) -> str:
-    lines = [f"{'truth':<58} {'recovered':<9} {'score':>5}  best validated hypothesis"]
-    for row in bench["per_truth"]:
-        best = (row["best_hypothesis"] or "—").split(" (")[0]
-        lines.append(f"{row['truth'][:58]:<58} {'yes' if row['recovered'] else 'no':<9} "
-                     f"{row['score']:>5.2f}  {best}")
-    fmt = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
-    lines.append(f"recall {fmt(bench['recall'])} ({bench['n_recovered']} of {bench['n_truths']}), "
-                 f"precision of validated hypotheses {fmt(bench['precision'])}, "
-                 f"null false discoveries {bench['null_false_discoveries']}, "
-                 f"wall time {bench['wall_seconds']:.0f} s")
-    return "\n".join(lines)
 
 
 # Every number an argument takes: (least, most), inclusive; it must also be finite.
@@ -267,36 +284,8 @@ def check_writable(path: str, what: str) -> None:
 
 def _check_args(args) -> None:
     _check_numbers(args)
-    if args.out:
+    if args.out and args.command != "export":  # export's --out is a folder, checked there
         check_writable(args.out, "--out")
-
-
-def _summary(result: dict, alpha: float) -> str:
-    lines = [f"run {result['run_id']}: A = {result['model_a']}, B = {result['model_b']}, "
-             f"texts A={result['n_texts']['A']} B={result['n_texts']['B']}"]
-    b = result["baseline"]
-    if not math.isnan(b["accuracy"]):
-        lines.append(f"bag-of-words baseline (held-out, n={b['n']}): accuracy {b['accuracy']:.2f}, "
-                     f"AUC {b['auc']:.2f}")
-    skewed = sorted((c for c in result["clusters"]
-                     if c["q_value"] is not None and c["q_value"] < alpha),
-                    key=lambda c: c["q_value"])
-    lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha} "
-                 "(all texts, prompt-level test)")
-    for c in skewed[:8]:
-        lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
-                     f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
-    hyps = result["hypotheses"]
-    lines.append(f"{sum(h['validated'] for h in hyps)} of {len(hyps)} hypotheses validated "
-                 f"(discriminative q < {alpha}, held-out texts)")
-    for h in hyps:
-        d = h["discriminative"] or {}
-        mark = "VALIDATED" if h["validated"] else "         "
-        if d:
-            lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
-                         f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}  "
-                         f"{h['text']}")
-    return "\n".join(lines)
 
 
 def quiet_libraries() -> None:
@@ -360,6 +349,8 @@ def _main(args) -> int:
         return _quant_command(args)
     if args.command == "layers":
         return _layers_command(args)
+    if args.command == "export":
+        return _export_command(args)
     from . import commands
     from .store import Store
 
@@ -367,7 +358,7 @@ def _main(args) -> int:
     with Store(args.db or default_db_path()) as store:
         result = commands.run(store, config, _context(args))
     result["alpha"] = args.alpha
-    print(_summary(result, args.alpha))
+    print(run_summary(result, args.alpha))
     for note in result.get("notes", []):
         print(f"modeldiff: note: {note}", file=sys.stderr)
     for step in result.get("failed_steps", []):
@@ -406,22 +397,10 @@ def _ground_truth_command(args) -> int:
         params = commands.BenchParams(gen, args.subtle, args.judge_texts)
         with Store(args.db or default_db_path()) as store:
             out = commands.truth_bench(store, params, _context(args))
-        print(_bench_summary(out))
+        print(bench_summary(out))
     if args.out:
         _write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
     return 0
-
-
-def _quant_summary(result: dict) -> str:
-    lines = [f"{result['model']}: {len(result['levels'])} levels against {result['reference']} "
-             f"({result['eval_set']}, {result['n_texts']} texts)",
-             f"{'level':<13} {'KL mean':>9} {'median':>9} {'p99':>9} {'top-1':>6} "
-             f"{'ppl':>8} {'ref ppl':>8} {'flips':>7}"]
-    for r in result["levels"]:
-        lines.append(f"{r['level']:<13} {r['kl_mean']:>9.2e} {r['kl_median']:>9.2e} "
-                     f"{r['kl_p99']:>9.2e} {r['top1_agreement']:>6.3f} {r['ppl']:>8.3f} "
-                     f"{r['ppl_ref']:>8.3f} {r['flips']:>3}/{r['n_mc']:<3}")
-    return "\n".join(lines)
 
 
 def _quant_command(args) -> int:
@@ -436,7 +415,18 @@ def _quant_command(args) -> int:
         result = commands.quant(store, params, _context(args))
     if args.out:
         _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
-    print(_quant_summary(result))
+    print(quant_summary(result))
+    return 0
+
+
+def _export_command(args) -> int:
+    from . import commands
+    from .store import Store
+
+    with Store(args.db or default_db_path()) as store:
+        out = commands.export(store, commands.ExportParams(args.run, args.out), _context(args))
+    print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
+          f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
     return 0
 
 
@@ -459,24 +449,8 @@ def _layers_command(args) -> int:
     if args.out:
         _write_out(args.out, json.dumps(result, indent=2, default=float),
                    args.db or default_db_path())
-    print(_layers_summary(result))
+    print(layers_summary(result))
     return 0
-
-
-def _layers_summary(result: dict) -> str:
-    by_layer: dict = {}
-    for r in result["weight_delta"]:
-        by_layer.setdefault(r["layer"], {})[r["module"]] = r["rel_norm"]
-    lines = ["weight delta |W_B - W_A| / |W_A| by layer: " + ", ".join(
-        f"{layer}: " + "/".join(f"{m} {v:.3g}" for m, v in mods.items())
-        for layer, mods in sorted(by_layer.items(), key=lambda kv: str(kv[0])))]
-    if result["activation_diff"]:
-        lines.append("activation difference (cosine distance) by layer: " + ", ".join(
-            f"{r['layer']}: {r['cosine']:.3g}" for r in result["activation_diff"]))
-    for hid, text in result.get("conclusions", {}).items():
-        lines.append(f"{hid}: {text}")
-    lines += [f"note: {n}" for n in result.get("notes", [])]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Context:
     progress: Optional[ProgressCallback] = None
     api_key: Optional[str] = None
     on_run_id: Callable[[str], None] = lambda run_id: None
+    model_keys: Optional[dict] = None  # endpoint models' keys by side ("A", "B"), never stored
 
     def embedder(self):
         from .stages.embed import default_embedder
@@ -36,6 +37,8 @@ def run(store, config, ctx: Context) -> dict:
     """The pipeline on a RunConfig; the run id is announced once the models' files exist."""
     from .pipeline import run_pipeline
 
+    if ctx.model_keys:
+        config.model_keys = ctx.model_keys
     return run_pipeline(store, config, cache=ctx.cache, embedder=ctx.embedder(),
                         progress=ctx.progress, api_key=ctx.api_key, on_run_id=ctx.on_run_id)
 
@@ -208,6 +211,22 @@ def layers(store, params: LayersParams, ctx: Context) -> dict:
                                 params.lens_settings(), judge=judge, progress=ctx.progress)
     store.save_layer_lens(params.run_id, params.hypothesis_set, result)
     return result
+
+
+# --------------------------------------------------------------------------- export
+@dataclass
+class ExportParams:
+    run_id: str
+    out_dir: str  # a folder: one file of answers per side is written there
+
+
+def export(store, params: ExportParams, ctx: Context) -> dict:
+    """A run's texts as two `outputs:` files (prompt, output, sample, model, group, id): what
+    `run --model-a outputs:… --model-b outputs:…` reads back."""
+    from .stages.export import export_run
+
+    path_a, path_b = export_run(store, params.run_id, params.out_dir)
+    return {"run_id": params.run_id, "A": str(path_a), "B": str(path_b)}
 
 
 def _run_params(d: dict):

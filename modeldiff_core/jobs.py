@@ -51,15 +51,17 @@ class JobManager:
 
     # ------------------------------------------------------------------ submit
     def submit(self, kind: str, params: dict, run_id: Optional[str] = None,
-               api_key: Optional[str] = None) -> str:
-        """Start a job. `api_key` stays in this process's memory: it is not in the job's params,
+               api_key: Optional[str] = None, model_keys: Optional[dict] = None) -> str:
+        """Start a job. `api_key` (the assistant's) and `model_keys` (endpoint models' keys by
+        side) stay in this process's memory: they are not in the job's params,
         so a resumed job falls back to the environment or the key file."""
         if kind not in JOB_KINDS:  # before a row is written: commands are imported lazily
             raise ModelDiffError(f"unknown job kind {kind!r}")
         job_id = "job-" + uuid.uuid4().hex[:10]
         self.store.create_job(job_id, kind, run_id, params)
         self._cancel[job_id] = threading.Event()
-        self._futures[job_id] = self._pool.submit(self._run, job_id, kind, params, api_key)
+        self._futures[job_id] = self._pool.submit(self._run, job_id, kind, params,
+                                                  (api_key, model_keys))
         return job_id
 
     def resume(self, job_id: str) -> str:
@@ -105,11 +107,11 @@ class JobManager:
                                       message=ev.message or "")
         return report
 
-    def _run(self, job_id: str, kind: str, params: dict, api_key: Optional[str]) -> None:
+    def _run(self, job_id: str, kind: str, params: dict, keys: tuple) -> None:
         self.store.update_job(job_id, status="running")
         try:
             _warm_imports()
-            run_id = run_job(self, kind, params, self._progress(job_id), job_id, api_key)
+            run_id = run_job(self, kind, params, self._progress(job_id), job_id, keys)
             self.store.update_job(job_id, status="done", run_id=run_id, message="finished")
         except Cancelled:
             self.store.update_job(job_id, status="cancelled", message="cancelled; resume continues "
@@ -164,7 +166,7 @@ def describe_stopped(store, job: dict) -> str:
 
 
 def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
-            api_key: Optional[str] = None) -> Optional[str]:
+            keys: tuple = (None, None)) -> Optional[str]:
     """The job's command on its stored params; returns the run it made or used, if any."""
     from . import commands
 
@@ -177,6 +179,6 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
         seen.append(run_id)
         manager.store.update_job(job_id, run_id=run_id)
 
-    ctx = commands.Context(manager.cache, manager.embedder, progress, api_key, on_run_id)
+    ctx = commands.Context(manager.cache, manager.embedder, progress, keys[0], on_run_id, keys[1])
     command(manager.store, read(params), ctx)
     return seen[-1] if seen else None

@@ -11,14 +11,14 @@ from typing import Callable, Optional
 from .assistants.registry import AssistantSettings, make_assistant
 from .config import ModelDiffError
 from .hypotheses.stage import hypotheses_run
-from .models import organisms
 from .models.loading import ModelCache
-from .models.spec import ModelSpec, check_spec, ensure_built, fingerprint
+from .models.sources import Source, make_source
+from .models.spec import ModelSpec, fingerprint
 from .progress import ProgressCallback
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
-from .stages.embed import Embedder, default_embedder
-from .stages.generate import GenerationSettings, context_limit_of, generate_side
+from .stages.embed import Embedder, default_embedder, truncation
+from .stages.generate import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits
 from .store.runs import RunRecord
 
@@ -42,6 +42,9 @@ class RunConfig:
     n_pairs: int = 60  # generative pairs per hypothesis
     judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
     refine_rounds: int = 2  # rounds of refinement on the discovery texts hypotheses misjudge
+    notes: tuple = ()  # what the researcher should know about the pair (prompts left out)
+    # A session's API keys for endpoint models, by side: used, never stored (not in to_dict).
+    model_keys: Optional[dict] = field(default=None, repr=False, compare=False)
 
     def assistant_settings(self) -> AssistantSettings:
         return AssistantSettings(self.assistant, self.assistant_model, self.assistant_base_url,
@@ -65,7 +68,7 @@ class RunConfig:
 def config_to_dict(config: RunConfig) -> dict:
     """JSON-able form of a config (job params); `config_from_dict` inverts it."""
     d = {k: getattr(config, k) for k in RunConfig.__dataclass_fields__
-         if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
+         if k not in ("spec_a", "spec_b", "prompt_set", "generation", "model_keys")}
     d.update(spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
              prompt_set={"name": config.prompt_set.name, "prompts": list(config.prompt_set.prompts),
                          "groups": None if config.prompt_set.groups is None
@@ -76,6 +79,7 @@ def config_to_dict(config: RunConfig) -> dict:
 
 def config_from_dict(d: dict) -> RunConfig:
     rest = {k: v for k, v in d.items() if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
+    rest["notes"] = tuple(rest.get("notes", ()))
     groups = d["prompt_set"].get("groups")
     return RunConfig(ModelSpec.from_dict(d["spec_a"]), ModelSpec.from_dict(d["spec_b"]),
                      PromptSet(d["prompt_set"]["name"], tuple(d["prompt_set"]["prompts"]),
@@ -111,34 +115,32 @@ def run_id_for(config: RunConfig) -> str:
     return "run-" + digest[:12]
 
 
-def check_run(config: RunConfig) -> None:
+def make_sources(config: RunConfig, cache: ModelCache, store=None,
+                 api_keys: Optional[dict] = None) -> dict[str, Source]:
+    """side -> where its texts come from; `api_keys`: a session's endpoint keys by side."""
+    return {side: make_source(config.spec(side), cache, store, (api_keys or {}).get(side))
+            for side in SIDES}
+
+
+def check_run(config: RunConfig, sources: Optional[dict] = None) -> None:
     """What can be checked before anything is built, loaded or generated: the settings, the
-    prompts, both specs (files, adapters, configs) and that the answers fit each context."""
+    prompts and both sources (files, adapters, configs, keys, servers; that the answers fit
+    each context)."""
     config.generation.check()
     if not config.prompt_set.prompts:
         raise ModelDiffError("the prompt set is empty")
+    sources = sources or make_sources(config, ModelCache(), api_keys=config.model_keys)
     for side in SIDES:
-        spec = config.spec(side)
-        check_context(spec, check_spec(spec), config.generation.max_new_tokens)
+        sources[side].check(config.generation)
 
 
-def check_context(spec: ModelSpec, model_config, max_new_tokens: int) -> None:
-    """Refuse answers longer than the model can hold (the prompt needs a position too)."""
-    limit = organisms.CONTEXT if model_config is None else context_limit_of(model_config)
-    if limit is not None and max_new_tokens >= limit:
-        raise ModelDiffError(f"max new tokens {max_new_tokens} does not fit {spec.label}: its "
-                             f"context is {limit} positions, so at most {limit - 1}")
-
-
-def load_pair(config: RunConfig, cache: ModelCache,
+def load_pair(sources: dict, cache: ModelCache,
               progress: Optional[ProgressCallback] = None) -> None:
     """Build (organisms, with progress) and load both models before anything is stored, so a
     model that cannot load costs neither the other side's texts nor a run row."""
+    cache.retain([s.spec for s in sources.values() if s.spec.has_weights])
     for side in SIDES:
-        ensure_built(config.spec(side), progress)
-    cache.retain([config.spec_a, config.spec_b])
-    for side in SIDES:
-        cache.get(config.spec(side))
+        sources[side].prepare(progress)
 
 
 def prepare_run(store, config: RunConfig) -> str:
@@ -155,13 +157,11 @@ def prepare_run(store, config: RunConfig) -> str:
     return run_id
 
 
-def generate_run(store, run_id: str, config: RunConfig, cache: ModelCache,
+def generate_run(store, run_id: str, config: RunConfig, sources: dict,
                  progress: Optional[ProgressCallback] = None) -> None:
     prompts = store.prompts(run_id)
-    cache.retain([config.spec_a, config.spec_b])
     for side in SIDES:
-        lm = cache.get(config.spec(side))
-        generate_side(store, run_id, side, lm, prompts, config.generation, progress)
+        sources[side].generate(store, run_id, side, prompts, config.generation, progress)
 
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
@@ -172,10 +172,11 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     the run id as soon as it exists (a job's row), before any text is generated."""
     cache = cache or ModelCache()
     embedder = embedder or default_embedder()
-    check_run(config)
+    sources = make_sources(config, cache, store, config.model_keys)
+    check_run(config, sources)
     settings = config.assistant_settings()
     make_assistant(settings, store, api_key=api_key)  # a missing key fails here, before any work
-    load_pair(config, cache, progress)
+    load_pair(sources, cache, progress)
     run_id = prepare_run(store, config)
     if on_run_id is not None:
         on_run_id(run_id)
@@ -183,12 +184,17 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
                                embedder.embed)
     try:
         store.set_run_status(run_id, "generating")
-        generate_run(store, run_id, config, cache, progress)
+        generate_run(store, run_id, config, sources, progress)
         store.set_run_status(run_id, "clustering")
         cluster_run(store, run_id, config, embedder, progress)
+        cut = truncation(embedder, store.generations(run_id)["text"].tolist())
         store.set_run_status(run_id, "hypotheses")
-        notes = hypotheses_run(store, run_id, config, assistant, cache, progress)
+        notes = [*config.notes, *hypotheses_run(store, run_id, config, assistant, sources,
+                                                progress)]
         result = build_result(store, run_id, settings.hypothesis_set)
+        if cut.n_truncated:  # long answers: the map and clusters saw their beginnings only
+            result["embedding"] = cut.to_dict()
+            notes.append(cut.note())
         result["notes"] = notes
     except BaseException:
         store.set_run_status(run_id, "interrupted")

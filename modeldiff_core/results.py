@@ -36,6 +36,8 @@ def _hypothesis_rows(store, run_id: str, hypothesis_set: str) -> list[dict]:
             row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]),
                                          n_prompts=_count(d.result.get("n_prompts")))
             row["validated"] = bool(d.validated)
+        if g is not None and g.result.get("skipped"):  # a side without log-probs: say so
+            row["generative_skipped"] = g.result["skipped"]
         if g is not None and g.result.get("n"):
             row["generative"] = {"auc": _num(g.result["auc"]), "p_value": _num(g.result["p_value"]),
                                  "q_value": _num(g.q_value), "n": int(g.result["n"]),

@@ -4,19 +4,62 @@ import streamlit as st
 from dashboard import get_store
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.organisms import ORGANISMS
+from modeldiff_core.models.sources import make_source
+from modeldiff_core.models.sources.outputs import paired_prompts
+from modeldiff_core.models.sources.outputs_file import save_upload
 from modeldiff_core.models.spec import DTYPES, QUANTS, ModelSpec, check_spec, is_built
+from modeldiff_core.stages.generate import GenerationSettings
 
 st.set_page_config(page_title="modeldiff · models", layout="wide")
 st.title("Models")
 get_store()
-SOURCES = ["built-in organism", "HF id", "local directory"]
+SOURCES = ["built-in organism", "HF id", "local directory", "file of answers", "API endpoint"]
+
+
+def outputs_form(side: str, default: ModelSpec) -> ModelSpec:
+    """`outputs:PATH`: an uploaded file (kept in the cache by its hash) or a path."""
+    upload = st.file_uploader("Answers: JSONL, CSV or Parquet with `prompt` and `output`",
+                              type=["jsonl", "json", "csv", "parquet"], key=f"up-{side}")
+    path = st.text_input("…or the path of one", value=default.name if default.kind == "outputs"
+                         else "", key=f"path-{side}")
+    scorer = st.text_input("Scorer for log-probs (optional: HF id, directory or organism:NAME)",
+                           value=default.scorer or "", key=f"sc-{side}")
+    if upload is not None:
+        try:
+            path = str(save_upload(upload.name, upload.getvalue()))
+        except ModelDiffError as err:
+            st.error(str(err))
+    return ModelSpec(f"outputs:{path.strip()}", scorer=scorer.strip() or None)
+
+
+def endpoint_form(side: str, default: ModelSpec) -> ModelSpec:
+    """`openai:MODEL` (OpenAI or any compatible server: vLLM, SGLang, TGI, llama.cpp) or
+    `anthropic:MODEL`; the key stays in this session (and a job's memory), never stored."""
+    endpoint = default.kind in ("openai", "anthropic")
+    kind = st.radio("API", ["openai", "anthropic"], horizontal=True, key=f"api-{side}",
+                    index=1 if default.kind == "anthropic" else 0)
+    name = st.text_input("Model name", value=default.name if endpoint else "", key=f"ep-{side}")
+    base_url = st.text_input("Base URL (empty: the provider's; e.g. http://host:8000/v1 for vllm "
+                             "serve)", value=default.base_url or "", key=f"url-{side}")
+    key = st.text_input("API key (empty: from the environment)", type="password",
+                        key=f"key-{side}")
+    keys = st.session_state.setdefault("model_keys", {})
+    if key:
+        keys[side] = key
+    else:
+        keys.pop(side, None)
+    return ModelSpec(f"{kind}:{name.strip()}", base_url=base_url.strip() or None)
 
 
 def spec_form(side: str, default: ModelSpec) -> ModelSpec:
     st.subheader(f"Model {side}")
     is_org = default.model.startswith("organism:")
-    source = st.radio("Source", SOURCES, index=0 if is_org else 1, key=f"src-{side}",
-                      horizontal=True)
+    index = {"outputs": 3, "openai": 4, "anthropic": 4, "organism": 0}.get(default.kind, 1)
+    source = st.radio("Source", SOURCES, index=index, key=f"src-{side}", horizontal=True)
+    if source == "file of answers":
+        return outputs_form(side, default)
+    if source == "API endpoint":
+        return endpoint_form(side, default)
     if source == "built-in organism":
         current = default.model.split(":", 1)[1] if is_org else "base"
         name = st.selectbox("Organism", ORGANISMS, index=ORGANISMS.index(current)
@@ -64,9 +107,17 @@ if st.button("Check and use this pair", type="primary"):
         for side, spec in (("A", spec_a), ("B", spec_b)):
             with st.spinner(f"Checking model {side}..."):
                 try:
-                    check_spec(spec)
+                    if not spec.has_weights:  # a file is read, a server asked once
+                        key = st.session_state.get("model_keys", {}).get(side)
+                        make_source(spec, None, None, key).check(GenerationSettings())
+                    else:
+                        check_spec(spec)
                 except ModelDiffError as err:
                     raise ModelDiffError(f"Model {side}: {err}") from None
+        paired = ""
+        if "outputs" in (spec_a.kind, spec_b.kind):  # the run's prompts: those both answered
+            prompt_set, notes = paired_prompts(spec_a, spec_b)
+            paired = "; ".join([f"{len(prompt_set.prompts)} prompts paired", *notes]) + "."
     except ModelDiffError as err:
         st.error(str(err))
     else:
@@ -75,4 +126,4 @@ if st.button("Check and use this pair", type="primary"):
         later = (f" {', '.join(dict.fromkeys(unbuilt))} will be built when the run starts "
                  "(a few minutes on a CPU; the job shows its training)." if unbuilt else "")
         st.success(f"Pair set: A = {spec_a.label}, B = {spec_b.label}.{later} "
-                   "Next: the Generate page.")
+                   f"Next: the Generate page. {paired}")

@@ -3,6 +3,7 @@ import streamlit as st
 
 from dashboard import get_jobs, jobs_panel
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.models.sources.outputs import paired_prompts
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
 from modeldiff_core.stages.generate import GenerationSettings
@@ -20,9 +21,18 @@ spec_a = st.session_state.get("spec_a", ModelSpec("organism:base"))
 spec_b = st.session_state.get("spec_b", ModelSpec("organism:cats"))
 st.write(f"**A** = `{spec_a.label}` · **B** = `{spec_b.label}` (change them on the Models page)")
 
-source = st.radio("Prompts", ["built-in", "upload JSONL/CSV"], horizontal=True)
-prompt_set, problem = None, None
-if source == "built-in":
+files = "outputs" in (spec_a.kind, spec_b.kind)
+source = "answers" if files else st.radio("Prompts", ["built-in", "upload JSONL/CSV"],
+                                          horizontal=True)
+prompt_set, problem, notes = None, None, []
+if files:  # a file of answers brings its prompts: the run's are those both sides answered
+    try:
+        prompt_set, notes = paired_prompts(spec_a, spec_b)
+    except ModelDiffError as err:
+        problem = str(err)
+    for note in notes:
+        st.info(note)
+elif source == "built-in":
     both_organisms = spec_a.is_organism and spec_b.is_organism
     name = st.selectbox("Built-in set", BUILTIN_SETS, index=0 if both_organisms else 1)
     prompt_set = builtin_prompt_set(name)
@@ -61,14 +71,17 @@ if st.button("Start", type="primary", disabled=prompt_set is None):
     config = RunConfig(spec_a, spec_b, prompt_set,
                        GenerationSettings(int(samples), int(max_new), float(temperature),
                                           seed=int(seed), use_chat_template=chat),
-                       cluster_method=method, n_clusters=int(k) or None, alpha=float(alpha))
+                       cluster_method=method, n_clusters=int(k) or None, alpha=float(alpha),
+                       notes=tuple(notes),
+                       model_keys=st.session_state.get("model_keys"))  # this session's only
     try:
         with st.spinner("Checking the pair..."):
             check_run(config)  # reads configs only; an organism is trained by the job
         # The run id names the models' files: known now unless an organism is still to build.
         built = is_built(spec_a) and is_built(spec_b)
         run_id = run_id_for(config) if built else None
-        job_id = jobs.submit("pipeline", config_to_dict(config), run_id)
+        job_id = jobs.submit("pipeline", config_to_dict(config), run_id,
+                             model_keys=config.model_keys)
         if run_id:
             st.session_state["run_id"] = run_id
         st.success(f"Started {job_id}" + (f" for {run_id}" if run_id else

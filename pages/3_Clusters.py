@@ -3,6 +3,7 @@ import streamlit as st
 
 from dashboard import get_store, pick_run
 from modeldiff_core.render.figures import map_figure
+from modeldiff_core.stages.export import export_bytes, export_name
 
 st.set_page_config(page_title="modeldiff · clusters", layout="wide")
 st.title("Cluster map")
@@ -14,6 +15,15 @@ points, clusters = store.points(run_id), store.clusters(run_id)
 if points.empty:
     st.info("This run has no map yet: its job is still generating or clustering.")
     st.stop()
+
+cols = st.columns([1, 1, 3])
+for col, side in zip(cols, "AB"):
+    # Made on click (deferred), so a large run costs nothing until someone downloads it.
+    col.download_button(f"Download {side}'s texts", lambda side=side: export_bytes(store, run_id, side),
+                        file_name=export_name(run_id, side), mime="application/jsonl",
+                        on_click="ignore", key=f"export-{run_id}-{side}")
+cols[2].caption("JSONL with prompt, output, sample, model, group, id: the format `outputs:` "
+                "reads, so the run can be re-imported or joined with other tools.")
 
 color_by = st.radio("Colour by", ["model", "cluster"], horizontal=True)
 event = st.plotly_chart(map_figure(points, color_by), on_select="rerun",

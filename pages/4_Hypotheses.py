@@ -68,6 +68,9 @@ two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
              column_config={"p": sci, "q": sci, "generative q": sci, "accuracy": two, "AUC": two,
                             "generative AUC": two})
+skipped = {h["generative_skipped"] for h in result["hypotheses"] if h.get("generative_skipped")}
+for reason in sorted(skipped):
+    st.info(f"Generative test skipped: {reason}")
 for step in result["failed_steps"]:
     st.warning(f"Failed step (start the same job again to retry it): {step}")
 

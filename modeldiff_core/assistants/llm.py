@@ -1,5 +1,6 @@
-"""The one call path for every LLM assistant request: retries with backoff, a concurrency cap,
-a response cache in DuckDB, and usage/cost accounting live here, not in the callers.
+"""The one call path for every LLM request — an assistant's, a served model's generation, a
+served model's prompt log-probs: retries with backoff, a concurrency cap, a response cache in
+DuckDB, and usage/cost accounting live here, not in the callers.
 
 API keys are held only inside the SDK client objects: never in the store, logs, reprs or error
 messages."""
@@ -15,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from ..config import ModelDiffError
 
@@ -29,6 +30,7 @@ PRICES = {
 DEFAULT_PRICE = (3.0, 15.0)
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1-mini"}
 KEY_VARS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+T = TypeVar("T")
 
 
 class AssistantAnswerError(ModelDiffError):
@@ -48,9 +50,31 @@ class ChatReply:
     text: str
     input_tokens: int
     output_tokens: int
+    finish_reason: str = "eos"  # "length" when the reply hit max_tokens
 
 
-def _read_key(provider: str, api_key: Optional[str], key_file: Optional[str]) -> str:
+@dataclass(frozen=True)
+class Sampling:
+    """A generation request's sampling beyond temperature. `seed` makes a sample reproducible
+    where the API takes one (OpenAI-compatible servers); either way it keys the cache, so the
+    samples of one prompt are distinct requests yet each is cached."""
+    top_p: float = 1.0
+    seed: Optional[int] = None
+
+
+@dataclass
+class TokenLogprobs:
+    """A text's tokens as the server split it: where each starts (characters) and its log-prob
+    (None for the first, which has nothing before it to be predicted from)."""
+    offsets: list[int]
+    logprobs: list[Optional[float]]
+    input_tokens: int = 0
+
+
+def read_key(provider: str, api_key: Optional[str], key_file: Optional[str],
+              who: str = "") -> str:
+    """The key given (a session's), else the key file's, else the environment's; `who` names
+    what needs it in the error (the assistant, or a model such as openai:gpt-4o)."""
     if api_key:
         return api_key
     if key_file:
@@ -63,8 +87,8 @@ def _read_key(provider: str, api_key: Optional[str], key_file: Optional[str]) ->
         raise ModelDiffError(f"{provider} key file {key_file} is empty")
     key = os.environ.get(KEY_VARS[provider], "").strip()
     if not key:
-        raise ModelDiffError(f"the {provider} assistant needs an API key: set {KEY_VARS[provider]} "
-                             "or give a key file")
+        raise ModelDiffError(f"{who or f'the {provider} assistant'} needs an API key: set "
+                             f"{KEY_VARS[provider]} or give a key file")
     return key
 
 
@@ -82,8 +106,19 @@ class ChatClient(ABC):
         return f"{type(self).__name__}(model={self.model!r}, base_url={self.base_url!r})"
 
     @abstractmethod
-    def send(self, system: str, messages: list[dict], max_tokens: int,
-             temperature: float) -> ChatReply: ...
+    def send(self, system: str, messages: list[dict], max_tokens: int, temperature: float,
+             sampling: Optional[Sampling] = None) -> ChatReply:
+        """An assistant's request (`sampling` None) or a generation (`sampling` given: the
+        run's temperature, top_p and seed are sent; an empty `system` sends none)."""
+
+    def prompt_logprobs(self, text: str) -> Optional[TokenLogprobs]:
+        """Log-probs of the tokens of `text` itself, or None where the API gives none."""
+        return None
+
+    def probe(self, timeout: float) -> Optional[list[str]]:
+        """One cheap request that fails the way a real one would (bad key, unknown model, no
+        server); the models the server lists, where it lists them."""
+        raise NotImplementedError
 
     def retryable(self, err: Exception) -> bool:
         """429, 408, 5xx, timeouts and dropped connections are worth another try."""
@@ -94,6 +129,10 @@ class ChatClient(ABC):
             return True
         return isinstance(err, sdk.APIStatusError) and (err.status_code >= 500
                                                         or err.status_code == 408)
+
+    def unreachable(self, err: Exception) -> bool:
+        """No answer at all: refused connection, unknown host, timeout."""
+        return self._sdk is not None and isinstance(err, self._sdk.APIConnectionError)
 
     def describe(self, err: Exception) -> str:
         """One short line for an SDK error: the API's own message, with the key scrubbed out
@@ -118,21 +157,31 @@ class AnthropicClient(ChatClient):
 
         super().__init__(model or DEFAULT_MODELS["anthropic"], base_url)
         self._sdk = anthropic
-        self._client = anthropic.Anthropic(api_key=_read_key("anthropic", api_key, key_file),
+        self._client = anthropic.Anthropic(api_key=read_key("anthropic", api_key, key_file),
                                            base_url=base_url, max_retries=0, timeout=timeout)
 
-    def send(self, system, messages, max_tokens, temperature):
-        # This Messages API has no sampling parameters; temperature only keys the cache.
-        msg = self._client.messages.create(model=self.model, system=system, messages=messages,
-                                           max_tokens=max_tokens)
+    def send(self, system, messages, max_tokens, temperature, sampling=None):
+        # This Messages API takes no sampling parameters (no temperature, top_p or seed): the
+        # model samples at its own settings, and `temperature` and `sampling` key the cache only
+        # (so the samples of one prompt are still distinct requests).
+        extra: dict[str, Any] = {"system": system} if system else {}
+        msg = self._client.messages.create(model=self.model, messages=messages,
+                                           max_tokens=max_tokens, **extra)
         content = getattr(msg, "content", None)
         if not isinstance(content, list):
             raise ReplyShapeError("content")
         text = "".join(getattr(b, "text", None) or "" for b in content
                        if getattr(b, "type", "") == "text")
         usage = getattr(msg, "usage", None)
+        stop = getattr(msg, "stop_reason", None)
         return ChatReply(text, getattr(usage, "input_tokens", 0) or 0,
-                         getattr(usage, "output_tokens", 0) or 0)
+                         getattr(usage, "output_tokens", 0) or 0,
+                         "length" if stop == "max_tokens" else "eos")
+
+    def probe(self, timeout):
+        # GET /v1/models/{model}: an unknown model is a 404, a bad key a 401; costs nothing.
+        self._client.with_options(timeout=timeout, max_retries=0).models.retrieve(self.model)
+        return None
 
 
 class OpenAIClient(ChatClient):
@@ -145,13 +194,19 @@ class OpenAIClient(ChatClient):
 
         super().__init__(model or DEFAULT_MODELS["openai"], base_url)
         self._sdk = openai
-        self._client = openai.OpenAI(api_key=_read_key("openai", api_key, key_file),
+        self._client = openai.OpenAI(api_key=read_key("openai", api_key, key_file),
                                      base_url=base_url, max_retries=0, timeout=timeout)
 
-    def send(self, system, messages, max_tokens, temperature):
+    def send(self, system, messages, max_tokens, temperature, sampling=None):
+        extra: dict[str, Any] = {}
+        if sampling is not None:
+            extra["top_p"] = sampling.top_p
+            if sampling.seed is not None:
+                extra["seed"] = sampling.seed
+        head = [{"role": "system", "content": system}] if system else []
         resp = self._client.chat.completions.create(
-            model=self.model, messages=[{"role": "system", "content": system}, *messages],
-            max_tokens=max_tokens, temperature=temperature)
+            model=self.model, messages=[*head, *messages], max_tokens=max_tokens,
+            temperature=temperature, **extra)
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise ReplyShapeError("choices")
@@ -159,9 +214,40 @@ class OpenAIClient(ChatClient):
         if message is None:
             raise ReplyShapeError("choices[0].message")
         usage = getattr(resp, "usage", None)
+        finish = getattr(choices[0], "finish_reason", None)
         return ChatReply(getattr(message, "content", None) or "",
                          getattr(usage, "prompt_tokens", 0) or 0,
-                         getattr(usage, "completion_tokens", 0) or 0)
+                         getattr(usage, "completion_tokens", 0) or 0,
+                         "length" if finish == "length" else "eos")
+
+    def prompt_logprobs(self, text):
+        # The Completions API with echo returns the prompt's own tokens with their log-probs
+        # (vLLM and SGLang do; OpenAI's chat models have no such endpoint). One token must be
+        # generated with it on most servers; it starts at len(text) and is dropped here.
+        resp = self._client.completions.create(model=self.model, prompt=text, echo=True,
+                                               logprobs=1, max_tokens=1, temperature=0.0)
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise ReplyShapeError("choices")
+        lp = getattr(choices[0], "logprobs", None)
+        offsets = getattr(lp, "text_offset", None) or []
+        values = getattr(lp, "token_logprobs", None) or []
+        if not offsets or len(offsets) != len(values) or all(v is None for v in values):
+            return None
+        kept = [(int(o), v) for o, v in zip(offsets, values) if o < len(text)]
+        usage = getattr(resp, "usage", None)
+        return TokenLogprobs([o for o, _ in kept], [v for _, v in kept],
+                             getattr(usage, "prompt_tokens", 0) or 0)
+
+    def probe(self, timeout):
+        # GET {base}/models: answers with the served models (vLLM, SGLang, llama.cpp, OpenAI).
+        page = self._client.with_options(timeout=timeout, max_retries=0).models.list()
+        return [m.id for m in getattr(page, "data", None) or []]
+
+    def probe_chat(self, timeout: float) -> None:
+        """A 1-token request, for a server that lists no models (GET /models is a 404)."""
+        self._client.with_options(timeout=timeout, max_retries=0).chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": "hi"}], max_tokens=1)
 
 
 def make_client(kind: str, model: Optional[str] = None, base_url: Optional[str] = None,
@@ -196,25 +282,35 @@ class CallPath:
         self.prices = {**PRICES, **(prices or {})}
         self.max_retries, self.backoff_base, self.backoff_max = max_retries, backoff_base, backoff_max
         self._sleep = sleep
+        self.max_concurrency = max_concurrency
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._count_lock = threading.Lock()
         self.calls_made = 0
         self.delays: list[float] = []
 
     def _key(self, system, messages, max_tokens, temperature) -> str:
-        raw = json.dumps([self.client.provider, self.client.model, system, messages, max_tokens,
-                          temperature], sort_keys=True, ensure_ascii=False)
+        return self._hash([self.client.provider, self.client.model, system, messages, max_tokens,
+                           temperature])
+
+    def _served_key(self, *parts) -> str:
+        """A served model's request: the server is part of the key, since two servers may
+        serve different weights under one name (say, the same model quantized two ways)."""
+        return self._hash([self.client.provider, self.client.model, self.client.base_url,
+                           *parts])
+
+    @staticmethod
+    def _hash(parts: list) -> str:
+        raw = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def _send_with_retries(self, system, messages, max_tokens, temperature,
-                           purpose: str = "") -> ChatReply:
+    def _send_with_retries(self, send: Callable[[], T], purpose: str = "") -> T:
         attempt = 0
         while True:
             try:
                 with self._slots:
                     with self._count_lock:
                         self.calls_made += 1
-                    return self.client.send(system, messages, max_tokens, temperature)
+                    return send()
             except ReplyShapeError as err:
                 where = self.client.base_url or f"the {self.client.provider} API"
                 raise AssistantAnswerError(
@@ -256,11 +352,47 @@ class CallPath:
             if hit is not None:
                 self._record(run_id, purpose, None)
                 return hit
-        reply = self._send_with_retries(system, messages, max_tokens, temperature, purpose)
+        reply = self._send_with_retries(
+            lambda: self.client.send(system, messages, max_tokens, temperature), purpose)
         self._record(run_id, purpose, reply)
         if save and self.store is not None:
             self.store.save_response(key, self.client.provider, self.client.model, reply.text)
         return reply.text
+
+    def generate(self, messages: list[dict], max_tokens: int, temperature: float,
+                 sampling: Sampling, run_id: Optional[str] = None,
+                 purpose: str = "") -> ChatReply:
+        """A served model's answer with the run's sampling: no system prompt, the sample's
+        seed in the request and the key. Cached as text, tokens and finish reason."""
+        key = self._served_key("generate", messages, max_tokens, temperature, sampling.top_p,
+                               sampling.seed)
+        hit = self.store.cached_response(key) if self.store is not None else None
+        if hit is not None:
+            self._record(run_id, purpose, None)
+            return ChatReply(**json.loads(hit))
+        reply = self._send_with_retries(
+            lambda: self.client.send("", messages, max_tokens, temperature, sampling), purpose)
+        self._record(run_id, purpose, reply)
+        if self.store is not None:
+            self.store.save_response(key, self.client.provider, self.client.model,
+                                     json.dumps(reply.__dict__, ensure_ascii=False))
+        return reply
+
+    def prompt_logprobs(self, text: str, run_id: Optional[str] = None,
+                        purpose: str = "") -> Optional[TokenLogprobs]:
+        """The log-prob of each token of `text` under the served model; None (never cached)
+        when the server returns none."""
+        key = self._served_key("prompt_logprobs", text)
+        hit = self.store.cached_response(key) if self.store is not None else None
+        if hit is not None:
+            self._record(run_id, purpose, None)
+            return TokenLogprobs(**json.loads(hit))
+        got = self._send_with_retries(lambda: self.client.prompt_logprobs(text), purpose)
+        self._record(run_id, purpose, ChatReply("", got.input_tokens if got else 0, 0))
+        if got is not None and self.store is not None:
+            self.store.save_response(key, self.client.provider, self.client.model,
+                                     json.dumps(got.__dict__))
+        return got
 
     def complete_json(self, system: str, messages: list[dict], max_tokens: int = 1024,
                       temperature: float = 0.0, run_id: Optional[str] = None, purpose: str = "",

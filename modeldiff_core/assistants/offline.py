@@ -15,6 +15,7 @@ from ..hypotheses import stats
 from ..hypotheses.types import Hypothesis
 from . import offline_pairs
 from .base import Assistant
+from .chat_features import CHAT_UNITS
 from .offline_candidates import (
     Candidate,
     Contrast,
@@ -121,9 +122,13 @@ class OfflineAssistant(Assistant):
         fires = np.array([predicate_fires(predicate, t) for t in texts])
         fa, fb = fires[~is_b].mean(), fires[is_b].mean()
         phrase = FEATURE_WORDS[name][0 if direction == "B" else 1]
-        text = (f"Model B {phrase} than Model A (median {np.median(values[is_b]):.3g} vs "
-                f"{np.median(values[~is_b]):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of "
-                f"{_compared(source)} {'above' if direction == 'B' else 'at or below'} {thr:.3g}).")
+        if name in CHAT_UNITS:
+            text = _chat_wording(name, phrase, thr, values > thr, is_b, source)
+        else:
+            text = (f"Model B {phrase} than Model A (median {np.median(values[is_b]):.3g} vs "
+                    f"{np.median(values[~is_b]):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of "
+                    f"{_compared(source)} "
+                    f"{'above' if direction == 'B' else 'at or below'} {thr:.3g}).")
         return Hypothesis(text, "B", source, predicate,
                           {"rate_a": float(fa), "rate_b": float(fb), "effect": lead.effect,
                            "t": lead.t, "p": lead.p, "q": lead.q, "strength": abs(lead.t),
@@ -161,6 +166,15 @@ class OfflineAssistant(Assistant):
             return []
         return offline_pairs.write_pairs(hypothesis.predicate, texts, prompts, examples_a,
                                          examples_b, n, self.seed)
+
+
+def _chat_wording(name: str, phrase: str, thr: float, shows: np.ndarray, is_b: np.ndarray,
+                  source: str) -> str:
+    """A chat-style feature in plain words: the share of each model's texts that show it (any,
+    or more than the threshold), B first, whichever way the predicate is put."""
+    much = "" if thr == 0 else f"more than {thr:.3g} {CHAT_UNITS[name]} in "
+    return (f"Model B {phrase} than Model A ({much}{_pct(shows[is_b].mean())} vs "
+            f"{_pct(shows[~is_b].mean())} of {_compared(source)}).")
 
 
 def _distinct(found: list[Hypothesis]) -> list[Hypothesis]:

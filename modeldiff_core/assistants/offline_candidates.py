@@ -11,10 +11,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..hypotheses import stats
+from .chat_features import CHAT_FEATURES
 from .predicates import STOPWORDS, STYLE_FEATURES, words_and_bigrams
 
 # Style features counted per text: "any" (> 0) is a natural threshold for them.
-_COUNTED = ("questions", "exclamations", "digits")
+_COUNTED = ("questions", "exclamations", "digits", *CHAT_FEATURES)
+# Words gathered into themes: the most frequent this many. Grouping compares every two words
+# (memory and time grow with its square); long answers bring tens of thousands of words, and
+# a word rarer than the first few thousand is too rare to shape a theme anyway.
+_GROUP_WORDS = 3000
 
 
 @dataclass
@@ -88,6 +93,8 @@ def find_candidates(contrast: Contrast, min_support: int, min_rate_gap: float,
             out.append(Candidate(kind, term, np.array([term in d for d in docs]), terms=(term,)))
     words = [w for w, n in sorted(support.items()) if n >= 2
              and " " not in w and w not in STOPWORDS]
+    if len(words) > _GROUP_WORDS:  # the most frequent, still in alphabetical order
+        words = sorted(sorted(words, key=lambda w: -support[w])[:_GROUP_WORDS])
     word_fires = {w: np.array([w in d for d in docs]) for w in words}
     out += [c for c in _theme_candidates(words, word_fires, embed, cut_distances)
             if common(c.fires)]
@@ -126,11 +133,17 @@ def _related_by_use(x: Optional[np.ndarray], min_lift: float = 3.0,
     often as chance would, in `min_together` texts or more."""
     if x is None:
         return None
-    x = x.astype(float)
-    together = x.T @ x
-    seen = np.diag(together).copy()
-    lift = together * len(x) / np.maximum(np.outer(seen, seen), 1)
-    return (lift >= min_lift) & (together >= min_together)
+    related = np.zeros((x.shape[1], x.shape[1]), dtype=bool)
+    # Only words in `min_together` texts or more can be related: the product is over those
+    # alone (thousands of words in long answers), in float32 counts, exact far below 2**24
+    # texts; the lift compared in integers, exactly.
+    keep = np.flatnonzero(x.sum(0) >= min_together)
+    sub = x[:, keep].astype(np.float32)
+    together = (sub.T @ sub).astype(np.int64)
+    seen = np.diag(together)
+    ok = (together * len(x) >= min_lift * np.outer(seen, seen)) & (together >= min_together)
+    related[np.ix_(keep, keep)] = ok
+    return related
 
 
 def _close_groups(vectors: np.ndarray, cuts: tuple, max_size: int = 10) -> list[list[int]]:
@@ -160,20 +173,38 @@ def _word_groups(x: Optional[np.ndarray], related: Optional[np.ndarray],
     related = related.copy()
     np.fill_diagonal(related, False)
     order = np.argsort(-seen, kind="stable")
-    taken, groups = np.zeros(x.shape[1], dtype=bool), []
-    for i in order:
-        if taken[i]:
+    rel = related[np.ix_(order, order)]  # rows and columns in seeding order
+    taken, groups = np.zeros(len(order), dtype=bool), []
+    for i in range(len(order)):
+        if taken[i] or not rel[i].any():
             continue
-        group = [i]
-        for j in order:
-            if not taken[j] and j not in group and related[j, group].mean() >= 0.5:
-                group.append(j)
-                if len(group) >= max_size:
-                    break
+        group = _grow(rel, taken, i, max_size)
         if len(group) > 1:
             taken[group] = True
-            groups.append(group)
+            groups.append(order[group].tolist())
     return groups
+
+
+def _grow(rel: np.ndarray, taken: np.ndarray, seed: int, max_size: int) -> list[int]:
+    """One pass down the seeding order from the top: a word joins when it is related to at
+    least half of the group so far. Between two joins the group is fixed, so the next to join
+    is the first word further down that passes then: found at once over the rest of the
+    order, not word by word (thousands of words in long answers)."""
+    group = [seed]
+    free = ~taken
+    free[seed] = False
+    hits = rel[:, seed].astype(np.int64)
+    pos = 0
+    while len(group) < max_size:
+        ok = free[pos:] & (2 * hits[pos:] >= len(group))
+        if not ok.any():
+            break
+        j = pos + int(np.argmax(ok))
+        group.append(j)
+        free[j] = False
+        hits += rel[:, j]
+        pos = j + 1
+    return group
 
 
 def passing(candidates: list[Candidate], contrast: Contrast, fdr: float, min_rate_gap: float,

@@ -1,10 +1,13 @@
-"""What the offline assistant reads in a text — words, sentences, style features — and its
-JSON predicates: "mentions" (any of some terms) or "feature" (a style feature above or at most
-a threshold). A predicate is how an offline hypothesis judges texts and edits them into pairs."""
+"""What the offline assistant reads in a text — words, sentences, style features (those of
+chat answers in `chat_features`) — and its JSON predicates: "mentions" (any of some terms) or
+"feature" (a style feature above or at most a threshold). A predicate is how an offline
+hypothesis judges texts and edits them into pairs."""
 from __future__ import annotations
 
 import re
 from typing import Callable
+
+from .chat_features import CHAT_FEATURES, CHAT_WORDS
 
 _TOKEN = re.compile(r"[a-z0-9']+|[?!.,;:]")
 _SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
@@ -45,6 +48,7 @@ STYLE_FEATURES: dict[str, Callable[[str], float]] = {
     "exclamations": lambda t: float(t.count("!")),
     "digits": lambda t: float(sum(c.isdigit() for c in t)),
     "repetition": _repetition,
+    **CHAT_FEATURES,  # markdown, openers, apologies, refusals, hedges, "you", emoji
 }
 # How a feature reads in a hypothesis: (B has more, B has less).
 FEATURE_WORDS = {
@@ -54,6 +58,7 @@ FEATURE_WORDS = {
     "exclamations": ("uses exclamations more often", "uses exclamations less often"),
     "digits": ("uses digits more often", "uses digits less often"),
     "repetition": ("repeats itself more", "repeats itself less"),
+    **CHAT_WORDS,
 }
 
 

@@ -8,7 +8,6 @@ import pandas as pd
 
 from ..assistants.base import Assistant
 from ..assistants.llm import AssistantAnswerError
-from ..models.loading import ModelCache
 from ..progress import ProgressCallback, StageProgress
 from . import stats
 from .propose import ProposalSettings, propose_hypotheses
@@ -77,8 +76,8 @@ def _proposed(store, run_id: str, config, assistant: Assistant,
     return note, stored
 
 
-def hypotheses_run(store, run_id: str, config, assistant: Assistant,
-                   cache: ModelCache, progress: Optional[ProgressCallback] = None) -> list[str]:
+def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: dict,
+                   progress: Optional[ProgressCallback] = None) -> list[str]:
     """Propose from discovery texts (once per settings; stored), validate each hypothesis on
     validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
     run's hypotheses. Returns notes for the researcher (a set put aside)."""
@@ -110,7 +109,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant,
             failed.append(f"{row.hypothesis_id} discriminative: {err}")
         try:
             if (row.hypothesis_id, "generative") not in done_keys:
-                r = _generative_step(assistant, h, judged, disc, config, cache)
+                r = _generative_step(assistant, h, judged, disc, config, sources)
                 store.save_validation(run_id, hypothesis_set, row.hypothesis_id, "generative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} generative: {err}")
@@ -130,16 +129,27 @@ def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int
     return heldout_texts(val, pairs, seed)
 
 
+def skipped_generative(sources: dict) -> Optional[str]:
+    """Why the generative test cannot run on this pair (a side without log-probs), or None."""
+    reasons = [f"model {side}: {why}" for side, source in sorted(sources.items())
+               if (why := source.lacks_logprobs())]
+    return "; ".join(reasons) or None
+
+
 def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
-                     disc: pd.DataFrame, config, cache: ModelCache) -> dict:
+                     disc: pd.DataFrame, config, sources: dict) -> dict:
     """The generative test of one hypothesis: pairs written from the held-out texts (spread
-    over prompts; the discovery texts as examples), scored under both models."""
+    over prompts; the discovery texts as examples), scored under both models. Stored as
+    skipped, with the reason, when a side has no log-probs: never silently missing."""
+    skipped = skipped_generative(sources)
+    if skipped:
+        return {"skipped": skipped, "n": 0}
     held = spread_over_prompts(judged)
     pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
                                   disc.loc[disc["side"] == "A", "text"].tolist(),
                                   disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)
-    lm_a, lm_b = cache.get(config.spec_a), cache.get(config.spec_b)
-    r = generative(pairs, lm_a, lm_b, use_chat_template=config.generation.use_chat_template,
+    r = generative(pairs, sources["A"].scorer(), sources["B"].scorer(),
+                   use_chat_template=config.generation.use_chat_template,
                    seed=config.generation.seed)
     r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
                   for p in pairs]

@@ -256,11 +256,11 @@ def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
             "n_dropped": int((~ok).sum()), "unit": "prompt"}
 
 
-def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, seed: int = 0) -> dict:
+def generative(pairs, scorer_a, scorer_b, use_chat_template: bool = True, seed: int = 0) -> dict:
     """Each text of each pair is scored by its summed log-prob under A and under B, end of text
     included (so "B stops sooner" is measured, and the shared part of a pair cancels); if the
-    hypothesis holds, B - A is larger for the favoured text than for its contrast."""
-    from ..stages.scoring import sum_logprobs
+    hypothesis holds, B - A is larger for the favoured text than for its contrast. A scorer is
+    anything with `sum_logprobs` (models.sources.base.Scorer)."""
 
     if not pairs:
         return generative_stats([], [], [], seed)
@@ -268,7 +268,7 @@ def generative(pairs, lm_a, lm_b, use_chat_template: bool = True, seed: int = 0)
     prompts = [p.prompt for p in pairs] * 2
     use_prompts = all(p is not None for p in prompts)
     kwargs = {"prompts": prompts if use_prompts else None, "use_chat_template": use_chat_template}
-    diff = sum_logprobs(lm_b, texts, **kwargs) - sum_logprobs(lm_a, texts, **kwargs)
+    diff = scorer_b.sum_logprobs(texts, **kwargs) - scorer_a.sum_logprobs(texts, **kwargs)
     fav, con = diff[:len(pairs)], diff[len(pairs):]
     out = generative_stats(fav, con, [p.prompt or i for i, p in enumerate(pairs)], seed)
     out["diffs"] = {"favoured": [float(v) for v in fav], "contrast": [float(v) for v in con]}

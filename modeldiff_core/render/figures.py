@@ -15,25 +15,38 @@ def snippet(text: str, width: int = 120) -> str:
     return html.escape(short)
 
 
-def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600):
-    """points: side, cluster_id, x, y, text (one row per text). One trace per colour group;
-    each marker's customdata is its row position in `points`, to map selections back."""
+MAX_HOVER_TEXTS = 20_000  # past this, a text in every hover label makes the page heavy
+
+
+def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600,
+               max_hover_texts: int = MAX_HOVER_TEXTS, seed: int = 0):
+    """points: side, cluster_id, x, y, text (one row per text). One WebGL trace per colour group;
+    each marker's customdata is its row position in `points`, to map selections back to the
+    texts on the server. Above `max_hover_texts` points, a seeded sample of them carries its
+    text in the hover label and the rest their side and cluster only: the figure's size then
+    stays bounded (100k points stay interactive), and a selection still reads every text."""
+    import numpy as np
     import plotly.graph_objects as go
 
     fig = go.Figure()
     key = "side" if color_by == "model" else "cluster_id"
     pts = points.reset_index(drop=True)
-    hover = [f"{s} · cluster {c}<br>{snippet(t)}" for s, c, t in
-             zip(pts["side"], pts["cluster_id"], pts["text"])]
+    with_text = np.ones(len(pts), dtype=bool)
+    if len(pts) > max_hover_texts:
+        with_text[:] = False
+        with_text[np.random.default_rng(seed).choice(len(pts), max_hover_texts, replace=False)] = True
+    hover = [f"{s} · cluster {c}<br>{snippet(t)}" if w else f"{s} · cluster {c}"
+             for s, c, t, w in zip(pts["side"], pts["cluster_id"], pts["text"], with_text)]
     pts = pts.assign(_hover=hover, _row=range(len(pts)))
     for value, group in pts.groupby(key, sort=True):
         name = f"model {value}" if key == "side" else f"cluster {value}"
-        marker = {"size": 5, "opacity": 0.7}
+        marker = {"size": 5 if len(pts) <= max_hover_texts else 3, "opacity": 0.7}
         if key == "side":
             marker["color"] = SIDE_COLOURS.get(value)
-        fig.add_trace(go.Scattergl(x=group["x"], y=group["y"], mode="markers", name=name,
-                                   marker=marker, customdata=group["_row"],
-                                   hovertext=group["_hover"], hoverinfo="text"))
+        fig.add_trace(go.Scattergl(x=group["x"].astype("float32"), y=group["y"].astype("float32"),
+                                   mode="markers", name=name, marker=marker,
+                                   customdata=group["_row"], hovertext=group["_hover"],
+                                   hoverinfo="text"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                       legend=dict(itemsizing="constant"), xaxis=dict(showticklabels=False),
                       yaxis=dict(showticklabels=False))

@@ -52,7 +52,9 @@ def disc_line(d: Optional[dict]) -> str:
             f"q = {fmt_p(d.get('q_value'))} (prompt-level)")
 
 
-def gen_line(g: Optional[dict]) -> str:
+def gen_line(g: Optional[dict], skipped: Optional[str] = None) -> str:
+    if skipped:
+        return f"skipped: {skipped}"
     if not g:
         return "not run (no pairs)"
     return (f"AUC {fmt_num(g.get('auc'))}, n = {g.get('n')} pairs of {g.get('n_prompts')} prompts, "

@@ -156,7 +156,7 @@ def _hypothesis(h: dict) -> str:
              f"<blockquote>{_e(h['text'])}</blockquote>",
              f'<p class="muted">source: {_e(h["source"])} · direction: {_e(h["direction"])}</p>',
              f"<p><b>Discriminative</b> (held-out texts): {_e(disc_line(h['discriminative']))}<br>"
-             f"<b>Generative</b>: {_e(gen_line(h['generative']))}</p>"]
+             f"<b>Generative</b>: {_e(gen_line(h['generative'], h.get('generative_skipped')))}</p>"]
     if h.get("verdict"):
         note = h["verdict"]["note"]
         parts.append(f"<p><b>Researcher's verdict</b>: {_e(h['verdict']['verdict'])}"

@@ -75,7 +75,7 @@ def _hypothesis(h: dict) -> list[str]:
     out = [f"### {h['id']} — {mark}", "", f"> {_md(h['text'])}", "",
            f"- source: {_md(h['source'])}; direction: {_md(h['direction'])}",
            f"- discriminative: {disc_line(h['discriminative'])}",
-           f"- generative: {gen_line(h['generative'])}"]
+           f"- generative: {gen_line(h['generative'], h.get('generative_skipped'))}"]
     if h.get("verdict"):
         out.append(f"- researcher's verdict: **{_md(h['verdict']['verdict'])}**"
                    + (f" — {_md(h['verdict']['note'])}" if h["verdict"]["note"] else ""))

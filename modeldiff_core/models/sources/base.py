@@ -5,6 +5,7 @@ log-probs of a text — and an analysis that needs what a source lacks refuses i
 reason `lacks()` gives."""
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from typing import Optional, Protocol
 
@@ -12,6 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ...progress import ProgressCallback
+
+
+def sample_seed(seed: int, side: str, prompt_id: int, sample_idx: int) -> int:
+    """One seed per generated row (the vLLM engine's and an endpoint's): samples of a prompt
+    differ, and a rerun sends the same requests (which a cache answers)."""
+    raw = f"{seed}:{side}:{prompt_id}:{sample_idx}".encode()
+    return int.from_bytes(hashlib.sha256(raw).digest()[:4], "big")
 
 
 class Scorer(Protocol):

@@ -5,7 +5,6 @@ parallel over the node's GPUs. Past one node, serve the model with `vllm serve` 
 through Ray, as vLLM documents) and name it `openai:MODEL` with its base URL."""
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from typing import Optional
 
@@ -14,6 +13,7 @@ import pandas as pd
 from ...config import LOAD_LOCK, ModelDiffError
 from ...progress import ProgressCallback, StageProgress
 from ..spec import resolve
+from .base import sample_seed
 
 CHUNK = 512  # rows per engine call: large enough to fill the GPU, small enough to store often
 _DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -50,11 +50,6 @@ def _engine(spec):
         return _engines[key]
 
 
-def _row_seed(seed: int, side: str, key: tuple[int, int]) -> int:
-    raw = f"{seed}:{side}:{key[0]}:{key[1]}".encode()
-    return int.from_bytes(hashlib.sha256(raw).digest()[:4], "big")
-
-
 def _formatted(llm, prompt: str, use_chat_template: bool) -> str:
     from ...stages.generate import format_prompt
 
@@ -89,7 +84,7 @@ def generate_side_vllm(store, run_id: str, side: str, spec, prompts: pd.DataFram
         keys = todo[i:i + CHUNK]
         params = [SamplingParams(n=1, temperature=settings.temperature, top_p=settings.top_p,
                                  max_tokens=settings.max_new_tokens,
-                                 seed=_row_seed(settings.seed, side, k)) for k in keys]
+                                 seed=sample_seed(settings.seed, side, *k)) for k in keys]
         outs = llm.generate([formatted[pid] for pid, _ in keys], params, lora_request=lora,
                             use_tqdm=False)
         first = [o.outputs[0] for o in outs]

@@ -1,0 +1,193 @@
+"""`outputs:PATH`: one side's answers read from a file (outputs_file.py) instead of generated.
+The run's prompts are the file's (`paired_prompts`); with two files, those both answered,
+matched by `id` when both files have one, else by prompt text. Importing stores the answers
+as the run's texts, keyed like generated ones, so a second import writes nothing. Log-probs
+only through weights the user names as the side's scorer."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pandas as pd
+
+from ...config import ModelDiffError
+from ...progress import ProgressCallback, StageProgress
+from ...stages.prompts import PromptSet
+from ..spec import ModelSpec, check_spec, ensure_built
+from .base import Source
+from .outputs_file import OutputsFile, read_outputs
+
+SIDES = ("A", "B")
+CHUNK = 5000  # rows per insert: progress moves, and a kill keeps what was stored
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """The run's prompts when a side is a file, and each prompt's key in the file(s)."""
+    prompt_set: PromptSet
+    by: str  # "id" or "prompt": what a row's prompt is known by in the files
+    keys: tuple[str, ...]  # one per run prompt, in order (the same in both files)
+    notes: tuple[str, ...]
+
+
+def keyed(file: OutputsFile, by: str) -> pd.DataFrame:
+    """The file's rows with `key` (their id or prompt) and `sample_idx`: the `sample` column
+    when there is one, else the order of appearance within the prompt."""
+    rows = file.rows.assign(key=file.rows["id" if by == "id" else "prompt"])
+    if by == "id":
+        first = rows.groupby("key", sort=False)["prompt"].transform("first")
+        clash = rows[rows["prompt"] != first]
+        if not clash.empty:
+            r = clash.iloc[0]
+            raise ModelDiffError(f"{file.where(r.row)}: id {r.key} has another prompt than on "
+                                 "its first row")
+    sample = (rows["sample"].astype(int) if "sample" in file.has
+              else rows.groupby("key", sort=False).cumcount())
+    rows = rows.assign(sample_idx=sample.to_numpy())
+    dup = rows[rows.duplicated(["key", "sample_idx"])]
+    if not dup.empty:
+        r = dup.iloc[0]
+        raise ModelDiffError(f"{file.where(r.row)}: a second answer numbered sample "
+                             f"{r.sample_idx} for the same prompt")
+    return rows
+
+
+def _prompt_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per key in order of first appearance: its prompt and first non-blank group."""
+    return rows.groupby("key", sort=False).agg(prompt=("prompt", "first"),
+                                               group=("group", "first"))
+
+
+def pair_files(spec_a: ModelSpec, spec_b: ModelSpec) -> Pairing:
+    specs = dict(zip(SIDES, (spec_a, spec_b)))
+    files = {s: read_outputs(spec.name) for s, spec in specs.items() if spec.kind == "outputs"}
+    if not files:
+        raise ModelDiffError("neither model is an outputs: file")
+    by = "id" if all("id" in f.has for f in files.values()) else "prompt"
+    tables = {s: _prompt_table(keyed(f, by)) for s, f in files.items()}
+    notes: list[str] = []
+    if len(tables) == 1:
+        table = next(iter(tables.values()))
+    else:
+        a, b = tables["A"], tables["B"]
+        shared = a.index.isin(b.index)
+        if not shared.any():
+            raise ModelDiffError(f"{spec_a.label} and {spec_b.label} have no prompt in common "
+                                 f"(matched by {'id' if by == 'id' else 'prompt text'})")
+        only_a, only_b = int((~shared).sum()), int((~b.index.isin(a.index)).sum())
+        if only_a or only_b:
+            notes.append(f"{only_a} prompts of A and {only_b} of B have no answer on the "
+                         "other side; left out")
+        table = a[shared].copy()
+        if "group" not in files["A"].has:  # B's groups, when only B's file has them
+            table["group"] = b["group"].reindex(table.index).to_numpy()
+        if by == "id":
+            differ = int((table["prompt"] != b["prompt"].reindex(table.index)).sum())
+            if differ:
+                notes.append(f"{differ} prompts matched by id read differently in B's file; "
+                             "the run shows A's text")
+    return Pairing(_prompt_set(table), by, tuple(table.index), tuple(notes))
+
+
+def _prompt_set(table: pd.DataFrame) -> PromptSet:
+    prompts = tuple(table["prompt"])
+    given = [g if isinstance(g, str) else None for g in table["group"]]
+    # A prompt without a group is a group of its own; no group at all: the split hashes prompts.
+    groups = (None if all(g is None for g in given)
+              else tuple(g if g is not None else p for g, p in zip(given, prompts)))
+    digest = hashlib.sha256(json.dumps([prompts, groups]).encode()).hexdigest()[:12]
+    return PromptSet(f"outputs:{digest}", prompts, groups)
+
+
+def paired_prompts(spec_a: ModelSpec, spec_b: ModelSpec) -> tuple[PromptSet, list[str]]:
+    """The run's prompts when one or both sides are files, and notes on what was left out."""
+    pairing = pair_files(spec_a, spec_b)
+    return pairing.prompt_set, list(pairing.notes)
+
+
+def scorer_spec(spec: ModelSpec) -> Optional[ModelSpec]:
+    """The weights named to give a file's texts log-probs (None: none named)."""
+    return ModelSpec(spec.scorer) if spec.scorer else None
+
+
+def word_count(text: str) -> int:
+    """A file has no tokenizer: its texts' length is counted in whitespace-separated words."""
+    return len(text.split())
+
+
+class OutputsSource(Source):
+    answers_prompts = False
+
+    def __init__(self, spec: ModelSpec, cache):
+        super().__init__(spec)
+        self.cache = cache
+
+    def check(self, settings) -> None:
+        s = self.spec
+        if s.quant != "none" or s.dtype != "auto" or s.revision or s.adapter or s.engine != "hf":
+            raise ModelDiffError(f"{s.label} is a file of answers: dtype, quantization, "
+                                 "revision, adapter and engine do not apply to it")
+        read_outputs(s.name)
+        scorer = scorer_spec(self.spec)
+        if scorer is not None:
+            try:
+                check_spec(scorer)
+            except ModelDiffError as err:
+                raise ModelDiffError(f"scorer of {self.spec.label}: {err}") from None
+
+    def prepare(self, progress: Optional[ProgressCallback] = None) -> None:
+        scorer = scorer_spec(self.spec)
+        if scorer is not None:
+            ensure_built(scorer, progress)
+            self.cache.get(scorer)
+
+    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
+                 progress: Optional[ProgressCallback] = None) -> int:
+        """Store this side's answers to the run's prompts; rows stored already are skipped."""
+        pairing = self._run_pairing(store, run_id, side)
+        ordered = prompts.sort_values("prompt_id")
+        if list(ordered["prompt"]) != list(pairing.prompt_set.prompts):
+            raise ModelDiffError(f"the prompts of {run_id} are not those of {self.spec.label} "
+                                 "(the file changed since the run was made?)")
+        pid_of = dict(zip(pairing.keys, ordered["prompt_id"].astype(int)))
+        rows = keyed(read_outputs(self.spec.name), pairing.by)
+        rows = rows[rows["key"].isin(pid_of)].assign(prompt_id=lambda r: r["key"].map(pid_of))
+        done = store.generation_keys(run_id, side)
+        new = [(int(p), int(s)) not in done for p, s in zip(rows["prompt_id"], rows["sample_idx"])]
+        todo = rows[new]
+        bar = StageProgress(progress, f"import {side}", len(rows), unit="texts",
+                            done=len(rows) - len(todo))
+        for start in range(0, len(todo), CHUNK):
+            part = todo.iloc[start:start + CHUNK]
+            store.save_generations(run_id, pd.DataFrame({
+                "side": side, "prompt_id": part["prompt_id"].astype(int).to_numpy(),
+                "sample_idx": part["sample_idx"].astype(int).to_numpy(),
+                "text": part["output"].to_numpy(),
+                "n_tokens": [word_count(t) for t in part["output"]],
+                "finish_reason": "imported"}))
+            bar.advance(len(part))
+        return len(todo)
+
+    def _run_pairing(self, store, run_id: str, side: str) -> Pairing:
+        # The other side decides how prompts are matched (by id only when both files have
+        # ids), so the pairing is made again from the run's two stored specs.
+        run = store.get_run(run_id)
+        if run is None:
+            raise ModelDiffError(f"no run {run_id}")
+        specs = {s: ModelSpec.from_dict(run[f"spec_{s.lower()}"]) for s in SIDES}
+        specs[side] = self.spec
+        return pair_files(specs["A"], specs["B"])
+
+    def scorer(self):
+        from .weights import WeightsScorer
+
+        scorer = scorer_spec(self.spec)
+        return None if scorer is None else WeightsScorer(self.cache.get(scorer))
+
+    def lacks_logprobs(self) -> Optional[str]:
+        if self.spec.scorer:
+            return None
+        return (f"no log-probs for this source: {self.spec.label} is a file of answers (name "
+                "weights to score them with --scorer-a/--scorer-b)")

@@ -1,0 +1,74 @@
+"""What the CLI prints on stdout when a command finishes: each result in a few plain lines."""
+from __future__ import annotations
+
+import math
+
+
+def bench_summary(bench: dict) -> str:
+    lines = [f"{'truth':<58} {'recovered':<9} {'score':>5}  best validated hypothesis"]
+    for row in bench["per_truth"]:
+        best = (row["best_hypothesis"] or "—").split(" (")[0]
+        lines.append(f"{row['truth'][:58]:<58} {'yes' if row['recovered'] else 'no':<9} "
+                     f"{row['score']:>5.2f}  {best}")
+    fmt = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
+    lines.append(f"recall {fmt(bench['recall'])} ({bench['n_recovered']} of {bench['n_truths']}), "
+                 f"precision of validated hypotheses {fmt(bench['precision'])}, "
+                 f"null false discoveries {bench['null_false_discoveries']}, "
+                 f"wall time {bench['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def run_summary(result: dict, alpha: float) -> str:
+    lines = [f"run {result['run_id']}: A = {result['model_a']}, B = {result['model_b']}, "
+             f"texts A={result['n_texts']['A']} B={result['n_texts']['B']}"]
+    b = result["baseline"]
+    if not math.isnan(b["accuracy"]):
+        lines.append(f"bag-of-words baseline (held-out, n={b['n']}): accuracy {b['accuracy']:.2f}, "
+                     f"AUC {b['auc']:.2f}")
+    skewed = sorted((c for c in result["clusters"]
+                     if c["q_value"] is not None and c["q_value"] < alpha),
+                    key=lambda c: c["q_value"])
+    lines.append(f"{len(skewed)} of {len(result['clusters'])} clusters differ at q < {alpha} "
+                 "(all texts, prompt-level test)")
+    for c in skewed[:8]:
+        lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
+                     f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
+    hyps = result["hypotheses"]
+    lines.append(f"{sum(h['validated'] for h in hyps)} of {len(hyps)} hypotheses validated "
+                 f"(discriminative q < {alpha}, held-out texts)")
+    for h in hyps:
+        d = h["discriminative"] or {}
+        mark = "VALIDATED" if h["validated"] else "         "
+        if d:
+            lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
+                         f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}  "
+                         f"{h['text']}")
+    return "\n".join(lines)
+
+
+def quant_summary(result: dict) -> str:
+    lines = [f"{result['model']}: {len(result['levels'])} levels against {result['reference']} "
+             f"({result['eval_set']}, {result['n_texts']} texts)",
+             f"{'level':<13} {'KL mean':>9} {'median':>9} {'p99':>9} {'top-1':>6} "
+             f"{'ppl':>8} {'ref ppl':>8} {'flips':>7}"]
+    for r in result["levels"]:
+        lines.append(f"{r['level']:<13} {r['kl_mean']:>9.2e} {r['kl_median']:>9.2e} "
+                     f"{r['kl_p99']:>9.2e} {r['top1_agreement']:>6.3f} {r['ppl']:>8.3f} "
+                     f"{r['ppl_ref']:>8.3f} {r['flips']:>3}/{r['n_mc']:<3}")
+    return "\n".join(lines)
+
+
+def layers_summary(result: dict) -> str:
+    by_layer: dict = {}
+    for r in result["weight_delta"]:
+        by_layer.setdefault(r["layer"], {})[r["module"]] = r["rel_norm"]
+    lines = ["weight delta |W_B - W_A| / |W_A| by layer: " + ", ".join(
+        f"{layer}: " + "/".join(f"{m} {v:.3g}" for m, v in mods.items())
+        for layer, mods in sorted(by_layer.items(), key=lambda kv: str(kv[0])))]
+    if result["activation_diff"]:
+        lines.append("activation difference (cosine distance) by layer: " + ", ".join(
+            f"{r['layer']}: {r['cosine']:.3g}" for r in result["activation_diff"]))
+    for hid, text in result.get("conclusions", {}).items():
+        lines.append(f"{hid}: {text}")
+    lines += [f"note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)
