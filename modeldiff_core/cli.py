@@ -359,7 +359,9 @@ def _main(args) -> int:
         result = commands.run(store, config, _context(args))
     result["alpha"] = args.alpha
     print(run_summary(result, args.alpha))
-    for note in result.get("notes", []):
+    skipped = dict.fromkeys(h["generative_skipped"] for h in result["hypotheses"]
+                            if h.get("generative_skipped"))
+    for note in [*result.get("notes", []), *(f"generative test skipped: {s}" for s in skipped)]:
         print(f"modeldiff: note: {note}", file=sys.stderr)
     for step in result.get("failed_steps", []):
         print(f"modeldiff: warning: step failed (run again to retry it): {step}",

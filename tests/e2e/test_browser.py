@@ -2,7 +2,8 @@
 free loopback port with an empty cache (no organisms yet), click Quick start, watch the job's
 progress move while the organisms train, wait for the job, open the cluster map and the
 hypotheses page, and see a validated hypothesis; score a text on the token diff page; run the
-layer lens as a job and see its charts. Screenshots go to tests/artifacts/."""
+layer lens as a job and see its charts. A second session compares two uploaded files of
+answers. Screenshots go to tests/artifacts/."""
 import os
 import re
 import shutil
@@ -145,3 +146,56 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
     if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):
         for name in shots:
             shutil.copy(ARTIFACTS / name, ROOT / "docs" / name)
+
+
+ALPACA = ROOT.parent / "shared" / "data" / "alpacaeval"
+
+
+@pytest.mark.skipif(not (ALPACA / "qwen15_7b.jsonl").exists(),
+                    reason="the shared AlpacaEval answers are not here")
+def test_two_uploaded_files_of_answers_to_a_result(server, tmp_path):
+    """Two real models' stored answers, uploaded on the Models page, compared as a job: no
+    weights, no organisms; the generative test is shown as skipped, with its reason. The first
+    300 answers of each file keep the suite's time down (the CLI runs all 805: README)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name in ("qwen15_7b.jsonl", "qwen15_72b.jsonl"):
+        lines = (ALPACA / name).read_text().splitlines(keepends=True)[:300]
+        (tmp_path / name).write_text("".join(lines))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS[1:], headless=True)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(server + "/Models")
+        expect(page.get_by_text("file of answers").first).to_be_visible(timeout=60_000)
+        for i, name in enumerate(("qwen15_7b.jsonl", "qwen15_72b.jsonl")):
+            page.get_by_text("file of answers").nth(i).click()
+            uploads = page.locator('input[type="file"]')
+            expect(uploads.nth(i)).to_be_attached(timeout=30_000)
+            uploads.nth(i).set_input_files(str(tmp_path / name))
+            expect(page.get_by_text(name).first).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Check and use this pair").click()
+        expect(page.get_by_text(re.compile(r"300 prompts paired"))).to_be_visible(timeout=60_000)
+        # By the navigation, not a new page load: the chosen pair lives in this session.
+        page.locator('[data-testid="stSidebarNav"]').get_by_text("Generate", exact=True).click()
+        expect(page.get_by_text(re.compile(r"outputs:qwen15_7b\.jsonl"))).to_be_visible(
+            timeout=60_000)
+        page.get_by_role("button", name="Start").click()
+        expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            page.goto(server)
+            page.wait_for_timeout(2000)
+            if page.get_by_text("done", exact=True).count():
+                break
+            page.wait_for_timeout(3000)
+        else:
+            pytest.fail("the comparison of the two files did not finish")
+        page.goto(server + "/Hypotheses")
+        expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(re.compile(r"hypotheses validated"))).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(re.compile(r"Generative test skipped: model A: no log-probs"))
+               ).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "outputs_hypotheses.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "outputs_hypotheses.png").stat().st_size > 10_000
