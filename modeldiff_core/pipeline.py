@@ -13,7 +13,7 @@ from .config import ModelDiffError
 from .hypotheses.stage import hypotheses_run
 from .models.loading import ModelCache
 from .models.sources import Source, make_source
-from .models.spec import ModelSpec, fingerprint
+from .models.spec import ModelSpec, ensure_built, fingerprint
 from .progress import ProgressCallback
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
@@ -138,7 +138,10 @@ def load_pair(sources: dict, cache: ModelCache,
               progress: Optional[ProgressCallback] = None) -> None:
     """Build (organisms, with progress) and load both models before anything is stored, so a
     model that cannot load costs neither the other side's texts nor a run row."""
-    cache.retain([s.spec for s in sources.values() if s.spec.has_weights])
+    weights = [s.spec for s in sources.values() if s.spec.has_weights]
+    for spec in weights:  # built first, with progress: retain's fingerprints need the files
+        ensure_built(spec, progress)
+    cache.retain(weights)
     for side in SIDES:
         sources[side].prepare(progress)
 

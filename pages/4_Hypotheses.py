@@ -35,10 +35,13 @@ with st.expander("Propose and validate with an assistant"):
     jobs_panel()
 
 sets = store.hypothesis_sets(run_id)
-if not sets:
+if not sets and (store.get_run(run_id) or {}).get("status") != "done":
     st.info("No hypotheses for this run yet (its job may still be running).")
     st.stop()
-hypothesis_set = st.selectbox("Hypotheses from", sets)
+if not sets:  # a finished run whose proposal found nothing: its yardstick still says a lot
+    st.info("The assistant proposed no hypothesis for this run: no candidate difference passed "
+            "its tests on the discovery texts.")
+hypothesis_set = st.selectbox("Hypotheses from", sets or ["offline"])
 result = build_result(store, run_id, hypothesis_set)
 notes = store.annotations(run_id, hypothesis_set)
 b = result["baseline"]
