@@ -7,7 +7,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pandas as pd
 
@@ -38,6 +38,21 @@ def builtin_prompt_set(name: str) -> PromptSet:
         return parse_prompt_text((DATA_DIR / "chat_prompts.jsonl").read_text(), "chat_prompts.jsonl",
                                  set_name="builtin:chat")
     raise ModelDiffError(f"unknown built-in prompt set {name!r}; choose one of {', '.join(BUILTIN_SETS)}")
+
+
+def json_lines(text: str, name: str, expected: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSONL text; a line that is not JSON,
+    or not an object, is one line naming it (`expected` says what the line should hold)."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ModelDiffError(f"{name} line {lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(obj, dict):
+            raise ModelDiffError(f"{name} line {lineno}: {expected}")
+        yield lineno, obj
 
 
 def _group_value(value, where: str) -> Optional[str]:
@@ -80,16 +95,10 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
             raise ModelDiffError(f"{filename} line {reader.line_num}: not valid CSV "
                                  f"({err})") from None
     elif filename.lower().endswith((".jsonl", ".json", ".ndjson")):
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ModelDiffError(f"{filename} line {lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
-                raise ModelDiffError(f"{filename} line {lineno}: expected an object with a "
-                                     "string 'prompt' field")
+        expected = "expected an object with a string 'prompt' field"
+        for lineno, obj in json_lines(text, filename, expected):
+            if not isinstance(obj.get("prompt"), str):
+                raise ModelDiffError(f"{filename} line {lineno}: {expected}")
             if not obj["prompt"].strip():
                 raise ModelDiffError(f"{filename} line {lineno}: empty prompt")
             prompts.append(obj["prompt"].strip())

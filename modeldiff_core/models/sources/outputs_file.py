@@ -17,6 +17,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from ...config import ModelDiffError, first_line
+from ...stages.prompts import json_lines
 
 REQUIRED = ("prompt", "output")
 OPTIONAL = ("sample", "model", "group", "id")
@@ -106,16 +107,7 @@ def _parse_text(data: bytes, name: str, fmt: str) -> tuple[pd.DataFrame, str]:
     if text.lstrip().startswith("["):  # a JSON array of objects (how some evals store answers)
         return _parse_json_array(text, name), "item"
     records, lines = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ModelDiffError(f"{name} line {lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(obj, dict):
-            raise ModelDiffError(f"{name} line {lineno}: expected a JSON object with 'prompt' "
-                                 "and 'output'")
+    for lineno, obj in json_lines(text, name, "expected a JSON object with 'prompt' and 'output'"):
         records.append(obj)
         lines.append(lineno)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
