@@ -97,9 +97,20 @@ def one_size(n: int) -> dict:
             times["tables"] = time.perf_counter() - t0
             assistant = make_assistant(config.assistant_settings(), store, run_id,
                                        embed=embedder.embed)
+            calls = []  # the proposal asks the corpus, then each mined cluster, then refines
+            ask = assistant.propose
+
+            def timed(*a, **k):
+                t = time.perf_counter()
+                found = ask(*a, **k)
+                calls.append({"source": a[2], "seconds": round(time.perf_counter() - t, 2),
+                              "found": len(found)})
+                return found
+            assistant.propose = timed
             t0 = time.perf_counter()
             _, stored = _proposed(store, run_id, config, assistant, None)
             times["propose"] = time.perf_counter() - t0
+            assistant.propose = ask
             t0 = time.perf_counter()
             hypotheses_run(store, run_id, config, assistant, sources)
             times["validate"] = time.perf_counter() - t0
@@ -107,7 +118,8 @@ def one_size(n: int) -> dict:
             n_valid = int(validated["validated"].fillna(False).astype(bool).sum())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"n": n, "seconds": {k: round(v, 2) for k, v in times.items()},
-            "peak_mib": round(peak_mib), "hypotheses": len(stored), "validated": n_valid}
+            "peak_mib": round(peak_mib), "hypotheses": len(stored), "validated": n_valid,
+            "clusters": int(labels.max()) + 1, "proposals": len(calls), "calls": calls}
 
 
 def exponents(rows: list[dict]) -> list[dict]:
@@ -137,8 +149,9 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(f"{n:>6} texts per side: " + ", ".join(f"{s} {r['seconds'][s]:.1f} s" for s in STAGES)
-              + f"; peak {r['peak_mib']} MiB; {r['hypotheses']} hypotheses, "
-              f"{r['validated']} validated", flush=True)
+              + f"; peak {r['peak_mib']} MiB; {r['clusters']} clusters, {r['proposals']} "
+              f"proposals asked, {r['hypotheses']} hypotheses, {r['validated']} validated",
+              flush=True)
     growth = exponents(rows)
     for g in growth:
         print(f"growth exponent {g['from']} -> {g['to']}: "
