@@ -1,4 +1,5 @@
-"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant|layers` (the
+"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant|layers|
+probe|export` (the
 contract in DESIGN.md). Each command checks its arguments, then calls one `commands` function."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
 from .progress import ProgressBar
-from .render.terminal import bench_summary, layers_summary, quant_summary, run_summary
+from .render.terminal import (bench_summary, layers_summary, probe_summary, quant_summary,
+                              run_summary)
 from .stages.generate import GenerationSettings
 from .stages.prompts import builtin_prompt_set, load_prompt_file
 
@@ -140,6 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="an existing folder to write them into")
     export.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
     _add_output_flags(export)
+    probe = sub.add_parser("probe", help="the probe game: can a hypothesis tell the two models "
+                           "apart in conversation, against an empty-hypothesis control?")
+    probe.add_argument("--run", required=True, help="a stored run whose models answer new prompts")
+    probe.add_argument("--hypothesis", action="append", dest="hypotheses",
+                       help="a hypothesis id to probe (repeatable; default: the validated ones)")
+    probe.add_argument("--assistant", default="offline",
+                       help="which hypothesis set (offline, anthropic:MODEL, openai:MODEL): its "
+                            "assistant plays")
+    probe.add_argument("--rounds", type=int, default=12, help="rounds per game")
+    probe.add_argument("--games", type=int, default=3, help="games per hypothesis (and control)")
+    probe.add_argument("--answers", type=int, default=4,
+                       help="answers of the hidden model to each probe")
+    probe.add_argument("--examples", type=int, default=3,
+                       help="labelled discovery examples shown to an LLM assistant")
+    probe.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
+    probe.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
+    probe.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
+    probe.add_argument("--out", help="write the result JSON here")
+    probe.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    _add_output_flags(probe)
     layers = sub.add_parser("layers", help="which layers carry B's difference: weight deltas, "
                             "activation differences, delta-scaling interventions")
     layers.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
@@ -249,7 +271,8 @@ BOUNDS = {
     "base_mix": (0.0, 10.0), "rank": (1, 4096), "lora_alpha": (1, 100_000),
     "lr": (1e-12, 10.0), "epochs": (0.001, 10_000.0), "max_length": (2, 1_000_000),
     "grad_accum": (1, 100_000), "window": (1, 10_000), "generations": (0, 100_000),
-    "texts": (1, 10_000_000),
+    "texts": (1, 10_000_000), "rounds": (1, 10_000), "games": (1, 1_000), "answers": (1, 1_000),
+    "examples": (0, 100),
 }
 
 
@@ -351,6 +374,8 @@ def _main(args) -> int:
         return _layers_command(args)
     if args.command == "export":
         return _export_command(args)
+    if args.command == "probe":
+        return _probe_command(args)
     from . import commands
     from .store import Store
 
@@ -429,6 +454,22 @@ def _export_command(args) -> int:
         out = commands.export(store, commands.ExportParams(args.run, args.out), _context(args))
     print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
           f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
+    return 0
+
+
+def _probe_command(args) -> int:
+    from . import commands
+    from .methods.probe.game import ProbeSettings
+    from .store import Store
+
+    settings = ProbeSettings(args.rounds, args.games, args.answers, args.examples, args.alpha)
+    params = commands.ProbeParams(args.run, args.assistant, args.hypotheses, settings,
+                                  args.assistant_base_url, args.assistant_key_file)
+    with Store(args.db or default_db_path()) as store:
+        result = commands.probe(store, params, _context(args))
+    if args.out:
+        _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
+    print(probe_summary(result))
     return 0
 
 

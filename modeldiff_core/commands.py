@@ -1,4 +1,4 @@
-"""One function per kind of work — run, plant, truth-bench, quant, layers — each taking its
+"""One function per kind of work — run, plant, truth-bench, quant, layers, probe — each taking its
 parameters as one dataclass (whose `to_dict` is what a job stores and `from_dict` reads back).
 The CLI and the dashboard's jobs are thin adapters onto these, so the two never rebuild the
 same calls differently."""
@@ -229,6 +229,69 @@ def export(store, params: ExportParams, ctx: Context) -> dict:
     return {"run_id": params.run_id, "A": str(path_a), "B": str(path_b)}
 
 
+# ---------------------------------------------------------------------------- probe
+@dataclass
+class ProbeParams:
+    run_id: str
+    hypothesis_set: str = "offline"  # whose hypotheses; that set's assistant plays
+    hypothesis_ids: Optional[list] = None  # None: the set's validated hypotheses
+    settings: object = None  # a methods.probe.game.ProbeSettings (None: its defaults)
+    assistant_base_url: Optional[str] = None
+    assistant_key_file: Optional[str] = None
+
+    def __post_init__(self):
+        from .methods.probe.game import ProbeSettings
+
+        if self.settings is None:
+            self.settings = ProbeSettings()
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "hypothesis_set": self.hypothesis_set,
+                "hypothesis_ids": self.hypothesis_ids, "settings": self.settings.to_dict(),
+                "assistant_base_url": self.assistant_base_url,
+                "assistant_key_file": self.assistant_key_file}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProbeParams":
+        from .methods.probe.game import ProbeSettings
+
+        return cls(d["run_id"], d.get("hypothesis_set", "offline"), d.get("hypothesis_ids"),
+                   ProbeSettings(**d.get("settings", {})), d.get("assistant_base_url"),
+                   d.get("assistant_key_file"))
+
+
+def probe(store, params: ProbeParams, ctx: Context) -> dict:
+    """The probe game on a stored run's hypotheses. Everything cheap is checked first (the
+    settings, the run, that both models can answer new prompts, the hypotheses, the assistant's
+    key); then the models are loaded and the games played."""
+    from .assistants.registry import AssistantSettings, make_assistant
+    from .methods.probe.game import Players
+    from .methods.probe.stage import chosen_hypotheses, probe_run
+    from .pipeline import config_for_run, load_pair, make_sources
+
+    params.settings.check()
+    if store.get_run(params.run_id) is None:
+        raise ModelDiffError(f"no run {params.run_id} in the database")
+    config = config_for_run(store, params.run_id)
+    sources = make_sources(config, ctx.cache, store, ctx.model_keys)
+    lacking = [f"model {side}: {why}" for side, src in sorted(sources.items())
+               if (why := src.lacks_answers())]
+    if lacking:
+        raise ModelDiffError("the probe game needs models that answer new prompts; "
+                             + "; ".join(lacking))
+    for source in sources.values():
+        source.check(config.generation)
+    chosen = chosen_hypotheses(store, params.run_id, params.hypothesis_set, params.hypothesis_ids)
+    assistant = make_assistant(AssistantSettings.for_set(params.hypothesis_set,
+                                                         params.assistant_base_url,
+                                                         params.assistant_key_file),
+                               store, params.run_id, config.generation.seed, ctx.api_key)
+    ctx.on_run_id(params.run_id)
+    load_pair(sources, ctx.cache, ctx.progress)
+    return probe_run(store, params.run_id, params.hypothesis_set, chosen,
+                     Players(assistant, sources, config.generation), params.settings, ctx.progress)
+
+
 def _run_params(d: dict):
     from .pipeline import config_from_dict
 
@@ -241,4 +304,5 @@ KINDS = {"pipeline": (_run_params, run),
          "plant": (PlantParams.from_dict, plant),
          "truth-bench": (BenchParams.from_dict, truth_bench),
          "quant": (QuantParams.from_dict, quant),
-         "layers": (LayersParams.from_dict, layers)}
+         "layers": (LayersParams.from_dict, layers),
+         "probe": (ProbeParams.from_dict, probe)}

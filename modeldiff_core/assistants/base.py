@@ -1,12 +1,12 @@
 """The assistant protocol: propose hypotheses from contrasting texts, judge held-out texts
-given a hypothesis, and write texts for the generative test. Three kinds implement it:
+given a hypothesis, write texts for the generative test, and play the probe game. Three kinds implement it:
 offline (statistics, the default), anthropic and openai."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Optional
 
-from ..hypotheses.types import GeneratedPair, Hypothesis
+from ..hypotheses.types import GeneratedPair, Hypothesis, ProbeContext, ProbeRound
 
 
 class Assistant(ABC):
@@ -66,3 +66,15 @@ class Assistant(ABC):
         model's discovery texts. Material taken from examples never comes from the model the
         hypothesis says shows the behaviour: inserting a model's own text raises its
         likelihood whether or not the behaviour matters."""
+
+    # The probe game: `hypothesis` None is the empty-hypothesis control. `history`: the
+    # earlier rounds of this game (their probes, answers and guesses; never the truth).
+    def write_probe(self, hypothesis: Optional[Hypothesis], history: list[ProbeRound],
+                    ctx: ProbeContext) -> str:
+        """A prompt meant to bring out the difference the hypothesis names."""
+        raise NotImplementedError(f"the {self.kind} assistant does not play the probe game")
+
+    def guess(self, hypothesis: Optional[Hypothesis], history: list[ProbeRound], probe: str,
+              answers: list[str], ctx: ProbeContext) -> tuple[str, float]:
+        """Which model gave these answers to the probe, "A" or "B", and the belief in it (0.5-1)."""
+        raise NotImplementedError(f"the {self.kind} assistant does not play the probe game")

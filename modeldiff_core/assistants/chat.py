@@ -151,6 +151,60 @@ class ChatAssistant(Assistant):
         return pairs
 
 
+    # -------------------------------------------------------------- probe game
+    def _game(self, hypothesis, history, ctx) -> dict:
+        """What both requests of a round show: the hypothesis (none, for the control), a few
+        labelled discovery examples, and this game's earlier rounds as the assistant saw them
+        (probe, answers, its guess; never which model it was)."""
+        return {"hypothesis": hypothesis.text if hypothesis is not None else None,
+                "examples": [{"prompt": e["prompt"], "model_a": _clip(e["a"]),
+                              "model_b": _clip(e["b"])} for e in ctx.examples],
+                "earlier_rounds": [{"probe": r.probe, "answers": [_clip(a) for a in r.answers],
+                                    "your_guess": r.guess} for r in history],
+                # The game's number keeps games independent: without it every game's first
+                # request would be the same, and the cache would answer it the same.
+                "game": ctx.game + 1, "round": ctx.round + 1, "rounds": ctx.rounds}
+
+    def write_probe(self, hypothesis, history, ctx):
+        basis = ("the hypothesis about how Model B differs from Model A" if hypothesis is not None
+                 else "the examples (no hypothesis is given)")
+        answer = self._ask(
+            "probe. You are talking to a hidden model, Model A or Model B, chosen afresh by a "
+            "fair coin for each round. Write one prompt to send it whose answer would show, by "
+            f"{basis}, which model it is. Learn from the earlier rounds of this game which "
+            'probes tell the models apart. Answer {"probe": "..."}.',
+            self._game(hypothesis, history, ctx), purpose="probe", check=_check_probe,
+            max_tokens=512)
+        return answer["probe"].strip()
+
+    def guess(self, hypothesis, history, probe, answers, ctx):
+        answer = self._ask(
+            "guess. The hidden model answered the probe as shown. Say which model it is, "
+            '"A" or "B", and how sure you are (50-100). Answer '
+            '{"guess": "A" or "B", "confidence": number}.',
+            {**self._game(hypothesis, history, ctx), "probe": probe,
+             "answers": [_clip(a) for a in answers]},
+            purpose="guess", check=_check_guess, max_tokens=256)
+        confidence = min(1.0, max(0.5, float(answer["confidence"]) / 100))
+        return answer["guess"], confidence
+
+
+def _check_probe(answer) -> Optional[str]:
+    got = answer.get("probe") if isinstance(answer, dict) else None
+    if not isinstance(got, str) or not got.strip():
+        return "Give the prompt as a non-empty string in 'probe'."
+    return None
+
+
+def _check_guess(answer) -> Optional[str]:
+    if not isinstance(answer, dict) or answer.get("guess") not in ("A", "B"):
+        return 'Give "guess": "A" or "B".'
+    c = answer.get("confidence")
+    if not isinstance(c, (int, float)) or isinstance(c, bool):
+        return "Give 'confidence' as a number from 50 to 100."
+    return None
+
+
 def _hypotheses(answer: dict, source: str, n: int, evidence: dict) -> list[Hypothesis]:
     out = []
     for item in answer["hypotheses"][:n]:

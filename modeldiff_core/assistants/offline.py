@@ -4,7 +4,8 @@ Proposes from yes/no features of texts (`offline_candidates`: words, stop words 
 bigrams, word groups and style features above thresholds), each tested over prompts on the
 discovery texts, with FDR control over all of them; words that go together become one theme.
 Every hypothesis carries a JSON predicate (`predicates`), which is also how it judges texts and
-how it edits held-out texts into counterfactual pairs for the generative test (`offline_pairs`)."""
+how it edits held-out texts into counterfactual pairs for the generative test (`offline_pairs`)
+and how it probes and guesses in the probe game (`offline_probe`)."""
 from __future__ import annotations
 
 from typing import Callable, Optional
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..hypotheses import stats
 from ..hypotheses.types import Hypothesis
-from . import offline_pairs
+from . import offline_pairs, offline_probe
 from .base import Assistant
 from .chat_features import CHAT_UNITS
 from .offline_candidates import (
@@ -157,6 +158,36 @@ class OfflineAssistant(Assistant):
             raise ValueError("the offline assistant judges only hypotheses with a predicate")
         fires_means_b = pred.get("favours", "B") == "B"
         return [1.0 if predicate_fires(pred, t) == fires_means_b else 0.0 for t in texts]
+
+    # -------------------------------------------------------------- probe game
+    def _ranked(self, hypothesis, ctx):
+        key = ("ranked", hypothesis.text)
+        if key not in ctx.memo:
+            scores = np.array(self.judge(hypothesis, ctx.discovery["text"].tolist()))
+            ctx.memo[key] = offline_probe.ranked_probes(scores, ctx.discovery)
+        return ctx.memo[key]
+
+    def write_probe(self, hypothesis, history, ctx):
+        index = ctx.game * ctx.rounds + ctx.round
+        if hypothesis is None:  # the control: the discovery prompts in a seeded order
+            prompts = sorted(set(ctx.discovery["prompt"]))
+            np.random.default_rng(ctx.seed).shuffle(prompts)
+            return prompts[index % len(prompts)]
+        probe, rate_a, rate_b = offline_probe.probe_for(self._ranked(hypothesis, ctx), index)
+        ctx.memo[("rates", hypothesis.text, probe)] = (rate_a, rate_b)
+        return probe
+
+    def guess(self, hypothesis, history, probe, answers, ctx):
+        if hypothesis is None:
+            return ("B" if offline_probe.coin(ctx.seed, ctx.game, ctx.round, probe) else "A"), 0.5
+        rates = ctx.memo.get(("rates", hypothesis.text, probe))
+        if rates is None:  # a probe not of this assistant's making: the sides' overall rates
+            ranked = self._ranked(hypothesis, ctx)
+            rates = (float(np.mean([r[1] for r in ranked])), float(np.mean([r[2] for r in ranked])))
+        p_b = offline_probe.belief_b(self.judge(hypothesis, answers), *rates)
+        if p_b == 0.5:
+            return ("B" if offline_probe.coin(ctx.seed, ctx.game, ctx.round, probe) else "A"), 0.5
+        return ("B" if p_b > 0.5 else "A"), max(p_b, 1 - p_b)
 
     # ---------------------------------------------------------- write pairs
     def write_pairs(self, hypothesis, texts, prompts, examples_a, examples_b, n):

@@ -32,8 +32,9 @@ class AssistantSettings:
     @classmethod
     def for_set(cls, hypothesis_set: str, base_url: Optional[str] = None,
                 key_file: Optional[str] = None) -> "AssistantSettings":
-        """The assistant that wrote (and so judges) a hypothesis set."""
-        kind, _, model = hypothesis_set.partition(":")
+        """The assistant that wrote (and so judges) a hypothesis set; a set put aside is named
+        after its settings ("offline [kmeans, ...]")."""
+        kind, _, model = hypothesis_set.split(" [", 1)[0].partition(":")
         return cls(kind, None if model in ("", "default") else model, base_url, key_file)
 
 

@@ -1,4 +1,5 @@
-"""What a hypothesis is, and a pair of texts written to test one generatively."""
+"""What a hypothesis is, a pair of texts written to test one generatively, and a round of the
+probe game that tests one in conversation."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -23,3 +24,35 @@ class GeneratedPair:
     favoured: str
     contrast: str
     prompt: Optional[str] = None
+
+
+@dataclass
+class ProbeRound:
+    """One round of the probe game: the assistant's probe, the hidden model's answers (A or B
+    by a fair coin), and the assistant's guess of which model answered."""
+    game: int
+    round: int
+    probe: str
+    hidden: str  # "A" or "B": revealed only once the game is scored
+    answers: list
+    guess: str  # "A" or "B"
+    confidence: float  # the assistant's belief in its guess, 0.5 to 1
+
+    @property
+    def correct(self) -> bool:
+        return self.guess == self.hidden
+
+
+@dataclass
+class ProbeContext:
+    """What an assistant plays a round with beside the hypothesis and its game's earlier rounds:
+    the run's discovery texts (text, side, prompt_id, prompt), labelled discovery examples
+    (prompt, a, b) for an assistant that is shown some, where the round sits in the game, and a
+    memo kept across the rounds of one hypothesis' games."""
+    discovery: object  # a DataFrame
+    examples: list
+    game: int = 0
+    round: int = 0
+    rounds: int = 12
+    seed: int = 0
+    memo: dict = field(default_factory=dict)

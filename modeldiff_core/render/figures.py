@@ -1,5 +1,6 @@
 """The dashboard's plotly figures: the cluster map (WebGL scatter) from stored points, a
-quantization study's cost per level, and the layer lens's heatmaps and scaling curves."""
+quantization study's cost per level, the layer lens's heatmaps and scaling curves, and the
+probe game's accuracy against its control."""
 from __future__ import annotations
 
 import html
@@ -111,4 +112,20 @@ def scaling_figure(curves: pd.DataFrame, value: str, label: str):
                         name=f"layer {layer}" if layer != "all" else "all layers",
                         line={"dash": "dash"} if layer == "all" else None)
     fig.update_layout(xaxis_title="α", yaxis_title=label, height=340, margin={"t": 20})
+    return fig
+
+
+def probe_figure(hypotheses: list[dict]):
+    """Accuracy of each probed hypothesis beside its empty-hypothesis control, chance marked."""
+    import plotly.graph_objects as go
+
+    ids = [h["hypothesis_id"] for h in hypotheses]
+    fig = go.Figure([
+        go.Bar(name="with the hypothesis", x=ids, y=[h["accuracy"] for h in hypotheses],
+               marker_color=SIDE_COLOURS["B"]),
+        go.Bar(name="control (empty hypothesis)", x=ids,
+               y=[h["control_accuracy"] for h in hypotheses], marker_color="#999999")])
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    fig.update_layout(barmode="group", yaxis_title="share of rounds guessed right",
+                      yaxis_range=[0, 1], height=320, margin=dict(t=20, b=20))
     return fig

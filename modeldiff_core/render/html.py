@@ -18,6 +18,9 @@ from .fmt import (
     fmt_p,
     gen_line,
     lens_tables,
+    probe_caption,
+    probe_rows,
+    PROBE_HEAD,
     ordered,
     quant_rows,
     settings_lines,
@@ -115,6 +118,8 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
     body += [_quantization(q) for q in data.get("quantization") or []]
     if data.get("layer_lens"):
         body += _layer_lens(data["layer_lens"])
+    if data.get("probe"):
+        body += _probe(data["probe"])
     if data["failed_steps"]:
         body.append("<h2>Failed steps</h2><ul>"
                     + "".join(f"<li>{_e(s)}</li>" for s in data["failed_steps"]) + "</ul>")
@@ -202,6 +207,12 @@ def _layer_lens(lens: dict) -> list[str]:
                 _table([_e(h) for h in head], [[_e(c) for c in r] for r in rows],
                        set(range(1, len(head))))]
     return out
+
+
+def _probe(probe: dict) -> list[str]:
+    return ["<h2>Probe game</h2>", f'<p class="muted">{_e(probe_caption(probe))}</p>',
+            _table([_e(h) for h in PROBE_HEAD], [[_e(c) for c in r] for r in probe_rows(probe)],
+                   set(range(1, len(PROBE_HEAD))))]
 
 
 # ------------------------------------------------------------------------ token view

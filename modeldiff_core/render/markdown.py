@@ -13,6 +13,9 @@ from .fmt import (
     fmt_p,
     gen_line,
     lens_tables,
+    probe_caption,
+    probe_rows,
+    PROBE_HEAD,
     ordered,
     quant_rows,
     settings_lines,
@@ -45,6 +48,8 @@ def render_markdown(data: dict) -> str:
         out += _quantization(q)
     if data.get("layer_lens"):
         out += _layer_lens(data["layer_lens"])
+    if data.get("probe"):
+        out += _probe(data["probe"])
     if data["failed_steps"]:
         out += ["## Failed steps", ""] + [f"- {_md(s)}" for s in data["failed_steps"]]
     return "\n".join(out) + "\n"
@@ -113,4 +118,11 @@ def _layer_lens(lens: dict) -> list[str]:
     for title, (head, rows) in lens_tables(lens).items():
         out += ["", f"{title}:", ""]
         out += _table(head, "|" + "---:|" * len(head), [[_md(c) for c in r] for r in rows])
+    return out + [""]
+
+
+def _probe(probe: dict) -> list[str]:
+    out = ["## Probe game", "", _md(probe_caption(probe)), ""]
+    out += _table(PROBE_HEAD, "|---|" + "---:|" * (len(PROBE_HEAD) - 1),
+                  [[_md(c) for c in r] for r in probe_rows(probe)])
     return out + [""]

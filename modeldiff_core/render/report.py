@@ -1,5 +1,6 @@
 """A run summarised for presenting, as JSON-able data: pair and settings, top clusters,
-hypotheses with their held-out evidence and validation figures, quantization, layer lens.
+hypotheses with their held-out evidence and validation figures, quantization, layer lens,
+probe game.
 `render.markdown` and `render.html` turn it into a document.
 
 Reads only through `Store` methods."""
@@ -128,7 +129,22 @@ def report_data(store, run_id: str, hypothesis_set: str = "offline") -> dict:
         "n_clusters": len(clusters), "clusters": clusters[:TOP_CLUSTERS],
         "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", []),
         "quantization": quantization_for(store, [run["spec_a"]["model"], run["spec_b"]["model"]]),
-        "layer_lens": store.layer_lens(run_id, hypothesis_set)})
+        "layer_lens": store.layer_lens(run_id, hypothesis_set),
+        "probe": probe_for(store, run_id, hypothesis_set)})
+
+
+def probe_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
+    """The probe games stored for the set, summarised (their transcripts left out)."""
+    from ..methods.probe.stage import stored_probe
+
+    probe = stored_probe(store, run_id, hypothesis_set)
+    if probe is None:
+        return None
+    for h in probe["hypotheses"]:
+        h.pop("rounds")
+        h["control"].pop("rounds")
+        h["per_probe"] = h["per_probe"][:5]
+    return probe
 
 
 def quantization_for(store, models: list[str]) -> list[dict]:

@@ -72,3 +72,16 @@ def layers_summary(result: dict) -> str:
         lines.append(f"{hid}: {text}")
     lines += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines)
+
+
+def probe_summary(result: dict) -> str:
+    """One line per probed hypothesis: accuracy with its binomial p and q, and the control's."""
+    lines = []
+    for h in result["hypotheses"]:
+        verdict = "probe-validated" if h["probe_validated"] else "not probe-validated"
+        lines.append(f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy "
+                     f"{h['accuracy']:.2f}, p = {h['p_value']:.2g}, q = {h['q_value']:.2g}; "
+                     f"{verdict}); control {h['control']['correct']}/{h['control']['n']} "
+                     f"(accuracy {h['control_accuracy']:.2f}, p = {h['control_p_value']:.2g}) "
+                     f"- {h['text']}")
+    return "\n".join(lines) or "nothing was probed"

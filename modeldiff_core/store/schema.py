@@ -1,6 +1,6 @@
 """The database's schema: the migrations that build it, in order (the package's only DDL)."""
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -128,7 +128,18 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE layer_lens RENAME COLUMN assistant TO hypothesis_set",
         "ALTER TABLE hypothesis_settings RENAME COLUMN assistant TO hypothesis_set",
     ],
+    [
+        # The probe game, one row per round as it finishes (a game resumes at its first
+        # missing round). `arm`: the hypothesis, or the empty-hypothesis control; `settings`:
+        # what else the game depends on (answers per probe, examples shown, seed), so games
+        # played with other settings never mix.
+        """CREATE TABLE probe_rounds (
+            run_id VARCHAR, hypothesis_set VARCHAR, hypothesis_id VARCHAR, settings VARCHAR,
+            arm VARCHAR, game INTEGER, round INTEGER, probe VARCHAR, hidden VARCHAR,
+            answers VARCHAR, guess VARCHAR, confidence DOUBLE, created_at TIMESTAMP,
+            PRIMARY KEY (run_id, hypothesis_set, hypothesis_id, settings, arm, game, round))""",
+    ],
 ]
 # Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.
 HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
-                         "truth_scores", "layer_lens", "hypothesis_settings")
+                         "truth_scores", "layer_lens", "hypothesis_settings", "probe_rounds")

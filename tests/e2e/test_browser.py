@@ -2,7 +2,8 @@
 free loopback port with an empty cache (no organisms yet), click Quick start, watch the job's
 progress move while the organisms train, wait for the job, open the cluster map and the
 hypotheses page, and see a validated hypothesis; score a text on the token diff page; run the
-layer lens as a job and see its charts. A second session compares two uploaded files of
+layer lens as a job and see its charts; play one probe game and read its transcript. A second
+session compares two uploaded files of
 answers. Screenshots go to tests/artifacts/."""
 import os
 import re
@@ -66,6 +67,19 @@ def server(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _reload_until(page, url: str, shows, what: str, timeout: float = 600) -> None:
+    """Reload `url` every few seconds until it shows `shows` (a text or a pattern): how a
+    test waits for a job, as a user would."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        page.goto(url)
+        page.wait_for_timeout(2000)
+        if page.get_by_text(shows, exact=isinstance(shows, str) or None).count():
+            return
+        page.wait_for_timeout(3000)
+    pytest.fail(f"{what} did not finish")
+
+
 def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -97,15 +111,7 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
             page.wait_for_timeout(700)
         assert len(set(seen)) >= 2, f"no training progress seen: {seen}"
         # Wait for the job: the home page's run table says done once the pipeline finished.
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            page.goto(server)
-            page.wait_for_timeout(2000)
-            if page.get_by_text("done", exact=True).count():
-                break
-            page.wait_for_timeout(3000)
-        else:
-            pytest.fail("the Quick start job did not finish")
+        _reload_until(page, server, "done", "the Quick start job")
         page.goto(server + "/Clusters")
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
         page.wait_for_timeout(2000)
@@ -127,20 +133,29 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
         page.goto(server + "/Layers")
         page.get_by_role("button", name="Run layer lens").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            page.wait_for_timeout(5000)
-            page.goto(server + "/Layers")
-            page.wait_for_timeout(3000)
-            if page.get_by_text(re.compile(r"behaviour vs α")).count():
-                break
-        else:
-            pytest.fail("the layer lens job did not finish")
+        _reload_until(page, server + "/Layers", re.compile(r"behaviour vs α"), "the layer lens job")
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
         page.wait_for_timeout(2000)
         page.screenshot(path=str(ARTIFACTS / "layers.png"), full_page=True)
+        # One probe game of three rounds; its transcript, with the truth revealed each round.
+        page.goto(server + "/Probe")
+        for label, value in (("Rounds per game", "3"), ("Games", "1")):
+            box = page.get_by_label(label)
+            expect(box).to_be_visible(timeout=60_000)
+            box.fill(value)
+            box.press("Enter")
+            page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Play").click()
+        expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
+        _reload_until(page, server + "/Probe", re.compile(r"Round 3 — probe:"), "the probe game")
+        expect(page.get_by_text(re.compile(r"it was model [AB] · (right|wrong)")).first
+               ).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(re.compile(r"Game 1: \d of 3 rounds guessed right"))
+               ).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "probe.png"), full_page=True)
         browser.close()
-    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png")
+    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png", "probe.png")
     for name in shots:
         assert (ARTIFACTS / name).stat().st_size > 10_000
     if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):
@@ -179,15 +194,7 @@ def test_two_uploaded_files_of_answers_to_a_result(server):
             timeout=60_000)
         page.get_by_role("button", name="Start").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            page.goto(server)
-            page.wait_for_timeout(2000)
-            if page.get_by_text("done", exact=True).count():
-                break
-            page.wait_for_timeout(3000)
-        else:
-            pytest.fail("the comparison of the two files did not finish")
+        _reload_until(page, server, "done", "the comparison of the two files")
         page.goto(server + "/Hypotheses")
         expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
         expect(page.get_by_text(re.compile(r"hypotheses validated"))).to_be_visible(timeout=30_000)

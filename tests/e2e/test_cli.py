@@ -27,6 +27,14 @@ def _demo(tmp_path, organism, capsys):
     return json.loads(out.read_text())
 
 
+def _probe(tmp_path, run_id, capsys, *args):
+    out = tmp_path / "probe.json"
+    code = main(["probe", "--run", run_id, "--db", str(tmp_path / "d.duckdb"), "--out", str(out),
+                 "--quiet", *args])
+    assert code == 0, capsys.readouterr().err
+    return json.loads(out.read_text())
+
+
 def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dirs):
     result = _demo(tmp_path, "cats", capsys)
     assert set(result) >= {"run_id", "model_a", "model_b", "n_texts", "baseline", "clusters",
@@ -54,6 +62,22 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
     assert not [h for h in result["hypotheses"] if h["validated"]]
     assert result["coverage"]["share"] is None
     assert result["coverage"]["note"].startswith("not applicable")
+    # The probe game on the null pair: hypotheses a finetune could have had (cats, questions)
+    # tell nothing apart — at chance, nothing probe-validated — and neither does the control.
+    from modeldiff_core.hypotheses.types import Hypothesis
+
+    with Store(tmp_path / "d.duckdb") as store:
+        store.save_hypotheses(result["run_id"], "offline [probe check]", [
+            Hypothesis("Model B mentions cats more often.", "B", "check",
+                       {"type": "mentions", "terms": ["cat"], "favours": "B"}),
+            Hypothesis("Model B asks questions more often.", "B", "check",
+                       {"type": "feature", "feature": "questions", "op": ">", "threshold": 0,
+                        "favours": "B"})])
+    probed = _probe(tmp_path, result["run_id"], capsys, "--assistant", "offline [probe check]",
+                    "--hypothesis", "h1", "--hypothesis", "h2")
+    for h in probed["hypotheses"]:
+        assert h["n"] == 36 and h["p_value"] > 0.05 and not h["probe_validated"], h
+        assert h["control_p_value"] > 0.05
 
 
 @pytest.mark.parametrize("organism, names", [("cats", ['"cat"']), ("questions", ["questions"]),
@@ -83,6 +107,14 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, orga
     assert d["n"] > 50
     g = named[0]["generative"]
     assert g is not None and g["n"] > 10 and g["auc"] > 0.5
+    # The probe game: 12 rounds x 3 games tell the models apart by the named hypothesis; the
+    # same game with an empty hypothesis does not.
+    probed = _probe(tmp_path, result["run_id"], capsys, "--hypothesis", named[0]["id"])
+    (p,) = probed["hypotheses"]
+    assert p["n"] == 36 and p["accuracy"] >= 0.9 and p["probe_validated"], p["per_probe"]
+    assert p["control"]["n"] == 36 and p["control_p_value"] > 0.05
+    assert set(p["rounds"][0]) >= {"game", "round", "probe", "hidden", "answer", "guess",
+                                   "confidence", "correct"}
     for h in result["hypotheses"]:  # every hypothesis comes with its tests and q-values
         assert set(h) >= {"id", "text", "source", "discriminative", "generative", "validated"}
         assert h["validated"] == (h["discriminative"]["q_value"] < 0.05)

@@ -12,6 +12,7 @@ from typing import Optional, Protocol
 import numpy as np
 import pandas as pd
 
+from ...config import ModelDiffError
 from ...progress import ProgressCallback
 
 
@@ -53,6 +54,17 @@ class Source(ABC):
         """Store this side's texts for every (prompt, sample) not stored yet; returns rows
         written. `prompts`: the run's prompts (prompt_id, prompt, …); `settings`: the run's
         GenerationSettings."""
+
+    def answer(self, prompt: str, settings, seeds: list[int], run_id: Optional[str] = None) -> list[str]:
+        """One answer to a new prompt per seed, sampled with a run's GenerationSettings (the
+        probe game's hidden model); `run_id`: what an endpoint's calls count under."""
+        raise ModelDiffError(self.lacks_answers() or f"{self.spec.label} cannot answer prompts")
+
+    def lacks_answers(self) -> Optional[str]:
+        """Why this source cannot answer a prompt it has not seen (None when it can)."""
+        if self.answers_prompts:
+            return None
+        return f"{self.spec.label} is a file of answers: it cannot answer a new prompt"
 
     def scorer(self) -> Optional[Scorer]:
         """Log-probs of texts under this model, or None when the source has none."""

@@ -250,6 +250,20 @@ class EndpointSource(Source):
             writer.flush()
         return writer.written
 
+    def answer(self, prompt, settings, seeds, run_id=None):
+        path = self.call_path()
+        messages = [{"role": "user", "content": prompt}]
+
+        def one(seed: int) -> str:
+            return path.generate(messages, settings.max_new_tokens, settings.temperature,
+                                 Sampling(settings.top_p, seed), run_id, "probe answer").text.strip()
+
+        try:
+            with ThreadPoolExecutor(path.max_concurrency) as pool:
+                return list(pool.map(one, seeds))
+        except ModelDiffError as err:
+            raise ModelDiffError(f"{self.spec.label}: {err}") from None
+
     # ---------------------------------------------------------------- log-probs
     def scorer(self) -> Optional[CompletionsScorer]:
         """The Completions API scorer, or None; its calls count under the run this source

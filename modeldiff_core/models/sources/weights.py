@@ -61,5 +61,15 @@ class WeightsSource(Source):
         return generate_side(store, run_id, side, self.cache.get(self.spec), prompts, settings,
                              progress)
 
+    def answer(self, prompt, settings, seeds, run_id=None):
+        """HF generate, whatever the run's engine (a probe is one prompt at a time, where vLLM's
+        batching gains nothing): the answers sampled as one batch, seeded by the first seed."""
+        from ...stages.generate import format_prompt, generate_batch
+
+        lm = self.cache.get(self.spec)
+        chat = settings.use_chat_template and bool(getattr(lm.tokenizer, "chat_template", None))
+        text = format_prompt(lm.tokenizer, prompt, settings.use_chat_template)
+        return [row[0] for row in generate_batch(lm, [text] * len(seeds), settings, seeds[0], chat)]
+
     def scorer(self) -> WeightsScorer:
         return WeightsScorer(self.cache.get(self.spec))

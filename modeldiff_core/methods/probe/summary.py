@@ -1,0 +1,62 @@
+"""The probe game's statistics: each round is one trial; accuracy with an exact one-sided
+binomial test against 1/2, per game and per probe, Benjamini-Hochberg across the probed
+hypotheses (probe-validated at q < alpha), and the empty-hypothesis control beside each."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+from scipy.stats import binomtest
+
+from ...hypotheses.stats import benjamini_hochberg
+from ...hypotheses.types import ProbeRound
+
+
+def binomial_p(correct: int, n: int) -> float:
+    """P(at least `correct` right of n | each guess right with probability 1/2)."""
+    return float(binomtest(correct, n, 0.5, alternative="greater").pvalue) if n else float("nan")
+
+
+def _accuracy(rounds: list[ProbeRound]) -> dict:
+    n, k = len(rounds), sum(r.correct for r in rounds)
+    return {"n": n, "correct": k, "accuracy": k / n if n else float("nan")}
+
+
+def arm_summary(rounds: list[ProbeRound]) -> dict:
+    """Accuracy and its binomial p over all rounds; per game; per probe (the prompt-level view:
+    did some probes tell the models apart every time and others never?)."""
+    by_game: dict[int, list] = {}
+    by_probe: dict[str, list] = {}
+    for r in rounds:
+        by_game.setdefault(r.game, []).append(r)
+        by_probe.setdefault(r.probe, []).append(r)
+    per_probe = sorted(({"probe": p, **_accuracy(rs)} for p, rs in by_probe.items()),
+                       key=lambda d: (-d["accuracy"], -d["n"], d["probe"]))
+    whole = _accuracy(rounds)
+    return {**whole, "p_value": binomial_p(whole["correct"], whole["n"]),
+            "mean_confidence": float(np.mean([r.confidence for r in rounds])) if rounds else None,
+            "per_game": [{"game": g, **_accuracy(rs)} for g, rs in sorted(by_game.items())],
+            "per_probe": per_probe,
+            "probes_always_right": sum(d["accuracy"] == 1 for d in per_probe),
+            "probes_never_right": sum(d["accuracy"] == 0 for d in per_probe)}
+
+
+def summarise(played: list[dict], alpha: float) -> list[dict]:
+    """played: per hypothesis {hypothesis_id, text, rounds, control_rounds}. Returns the
+    per-hypothesis summary the CLI writes: rounds, accuracy, p_value, q_value (BH across the
+    probed hypotheses), probe_validated, and the control's accuracy and p-value."""
+    out = []
+    for h in played:
+        arm, control = arm_summary(h["rounds"]), arm_summary(h["control_rounds"])
+        out.append({"hypothesis_id": h["hypothesis_id"], "text": h["text"],
+                    "rounds": [{**asdict(r), "answer": r.answers[0] if r.answers else "",
+                                "correct": r.correct} for r in h["rounds"]],
+                    **{k: v for k, v in arm.items()},
+                    "control_accuracy": control["accuracy"], "control_p_value": control["p_value"],
+                    "control": {**control, "rounds": [{**asdict(r), "correct": r.correct}
+                                                      for r in h["control_rounds"]]}})
+    q = benjamini_hochberg([h["p_value"] for h in out]) if out else []
+    for h, qq in zip(out, q):
+        h["q_value"] = float(qq)
+        h["probe_validated"] = bool(qq < alpha)
+    return out

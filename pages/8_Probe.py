@@ -1,0 +1,99 @@
+"""The probe game: an assistant told a hypothesis talks to a hidden model (A or B, a fair coin
+each round) and must say which it is; the same game without the hypothesis is the control."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import get_jobs, get_store, jobs_panel, pick_run
+from modeldiff_core.commands import ProbeParams
+from modeldiff_core.config import ModelDiffError
+from modeldiff_core.methods.probe.game import ProbeSettings
+from modeldiff_core.methods.probe.stage import stored_probe, text_only
+from modeldiff_core.render.figures import probe_figure
+
+st.set_page_config(page_title="modeldiff · probe", layout="wide")
+st.title("Probe")
+st.caption("Each round the assistant, told the hypothesis, writes a probe; a hidden model — A or "
+           "B by a fair coin — answers it; the assistant guesses which model it was. Every round "
+           "is one trial: accuracy is tested against 1/2 with an exact binomial test, q-values "
+           "are Benjamini-Hochberg across the probed hypotheses, and the same game with an empty "
+           "hypothesis is the control.")
+store = get_store()
+run_id = pick_run("probe_run")
+if run_id is None:
+    st.stop()
+sets = store.hypothesis_sets(run_id) or ["offline"]
+hypothesis_set = st.selectbox("Hypotheses from", sets)
+hyps = store.hypotheses(run_id, hypothesis_set)
+val = store.validations(run_id, hypothesis_set)
+validated = sorted(set(val.loc[val["validated"].fillna(False).astype(bool), "hypothesis_id"])) \
+    if not val.empty else []
+summary = stored_probe(store, run_id, hypothesis_set)
+
+with st.expander("Play the probe game", expanded=summary is None):
+    refusal = text_only(store, run_id)
+    if refusal:
+        st.error(refusal)
+    texts = dict(zip(hyps["hypothesis_id"], hyps["text"]))
+    chosen = st.multiselect("Hypotheses", list(texts), default=validated,
+                            format_func=lambda i: f"{i}: {texts[i]}")
+    cols = st.columns(4)
+    rounds = cols[0].number_input("Rounds per game", 1, 200, 12)
+    games = cols[1].number_input("Games", 1, 50, 3)
+    answers = cols[2].number_input("Answers per probe", 1, 32, 4)
+    examples = cols[3].number_input("Labelled examples shown (LLM)", 0, 20, 3)
+    api_key = base_url = None
+    if hypothesis_set != "offline":  # that set's assistant plays
+        base_url = st.text_input("Base URL (empty: the provider's)") or None
+        # Kept in this session only; the job gets it in memory, never in the database.
+        api_key = st.text_input("API key (empty: from the environment)", type="password") or None
+    if st.button("Play", type="primary", disabled=bool(refusal)):
+        try:
+            if not chosen:
+                raise ModelDiffError("choose at least one hypothesis to probe")
+            settings = ProbeSettings(int(rounds), int(games), int(answers), int(examples))
+            settings.check()
+            params = ProbeParams(run_id, hypothesis_set, chosen, settings, base_url)
+            job_id = get_jobs().submit("probe", params.to_dict(), run_id, api_key=api_key)
+            st.success(f"Started {job_id}.")
+        except ModelDiffError as err:
+            st.error(str(err))
+    jobs_panel()
+
+if summary is None or not summary["hypotheses"]:
+    st.info("No game played for these hypotheses yet: play one above.")
+    st.stop()
+probed = summary["hypotheses"]
+rows = [{"id": h["hypothesis_id"], "probe-validated": "yes" if h["probe_validated"] else "no",
+         "hypothesis": h["text"], "right": f"{h['correct']}/{h['n']}", "accuracy": h["accuracy"],
+         "p": h["p_value"], "q": h["q_value"], "control": f"{h['control']['correct']}/"
+         f"{h['control']['n']}", "control accuracy": h["control_accuracy"],
+         "control p": h["control_p_value"]} for h in probed]
+sci = st.column_config.NumberColumn(format="%.1e")
+two = st.column_config.NumberColumn(format="%.2f")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={"p": sci, "q": sci, "control p": sci, "accuracy": two,
+                            "control accuracy": two})
+st.plotly_chart(probe_figure(probed), key="probe-accuracy")
+
+st.subheader("Games")
+by_id = {h["hypothesis_id"]: h for h in probed}
+hid = st.selectbox("Hypothesis", list(by_id), format_func=lambda i: f"{i}: {by_id[i]['text']}")
+arm = st.radio("Arm", ["with the hypothesis", "control (empty hypothesis)"], horizontal=True)
+h = by_id[hid]
+part = h if arm.startswith("with") else h["control"]
+games_played = sorted({r["game"] for r in part["rounds"]})
+game = st.radio("Game", games_played, horizontal=True, format_func=lambda g: f"game {g + 1}")
+per_game = {g["game"]: g for g in part["per_game"]}[game]
+st.markdown(f"**Game {game + 1}: {per_game['correct']} of {per_game['n']} rounds guessed right**")
+for r in [r for r in part["rounds"] if r["game"] == game]:
+    mark = "right" if r["correct"] else "wrong"
+    with st.container(border=True):
+        # st.text: probes and answers are model text, shown as plain text, never markup.
+        st.text(f"Round {r['round'] + 1} — probe: {r['probe']}")
+        for i, answer in enumerate(r["answers"]):
+            st.text(f"  answer {i + 1}: {answer}")
+        st.text(f"Guess: model {r['guess']} (confidence {r['confidence']:.2f}) · it was model "
+                f"{r['hidden']} · {mark}")
+st.markdown("**By probe** — does a probe tell the models apart every time, or never?")
+st.dataframe(pd.DataFrame(part["per_probe"]), hide_index=True, width="stretch",
+             column_config={"accuracy": two})

@@ -1,0 +1,77 @@
+"""The Probe page on the demo run: nothing played yet, then a game started as a job, then the
+accuracy beside its control, a game's transcript with the truth revealed, and the report's
+section."""
+import re
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _page(name: str) -> AppTest:
+    return AppTest.from_file(str(next((ROOT / "pages").glob(f"*_{name}.py"))), default_timeout=120)
+
+
+def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypatch):
+    import dashboard
+
+    db, run_id = demo_run
+    monkeypatch.setenv("MODELDIFF_DB", str(db))
+    at = _page("Probe").run()
+    assert not at.exception
+    assert any("No game played" in i.value for i in at.info)
+    hyps = next(m for m in at.multiselect if m.label == "Hypotheses")
+    assert hyps.value, "the validated hypotheses are chosen by default"
+    hyps.set_value(hyps.value[:1])
+    for label, value in (("Rounds per game", 3), ("Games", 1), ("Answers per probe", 2)):
+        next(n for n in at.number_input if n.label == label).set_value(value)
+    next(b for b in at.button if b.label == "Play").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job_id = re.search(r"job-[0-9a-f]+", at.success[0].value).group(0)
+    job = dashboard._jobs(str(db)).wait(job_id, timeout=600)
+    assert job["status"] == "done", job["error"]
+
+    at = _page("Probe").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["right"].str.split("/").str[1]) == ["3"]
+    assert table["control"].iloc[0].endswith("/3")
+    assert at.get("plotly_chart")
+    transcript = [t.value for t in at.text]
+    assert sum(t.startswith("Round ") and "probe:" in t for t in transcript) == 3
+    assert sum("it was model" in t for t in transcript) == 3
+    assert any(t.strip().startswith("answer 2:") for t in transcript)
+
+    report = AppTest.from_file(str(ROOT / "pages" / "9_Report.py"), default_timeout=120).run()
+    assert not report.exception and not report.error
+    from modeldiff_core.render.markdown import render_markdown
+    from modeldiff_core.render.report import report_data
+    from modeldiff_core.store import Store
+
+    with Store(db) as store:
+        markdown = render_markdown(report_data(store, run_id))
+    section = markdown.split("## Probe game", 1)[1]
+    assert "/3 |" in section and "control right" in section
+
+
+def test_a_pair_of_files_is_refused_on_the_page(tmp_path, monkeypatch):
+    from modeldiff_core.hypotheses.types import Hypothesis
+    from modeldiff_core.models.spec import ModelSpec
+    from modeldiff_core.pipeline import RunConfig, prepare_run
+    from modeldiff_core.stages.prompts import PromptSet
+    from modeldiff_core.store import Store
+
+    for side in "ab":
+        (tmp_path / f"{side}.jsonl").write_text('{"prompt": "p", "output": "o"}\n')
+    db = tmp_path / "files.duckdb"
+    with Store(db) as store:
+        config = RunConfig(ModelSpec(f"outputs:{tmp_path / 'a.jsonl'}"),
+                           ModelSpec(f"outputs:{tmp_path / 'b.jsonl'}"), PromptSet("x", ("p",)))
+        run_id = prepare_run(store, config)
+        store.save_hypotheses(run_id, "offline", [Hypothesis("Model B says more.")])
+    monkeypatch.setenv("MODELDIFF_DB", str(db))
+    at = _page("Probe").run()
+    assert not at.exception
+    assert any("needs models that answer new prompts" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Play").disabled
