@@ -63,6 +63,13 @@ if summary is None or not summary["hypotheses"]:
     st.info("No game played for these hypotheses yet: play one above.")
     st.stop()
 probed = summary["hypotheses"]
+for h in probed:  # st.text: hypothesis text is never markup
+    c = h["control"]
+    control = (f"control {c['correct']}/{c['n']} right (p = {c['p_value']:.2g})" if c["n"]
+               else "control not played yet")
+    st.text(f"{'PROBE-VALIDATED' if h['probe_validated'] else 'not probe-validated'}  "
+            f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy {h['accuracy']:.2f}, "
+            f"p = {h['p_value']:.2g}, q = {h['q_value']:.2g}); {control} — {h['text']}")
 rows = [{"id": h["hypothesis_id"], "probe-validated": "yes" if h["probe_validated"] else "no",
          "hypothesis": h["text"], "right": f"{h['correct']}/{h['n']}", "accuracy": h["accuracy"],
          "p": h["p_value"], "q": h["q_value"], "control": f"{h['control']['correct']}/"

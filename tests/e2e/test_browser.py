@@ -147,7 +147,7 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
             page.wait_for_timeout(1000)
         page.get_by_role("button", name="Play").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
-        _reload_until(page, server + "/Probe", re.compile(r"Round 3 — probe:"), "the probe game")
+        _reload_until(page, server + "/Probe", re.compile(r"control \d/3 right"), "the probe game")
         expect(page.get_by_text(re.compile(r"it was model [AB] · (right|wrong)")).first
                ).to_be_visible(timeout=30_000)
         expect(page.get_by_text(re.compile(r"Game 1: \d of 3 rounds guessed right"))

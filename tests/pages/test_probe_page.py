@@ -39,6 +39,7 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
     assert table["control"].iloc[0].endswith("/3")
     assert at.get("plotly_chart")
     transcript = [t.value for t in at.text]
+    assert any(re.search(r"h\d+: \d/3 right .*control \d/3 right", t) for t in transcript)
     assert sum(t.startswith("Round ") and "probe:" in t for t in transcript) == 3
     assert sum("it was model" in t for t in transcript) == 3
     assert any(t.strip().startswith("answer 2:") for t in transcript)
