@@ -282,10 +282,14 @@ def probe(store, params: ProbeParams, ctx: Context) -> dict:
     for source in sources.values():
         source.check(config.generation)
     chosen = chosen_hypotheses(store, params.run_id, params.hypothesis_set, params.hypothesis_ids)
-    assistant = make_assistant(AssistantSettings.for_set(params.hypothesis_set,
-                                                         params.assistant_base_url,
-                                                         params.assistant_key_file),
-                               store, params.run_id, config.generation.seed, ctx.api_key)
+    settings = AssistantSettings.for_set(params.hypothesis_set, params.assistant_base_url,
+                                         params.assistant_key_file)
+    bare = [h for h, p in zip(chosen["hypothesis_id"], chosen["predicate"]) if p is None]
+    if settings.kind == "offline" and bare:
+        raise ModelDiffError(f"the offline assistant plays only hypotheses with a predicate; "
+                             f"{', '.join(bare)} has none")
+    assistant = make_assistant(settings, store, params.run_id, config.generation.seed,
+                               ctx.api_key)
     ctx.on_run_id(params.run_id)
     load_pair(sources, ctx.cache, ctx.progress)
     return probe_run(store, params.run_id, params.hypothesis_set, chosen,

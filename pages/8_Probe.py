@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel, pick_run
+from modeldiff_core.assistants.registry import AssistantSettings
 from modeldiff_core.commands import ProbeParams
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.probe.game import ProbeSettings
@@ -27,7 +28,9 @@ hyps = store.hypotheses(run_id, hypothesis_set)
 val = store.validations(run_id, hypothesis_set)
 validated = sorted(set(val.loc[val["validated"].fillna(False).astype(bool), "hypothesis_id"])) \
     if not val.empty else []
-summary = stored_probe(store, run_id, hypothesis_set)
+alpha = float(val["alpha"].dropna().iloc[0]) if not val.empty and val["alpha"].notna().any() \
+    else 0.05
+summary = stored_probe(store, run_id, hypothesis_set, alpha)
 
 with st.expander("Play the probe game", expanded=summary is None):
     refusal = text_only(store, run_id)
@@ -42,7 +45,7 @@ with st.expander("Play the probe game", expanded=summary is None):
     answers = cols[2].number_input("Answers per probe", 1, 32, 4)
     examples = cols[3].number_input("Labelled examples shown (LLM)", 0, 20, 3)
     api_key = base_url = None
-    if hypothesis_set != "offline":  # that set's assistant plays
+    if AssistantSettings.for_set(hypothesis_set).kind != "offline":  # that set's assistant plays
         base_url = st.text_input("Base URL (empty: the provider's)") or None
         # Kept in this session only; the job gets it in memory, never in the database.
         api_key = st.text_input("API key (empty: from the environment)", type="password") or None
@@ -50,10 +53,12 @@ with st.expander("Play the probe game", expanded=summary is None):
         try:
             if not chosen:
                 raise ModelDiffError("choose at least one hypothesis to probe")
-            settings = ProbeSettings(int(rounds), int(games), int(answers), int(examples))
+            settings = ProbeSettings(int(rounds), int(games), int(answers), int(examples), alpha)
             settings.check()
             params = ProbeParams(run_id, hypothesis_set, chosen, settings, base_url)
-            job_id = get_jobs().submit("probe", params.to_dict(), run_id, api_key=api_key)
+            # Endpoint models' keys typed on the Models page: this session's only, never stored.
+            job_id = get_jobs().submit("probe", params.to_dict(), run_id, api_key=api_key,
+                                       model_keys=st.session_state.get("model_keys"))
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))
@@ -89,6 +94,9 @@ arm = st.radio("Arm", ["with the hypothesis", "control (empty hypothesis)"], hor
 h = by_id[hid]
 part = h if arm.startswith("with") else h["control"]
 games_played = sorted({r["game"] for r in part["rounds"]})
+if not games_played:  # a job still playing the hypothesis' games, or stopped before this arm
+    st.info("This arm has no round stored yet.")
+    st.stop()
 game = st.radio("Game", games_played, horizontal=True, format_func=lambda g: f"game {g + 1}")
 per_game = {g["game"]: g for g in part["per_game"]}[game]
 st.markdown(f"**Game {game + 1}: {per_game['correct']} of {per_game['n']} rounds guessed right**")

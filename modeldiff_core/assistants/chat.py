@@ -171,8 +171,9 @@ class ChatAssistant(Assistant):
         answer = self._ask(
             "probe. You are talking to a hidden model, Model A or Model B, chosen afresh by a "
             "fair coin for each round. Write one prompt to send it whose answer would show, by "
-            f"{basis}, which model it is. Learn from the earlier rounds of this game which "
-            'probes tell the models apart. Answer {"probe": "..."}.',
+            f"{basis}, which model it is. The earlier rounds of this game show your probes, the "
+            "answers and your guesses (not which model answered): use them to bring the "
+            'difference out more clearly. Answer {"probe": "..."}.',
             self._game(hypothesis, history, ctx), purpose="probe", check=_check_probe,
             max_tokens=512)
         return answer["probe"].strip()
@@ -185,7 +186,9 @@ class ChatAssistant(Assistant):
             {**self._game(hypothesis, history, ctx), "probe": probe,
              "answers": [_clip(a) for a in answers]},
             purpose="guess", check=_check_guess, max_tokens=256)
-        confidence = min(1.0, max(0.5, float(answer["confidence"]) / 100))
+        given = float(answer["confidence"])
+        # Asked for 50-100; an answer on a 0-1 scale (0.8) means the same belief.
+        confidence = min(1.0, max(0.5, given if given <= 1 else given / 100))
         return answer["guess"], confidence
 
 

@@ -56,6 +56,24 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
     assert "/3 |" in section and "control right" in section
 
 
+def test_an_arm_with_no_round_yet_is_said_not_raised(demo_run, monkeypatch):
+    from modeldiff_core.store import Store
+
+    db, run_id = demo_run
+    with Store(db) as store:  # a job stopped after the hypothesis' rounds, before the control's
+        key = '{"answers": 4, "examples": 3, "seed": 0}'
+        store.save_probe_round(run_id, "offline", "h1", key, "hypothesis", {
+            "game": 0, "round": 0, "probe": "tell me about the sea .", "hidden": "B",
+            "answers": ["a <b>cat</b>"], "guess": "B", "confidence": 0.9})
+    monkeypatch.setenv("MODELDIFF_DB", str(db))
+    at = _page("Probe").run()
+    assert not at.exception
+    assert any("control not played yet" in t.value for t in at.text)
+    next(r for r in at.radio if r.label == "Arm").set_value("control (empty hypothesis)").run()
+    assert not at.exception
+    assert any("no round stored yet" in i.value for i in at.info)
+
+
 def test_a_pair_of_files_is_refused_on_the_page(tmp_path, monkeypatch):
     from modeldiff_core.hypotheses.types import Hypothesis
     from modeldiff_core.models.spec import ModelSpec

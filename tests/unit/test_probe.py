@@ -157,6 +157,47 @@ def test_an_interrupted_game_resumes_without_replaying_a_round():
     assert resumed["hypotheses"] == whole["hypotheses"]
 
 
+def test_hypotheses_probed_in_separate_calls_share_one_correction():
+    with Store() as store:
+        a, b = FakeModel(0.05), FakeModel(0.6)
+        run_id = _run(store, a, b)
+        store.save_hypotheses(run_id, "offline", [CATS, Hypothesis(
+            "Model B writes more sentences.", "B", "corpus",
+            {"type": "feature", "feature": "sentences", "op": ">", "threshold": 1, "favours": "B"})])
+        first = _play(store, run_id, {"A": a, "B": b})["hypotheses"][0]
+        chosen = chosen_hypotheses(store, run_id, "offline", ["h2"])
+        second = probe_run(store, run_id, "offline", chosen,
+                           Players(OfflineAssistant(), {"A": a, "B": b}, GenerationSettings()),
+                           ProbeSettings())
+        page = stored_probe(store, run_id, "offline")
+    assert second["bh_over"] == ["h2", "h1"] and [h["hypothesis_id"] for h in second["hypotheses"]] == ["h2"]
+    p = [second["hypotheses"][0]["p_value"], first["p_value"]]
+    from modeldiff_core.hypotheses.stats import benjamini_hochberg
+
+    assert second["hypotheses"][0]["q_value"] == pytest.approx(benjamini_hochberg(p)[0])
+    assert [h["hypothesis_id"] for h in page["hypotheses"]] == ["h1", "h2"]
+    assert page["hypotheses"][1]["q_value"] == pytest.approx(second["hypotheses"][0]["q_value"])
+
+
+def test_the_assistant_never_sees_which_model_answered():
+    class Recorder(OfflineAssistant):
+        seen: list = []
+
+        def write_probe(self, hypothesis, history, ctx):
+            self.seen += [r.hidden for r in history]
+            return super().write_probe(hypothesis, history, ctx)
+
+    with Store() as store:
+        a, b = FakeModel(0.05), FakeModel(0.6)
+        run_id = _run(store, a, b)
+        chosen = chosen_hypotheses(store, run_id, "offline", ["h1"])
+        out = probe_run(store, run_id, "offline", chosen,
+                        Players(Recorder(), {"A": a, "B": b}, GenerationSettings()),
+                        ProbeSettings(rounds=3, games=1))
+    assert Recorder.seen and set(Recorder.seen) == {""}
+    assert {r["hidden"] for r in out["hypotheses"][0]["rounds"]} <= {"A", "B"}
+
+
 def test_more_rounds_extend_the_stored_games():
     with Store() as store:
         run_id = _run(store, FakeModel(0.05), FakeModel(0.6))

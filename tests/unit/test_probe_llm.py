@@ -116,6 +116,18 @@ def test_an_llm_assistant_plays_adaptively_with_cache_and_resume(api, tmp_path):
     assert KEY not in json.dumps(out)
 
 
+def test_the_offline_assistant_refuses_a_hypothesis_without_a_predicate(tmp_path):
+    with FakeLLMServer(_server_answers) as srv:
+        with Store(tmp_path / "p.duckdb") as store:
+            run_id = _served_run(store, srv.url)
+            store.save_hypotheses(run_id, "offline", [Hypothesis("Model B is nicer.")])
+            n = len(srv.requests)
+            with pytest.raises(ModelDiffError, match="only hypotheses with a predicate; h1"):
+                commands.probe(store, commands.ProbeParams(run_id, "offline", ["h1"]),
+                               commands.Context())
+            assert not [r for r in srv.requests[n:] if r["api"] != "models"]
+
+
 def test_a_text_only_pair_is_refused_before_anything_is_asked(tmp_path):
     rows = [{"prompt": f"p{i}", "output": f"answer {i}"} for i in range(6)]
     for side in "ab":

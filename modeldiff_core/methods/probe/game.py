@@ -116,7 +116,8 @@ def play(store, game: Game, players: Players, ctx: ProbeContext, settings: Probe
                                        game.arm, asdict(got))
                 if bar is not None:
                     bar.advance(1)
-            history.append(got)
+            # What the assistant sees of a finished round: never which model it was.
+            history.append(replace(got, hidden=""))
             out.append(got)
     return out
 

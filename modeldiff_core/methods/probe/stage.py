@@ -60,6 +60,8 @@ def probe_run(store, run_id: str, hypothesis_set: str, chosen: pd.DataFrame, pla
     """Play (or read back) every chosen hypothesis' games and its control's; the summary."""
     seed = players.generation.seed
     disc = discovery_texts(store, run_id)
+    if set(disc["side"]) != {"A", "B"}:
+        raise ModelDiffError(f"run {run_id} has no discovery texts of both models to probe from")
     ctx = ProbeContext(disc, labelled_examples(disc, settings.examples, seed),
                        rounds=settings.rounds, seed=seed)
     stored = store.probe_rounds(run_id, hypothesis_set, settings.key(seed))
@@ -76,27 +78,46 @@ def probe_run(store, run_id: str, hypothesis_set: str, chosen: pd.DataFrame, pla
                   for arm in ARMS}
         played.append({"hypothesis_id": row.hypothesis_id, "text": row.text,
                        "rounds": rounds["hypothesis"], "control_rounds": rounds["control"]})
+    # Benjamini-Hochberg over every hypothesis of the set probed with these settings, those of
+    # earlier calls too (as many rounds of theirs as this call plays): a hypothesis probed
+    # alone in a call of its own is not spared the correction, and the page agrees.
+    others = [h for h in _stored_games(stored, store.hypotheses(run_id, hypothesis_set),
+                                       settings.games, settings.rounds)
+              if h["hypothesis_id"] not in set(chosen["hypothesis_id"])]
+    summary = summarise(played + others, settings.alpha)
     return {"run_id": run_id, "hypothesis_set": hypothesis_set, "settings": settings.to_dict(),
-            "hypotheses": summarise(played, settings.alpha)}
+            "bh_over": [h["hypothesis_id"] for h in summary],
+            "hypotheses": [h for h in summary if h["hypothesis_id"] in set(chosen["hypothesis_id"])]}
 
 
-def stored_probe(store, run_id: str, hypothesis_set: str,
-                 alpha: float = 0.05) -> Optional[dict]:
-    """The summary of the games stored for a set (those of the latest settings), without
-    playing anything; None when no game was played."""
-    keys = store.probe_settings(run_id, hypothesis_set)
-    if not keys:
-        return None
-    rows = store.probe_rounds(run_id, hypothesis_set, keys[0])
-    texts = dict(zip(*store.hypotheses(run_id, hypothesis_set)[["hypothesis_id", "text"]]
-                     .to_numpy().T)) if not rows.empty else {}
+def _stored_games(rows: pd.DataFrame, hyps: pd.DataFrame, games: Optional[int] = None,
+                  rounds: Optional[int] = None) -> list[dict]:
+    """Stored rounds as `summarise` takes them, per hypothesis (both arms), cut to the first
+    `games` games of `rounds` rounds when given."""
+    if games is not None:
+        rows = rows[(rows["game"] < games) & (rows["round"] < rounds)]
+    texts = dict(zip(hyps["hypothesis_id"], hyps["text"]))
     played = []
-    for hid, part in rows.groupby("hypothesis_id", sort=True):
+    for hid, part in rows.groupby("hypothesis_id", sort=False):
         arms = {arm: [ProbeRound(int(r.game), int(r.round), r.probe, r.hidden, list(r.answers),
                                  r.guess, float(r.confidence))
                       for r in part[part["arm"] == arm].itertuples()] for arm in ARMS}
         played.append({"hypothesis_id": hid, "text": texts.get(hid, ""),
                        "rounds": arms["hypothesis"], "control_rounds": arms["control"]})
+    return played
+
+
+def stored_probe(store, run_id: str, hypothesis_set: str,
+                 alpha: float = 0.05) -> Optional[dict]:
+    """The summary of every round stored for a set (those of the latest settings), without
+    playing anything; None when no game was played. `alpha`: the run's significance level."""
+    keys = store.probe_settings(run_id, hypothesis_set)
+    if not keys:
+        return None
+    rows = store.probe_rounds(run_id, hypothesis_set, keys[0])
+    hyps = store.hypotheses(run_id, hypothesis_set)
+    order = {h: i for i, h in enumerate(hyps["hypothesis_id"])}
+    played = sorted(_stored_games(rows, hyps), key=lambda h: order.get(h["hypothesis_id"], 1e9))
     settings = json.loads(keys[0])
     return {"run_id": run_id, "hypothesis_set": hypothesis_set,
             "settings": {**settings, "alpha": alpha}, "hypotheses": summarise(played, alpha)}
