@@ -7,6 +7,7 @@ from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.assistants.registry import AssistantSettings
 from modeldiff_core.commands import ProbeParams
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.jobs import job_line
 from modeldiff_core.methods.probe.game import ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
@@ -64,6 +65,10 @@ with st.expander("Play the probe game", expanded=summary is None):
             st.error(str(err))
     jobs_panel()
 
+live = store.list_jobs(["queued", "running"])
+for job in live[(live["kind"] == "probe") & (live["run_id"] == run_id)].itertuples():
+    st.info(f"Playing now ({job.job_id}): {job_line(job._asdict())}. Reload for the rounds "
+            "played since.")
 if summary is None or not summary["hypotheses"]:
     st.info("No game played for these hypotheses yet: play one above.")
     st.stop()

@@ -67,14 +67,15 @@ def server(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _reload_until(page, url: str, shows, what: str, timeout: float = 600) -> None:
-    """Reload `url` every few seconds until it shows `shows` (a text or a pattern): how a
-    test waits for a job, as a user would."""
+def _reload_until(page, url: str, shows, what: str, timeout: float = 600, absent=None) -> None:
+    """Reload `url` every few seconds until it shows `shows` (a text or a pattern) and, when
+    given, no longer shows `absent`: how a test waits for a job, as a user would."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         page.goto(url)
         page.wait_for_timeout(2000)
-        if page.get_by_text(shows, exact=isinstance(shows, str) or None).count():
+        if page.get_by_text(shows, exact=isinstance(shows, str) or None).count() and (
+                absent is None or not page.get_by_text(absent).count()):
             return
         page.wait_for_timeout(3000)
     pytest.fail(f"{what} did not finish")
@@ -147,7 +148,9 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
             page.wait_for_timeout(1000)
         page.get_by_role("button", name="Play").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
-        _reload_until(page, server + "/Probe", re.compile(r"control \d/3 right"), "the probe game")
+        # Done when the page no longer says a game is being played.
+        _reload_until(page, server + "/Probe", re.compile(r"control \d/3 right"), "the probe game",
+                      absent=re.compile(r"Playing now"))
         expect(page.get_by_text(re.compile(r"it was model [AB] · (right|wrong)")).first
                ).to_be_visible(timeout=30_000)
         expect(page.get_by_text(re.compile(r"Game 1: \d of 3 rounds guessed right"))

@@ -34,6 +34,7 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
 
     at = _page("Probe").run()
     assert not at.exception
+    assert not any("Playing now" in i.value for i in at.info)  # the job is done
     table = at.dataframe[0].value
     assert list(table["right"].str.split("/").str[1]) == ["3"]
     assert table["control"].iloc[0].endswith("/3")
@@ -65,9 +66,18 @@ def test_an_arm_with_no_round_yet_is_said_not_raised(demo_run, monkeypatch):
         store.save_probe_round(run_id, "offline", "h1", key, "hypothesis", {
             "game": 0, "round": 0, "probe": "tell me about the sea .", "hidden": "B",
             "answers": ["a <b>cat</b>"], "guess": "B", "confidence": 0.9})
+    # ...or one still playing: a row as a running job writes it, in the server's job manager
+    # (made first: a manager marks the jobs it finds running as interrupted when it starts).
+    import dashboard
+
+    jobs = dashboard._jobs(str(db))
+    jobs.store.create_job("job-running", "probe", run_id, {})
+    jobs.store.update_job("job-running", status="running", stage="probe", done=1, total=72)
     monkeypatch.setenv("MODELDIFF_DB", str(db))
     at = _page("Probe").run()
     assert not at.exception
+    assert any(i.value.startswith("Playing now (job-running): probe · 1/72") for i in at.info), \
+        [i.value for i in at.info]
     assert any("control not played yet" in t.value for t in at.text)
     next(r for r in at.radio if r.label == "Arm").set_value("control (empty hypothesis)").run()
     assert not at.exception
