@@ -4,7 +4,7 @@ The CLI and the dashboard's jobs are thin adapters onto these, so the two never 
 same calls differently."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .config import ModelDiffError
@@ -290,6 +290,8 @@ def probe(store, params: ProbeParams, ctx: Context) -> dict:
                              f"{', '.join(bare)} has none")
     assistant = make_assistant(settings, store, params.run_id, config.generation.seed,
                                ctx.api_key)
+    if settings.kind == "offline":  # it is shown no examples: their number must not key games
+        params.settings = replace(params.settings, examples=0)
     ctx.on_run_id(params.run_id)
     load_pair(sources, ctx.cache, ctx.progress)
     return probe_run(store, params.run_id, params.hypothesis_set, chosen,

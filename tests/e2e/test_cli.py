@@ -111,6 +111,7 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, orga
     # same game with an empty hypothesis does not.
     probed = _probe(tmp_path, result["run_id"], capsys, "--hypothesis", named[0]["id"])
     (p,) = probed["hypotheses"]
+    assert probed["settings"]["examples"] == 0  # the offline assistant is shown none
     assert p["n"] == 36 and p["accuracy"] >= 0.9 and p["probe_validated"], p["per_probe"]
     assert p["control"]["n"] == 36 and p["control_p_value"] > 0.05
     assert set(p["rounds"][0]) >= {"game", "round", "probe", "hidden", "answer", "guess",

@@ -62,7 +62,7 @@ def test_an_arm_with_no_round_yet_is_said_not_raised(demo_run, monkeypatch):
 
     db, run_id = demo_run
     with Store(db) as store:  # a job stopped after the hypothesis' rounds, before the control's
-        key = '{"answers": 4, "examples": 3, "seed": 0}'
+        key = '{"answers": 4, "examples": 0, "seed": 0}'
         store.save_probe_round(run_id, "offline", "h1", key, "hypothesis", {
             "game": 0, "round": 0, "probe": "tell me about the sea .", "hidden": "B",
             "answers": ["a <b>cat</b>"], "guess": "B", "confidence": 0.9})
