@@ -1,0 +1,45 @@
+"""One layer's MLP input and output on every non-padding token of some texts, and the MLP
+module itself (for running A's MLP on B's inputs, and for scaling B's)."""
+from __future__ import annotations
+
+from ...models.loading import LoadedModel
+from ...stages.scoring import encode_texts, right_padded
+from ..layers.tensors import transformer_blocks
+
+
+def mlp_of(lm: LoadedModel, layer: int):
+    """The MLP module of block `layer` (GPT-2's and Llama's are both `.mlp`)."""
+    blocks = transformer_blocks(lm)
+    if not 0 <= layer < len(blocks):
+        from ...config import ModelDiffError
+
+        raise ModelDiffError(f"{lm.spec.label} has layers 0 to {len(blocks) - 1}, not {layer}")
+    return blocks[layer].mlp
+
+
+def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
+           max_tokens: int = 200_000):
+    """(inputs, outputs) of the layer's MLP, one row per non-padding token of the texts (scored
+    as plain text), at most `max_tokens` rows, as fp32 CPU tensors."""
+    import torch
+
+    mlp, got = mlp_of(lm, layer), {}
+    seqs = encode_texts(lm, texts, None, False)[0]
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    xs, ys, n = [], [], 0
+    handle = mlp.register_forward_hook(lambda m, inputs, output: got.update(x=inputs[0], y=output))
+    try:
+        for start in range(0, len(seqs), batch_size):
+            ids, mask = right_padded(seqs, list(range(start, min(start + batch_size, len(seqs)))),
+                                     pad)
+            with torch.inference_mode():
+                lm.model(input_ids=ids.to(lm.input_device), attention_mask=mask.to(lm.input_device))
+            keep = mask.bool().to(got["x"].device)
+            xs.append(got["x"][keep].float().cpu())
+            ys.append(got["y"][keep].float().cpu())
+            n += int(keep.sum())
+            if n >= max_tokens:
+                break
+    finally:
+        handle.remove()
+    return torch.cat(xs)[:max_tokens], torch.cat(ys)[:max_tokens]
