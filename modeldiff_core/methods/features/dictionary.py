@@ -2,8 +2,9 @@
 dictionary is fitted to model A's MLP; the delta dictionary to what B's MLP adds on top of it,
 with the base frozen, so the delta's latents hold what B adds.
 
-A small torch module rather than a library: sae-lens resolves here but reaches HF models
-through TransformerLens, which the organisms are not loaded with; this is forty lines."""
+A small torch module for now: sae-lens resolves against this torch, but whether its training
+runs on an HF-loaded organism offline is not checked yet (it works through TransformerLens);
+the choice is for the README once it is."""
 from __future__ import annotations
 
 from dataclasses import dataclass
