@@ -6,15 +6,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import numpy as np
-from scipy.stats import binomtest
 
-from ...hypotheses.stats import benjamini_hochberg
+from ...hypotheses.stats import benjamini_hochberg, binomial_test_p
 from ...hypotheses.types import ProbeRound
 
 
 def binomial_p(correct: int, n: int) -> float:
     """P(at least `correct` right of n | each guess right with probability 1/2)."""
-    return float(binomtest(correct, n, 0.5, alternative="greater").pvalue) if n else float("nan")
+    return binomial_test_p(correct, n)
 
 
 def _accuracy(rounds: list[ProbeRound]) -> dict:
