@@ -19,27 +19,30 @@ def mlp_of(lm: LoadedModel, layer: int):
 
 def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
            max_tokens: int = 200_000):
-    """(inputs, outputs) of the layer's MLP, one row per non-padding token of the texts (scored
-    as plain text), at most `max_tokens` rows, as fp32 CPU tensors."""
+    """(inputs, outputs, text) of the layer's MLP, one row per non-padding token of the texts
+    (scored as plain text), at most `max_tokens` rows: fp32 CPU tensors, and each row's text
+    index."""
     import torch
 
     mlp, got = mlp_of(lm, layer), {}
     seqs = encode_texts(lm, texts, None, False)[0]
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    xs, ys, n = [], [], 0
+    xs, ys, rows, n = [], [], [], 0
     handle = mlp.register_forward_hook(lambda m, inputs, output: got.update(x=inputs[0], y=output))
     try:
         for start in range(0, len(seqs), batch_size):
-            ids, mask = right_padded(seqs, list(range(start, min(start + batch_size, len(seqs)))),
-                                     pad)
+            batch = list(range(start, min(start + batch_size, len(seqs))))
+            ids, mask = right_padded(seqs, batch, pad)
             with torch.inference_mode():
                 lm.model(input_ids=ids.to(lm.input_device), attention_mask=mask.to(lm.input_device))
             keep = mask.bool().to(got["x"].device)
             xs.append(got["x"][keep].float().cpu())
             ys.append(got["y"][keep].float().cpu())
+            rows.append(torch.tensor(batch)[:, None].expand_as(keep.cpu())[keep.cpu()])
             n += int(keep.sum())
             if n >= max_tokens:
                 break
     finally:
         handle.remove()
-    return torch.cat(xs)[:max_tokens], torch.cat(ys)[:max_tokens]
+    return (torch.cat(xs)[:max_tokens], torch.cat(ys)[:max_tokens],
+            torch.cat(rows)[:max_tokens].numpy())
