@@ -180,10 +180,7 @@ class OfflineAssistant(Assistant):
     def guess(self, hypothesis, history, probe, answers, ctx):
         if hypothesis is None:
             return ("B" if offline_probe.coin(ctx.seed, ctx.game, ctx.round, probe) else "A"), 0.5
-        rates = ctx.memo.get(("rates", hypothesis.text, probe))
-        if rates is None:  # a probe not of this assistant's making: the sides' overall rates
-            ranked = self._ranked(hypothesis, ctx)
-            rates = (float(np.mean([r[1] for r in ranked])), float(np.mean([r[2] for r in ranked])))
+        rates = ctx.memo[("rates", hypothesis.text, probe)]  # set by write_probe for this probe
         p_b = offline_probe.belief_b(self.judge(hypothesis, answers), *rates)
         if p_b == 0.5:
             return ("B" if offline_probe.coin(ctx.seed, ctx.game, ctx.round, probe) else "A"), 0.5

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import ModelDiffError
-
 
 @dataclass(frozen=True)
 class DictionarySettings:
@@ -22,10 +20,6 @@ class DictionarySettings:
     lr: float = 3e-3
     batch: int = 512
     seed: int = 0
-
-    def check(self) -> None:
-        if min(self.width, self.k, self.delta_width, self.delta_k, self.steps, self.batch) < 1:
-            raise ModelDiffError("dictionary sizes, steps and batch must be at least 1")
 
 
 def transcoder(d_in: int, d_out: int, n_latents: int, k: int, seed: int):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...hypotheses.stats import benjamini_hochberg, sign_flip_p
+from ...hypotheses.stats import benjamini_hochberg, per_prompt_rates, sign_flip_p
 
 
 def text_values(dictionary, x, text_index: np.ndarray, n_texts: int) -> np.ndarray:
@@ -26,11 +26,9 @@ def feature_table(values: np.ndarray, sides, prompt_ids, alpha: float = 0.05,
     """One row per latent: frequency and mean on A's and B's texts, the mean per-prompt
     difference (B - A), its two-sided sign-flip p over prompts, BH q, and `b_specific` (fires
     more on B's texts at q < alpha). Prompts without texts of both sides are left out."""
-    sides, prompt_ids = np.asarray(sides), np.asarray(prompt_ids)
-    prompts = [p for p in np.unique(prompt_ids)
-               if {"A", "B"} <= set(sides[prompt_ids == p])]
-    diffs = np.stack([values[(prompt_ids == p) & (sides == "B")].mean(0)
-                      - values[(prompt_ids == p) & (sides == "A")].mean(0) for p in prompts])
+    sides = np.asarray(sides)
+    mean_b, mean_a = per_prompt_rates(values, sides, prompt_ids)
+    diffs = mean_b - mean_a
     p_values = np.array([sign_flip_p(diffs[:, j], seed=seed, alternative="two-sided")
                          for j in range(values.shape[1])])
     q = benjamini_hochberg(p_values)
@@ -39,7 +37,7 @@ def feature_table(values: np.ndarray, sides, prompt_ids, alpha: float = 0.05,
         "latent": np.arange(values.shape[1]),
         "freq_a": fires[sides == "A"].mean(0), "freq_b": fires[sides == "B"].mean(0),
         "mean_a": values[sides == "A"].mean(0), "mean_b": values[sides == "B"].mean(0),
-        "effect": diffs.mean(0), "p_value": p_values, "q_value": q, "n_prompts": len(prompts)})
+        "effect": diffs.mean(0), "p_value": p_values, "q_value": q, "n_prompts": len(diffs)})
     table["b_specific"] = (table["effect"] > 0) & (table["q_value"] < alpha)
     return table.sort_values(["b_specific", "effect"], ascending=False).reset_index(drop=True)
 

@@ -67,11 +67,15 @@ def answer_seeds(seed: int, hypothesis_id: str, arm: str, game: int, round_: int
             for i in range(k)]
 
 
+def rounds_of(rows: pd.DataFrame) -> list[ProbeRound]:
+    """Stored rounds (rows of `Store.probe_rounds`) as ProbeRounds, in the rows' order."""
+    return [ProbeRound(int(r.game), int(r.round), r.probe, r.hidden, list(r.answers), r.guess,
+                       float(r.confidence)) for r in rows.itertuples()]
+
+
 def _stored_rounds(stored: pd.DataFrame, hypothesis_id: str, arm: str) -> dict:
     part = stored[(stored["hypothesis_id"] == hypothesis_id) & (stored["arm"] == arm)]
-    return {(int(r.game), int(r.round)): ProbeRound(int(r.game), int(r.round), r.probe, r.hidden,
-                                                    list(r.answers), r.guess, float(r.confidence))
-            for r in part.itertuples()}
+    return {(r.game, r.round): r for r in rounds_of(part)}
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Optional
 import pandas as pd
 
 from ...config import ModelDiffError
-from ...hypotheses.types import Hypothesis, ProbeContext, ProbeRound
+from ...hypotheses.types import Hypothesis, ProbeContext
 from ...progress import ProgressCallback
 from .game import (ARMS, Game, Players, ProbeSettings, discovery_texts, labelled_examples, play,
-                   progress_bar)
+                   progress_bar, rounds_of)
 from .summary import summarise
 
 
@@ -65,7 +65,8 @@ def probe_run(store, run_id: str, hypothesis_set: str, chosen: pd.DataFrame, pla
     ctx = ProbeContext(disc, labelled_examples(disc, settings.examples, seed),
                        rounds=settings.rounds, seed=seed)
     stored = store.probe_rounds(run_id, hypothesis_set, settings.key(seed))
-    wanted = stored[stored["hypothesis_id"].isin(set(chosen["hypothesis_id"]))
+    ids = set(chosen["hypothesis_id"])
+    wanted = stored[stored["hypothesis_id"].isin(ids)
                     & (stored["game"] < settings.games) & (stored["round"] < settings.rounds)]
     bar = progress_bar(progress, len(chosen), settings, len(wanted))
     played = []
@@ -83,11 +84,11 @@ def probe_run(store, run_id: str, hypothesis_set: str, chosen: pd.DataFrame, pla
     # alone in a call of its own is not spared the correction, and the page agrees.
     others = [h for h in _stored_games(stored, store.hypotheses(run_id, hypothesis_set),
                                        settings.games, settings.rounds)
-              if h["hypothesis_id"] not in set(chosen["hypothesis_id"])]
+              if h["hypothesis_id"] not in ids]
     summary = summarise(played + others, settings.alpha)
     return {"run_id": run_id, "hypothesis_set": hypothesis_set, "settings": settings.to_dict(),
             "bh_over": [h["hypothesis_id"] for h in summary],
-            "hypotheses": [h for h in summary if h["hypothesis_id"] in set(chosen["hypothesis_id"])]}
+            "hypotheses": [h for h in summary if h["hypothesis_id"] in ids]}
 
 
 def _stored_games(rows: pd.DataFrame, hyps: pd.DataFrame, games: Optional[int] = None,
@@ -99,9 +100,7 @@ def _stored_games(rows: pd.DataFrame, hyps: pd.DataFrame, games: Optional[int] =
     texts = dict(zip(hyps["hypothesis_id"], hyps["text"]))
     played = []
     for hid, part in rows.groupby("hypothesis_id", sort=False):
-        arms = {arm: [ProbeRound(int(r.game), int(r.round), r.probe, r.hidden, list(r.answers),
-                                 r.guess, float(r.confidence))
-                      for r in part[part["arm"] == arm].itertuples()] for arm in ARMS}
+        arms = {arm: rounds_of(part[part["arm"] == arm]) for arm in ARMS}
         played.append({"hypothesis_id": hid, "text": texts.get(hid, ""),
                        "rounds": arms["hypothesis"], "control_rounds": arms["control"]})
     return played

@@ -11,11 +11,6 @@ from ...hypotheses.stats import benjamini_hochberg, binomial_test_p
 from ...hypotheses.types import ProbeRound
 
 
-def binomial_p(correct: int, n: int) -> float:
-    """P(at least `correct` right of n | each guess right with probability 1/2)."""
-    return binomial_test_p(correct, n)
-
-
 def _accuracy(rounds: list[ProbeRound]) -> dict:
     n, k = len(rounds), sum(r.correct for r in rounds)
     return {"n": n, "correct": k, "accuracy": k / n if n else float("nan")}
@@ -32,7 +27,8 @@ def arm_summary(rounds: list[ProbeRound]) -> dict:
     per_probe = sorted(({"probe": p, **_accuracy(rs)} for p, rs in by_probe.items()),
                        key=lambda d: (-d["accuracy"], -d["n"], d["probe"]))
     whole = _accuracy(rounds)
-    return {**whole, "p_value": binomial_p(whole["correct"], whole["n"]),
+    # P(at least that many right | each guess right with probability 1/2): one-sided, exact.
+    return {**whole, "p_value": binomial_test_p(whole["correct"], whole["n"]),
             "mean_confidence": float(np.mean([r.confidence for r in rounds])) if rounds else None,
             "per_game": [{"game": g, **_accuracy(rs)} for g, rs in sorted(by_game.items())],
             "per_probe": per_probe,
@@ -50,7 +46,7 @@ def summarise(played: list[dict], alpha: float) -> list[dict]:
         out.append({"hypothesis_id": h["hypothesis_id"], "text": h["text"],
                     "rounds": [{**asdict(r), "answer": r.answers[0] if r.answers else "",
                                 "correct": r.correct} for r in h["rounds"]],
-                    **{k: v for k, v in arm.items()},
+                    **arm,
                     "control_accuracy": control["accuracy"], "control_p_value": control["p_value"],
                     "control": {**control, "rounds": [{**asdict(r), "correct": r.correct}
                                                       for r in h["control_rounds"]]}})
