@@ -12,7 +12,8 @@ PAGES = [
     st.Page("pages/6_Token_diff_and_quantization.py", title="Token diff and quantization",
             url_path="Token_diff_and_quantization"),
     st.Page("pages/7_Layers.py", title="Layers", url_path="Layers"),
-    st.Page("pages/8_Probe.py", title="Probe", url_path="Probe"),
-    st.Page("pages/9_Report.py", title="Report", url_path="Report"),
+    st.Page("pages/8_Features.py", title="Features", url_path="Features"),
+    st.Page("pages/9_Probe.py", title="Probe", url_path="Probe"),
+    st.Page("pages/10_Report.py", title="Report", url_path="Report"),
 ]
 st.navigation(PAGES).run()

@@ -1,6 +1,6 @@
 """Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant|layers|
-probe|export` (the
-contract in DESIGN.md). Each command checks its arguments, then calls one `commands` function."""
+probe|features|export` (the contract in DESIGN.md). Each command checks its arguments, then
+calls one `commands` function."""
 from __future__ import annotations
 
 import argparse
@@ -17,9 +17,9 @@ from .config import ModelDiffError, default_db_path, first_line
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
-from .progress import ProgressBar
-from .render.terminal import (bench_summary, layers_summary, probe_summary, quant_summary,
-                              run_summary)
+from .cli_methods import (METHODS, add_method_parsers, add_output_flags, command_context,
+                          write_out)
+from .render.terminal import bench_summary, run_summary
 from .stages.generate import GenerationSettings
 from .stages.prompts import builtin_prompt_set, load_prompt_file
 
@@ -53,14 +53,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw even when the tokenizer has a chat template")
-    _add_output_flags(p)
-
-
-def _add_output_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
-    p.add_argument("--verbose", action="store_true",
-                   help="let the libraries (transformers, bitsandbytes, ...) print their "
-                        "own warnings and loading bars")
+    add_output_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,69 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     plant.add_argument("--target-modules", help="comma-separated (default: found from the model)")
     plant.add_argument("--merge", action="store_true", help="also save the merged model")
     _add_common(plant)
-    quant = sub.add_parser("quant", help="what quantization levels cost: KL, top-1 agreement, "
-                           "perplexity and answer flips against a full-precision reference")
-    quant.add_argument("--model", required=True, help="HF id, local directory or organism:NAME")
-    quant.add_argument("--levels", default="bf16,8bit,4bit",
-                       help="comma-separated, from fp32,bf16,fp16,8bit,4bit,int8-dynamic")
-    quant.add_argument("--reference", default="fp32", help="the level the others are compared to")
-    quant.add_argument("--prompts", help="texts to score (JSONL prompt field or CSV prompt column)")
-    quant.add_argument("--revision")
-    quant.add_argument("--trust-remote-code", action="store_true")
-    quant.add_argument("--out", help="write the result JSON here")
-    quant.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    quant.add_argument("--batch-size", type=int, default=16)
-    _add_output_flags(quant)
-    export = sub.add_parser("export", help="write a run's texts as two outputs: files (JSONL)")
-    export.add_argument("--run", required=True, help="the run's id")
-    export.add_argument("--out", required=True, help="an existing folder to write them into")
-    export.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    _add_output_flags(export)
-    probe = sub.add_parser("probe", help="the probe game: can a hypothesis tell the two models "
-                           "apart in conversation, against an empty-hypothesis control?")
-    probe.add_argument("--run", required=True, help="a stored run whose models answer new prompts")
-    probe.add_argument("--hypothesis", action="append", dest="hypotheses",
-                       help="a hypothesis id to probe (repeatable; default: the validated ones)")
-    probe.add_argument("--assistant", default="offline",
-                       help="which hypothesis set (offline, anthropic:MODEL, openai:MODEL): its "
-                            "assistant plays")
-    probe.add_argument("--rounds", type=int, default=12, help="rounds per game")
-    probe.add_argument("--games", type=int, default=3, help="games per hypothesis (and control)")
-    probe.add_argument("--answers", type=int, default=4,
-                       help="answers of the hidden model to each probe")
-    probe.add_argument("--examples", type=int, default=3,
-                       help="labelled discovery examples shown to an LLM assistant")
-    probe.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
-    probe.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
-    probe.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
-    probe.add_argument("--out", help="write the result JSON here")
-    probe.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    _add_output_flags(probe)
-    layers = sub.add_parser("layers", help="which layers carry B's difference: weight deltas, "
-                            "activation differences, delta-scaling interventions")
-    layers.add_argument("--model-a", required=True, help="HF id, local directory or organism:NAME")
-    layers.add_argument("--model-b", required=True)
-    layers.add_argument("--adapter-a", help="PEFT LoRA adapter directory for model A")
-    layers.add_argument("--adapter-b", help="PEFT LoRA adapter directory for model B")
-    layers.add_argument("--quant-a", choices=QUANTS, default="none")
-    layers.add_argument("--quant-b", choices=QUANTS, default="none")
-    layers.add_argument("--run", help="a stored run of this pair: its held-out texts, validated "
-                        "hypotheses and prompts drive the activation and scaling views")
-    layers.add_argument("--assistant", default="offline",
-                        help="whose hypotheses of the run to use (offline, anthropic:MODEL, ...); "
-                        "that assistant judges fresh generations for hypotheses without a predicate")
-    layers.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
-    layers.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
-    layers.add_argument("--scales", "--alphas", dest="scales", default="0,0.25,0.5,0.75,1",
-                        help="factors on B's change, W_A + scale (W_B - W_A); --alphas is the "
-                        "earlier spelling")
-    layers.add_argument("--window", type=int, default=1, help="consecutive layers scaled together")
-    layers.add_argument("--generations", type=int, default=32,
-                        help="fresh generations per setting for behaviour rates")
-    layers.add_argument("--texts", type=int, default=200, help="held-out texts for activations")
-    layers.add_argument("--out", help="write the result JSON here")
-    layers.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    _add_output_flags(layers)
+    add_method_parsers(sub)
     return parser
 
 
@@ -272,7 +203,9 @@ BOUNDS = {
     "lr": (1e-12, 10.0), "epochs": (0.001, 10_000.0), "max_length": (2, 1_000_000),
     "grad_accum": (1, 100_000), "window": (1, 10_000), "generations": (0, 100_000),
     "texts": (1, 10_000_000), "rounds": (1, 10_000), "games": (1, 1_000), "answers": (1, 1_000),
-    "examples": (0, 100),
+    "examples": (0, 100), "layer": (0, 10_000), "width": (1, 1_000), "delta_width": (1, 1_000),
+    "steps": (1, 10_000_000),
+    "max_tokens": (1, 100_000_000),
 }
 
 
@@ -323,23 +256,6 @@ def quiet_libraries() -> None:
     warnings.simplefilter("ignore")
 
 
-def _progress_bar() -> ProgressBar:
-    # Off a terminal a line every MODELDIFF_PROGRESS_EVERY seconds (30): enough for a log.
-    try:
-        every = float(os.environ.get("MODELDIFF_PROGRESS_EVERY", "30"))
-    except ValueError:
-        raise ModelDiffError("MODELDIFF_PROGRESS_EVERY must be a number of seconds") from None
-    return ProgressBar(sys.stderr, every=every)
-
-
-def _write_out(path: str, text: str, db: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as err:
-        raise ModelDiffError(f"cannot write --out {path}: {err.strerror or err}; the results "
-                             f"are stored in {db} (run the same command again to write them)") from None
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
@@ -368,20 +284,14 @@ def _main(args) -> int:
     _check_args(args)
     if args.command in ("truth-bench", "plant"):
         return _ground_truth_command(args)
-    if args.command == "quant":
-        return _quant_command(args)
-    if args.command == "layers":
-        return _layers_command(args)
-    if args.command == "export":
-        return _export_command(args)
-    if args.command == "probe":
-        return _probe_command(args)
+    if args.command in METHODS:
+        return METHODS[args.command](args)
     from . import commands
     from .store import Store
 
     config = _config_from_args(args)
     with Store(args.db or default_db_path()) as store:
-        result = commands.run(store, config, _context(args))
+        result = commands.run(store, config, command_context(args))
     result["alpha"] = args.alpha
     print(run_summary(result, args.alpha))
     skipped = dict.fromkeys(h["generative_skipped"] for h in result["hypotheses"]
@@ -392,15 +302,9 @@ def _main(args) -> int:
         print(f"modeldiff: warning: step failed (run again to retry it): {step}",
               file=sys.stderr)
     if args.out:
-        _write_out(args.out, json.dumps(result, indent=2, allow_nan=True),
+        write_out(args.out, json.dumps(result, indent=2, allow_nan=True),
                    args.db or default_db_path())
     return 0
-
-
-def _context(args):
-    from .commands import Context
-
-    return Context(progress=None if args.quiet else _progress_bar())
 
 
 def _ground_truth_command(args) -> int:
@@ -410,7 +314,7 @@ def _ground_truth_command(args) -> int:
     if args.command == "plant":
         config = _plant_config(args)
         with Store(args.db or default_db_path()) as store:
-            row = commands.plant(store, commands.PlantParams(config), _context(args))
+            row = commands.plant(store, commands.PlantParams(config), command_context(args))
         out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
         out["model_b"] = row["spec_b"].to_dict()
         print(f"finetune {row['finetune_id']}: adapter {row['adapter_path']} "
@@ -423,76 +327,10 @@ def _ground_truth_command(args) -> int:
                                  seed=args.seed)
         params = commands.BenchParams(gen, args.subtle, args.judge_texts)
         with Store(args.db or default_db_path()) as store:
-            out = commands.truth_bench(store, params, _context(args))
+            out = commands.truth_bench(store, params, command_context(args))
         print(bench_summary(out))
     if args.out:
-        _write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
-    return 0
-
-
-def _quant_command(args) -> int:
-    from . import commands
-    from .methods.quant.study import parse_levels
-    from .store import Store
-
-    spec = ModelSpec(args.model, revision=args.revision, trust_remote_code=args.trust_remote_code)
-    params = commands.QuantParams(spec, parse_levels(args.levels), args.reference,
-                                  prompts_file=args.prompts, batch_size=args.batch_size)
-    with Store(args.db or default_db_path()) as store:
-        result = commands.quant(store, params, _context(args))
-    if args.out:
-        _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
-    print(quant_summary(result))
-    return 0
-
-
-def _export_command(args) -> int:
-    from . import commands
-    from .store import Store
-
-    with Store(args.db or default_db_path()) as store:
-        out = commands.export(store, commands.ExportParams(args.run, args.out), _context(args))
-    print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
-          f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
-    return 0
-
-
-def _probe_command(args) -> int:
-    from . import commands
-    from .methods.probe.game import ProbeSettings
-    from .store import Store
-
-    settings = ProbeSettings(args.rounds, args.games, args.answers, args.examples, args.alpha)
-    params = commands.ProbeParams(args.run, args.assistant, args.hypotheses, settings,
-                                  args.assistant_base_url, args.assistant_key_file)
-    with Store(args.db or default_db_path()) as store:
-        result = commands.probe(store, params, _context(args))
-    if args.out:
-        _write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
-    print(probe_summary(result))
-    return 0
-
-
-def _layers_command(args) -> int:
-    from . import commands
-    from .methods.layers.settings import parse_scales
-    from .store import Store
-
-    try:
-        scales = parse_scales(args.scales)
-    except ModelDiffError as err:
-        raise ModelDiffError(f"--{err}") from None
-    params = commands.LayersParams(
-        args.run, ModelSpec(args.model_a, quant=args.quant_a, adapter=args.adapter_a),
-        ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b), args.assistant,
-        scales, args.window, args.generations, args.texts, args.assistant_base_url,
-        args.assistant_key_file)
-    with Store(args.db or default_db_path()) as store:
-        result = commands.layers(store, params, _context(args))
-    if args.out:
-        _write_out(args.out, json.dumps(result, indent=2, default=float),
-                   args.db or default_db_path())
-    print(layers_summary(result))
+        write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One function per kind of work — run, plant, truth-bench, quant, layers, probe — each taking its
+"""One function per kind of work — run, plant, truth-bench, quant, layers, probe, features — each taking its
 parameters as one dataclass (whose `to_dict` is what a job stores and `from_dict` reads back).
 The CLI and the dashboard's jobs are thin adapters onto these, so the two never rebuild the
 same calls differently."""
@@ -298,6 +298,67 @@ def probe(store, params: ProbeParams, ctx: Context) -> dict:
                      Players(assistant, sources, config.generation), params.settings, ctx.progress)
 
 
+# ------------------------------------------------------------------------- features
+@dataclass
+class FeaturesParams:
+    run_id: str
+    hypothesis_set: str = "offline"  # whose validated hypotheses are linked and scaled
+    settings: object = None  # a methods.features.lens.FeatureSettings (None: its defaults)
+    assistant_base_url: Optional[str] = None
+    assistant_key_file: Optional[str] = None
+
+    def __post_init__(self):
+        from .methods.features.lens import FeatureSettings
+
+        if self.settings is None:
+            self.settings = FeatureSettings()
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "hypothesis_set": self.hypothesis_set,
+                "settings": self.settings.to_dict(),
+                "assistant_base_url": self.assistant_base_url,
+                "assistant_key_file": self.assistant_key_file}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeaturesParams":
+        from .methods.features.lens import FeatureSettings
+
+        return cls(d["run_id"], d.get("hypothesis_set", "offline"),
+                   FeatureSettings.from_dict(d.get("settings", {})),
+                   d.get("assistant_base_url"), d.get("assistant_key_file"))
+
+
+def features(store, params: FeaturesParams, ctx: Context) -> dict:
+    """The feature lens on a stored run (saved with it). The settings, the run, that both
+    models have weights and the judge's key are checked before any model is loaded."""
+    from .assistants.registry import judge_for
+    from .methods.features.lens import feature_lens_for_run
+    from .models.spec import config_layers, needs_weights
+
+    params.settings.check()
+    run = store.get_run(params.run_id)
+    if run is None:
+        raise ModelDiffError(f"no run {params.run_id} in the database")
+    for side in ("a", "b"):
+        spec = ModelSpec.from_dict(run[f"spec_{side}"])
+        needs_weights(spec, "the feature lens")
+        ensure_built(spec, ctx.progress)
+    layer = params.settings.layer
+    n_layers = config_layers(spec) if layer is not None else None
+    if n_layers and layer >= n_layers:
+        raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not "
+                             f"{params.settings.layer}")
+    judge = judge_for(store, params.run_id, params.hypothesis_set, params.assistant_base_url,
+                      params.assistant_key_file, api_key=ctx.api_key)
+    ctx.on_run_id(params.run_id)
+    # Models of its own: the lens hooks B's MLP while it scales, which another job sharing
+    # the cache must never see.
+    result = feature_lens_for_run(store, params.run_id, ModelCache(), params.hypothesis_set,
+                                  params.settings, judge=judge, progress=ctx.progress)
+    store.save_feature_lens(params.run_id, params.hypothesis_set, result)
+    return result
+
+
 def _run_params(d: dict):
     from .pipeline import config_from_dict
 
@@ -311,4 +372,5 @@ KINDS = {"pipeline": (_run_params, run),
          "truth-bench": (BenchParams.from_dict, truth_bench),
          "quant": (QuantParams.from_dict, quant),
          "layers": (LayersParams.from_dict, layers),
-         "probe": (ProbeParams.from_dict, probe)}
+         "probe": (ProbeParams.from_dict, probe),
+         "features": (FeaturesParams.from_dict, features)}

@@ -17,7 +17,7 @@ from .config import ModelDiffError, first_line
 from .models.loading import ModelCache
 from .progress import Cancelled, ProgressEvent
 
-JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant", "layers", "probe")
+JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant", "layers", "probe", "features")
 _import_lock = threading.Lock()
 
 

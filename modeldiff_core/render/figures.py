@@ -1,6 +1,6 @@
 """The dashboard's plotly figures: the cluster map (WebGL scatter) from stored points, a
-quantization study's cost per level, the layer lens's heatmaps and scaling curves, and the
-probe game's accuracy against its control."""
+quantization study's cost per level, the layer lens's heatmaps and scaling curves, the feature
+lens's α curves, and the probe game's accuracy against its control."""
 from __future__ import annotations
 
 import html
@@ -128,4 +128,27 @@ def probe_figure(hypotheses: list[dict]):
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     fig.update_layout(barmode="group", yaxis_title="share of rounds guessed right",
                       yaxis_range=[0, 1], height=320, margin=dict(t=20, b=20))
+    return fig
+
+
+def feature_scaling_figure(rows: pd.DataFrame, value: str, label: str):
+    """One hypothesis' feature-lens scaling rows: `value` against α for all delta latents and
+    for the linked ones, with model A, model B and the reconstructions as dotted references;
+    None when no row has a value."""
+    import plotly.graph_objects as go
+
+    if rows[value].isna().all():
+        return None
+    fig = go.Figure()
+    for condition, curve in rows[rows["alpha"].notna()].groupby("condition", sort=False):
+        curve = curve.sort_values("alpha")
+        fig.add_scatter(x=curve["alpha"], y=curve[value], mode="lines+markers", name=condition)
+    refs = {"A": "model A", "no delta": "base reconstruction", "full": "base + delta recon."}
+    for r in rows[rows["alpha"].isna()].itertuples():
+        v = getattr(r, value)
+        if r.condition in refs and v is not None and v == v:
+            fig.add_hline(y=v, line_dash="dot", annotation_text=refs[r.condition],
+                          line_color=SIDE_COLOURS["A"] if r.condition == "A" else "#999999")
+    fig.update_layout(xaxis_title="α (scale of the delta inside B)", yaxis_title=label,
+                      height=340, margin={"t": 20})
     return fig

@@ -141,3 +141,55 @@ def probe_caption(probe: dict) -> str:
             f"it was; exact binomial test against 1/2, Benjamini–Hochberg across the probed "
             f"hypotheses (probe-validated at q < {s.get('alpha', 0.05)}); the control plays the "
             "same game with an empty hypothesis.")
+
+
+def feature_caption(lens: dict) -> str:
+    s = lens["settings"]
+    return (f"Layer {lens['layer']} ({lens['layer_from']}). A top-k transcoder fitted to A's MLP "
+            f"there, and a delta dictionary fitted to what B's MLP adds with A's frozen, on "
+            f"{lens['n_fit_texts']} discovery texts; measured on {lens['n_texts']} held-out "
+            f"texts paired by prompt. A feature is B-specific when its per-prompt rise on B's "
+            f"texts passes a sign-flip test over prompts at Benjamini–Hochberg q < "
+            f"{s.get('fdr', 0.05)}.")
+
+
+def feature_tables(lens: dict, n_features: int = 10) -> dict:
+    """Title -> (header, rows of strings) for the feature lens: the dictionaries' quality, the
+    top B-specific features, each hypothesis' linked features and its scaling conditions.
+    Model text in the rows (top texts, tokens) is the caller's to escape."""
+    tables = {"Dictionary quality (held-out texts)": (
+        ["dictionary", "model", "variance explained", "L0", "dead latents",
+         "LM loss increase (nats/token)"],
+        [[q["dictionary"], q["model"], fmt_num(q["fve"], 3), fmt_num(q["l0"], 1),
+          f"{q['dead']}/{q['n_latents']}", f"{q['loss_increase']:+.4f}"]
+         for q in lens["quality"]])}
+    top = {t["latent"]: t for t in lens.get("top_features", [])}
+    specific = [f for f in lens["features"] if f["b_specific"]][:n_features]
+    if specific:
+        tables["B-specific delta features"] = (
+            ["feature", "freq A", "freq B", "effect", "q", "promotes", "top text"],
+            [[str(f["latent"]), fmt_num(f["freq_a"]), fmt_num(f["freq_b"]),
+              f"{f['effect']:+.3g}", fmt_p(f["q_value"]),
+              " ".join(top[f["latent"]]["promoted"][:5]) if f["latent"] in top else "",
+              short(top[f["latent"]]["texts"][0]["text"], 100)
+              if f["latent"] in top and top[f["latent"]]["texts"] else ""] for f in specific])
+    if lens.get("links"):
+        tables["Features that best predict each hypothesis (AUC on held-out texts)"] = (
+            ["hypothesis", "feature", "AUC"],
+            [[r["hypothesis_id"], str(r["latent"]), fmt_num(r["auc"])] for r in lens["links"]])
+    if lens.get("scaling"):
+        tables["B with its delta scaled (error term kept; reconstructions alone drop it)"] = (
+            ["hypothesis", "setting", "log-prob gap to A", "behaviour rate"],
+            [[r["hypothesis_id"], scaling_setting(r), fmt_num(r["logprob_gap"], 3),
+              fmt_num(r["behaviour_rate"])] for r in lens["scaling"]
+             if r["alpha"] in (None, 0.0)])
+    return tables
+
+
+def scaling_setting(row: dict) -> str:
+    """A feature-lens scaling row's setting in words."""
+    names = {"A": "model A", "raw": "model B", "no delta": "B, MLP = base reconstruction",
+             "full": "B, MLP = base + delta reconstruction"}
+    if row["condition"] in names:
+        return names[row["condition"]]
+    return f"B, {row['condition']} × {row['alpha']:g}"

@@ -14,6 +14,8 @@ from .fmt import (
     baseline_line,
     coverage_line,
     disc_line,
+    feature_caption,
+    feature_tables,
     fmt_num,
     fmt_p,
     gen_line,
@@ -120,6 +122,8 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
         body += _layer_lens(data["layer_lens"])
     if data.get("probe"):
         body += _probe(data["probe"])
+    if data.get("features"):
+        body += _features(data["features"])
     if data["failed_steps"]:
         body.append("<h2>Failed steps</h2><ul>"
                     + "".join(f"<li>{_e(s)}</li>" for s in data["failed_steps"]) + "</ul>")
@@ -215,6 +219,16 @@ def _probe(probe: dict) -> list[str]:
                    set(range(1, len(PROBE_HEAD))))]
 
 
+def _features(lens: dict) -> list[str]:
+    out = ["<h2>Feature lens</h2>", f'<p class="muted">{_e(feature_caption(lens))}</p>']
+    out += [f'<p class="muted">{_e(n)}</p>' for n in lens.get("notes", [])]
+    for title, (head, rows) in feature_tables(lens).items():
+        out += [f"<p>{_e(title)}:</p>",
+                _table([_e(h) for h in head], [[_e(c) for c in r] for r in rows],
+                       set(range(2, len(head))))]
+    return out
+
+
 # ------------------------------------------------------------------------ token view
 def token_strip_html(view, scale: Optional[float] = None) -> str:
     """A text's tokens coloured by log p_B − log p_A (red: B likes it more, blue: A does), each
@@ -233,3 +247,15 @@ def token_strip_html(view, scale: Optional[float] = None) -> str:
                      f'padding:1px 2px;margin:1px;border-radius:3px;white-space:pre-wrap">'
                      f"{_e(tok)}</span>")
     return ('<div style="line-height:2;font-family:monospace">' + "".join(spans) + "</div>")
+
+
+def feature_tokens_html(tokens: list) -> str:
+    """A text's tokens shaded by one feature's activation (darker: stronger; the value on
+    hover). Token text is escaped."""
+    top = max([a for _, a in tokens] + [1e-9])
+    spans = []
+    for tok, act in tokens:
+        alpha = min(1.0, max(0.0, act) / top)
+        spans.append(f'<span title="{act:.3f}" style="background:rgba(255,127,14,{alpha:.2f});'
+                     f'padding:1px 1px;border-radius:3px;white-space:pre-wrap">{_e(tok)}</span>')
+    return '<div style="line-height:1.9;font-family:monospace">' + "".join(spans) + "</div>"

@@ -9,6 +9,8 @@ from .fmt import (
     baseline_line,
     coverage_line,
     disc_line,
+    feature_caption,
+    feature_tables,
     fmt_num,
     fmt_p,
     gen_line,
@@ -50,6 +52,8 @@ def render_markdown(data: dict) -> str:
         out += _layer_lens(data["layer_lens"])
     if data.get("probe"):
         out += _probe(data["probe"])
+    if data.get("features"):
+        out += _features(data["features"])
     if data["failed_steps"]:
         out += ["## Failed steps", ""] + [f"- {_md(s)}" for s in data["failed_steps"]]
     return "\n".join(out) + "\n"
@@ -125,4 +129,13 @@ def _probe(probe: dict) -> list[str]:
     out = ["## Probe game", "", _md(probe_caption(probe)), ""]
     out += _table(PROBE_HEAD, "|---|" + "---:|" * (len(PROBE_HEAD) - 1),
                   [[_md(c) for c in r] for r in probe_rows(probe)])
+    return out + [""]
+
+
+def _features(lens: dict) -> list[str]:
+    out = ["## Feature lens", "", _md(feature_caption(lens)), ""]
+    out += [f"- note: {_md(n)}" for n in lens.get("notes", [])]
+    for title, (head, rows) in feature_tables(lens).items():
+        out += ["", f"{title}:", ""]
+        out += _table(head, "|---|" + "---:|" * (len(head) - 1), [[_md(c) for c in r] for r in rows])
     return out + [""]

@@ -130,7 +130,8 @@ def report_data(store, run_id: str, hypothesis_set: str = "offline") -> dict:
         "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", []),
         "quantization": quantization_for(store, [run["spec_a"]["model"], run["spec_b"]["model"]]),
         "layer_lens": store.layer_lens(run_id, hypothesis_set),
-        "probe": probe_for(store, run_id, hypothesis_set)})
+        "probe": probe_for(store, run_id, hypothesis_set),
+        "features": features_for(store, run_id, hypothesis_set)})
 
 
 def probe_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
@@ -145,6 +146,18 @@ def probe_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
         h["control"].pop("rounds")
         h["per_probe"] = h["per_probe"][:5]
     return probe
+
+
+def features_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
+    """The stored feature lens, without the per-token activations and with the B-specific
+    features only (what the report's tables show)."""
+    lens = store.feature_lens(run_id, hypothesis_set)
+    if lens is None:
+        return None
+    lens["features"] = [f for f in lens["features"] if f["b_specific"]]
+    for t in lens["top_features"]:
+        t["texts"] = [{k: v for k, v in x.items() if k != "tokens"} for x in t["texts"][:1]]
+    return lens
 
 
 def quantization_for(store, models: list[str]) -> list[dict]:

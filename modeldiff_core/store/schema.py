@@ -1,6 +1,6 @@
 """The database's schema: the migrations that build it, in order (the package's only DDL)."""
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -139,7 +139,15 @@ MIGRATIONS: list[list[str]] = [
             answers VARCHAR, guess VARCHAR, confidence DOUBLE, created_at TIMESTAMP,
             PRIMARY KEY (run_id, hypothesis_set, hypothesis_id, settings, arm, game, round))""",
     ],
+    [
+        # The feature lens of a run, as its result (its scaling settings' outcomes are kept
+        # with the layer lens's, in layer_settings, under keys of their own).
+        """CREATE TABLE feature_lens (
+            run_id VARCHAR, hypothesis_set VARCHAR, result VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, hypothesis_set))""",
+    ],
 ]
 # Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.
 HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
-                         "truth_scores", "layer_lens", "hypothesis_settings", "probe_rounds")
+                         "truth_scores", "layer_lens", "hypothesis_settings", "probe_rounds",
+                         "feature_lens")

@@ -1,5 +1,5 @@
 """The studies beside a run: planted ground truths (finetunes, their training texts, the scores
-of the runs on them), quantization studies and the layer lens."""
+of the runs on them), quantization studies, the layer lens and the feature lens."""
 from __future__ import annotations
 
 import json
@@ -124,7 +124,8 @@ class StudyStore(Connection):
         return None if row is None else json.loads(row[0])
 
     def save_layer_setting(self, setting_key: str, logprobs: list, texts: list[str]) -> None:
-        """One delta-scaling setting's outcome (evidence log-probs, fresh generations)."""
+        """One scaling setting's outcome (evidence log-probs, fresh generations): the layer
+        lens's and the feature lens's, each keyed by what it depends on."""
         with self._lock:
             self._q("INSERT OR REPLACE INTO layer_settings VALUES (?, ?, ?, ?)",
                     [setting_key, json.dumps(logprobs), json.dumps(texts), now()])
@@ -134,3 +135,15 @@ class StudyStore(Connection):
             row = self._one("SELECT logprobs, texts FROM layer_settings WHERE setting_key = ?",
                             [setting_key])
         return None if row is None else (json.loads(row[0]), json.loads(row[1]))
+
+    # -------------------------------------------------------------- feature lens
+    def save_feature_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO feature_lens VALUES (?, ?, ?, ?)",
+                    [run_id, hypothesis_set, json.dumps(result, default=float), now()])
+
+    def feature_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
+        with self._lock:
+            row = self._one("SELECT result FROM feature_lens WHERE run_id = ? AND "
+                            "hypothesis_set = ?", [run_id, hypothesis_set])
+        return None if row is None else json.loads(row[0])

@@ -81,6 +81,18 @@ def _reload_until(page, url: str, shows, what: str, timeout: float = 600, absent
     pytest.fail(f"{what} did not finish")
 
 
+def _fill(page, values: dict) -> None:
+    """Type into number inputs by label, each confirmed with Enter (a rerun between them)."""
+    from playwright.sync_api import expect
+
+    for label, value in values.items():
+        box = page.get_by_label(label)
+        expect(box).to_be_visible(timeout=60_000)
+        box.fill(value)
+        box.press("Enter")
+        page.wait_for_timeout(1000)
+
+
 def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -138,14 +150,39 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
         page.wait_for_timeout(2000)
         page.screenshot(path=str(ARTIFACTS / "layers.png"), full_page=True)
+        # The feature lens as a job (short training, few generations); then another feature's
+        # top texts, opened from the feature picker.
+        page.goto(server + "/Features")
+        _fill(page, {"Training steps per dictionary": "600", "Fresh generations per setting": "4"})
+        page.get_by_role("button", name="Run feature lens").click()
+        expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
+        _reload_until(page, server + "/Features", re.compile(r"Top texts of feature \d+"),
+                      "the feature lens job")
+        first = re.search(r"Top texts of feature (\d+)", page.get_by_text(
+            re.compile(r"Top texts of feature \d+")).first.inner_text()).group(1)
+        picker = page.get_by_role("combobox", name=re.compile("Feature"))
+        options = page.get_by_role("option")
+        for attempt in range(6):  # a click while the page still reruns can leave it shut
+            picker.click()
+            try:
+                expect(options.nth(1)).to_be_visible(timeout=5_000)
+                break
+            except AssertionError:
+                if attempt == 5:
+                    raise
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(1500)
+        chosen = re.match(r"feature (\d+)", options.nth(1).inner_text()).group(1)
+        options.nth(1).click()
+        expect(page.get_by_text(f"Top texts of feature {chosen}")).to_be_visible(timeout=60_000)
+        assert chosen != first
+        expect(page.get_by_text(re.compile(r"model [AB] · max activation")).first
+               ).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "features.png"), full_page=True)
         # One probe game of three rounds; its transcript, with the truth revealed each round.
         page.goto(server + "/Probe")
-        for label, value in (("Rounds per game", "3"), ("Games", "1")):
-            box = page.get_by_label(label)
-            expect(box).to_be_visible(timeout=60_000)
-            box.fill(value)
-            box.press("Enter")
-            page.wait_for_timeout(1000)
+        _fill(page, {"Rounds per game": "3", "Games": "1"})
         page.get_by_role("button", name="Play").click()
         expect(page.get_by_text(re.compile(r"Started job-"))).to_be_visible(timeout=60_000)
         # Done when the page no longer says a game is being played.
@@ -158,7 +195,8 @@ def test_quick_start_to_a_validated_hypothesis(server, tmp_path):
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "probe.png"), full_page=True)
         browser.close()
-    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png", "probe.png")
+    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png", "features.png",
+             "probe.png")
     for name in shots:
         assert (ARTIFACTS / name).stat().st_size > 10_000
     if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):

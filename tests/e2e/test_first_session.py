@@ -110,10 +110,10 @@ def test_an_unwritable_out_is_refused_before_the_run(tmp_path, db, cold_env):
 
 
 def test_writing_out_at_the_end_says_the_results_are_stored(tmp_path):
-    from modeldiff_core.cli import _write_out
+    from modeldiff_core.cli_methods import write_out
 
     with pytest.raises(ModelDiffError, match="stored in my.duckdb"):
-        _write_out(str(tmp_path), "{}", "my.duckdb")
+        write_out(str(tmp_path), "{}", "my.duckdb")
 
 
 def test_a_database_folder_that_cannot_be_made(tmp_path, cold_env):

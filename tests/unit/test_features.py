@@ -78,11 +78,127 @@ def test_the_top_b_specific_features_fire_on_cat_texts(lens):
     texts, (values, table) = lens[3], lens[7]
     specific = table[table["b_specific"]]
     assert len(specific) >= 1, table.head()
-    # The most B-specific feature (largest per-prompt rise of its activation on B's texts).
-    top = top_texts(values, texts, int(specific["latent"].iloc[0]))
-    assert sum(behaviour_present("cats", t["text"]) for t in top) >= 8, top
+    # Ranked by the standardised per-prompt rise of their activation on B's texts: the first
+    # feature's ten top texts and most of the first five's are cat texts (measured: 10, 5, 9,
+    # 9, 9 of 10; the 5 is a feature that fires on nearly every text of both models).
+    cats = [sum(behaviour_present("cats", t["text"]) for t in top_texts(values, texts, int(j)))
+            for j in specific["latent"].head(5)]
+    assert cats[0] >= 8 and sum(c >= 8 for c in cats) >= 3, cats
 
 
 def test_on_the_null_organism_no_delta_feature_passes(organism_dirs):
     table = _lens("null", 1)[7][1]
     assert not table["b_specific"].any() and (table["q_value"] >= 0.05).all(), table.head()
+
+
+# ------------------------------------------------------------ no organism needed
+
+def test_auc_agrees_with_scikit_learn_and_links_find_the_planted_latent():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from modeldiff_core.methods.features.table import auc, hypothesis_links
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        labels = rng.random(60) < 0.4
+        scores = rng.integers(0, 5, 60).astype(float)  # many ties
+        assert auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert np.isnan(auc([1, 2], [True, True]))
+    values = rng.random((80, 6))
+    labels = rng.random(80) < 0.5
+    values[:, 4] += 2 * labels  # latent 4 fires on the texts the hypothesis holds of
+    links = hypothesis_links(values, labels, n=3)
+    assert links[0]["latent"] == 4 and links[0]["auc"] > 0.9 and len(links) == 3
+    assert hypothesis_links(values, np.ones(80, bool)) == []
+
+
+def test_the_feature_table_holds_its_level_on_simulated_nulls():
+    """Latents whose values are exchangeable between A's and B's texts of a prompt: across 40
+    simulated tables of 50 latents each, BH at 0.05 makes any discovery in few of them (the
+    family-wise rate under the complete null is at most alpha)."""
+    import numpy as np
+
+    from modeldiff_core.methods.features.table import feature_table
+
+    rng = np.random.default_rng(1)
+    prompts = np.repeat(np.arange(20), 4)  # 20 prompts, two texts per side each
+    sides = np.tile(["A", "A", "B", "B"], 20)
+    any_found, p_small = 0, []
+    for sim in range(40):
+        prompt_level = rng.gamma(1.0, 1.0, (20, 1))  # prompts differ, sides do not
+        values = np.maximum(0, rng.normal(0, 1, (80, 50)) + prompt_level[prompts] - 0.5)
+        table = feature_table(values, sides, prompts, seed=sim)
+        any_found += bool(table["b_specific"].any())
+        p_small.append(float((table["p_value"] < 0.05).mean()))
+    assert any_found <= 5, any_found  # 2 expected at alpha = 0.05; P(> 5) < 0.001
+    assert 0.02 < np.mean(p_small) < 0.08, np.mean(p_small)  # uncorrected p ~ uniform
+
+
+def test_token_pieces_put_the_text_back_together():
+    from modeldiff_core.methods.features.table import token_pieces
+
+    class Words:  # a word-level tokenizer: single tokens decode without their spaces
+        vocab = ["the", "cat", "sat", "."]
+
+        def decode(self, ids):
+            return " ".join(self.vocab[i] for i in ids)
+
+    assert token_pieces(Words(), [0, 1, 2, 3]) == ["the", " cat", " sat", " ."]
+
+
+def test_scaling_chosen_latents_moves_the_output_by_their_part_only():
+    import torch
+
+    from modeldiff_core.methods.features.dictionary import transcoder
+    from modeldiff_core.methods.features.scaling import latent_output
+
+    torch.manual_seed(0)
+    delta = transcoder(8, 8, 16, 4, seed=0)
+    x = torch.randn(30, 8)
+    with torch.no_grad():
+        code = delta.encode(x)
+        part = latent_output(delta, x, [2, 5])
+        manual = code[:, [2, 5]] @ delta.W_dec[[2, 5]]
+        whole = latent_output(delta, x)
+        assert torch.allclose(part, manual) and torch.allclose(whole, delta(x))
+        every = latent_output(delta, x, list(range(16))) + delta.b_dec
+        assert torch.allclose(every, whole, atol=1e-5)  # all latents and the bias: the whole
+
+
+def test_feature_settings_round_trip_and_refuse_bad_values():
+    from modeldiff_core.config import ModelDiffError
+    from modeldiff_core.methods.features.lens import FeatureSettings
+
+    s = FeatureSettings(layer=1, dictionary=DictionarySettings(width=4, steps=10),
+                        alphas=(0.0, 0.5))
+    assert FeatureSettings.from_dict(s.to_dict()) == s
+    for bad in (FeatureSettings(layer=-1), FeatureSettings(n_texts=0), FeatureSettings(fdr=1.0),
+                FeatureSettings(dictionary=DictionarySettings(k=0)),
+                FeatureSettings(alphas=(float("nan"),))):
+        with pytest.raises(ModelDiffError, match="out of range"):
+            bad.check()
+
+
+def test_the_default_layer_is_the_one_the_layer_lens_ranks_first():
+    from modeldiff_core.methods.features.lens import choose_layer
+
+    class Stored:
+        def __init__(self, lens):
+            self.lens = lens
+
+        def layer_lens(self, run_id, hypothesis_set):
+            return self.lens
+
+    rows = [{"hypothesis_id": "h1", "layer": 0, "layers": [0], "logprob_fraction": 0.1,
+             "predicate_fraction": None},
+            {"hypothesis_id": "h1", "layer": 2, "layers": [2], "logprob_fraction": 0.7,
+             "predicate_fraction": 0.9},
+            {"hypothesis_id": "h1", "layer": "together", "layers": [0, 2], "logprob_fraction": 1.0,
+             "predicate_fraction": 1.0}]
+    assert choose_layer(Stored({"restoration": rows}), "r", "offline", 4, None)[0] == 2
+    assert choose_layer(Stored(None), "r", "offline", 4, None) == (
+        2, "the middle layer: no layer lens is stored for this run")
+    assert choose_layer(Stored(None), "r", "offline", 4, 3) == (3, "given")
+    with pytest.raises(Exception, match="layers 0 to 3, not 4"):
+        choose_layer(Stored(None), "r", "offline", 4, 4)

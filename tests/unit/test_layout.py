@@ -101,7 +101,8 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 MAX_PARAMETERS = 8
 # The argument parser is one long declaration: splitting it would scatter the CLI's contract.
-SIZE_EXEMPT = {("modeldiff_core/cli.py", "build_parser")}
+SIZE_EXEMPT = {("modeldiff_core/cli.py", "build_parser"),
+               ("modeldiff_core/cli_methods.py", "add_method_parsers")}
 
 
 def _functions(path: Path):
@@ -181,10 +182,11 @@ ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|b
 
 def test_cli_and_jobs_are_adapters_onto_commands():
     found = []
-    for name in ("cli.py", "jobs.py"):
+    for name in ("cli.py", "cli_methods.py", "jobs.py"):
         tree = ast.parse((PACKAGE / name).read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level and node.module != "commands":
+            if isinstance(node, ast.ImportFrom) and node.level and node.module not in (
+                    "commands", "cli_methods"):
                 found += [f"{name}: {node.module}.{a.name}" for a in node.names
                           if not ADAPTER_ALLOWED.match(a.name) and node.module is not None]
     assert found == []

@@ -2,6 +2,10 @@
 module itself (for running A's MLP on B's inputs, and for scaling B's)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from ...models.loading import LoadedModel
 from ...stages.scoring import encode_texts, right_padded
 from ..layers.tensors import transformer_blocks
@@ -17,17 +21,30 @@ def mlp_of(lm: LoadedModel, layer: int):
     return blocks[layer].mlp
 
 
+@dataclass
+class MLPActivations:
+    """One row per token: the MLP's input `x` and output `y` (fp32 CPU tensors), and for each
+    row its text's index, its position in that text and its token id."""
+    x: object
+    y: object
+    text: np.ndarray
+    pos: np.ndarray
+    ids: np.ndarray
+
+    def __iter__(self):  # x, y, text: what the dictionaries and the table read
+        return iter((self.x, self.y, self.text))
+
+
 def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
-           max_tokens: int = 200_000):
-    """(inputs, outputs, text) of the layer's MLP, one row per non-padding token of the texts
-    (scored as plain text), at most `max_tokens` rows: fp32 CPU tensors, and each row's text
-    index."""
+           max_tokens: int = 200_000) -> MLPActivations:
+    """The layer's MLP input and output on every non-padding token of the texts (scored as
+    plain text), at most `max_tokens` rows, texts in order."""
     import torch
 
     mlp, got = mlp_of(lm, layer), {}
     seqs = encode_texts(lm, texts, None, False)[0]
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    xs, ys, rows, n = [], [], [], 0
+    xs, ys, rows, pos, ids_kept, n = [], [], [], [], [], 0
     handle = mlp.register_forward_hook(lambda m, inputs, output: got.update(x=inputs[0], y=output))
     try:
         for start in range(0, len(seqs), batch_size):
@@ -35,14 +52,17 @@ def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
             ids, mask = right_padded(seqs, batch, pad)
             with torch.inference_mode():
                 lm.model(input_ids=ids.to(lm.input_device), attention_mask=mask.to(lm.input_device))
-            keep = mask.bool().to(got["x"].device)
-            xs.append(got["x"][keep].float().cpu())
-            ys.append(got["y"][keep].float().cpu())
-            rows.append(torch.tensor(batch)[:, None].expand_as(keep.cpu())[keep.cpu()])
+            keep = mask.bool()
+            xs.append(got["x"][keep.to(got["x"].device)].float().cpu())
+            ys.append(got["y"][keep.to(got["y"].device)].float().cpu())
+            rows.append(torch.tensor(batch)[:, None].expand_as(keep)[keep])
+            pos.append(torch.arange(keep.shape[1])[None, :].expand_as(keep)[keep])
+            ids_kept.append(ids[keep])
             n += int(keep.sum())
             if n >= max_tokens:
                 break
     finally:
         handle.remove()
-    return (torch.cat(xs)[:max_tokens], torch.cat(ys)[:max_tokens],
-            torch.cat(rows)[:max_tokens].numpy())
+    cut = slice(0, max_tokens)
+    return MLPActivations(torch.cat(xs)[cut], torch.cat(ys)[cut], torch.cat(rows)[cut].numpy(),
+                          torch.cat(pos)[cut].numpy(), torch.cat(ids_kept)[cut].numpy())

@@ -2,9 +2,12 @@
 dictionary is fitted to model A's MLP; the delta dictionary to what B's MLP adds on top of it,
 with the base frozen, so the delta's latents hold what B adds.
 
-A small torch module for now: sae-lens resolves against this torch, but whether its training
-runs on an HF-loaded organism offline is not checked yet (it works through TransformerLens);
-the choice is for the README once it is."""
+A small torch module rather than a library: sae-lens (6.54) resolves against this torch but
+brings some 40 packages, and its runner fits a dictionary to one hook point's activations;
+the lens needs a second dictionary fitted to what remains of B's output after a frozen
+first, on two models (adapters and quantized weights included) that modeldiff already loads
+and hooks — a training loop of our own either way. A top-k transcoder and that loop are the
+60 lines below."""
 from __future__ import annotations
 
 from dataclasses import dataclass

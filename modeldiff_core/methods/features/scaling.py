@@ -1,29 +1,57 @@
 """B run with its delta scaled: the MLP's output y_B replaced by base(x) + alpha * delta(x) +
 the error term (y_B - base(x) - delta(x)), which is y_B + (alpha - 1) * delta(x). alpha = 1
-is B itself by construction, alpha = 0 is B without what its delta dictionary holds."""
+is B itself by construction, alpha = 0 is B without what its delta dictionary holds. Also the
+reconstructions alone, error term dropped ("no delta": base(x); "full": base(x) + delta(x))."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 from .activations import mlp_of
 
 
 @contextmanager
-def delta_scaled(lm_b, layer: int, delta, alpha: float) -> Iterator[None]:
-    """Inside the context, B's MLP at `layer` has its delta scaled by alpha (a forward hook,
+def mlp_replaced(lm, layer: int, new_output: Callable) -> Iterator[None]:
+    """Inside the context, the layer's MLP output y becomes new_output(x, y) (a forward hook,
     removed on leaving)."""
     import torch
 
     def hook(module, inputs, output):
-        if alpha == 1:
-            return output
         with torch.no_grad():
-            change = delta(inputs[0].float()).to(output.dtype)
-        return output + (alpha - 1) * change
+            return new_output(inputs[0].float(), output.float()).to(output.dtype)
 
-    handle = mlp_of(lm_b, layer).register_forward_hook(hook)
+    handle = mlp_of(lm, layer).register_forward_hook(hook)
     try:
         yield
     finally:
         handle.remove()
+
+
+def latent_output(dictionary, x, latents: Optional[list[int]] = None):
+    """The dictionary's output, or only the given latents' part of it (their code times their
+    decoder rows, no bias): what scaling a chosen set of latents scales."""
+    if latents is None:
+        return dictionary(x)
+    code = dictionary.encode(x)[..., latents]
+    return code @ dictionary.W_dec[latents]
+
+
+@contextmanager
+def delta_scaled(lm_b, layer: int, delta, alpha: float,
+                 latents: Optional[list[int]] = None) -> Iterator[None]:
+    """Inside the context, B's MLP at `layer` has its delta (or only `latents` of it) scaled by
+    alpha, the error term kept."""
+    if alpha == 1:
+        yield
+        return
+    with mlp_replaced(lm_b, layer,
+                      lambda x, y: y + (alpha - 1) * latent_output(delta, x, latents)):
+        yield
+
+
+@contextmanager
+def reconstructed(lm, layer: int, base, delta=None) -> Iterator[None]:
+    """Inside the context, the MLP's output is the dictionaries' reconstruction alone: base(x)
+    (+ delta(x)), the error term dropped."""
+    with mlp_replaced(lm, layer, lambda x, y: base(x) + (delta(x) if delta is not None else 0)):
+        yield

@@ -1,0 +1,401 @@
+"""The feature lens for a stored run, as its list of stages: pick the layer, fit (or reuse) the
+dictionaries on the run's discovery texts, measure their quality on its held-out texts, build
+the feature table there, link features to the validated hypotheses, and scale the delta inside
+B (every setting stored as it finishes, so an interrupted lens resumes)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ...config import ModelDiffError, cache_dir
+from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, paired_heldout
+from ...models.spec import ModelSpec, needs_weights
+from ...progress import ProgressCallback, StageProgress
+from ...stages.generate import GenerationSettings
+from ..layers.lens import evidence_texts, validated_hypotheses
+from ..layers.scaling import SettingRunner, behaviour_rate
+from ..layers.settings import LensInputs, LensSettings
+from ..layers.tensors import transformer_blocks
+from .activations import mlp_io, mlp_of
+from .dictionary import DictionarySettings, fit_pair, quality, transcoder
+from .scaling import delta_scaled, reconstructed
+from .table import (feature_table, hypothesis_links, promoted_tokens, text_values,
+                    token_activations, top_texts)
+
+CONDITIONS = ("A", "raw", "no delta", "full")  # besides the alpha grids
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    layer: Optional[int] = None  # None: the layer lens's first layer, else the middle one
+    dictionary: DictionarySettings = field(default_factory=DictionarySettings)
+    n_fit_texts: int = 400  # discovery texts per side the dictionaries are fitted on
+    n_texts: int = 240  # held-out texts (paired by prompt) for quality, table and links
+    max_tokens: int = 100_000  # MLP activations kept per model and set of texts
+    alphas: tuple = (0.0, 0.25, 0.5, 0.75)  # scales of the delta besides 1 (which is B)
+    n_linked: int = 5  # latents linked to a hypothesis, scaled together
+    n_top: int = 12  # features whose top texts and promoted tokens are kept
+    n_examples: int = 10  # top texts per feature
+    n_generations: int = 32  # fresh generations per setting, for behaviour rates
+    n_evidence: int = 32  # evidence texts per hypothesis
+    n_loss_texts: int = 64  # held-out texts the LM loss increase is measured on
+    fdr: float = 0.05  # Benjamini-Hochberg level of the feature table
+
+    def check(self) -> None:
+        bad = [name for name in ("n_fit_texts", "n_texts", "max_tokens", "n_top", "n_examples",
+                                 "n_evidence", "n_loss_texts", "n_linked")
+               if getattr(self, name) < 1]
+        bad += [name for name in ("n_generations",) if getattr(self, name) < 0]
+        if self.layer is not None and self.layer < 0:
+            bad.append("layer")
+        d = self.dictionary
+        bad += [f"dictionary.{n}" for n in ("width", "k", "delta_width", "delta_k", "steps",
+                                            "batch") if getattr(d, n) < 1]
+        if not 0 < self.fdr < 1:
+            bad.append("fdr")
+        if not all(np.isfinite(a) for a in self.alphas):
+            bad.append("alphas")
+        if bad:
+            raise ModelDiffError(f"feature lens settings out of range: {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSettings":
+        d = dict(d)
+        d["dictionary"] = DictionarySettings(**d.get("dictionary", {}))
+        d["alphas"] = tuple(d.get("alphas", cls.alphas))
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+# ---------------------------------------------------------------------------- stages
+
+def choose_layer(store, run_id: str, hypothesis_set: str, n_layers: int,
+                 given: Optional[int]) -> tuple[int, str]:
+    """(layer, why): the one given; else the layer whose B change alone restores most of the
+    validated behaviours in the stored layer lens (mean of its log-prob and behaviour-rate
+    fractions over hypotheses); else the middle layer."""
+    if given is not None:
+        if given >= n_layers:
+            raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not {given}")
+        return given, "given"
+    lens = store.layer_lens(run_id, hypothesis_set)
+    scores: dict[int, list[float]] = {}
+    for row in (lens or {}).get("restoration", []):
+        if isinstance(row.get("layer"), int) and len(row.get("layers", [])) == 1:
+            vals = [v for v in (row.get("logprob_fraction"), row.get("predicate_fraction"))
+                    if v is not None]
+            scores.setdefault(row["layer"], []).extend(vals)
+    ranked = {layer: float(np.mean(v)) for layer, v in scores.items() if v}
+    if ranked:
+        return max(ranked, key=ranked.get), "the layer lens ranks it first"
+    return n_layers // 2, "the middle layer: no layer lens is stored for this run"
+
+
+def _texts_digest(texts: list[str]) -> str:
+    return hashlib.sha256(json.dumps(texts).encode()).hexdigest()
+
+
+def dictionaries(lm_a, lm_b, layer: int, texts: list[str], settings: FeatureSettings,
+                 folder=None, progress: Optional[ProgressCallback] = None):
+    """(base, delta, info): the pair's dictionaries at `layer`, fitted on `texts` run through
+    both models — or read back from `folder` (cache/features) when these models, layer, texts
+    and settings were fitted before."""
+    import torch
+
+    folder = folder or cache_dir() / "features"
+    key = json.dumps([lm_a.fingerprint, lm_b.fingerprint, layer,
+                      dataclasses.asdict(settings.dictionary), settings.max_tokens,
+                      _texts_digest(texts)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    path = folder / f"{digest}.pt"
+    bar = StageProgress(progress, "feature dictionaries", 3, unit="steps")
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        base, delta = (_rebuilt(saved[name], saved["settings"], name == "delta", saved["shape"])
+                       for name in ("base", "delta"))
+        bar.advance(3, "reused")
+        return base, delta, {"path": str(path), "digest": digest, "reused": True,
+                             "n_tokens": saved["n_tokens"]}
+    x_a, y_a, _ = mlp_io(lm_a, layer, texts, max_tokens=settings.max_tokens)
+    x_b, y_b, _ = mlp_io(lm_b, layer, texts, max_tokens=settings.max_tokens)
+    with torch.no_grad():
+        a_on_b = mlp_of(lm_a, layer)(x_b.to(lm_a.input_device)).float().cpu()
+    bar.advance(1, "activations")
+    base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, settings.dictionary)
+    bar.advance(2, "fitted")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"base": base.state_dict(), "delta": delta.state_dict(),
+                "settings": dataclasses.asdict(settings.dictionary),
+                "shape": [x_a.shape[1], y_a.shape[1]], "n_tokens": [len(x_a), len(x_b)]}, tmp)
+    tmp.replace(path)  # a half-written file is never read back
+    return base, delta, {"path": str(path), "digest": digest, "reused": False,
+                         "n_tokens": [len(x_a), len(x_b)]}
+
+
+def _rebuilt(state: dict, s: dict, is_delta: bool, shape: list[int]):
+    s = DictionarySettings(**s)
+    n = (s.delta_width if is_delta else s.width) * shape[0]
+    tc = transcoder(shape[0], shape[1], n, s.delta_k if is_delta else s.k, s.seed)
+    tc.load_state_dict(state)
+    return tc.eval()
+
+
+def _loss(lm, texts: list[str]) -> float:
+    """Mean next-token loss (nats per token) over the texts, each scored as plain text."""
+    from ...stages.scoring import mean_logprobs
+
+    return float(-np.nanmean(mean_logprobs(lm, texts, None, 16, False)))
+
+
+def quality_rows(lm_a, lm_b, layer: int, base, delta, acts_a, acts_b,
+                 loss_texts: list[str]) -> list[dict]:
+    """Per dictionary, on the held-out texts: fraction of variance explained, L0, dead
+    latents, and the LM loss increase when the reconstruction (error term dropped) replaces
+    the MLP's output."""
+    loss_a, loss_b = _loss(lm_a, loss_texts), _loss(lm_b, loss_texts)
+    with reconstructed(lm_a, layer, base):
+        base_a = _loss(lm_a, loss_texts)
+    with reconstructed(lm_b, layer, base):
+        base_b = _loss(lm_b, loss_texts)
+    with reconstructed(lm_b, layer, base, delta):
+        full_b = _loss(lm_b, loss_texts)
+    rows = [("base", "A", quality(base, acts_a.x, acts_a.y), base_a - loss_a),
+            ("base (no delta)", "B", quality(base, acts_b.x, acts_b.y), base_b - loss_b),
+            ("base + delta", "B", quality(base, acts_b.x, acts_b.y, extra=delta),
+             full_b - loss_b)]
+    return [{"dictionary": name, "model": side, **q, "loss_increase": float(inc)}
+            for name, side, q, inc in rows]
+
+
+def hypothesis_labels(h: dict, sample, disc: Optional[dict]) -> Optional[np.ndarray]:
+    """Per held-out text, whether it shows what the hypothesis says B does: its predicate
+    (oriented to B) or else the stored discriminative scores (> 0.5: B-like). None when
+    neither says."""
+    from ...assistants.predicates import predicate_fires
+
+    pred = h.get("predicate")
+    if pred:
+        b_fires = pred.get("favours", "B") == "B"
+        return np.array([predicate_fires(pred, t) == b_fires for t in sample["text"]])
+    scored = judged_texts(sample, disc)
+    if scored is None or scored.empty:
+        return None
+    by_key = {tuple(k): s for k, s in zip(scored[TEXT_KEY].itertuples(index=False),
+                                          scored["score"])}
+    scores = [by_key.get((s, int(p), int(i))) for s, p, i in
+              sample[TEXT_KEY].itertuples(index=False)]
+    if any(s is None for s in scores):
+        return None
+    return np.array(scores) > 0.5
+
+
+class FeatureScaler:
+    """What SettingRunner runs a setting on (the layer lens's scaler has the same face): a
+    setting is (alpha, what) — what is "A", "raw", "no delta", "full", "all" (every delta
+    latent) or a list of latents."""
+    strategy = "features"
+
+    def __init__(self, lm_a, lm_b, layer: int, base, delta, digest: str):
+        self.lm_a, self.model, self.layer, self.base, self.delta = lm_a, lm_b, layer, base, delta
+        self.fingerprints = (lm_a.fingerprint, lm_b.fingerprint, digest, layer)
+
+    @contextmanager
+    def scaled(self, alpha: float, what):
+        b, layer = self.model, self.layer
+        if what == "A":
+            yield self.lm_a
+        elif what == "raw":
+            yield b
+        elif what in ("no delta", "full"):
+            with reconstructed(b, layer, self.base, self.delta if what == "full" else None):
+                yield b
+        else:
+            with delta_scaled(b, layer, self.delta, alpha, None if what == "all" else list(what)):
+                yield b
+
+
+def scaling_rows(runner: SettingRunner, hyps: list[dict], links: dict, alphas, judge, saved,
+                 progress: Optional[ProgressCallback]) -> list[dict]:
+    """Per hypothesis and setting: the evidence texts' mean log-prob gap to A and the behaviour
+    rate in fresh generations. Settings: A, raw B, the reconstructions alone, every delta latent
+    scaled by each alpha, and the hypothesis' linked latents scaled by each alpha."""
+    alphas = sorted(set(float(a) for a in alphas) - {1.0})
+    settings = [(None, c) for c in CONDITIONS] + [(a, "all") for a in alphas]
+    for h in hyps:
+        latents = [link["latent"] for link in links.get(h["hypothesis_id"], [])]
+        if latents:
+            settings += [(a, tuple(latents)) for a in alphas]
+    settings = list(dict.fromkeys(settings))
+    bar = StageProgress(progress, "feature scaling", len(settings), unit="settings")
+    results = {}
+    for alpha, what in settings:
+        where = what if isinstance(what, str) else list(what)
+        results[(alpha, what)] = runner.stored_run(saved, 1.0 if alpha is None else alpha, where)
+        bar.advance(1)
+    base_lp = results[(None, "A")][0]
+    rows = []
+    for h in hyps:
+        span = runner.spans[h["hypothesis_id"]]
+        linked = tuple(link["latent"] for link in links.get(h["hypothesis_id"], []))
+        chosen = [(c, None, (None, c)) for c in CONDITIONS]
+        for name, what in (("all delta latents", "all"), ("linked latents", linked)):
+            if what:
+                chosen += [(name, a, (a, what)) for a in alphas] + [(name, 1.0, (None, "raw"))]
+        for condition, alpha, key in chosen:
+            lp, texts = results[key]
+            gap = lp[span] - base_lp[span]
+            rows.append({"hypothesis_id": h["hypothesis_id"], "condition": condition,
+                         "alpha": alpha,
+                         "logprob_gap": float(np.nanmean(gap)) if np.isfinite(gap).any()
+                         else None,
+                         "behaviour_rate": behaviour_rate(h, texts, judge)})
+    return rows
+
+
+# ---------------------------------------------------------------------------- the lens
+
+@dataclass
+class RunTexts:
+    """What the lens reads from a stored run: its sampling settings, the discovery texts the
+    dictionaries are fitted on (A's, then B's), the held-out texts paired by prompt, the
+    validated hypotheses with their evidence texts, and the held-out prompts."""
+    generation: GenerationSettings
+    fit_texts: list[str]
+    sample: object  # DataFrame: side, prompt_id, sample_idx, text, prompt
+    hypotheses: list[dict]
+    evidence: dict  # hypothesis_id -> (texts, their prompts)
+    prompts: list[str]
+
+
+def run_texts(store, run_id: str, hypothesis_set: str, settings: FeatureSettings) -> RunTexts:
+    run = store.get_run(run_id)
+    gen = GenerationSettings(**{k: v for k, v in
+                                ((run["settings"] or {}).get("generation", {})).items()
+                                if k in GenerationSettings.__dataclass_fields__})
+    disc = store.generations(run_id, split="discovery")
+    val = store.generations(run_id, split="validation")
+    if disc.empty or val.empty:
+        raise ModelDiffError(f"run {run_id} has no discovery or held-out texts yet: let its "
+                             "generation finish")
+    fit = [t for side in "AB" for t in disc[disc["side"] == side].sort_values(
+        ["prompt_id", "sample_idx"])["text"].tolist()[:settings.n_fit_texts]]
+    sample = heldout_texts(val, paired_heldout(val, settings.n_texts, gen.seed), gen.seed)
+    hyps = validated_hypotheses(store, run_id, hypothesis_set)
+    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set,
+                                                   h["hypothesis_id"], settings.n_evidence)
+                for h in hyps}
+    prompts = store.prompts(run_id)
+    return RunTexts(gen, fit, sample.reset_index(drop=True), hyps, evidence,
+                    prompts[prompts["split"] == "validation"]["prompt"].tolist())
+
+
+def top_features(table, values, sample, acts_b, delta, lm_b, settings: FeatureSettings
+                 ) -> list[dict]:
+    """For the first n_top rows of the table: the highest-activating texts with their tokens'
+    activations, and the tokens the feature promotes."""
+    unembedding = lm_b.model.get_output_embeddings().weight
+    texts, out = sample["text"].tolist(), []
+    for latent in (int(j) for j in table["latent"].head(settings.n_top)):
+        shown = top_texts(values, texts, latent, settings.n_examples)
+        for t in shown:
+            t["side"] = sample["side"].iloc[t["index"]]
+            t["tokens"] = token_activations(delta, acts_b, t["index"], latent, lm_b.tokenizer)
+        out.append({"latent": latent, "texts": shown,
+                    "promoted": promoted_tokens(unembedding, delta, latent, lm_b.tokenizer)})
+    return out
+
+
+def linked_features(store, run_id: str, hypothesis_set: str, hyps: list[dict], sample, values,
+                    n: int, notes: list[str]) -> dict:
+    """hypothesis_id -> the n features that best predict it on the held-out texts."""
+    val = store.validations(run_id, hypothesis_set)
+    links = {}
+    for h in hyps:
+        d = val[(val["hypothesis_id"] == h["hypothesis_id"]) & (val["test"] == "discriminative")]
+        labels = hypothesis_labels(h, sample, d.iloc[0]["result"] if not d.empty else None)
+        if labels is None:
+            notes.append(f"{h['hypothesis_id']}: no predicate and no stored judge scores on "
+                         "these texts: no features linked")
+            continue
+        links[h["hypothesis_id"]] = hypothesis_links(values, labels, n)
+    return links
+
+
+def scaled_behaviour(store, texts: RunTexts, scaler, links: dict, settings: FeatureSettings,
+                     judge, progress) -> list[dict]:
+    """The scaling rows (see scaling_rows) on each hypothesis' evidence texts and on fresh
+    generations of the run's held-out prompts; stored in `store` setting by setting."""
+    if not texts.hypotheses:
+        return []
+    inputs = LensInputs(prompts=texts.prompts, hypotheses=texts.hypotheses,
+                        evidence=texts.evidence)
+    runner = SettingRunner(scaler, inputs, LensSettings(n_generations=settings.n_generations,
+                                                        generation=texts.generation))
+    return scaling_rows(runner, texts.hypotheses, links, settings.alphas, judge, store, progress)
+
+
+def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offline",
+                         settings: Optional[FeatureSettings] = None, *,
+                         judge: Optional[Callable] = None,
+                         progress: Optional[ProgressCallback] = None, folder=None) -> dict:
+    """The feature lens on a stored run, as plain data (the CLI's JSON and what is stored):
+    {layer, layer_from, dictionary, quality, features, top_features, links, hypotheses,
+    scaling, notes, n_fit_texts, n_texts, seconds}."""
+    started, settings, notes = time.perf_counter(), settings or FeatureSettings(), []
+    settings.check()
+    run = store.get_run(run_id)
+    if run is None:
+        raise ModelDiffError(f"no run {run_id} in the database")
+    specs = [ModelSpec.from_dict(run[f"spec_{side}"]) for side in "ab"]
+    for spec in specs:
+        needs_weights(spec, "the feature lens")
+    texts = run_texts(store, run_id, hypothesis_set, settings)
+
+    lm_a, lm_b = cache.get(specs[0]), cache.get(specs[1])
+    if lm_a.tokenizer.get_vocab() != lm_b.tokenizer.get_vocab():
+        raise ModelDiffError("the feature lens needs models that share a tokenizer")
+    n_layers = len(transformer_blocks(lm_b))
+    layer, layer_from = choose_layer(store, run_id, hypothesis_set, n_layers, settings.layer)
+    base, delta, info = dictionaries(lm_a, lm_b, layer, texts.fit_texts, settings, folder,
+                                     progress)
+
+    sample = texts.sample
+    acts_a, acts_b = (mlp_io(lm, layer, sample["text"].tolist(), max_tokens=settings.max_tokens)
+                      for lm in (lm_a, lm_b))
+    covered = int(acts_b.text.max()) + 1
+    if covered < len(sample):
+        notes.append(f"the token cap ({settings.max_tokens}) covers {covered} of the "
+                     f"{len(sample)} held-out texts: the table is on those")
+        sample = sample.iloc[:covered]
+    quality = quality_rows(lm_a, lm_b, layer, base, delta, acts_a, acts_b,
+                           sample["text"].tolist()[:settings.n_loss_texts])
+    values = text_values(delta, acts_b.x, acts_b.text, len(sample))
+    table = feature_table(values, sample["side"].tolist(), sample["prompt_id"].tolist(),
+                          settings.fdr)
+    links = linked_features(store, run_id, hypothesis_set, texts.hypotheses, sample, values,
+                            settings.n_linked, notes)
+    if not texts.hypotheses:
+        notes.append("no validated hypotheses in this run: no links and no scaling curves")
+    scaler = FeatureScaler(lm_a, lm_b, layer, base, delta, info["digest"])
+    scaling = scaled_behaviour(store, texts, scaler, links, settings, judge, progress)
+    return {"run_id": run_id, "hypothesis_set": hypothesis_set, "layer": layer,
+            "layer_from": layer_from, "n_layers": n_layers, "settings": settings.to_dict(),
+            "dictionary": info, "quality": quality,
+            "features": table.replace({np.nan: None}).to_dict("records"),
+            "top_features": top_features(table, values, sample, acts_b, delta, lm_b, settings),
+            "links": [{"hypothesis_id": hid, **link} for hid, rows in links.items()
+                      for link in rows],
+            "hypotheses": [{"hypothesis_id": h["hypothesis_id"], "text": h["text"]}
+                           for h in texts.hypotheses],
+            "scaling": scaling, "notes": notes, "n_fit_texts": len(texts.fit_texts),
+            "n_texts": len(sample), "seconds": time.perf_counter() - started}
