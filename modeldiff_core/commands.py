@@ -339,17 +339,17 @@ def features(store, params: FeaturesParams, ctx: Context) -> dict:
     run = store.get_run(params.run_id)
     if run is None:
         raise ModelDiffError(f"no run {params.run_id} in the database")
-    for side in ("a", "b"):
-        spec = ModelSpec.from_dict(run[f"spec_{side}"])
+    specs = [ModelSpec.from_dict(run[f"spec_{side}"]) for side in "ab"]
+    for spec in specs:
         needs_weights(spec, "the feature lens")
-        ensure_built(spec, ctx.progress)
     layer = params.settings.layer
-    n_layers = config_layers(spec) if layer is not None else None
+    n_layers = config_layers(specs[1]) if layer is not None else None
     if n_layers and layer >= n_layers:
-        raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not "
-                             f"{params.settings.layer}")
+        raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not {layer}")
     judge = judge_for(store, params.run_id, params.hypothesis_set, params.assistant_base_url,
                       params.assistant_key_file, api_key=ctx.api_key)
+    for spec in specs:
+        ensure_built(spec, ctx.progress)
     ctx.on_run_id(params.run_id)
     # Models of its own: the lens hooks B's MLP while it scales, which another job sharing
     # the cache must never see.

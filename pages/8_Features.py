@@ -10,6 +10,7 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.features.dictionary import DictionarySettings
 from modeldiff_core.methods.features.lens import FeatureSettings
 from modeldiff_core.methods.layers.settings import parse_scales
+from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
 from modeldiff_core.render.fmt import feature_caption, feature_tables, scaling_setting
 from modeldiff_core.render.html import feature_tokens_html
@@ -49,6 +50,9 @@ with st.expander("Run the feature lens on this run", expanded=lens is None):
                 dictionary=DictionarySettings(width=int(width), steps=int(steps)),
                 alphas=tuple(parse_scales(alphas_text)), n_generations=int(n_gen))
             settings.check()
+            run = store.get_run(run_id)
+            for side in ("a", "b"):  # files of answers and endpoints have no weights to read
+                needs_weights(ModelSpec.from_dict(run[f"spec_{side}"]), "the feature lens")
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
             params = FeaturesParams(run_id, hypothesis_set, settings, base_url)

@@ -214,16 +214,17 @@ def permutation_p(scores_pos, scores_neg, n_permutations=10000, seed=0,
         perm = rng.permuted(np.broadcast_to(pooled, (size, pooled.size)), axis=1)
         s = perm[:, :k].sum(axis=1)
         diff = s / k - (total - s) / neg.size
-        hits += _count_extreme(diff, observed, tol, alternative)
+        hits += int(_count_extreme(diff, observed, tol, alternative))
     return (1 + hits) / (1 + n_permutations)
 
 
-def _count_extreme(stat: np.ndarray, observed: float, tol: float, alternative: str) -> int:
+def _count_extreme(stat: np.ndarray, observed, tol, alternative: str):
+    """Resampled statistics (rows; a column per test) at least as extreme as the observed."""
     if alternative == "greater":
-        return int(np.sum(stat >= observed - tol))
+        return np.sum(stat >= observed - tol, axis=0)
     if alternative == "less":
-        return int(np.sum(stat <= observed + tol))
-    return int(np.sum(np.abs(stat) >= abs(observed) - tol))
+        return np.sum(stat <= observed + tol, axis=0)
+    return np.sum(np.abs(stat) >= np.abs(observed) - tol, axis=0)
 
 
 def sign_flip_p(values, n_resamples: int = 9999, seed: int = 0,
@@ -243,14 +244,43 @@ def sign_flip_p(values, n_resamples: int = 9999, seed: int = 0,
     tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
     if 2 ** n <= n_resamples + 1:
         signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
-        return _count_extreme(signs @ d, observed, tol, alternative) / 2 ** n
+        return int(_count_extreme(signs @ d, observed, tol, alternative)) / 2 ** n
     rng = np.random.default_rng(seed)
     hits, chunk = 0, max(1, 4_000_000 // n)
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
         signs = rng.integers(0, 2, size=(size, n), dtype=np.int8) * 2.0 - 1.0
-        hits += _count_extreme(signs @ d, observed, tol, alternative)
+        hits += int(_count_extreme(signs @ d, observed, tol, alternative))
     return (1 + hits) / (1 + n_resamples)
+
+
+def sign_flip_p_columns(diffs, n_resamples: int = 9999, seed: int = 0,
+                        alternative: str = "two-sided") -> np.ndarray:
+    """sign_flip_p for every column of a (prompts x tests) matrix at once: the same test per
+    column, with one draw of sign vectors shared by all columns (exact enumeration when 2^n is
+    no more than n_resamples + 1). NaN for a column with a non-finite value."""
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"unknown alternative {alternative!r}")
+    d = np.asarray(diffs, dtype=float)
+    n, m = d.shape
+    out = np.full(m, np.nan)
+    ok = np.all(np.isfinite(d), axis=0) if n else np.zeros(m, bool)
+    if not ok.any():
+        return out
+    d = d[:, ok]
+    observed, tol = d.sum(0), 1e-9 * np.maximum(1.0, np.abs(d).sum(0))
+    if 2 ** n <= n_resamples + 1:
+        signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+        out[ok] = _count_extreme(signs @ d, observed, tol, alternative) / 2 ** n
+        return out
+    rng = np.random.default_rng(seed)
+    hits, chunk = np.zeros(d.shape[1]), max(1, 4_000_000 // (n + d.shape[1]))
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        signs = rng.integers(0, 2, size=(size, n), dtype=np.int8) * 2.0 - 1.0
+        hits += _count_extreme(signs @ d, observed, tol, alternative)
+    out[ok] = (1 + hits) / (1 + n_resamples)
+    return out
 
 
 def auc_score(scores, labels) -> float:

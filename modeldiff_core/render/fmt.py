@@ -158,10 +158,10 @@ def feature_tables(lens: dict, n_features: int = 10) -> dict:
     top B-specific features, each hypothesis' linked features and its scaling conditions.
     Model text in the rows (top texts, tokens) is the caller's to escape."""
     tables = {"Dictionary quality (held-out texts)": (
-        ["dictionary", "model", "variance explained", "L0", "dead latents",
-         "LM loss increase (nats/token)"],
-        [[q["dictionary"], q["model"], fmt_num(q["fve"], 3), fmt_num(q["l0"], 1),
-          f"{q['dead']}/{q['n_latents']}", f"{q['loss_increase']:+.4f}"]
+        ["dictionary", "model", "variance explained", "L0 and dead latents of", "L0",
+         "dead latents", "LM loss increase (nats/token)"],
+        [[q["dictionary"], q["model"], fmt_num(q["fve"], 3), q.get("code", ""),
+          fmt_num(q["l0"], 1), f"{q['dead']}/{q['n_latents']}", f"{q['loss_increase']:+.4f}"]
          for q in lens["quality"]])}
     top = {t["latent"]: t for t in lens.get("top_features", [])}
     specific = [f for f in lens["features"] if f["b_specific"]][:n_features]

@@ -34,11 +34,16 @@ class MLPActivations:
     def __iter__(self):  # x, y, text: what the dictionaries and the table read
         return iter((self.x, self.y, self.text))
 
+    @property
+    def n_texts(self) -> int:
+        """How many texts (from the first) these rows hold whole."""
+        return int(self.text.max()) + 1 if len(self.text) else 0
+
 
 def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
            max_tokens: int = 200_000) -> MLPActivations:
     """The layer's MLP input and output on every non-padding token of the texts (scored as
-    plain text), at most `max_tokens` rows, texts in order."""
+    plain text), texts in order, whole texts only: those that fit in `max_tokens` rows."""
     import torch
 
     mlp, got = mlp_of(lm, layer), {}
@@ -63,6 +68,8 @@ def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
                 break
     finally:
         handle.remove()
-    cut = slice(0, max_tokens)
-    return MLPActivations(torch.cat(xs)[cut], torch.cat(ys)[cut], torch.cat(rows)[cut].numpy(),
-                          torch.cat(pos)[cut].numpy(), torch.cat(ids_kept)[cut].numpy())
+    text = torch.cat(rows).numpy()
+    ends = np.cumsum(np.bincount(text))  # rows up to the end of each text
+    cut = int(ends[ends <= max_tokens][-1]) if (ends <= max_tokens).any() else 0
+    return MLPActivations(torch.cat(xs)[:cut], torch.cat(ys)[:cut], text[:cut],
+                          torch.cat(pos)[:cut].numpy(), torch.cat(ids_kept)[:cut].numpy())

@@ -89,15 +89,26 @@ def fit_pair(x_a, y_a, x_b, y_b, a_on_b, s: DictionarySettings):
     return base, delta
 
 
-def quality(tc, x, y, extra=None) -> dict:
-    """Fraction of variance of y explained (with `extra`'s output added: base + delta), mean
-    L0 of the code, and latents never active on these tokens."""
+def quality(tc, x, y, extra=None, chunk: int = 8192) -> dict:
+    """Fraction of variance of y explained (with `extra`'s output added: base + delta), and
+    of the sparse code — the delta's when `extra` is given — its mean L0 and the latents never
+    active on these tokens. Computed in chunks of rows (a wide code of every token at once
+    would not fit in memory)."""
     import torch
 
+    coder = extra if extra is not None else tc
+    err = l0 = 0.0
+    active = None
     with torch.no_grad():
-        recon = tc(x) + (extra(x) if extra is not None else 0)
-        code = (extra if extra is not None else tc).encode(x)
-        fve = 1 - float(((y - recon) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
-        l0 = float((code > 0).sum(-1).float().mean())
-        dead = int(((code > 0).sum(0) == 0).sum())
-    return {"fve": fve, "l0": l0, "dead": dead, "n_latents": int(code.shape[1])}
+        for start in range(0, len(x), chunk):
+            xs, ys = x[start:start + chunk], y[start:start + chunk]
+            recon = tc(xs) + (extra(xs) if extra is not None else 0)
+            err += float(((ys - recon) ** 2).sum())
+            fires = coder.encode(xs) > 0
+            l0 += float(fires.sum())
+            active = fires.any(0) if active is None else active | fires.any(0)
+        total = float(((y - y.mean(0)) ** 2).sum())
+    n_latents = coder.W_dec.shape[0]
+    return {"fve": 1 - err / total, "l0": l0 / max(1, len(x)),
+            "dead": int(n_latents - (int(active.sum()) if active is not None else 0)),
+            "n_latents": int(n_latents)}

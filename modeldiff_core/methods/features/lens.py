@@ -30,6 +30,8 @@ from .table import (feature_table, hypothesis_links, promoted_tokens, text_value
                     token_activations, top_texts)
 
 CONDITIONS = ("A", "raw", "no delta", "full")  # besides the alpha grids
+# Part of a saved dictionary's key: raised when fitting changes, so older files are not reused.
+DICTIONARY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,23 @@ def choose_layer(store, run_id: str, hypothesis_set: str, n_layers: int,
     ranked = {layer: float(np.mean(v)) for layer, v in scores.items() if v}
     if ranked:
         return max(ranked, key=ranked.get), "the layer lens ranks it first"
-    return n_layers // 2, "the middle layer: no layer lens is stored for this run"
+    return n_layers // 2, ("the middle layer: no layer lens with single-layer restorations is "
+                           "stored for this run")
 
 
 def _texts_digest(texts: list[str]) -> str:
     return hashlib.sha256(json.dumps(texts).encode()).hexdigest()
+
+
+def _weights_digest(*dictionaries) -> str:
+    """What the fitted weights are: the scaling settings' outcomes are stored under it, so a
+    dictionary fitted anew (elsewhere, or after its file was deleted) never meets them."""
+    h = hashlib.sha256()
+    for d in dictionaries:
+        for name, tensor in sorted(d.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
 
 
 def dictionaries(lm_a, lm_b, layer: int, texts: list[str], settings: FeatureSettings,
@@ -112,7 +126,7 @@ def dictionaries(lm_a, lm_b, layer: int, texts: list[str], settings: FeatureSett
     import torch
 
     folder = folder or cache_dir() / "features"
-    key = json.dumps([lm_a.fingerprint, lm_b.fingerprint, layer,
+    key = json.dumps([DICTIONARY_FORMAT, lm_a.fingerprint, lm_b.fingerprint, layer,
                       dataclasses.asdict(settings.dictionary), settings.max_tokens,
                       _texts_digest(texts)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
@@ -124,22 +138,35 @@ def dictionaries(lm_a, lm_b, layer: int, texts: list[str], settings: FeatureSett
                        for name in ("base", "delta"))
         bar.advance(3, "reused")
         return base, delta, {"path": str(path), "digest": digest, "reused": True,
-                             "n_tokens": saved["n_tokens"]}
-    x_a, y_a, _ = mlp_io(lm_a, layer, texts, max_tokens=settings.max_tokens)
-    x_b, y_b, _ = mlp_io(lm_b, layer, texts, max_tokens=settings.max_tokens)
+                             "n_tokens": saved["n_tokens"], "n_texts": saved["n_texts"],
+                             "weights": _weights_digest(base, delta)}
+    acts_a = mlp_io(lm_a, layer, texts, max_tokens=settings.max_tokens)
+    acts_b = mlp_io(lm_b, layer, texts, max_tokens=settings.max_tokens)
+    if min(acts_a.n_texts, acts_b.n_texts) < 2:
+        raise ModelDiffError(f"--max-tokens {settings.max_tokens} holds fewer than two whole "
+                             "texts: raise it")
+    (x_a, y_a, _), (x_b, y_b, _) = acts_a, acts_b
+    mlp = mlp_of(lm_a, layer)
+    weight = next(mlp.parameters())
+    # A's MLP on B's inputs, in the dtype it computes in (8-bit and 4-bit weights: the model's).
+    dtype = weight.dtype if weight.is_floating_point() else lm_a.model.dtype
     with torch.no_grad():
-        a_on_b = mlp_of(lm_a, layer)(x_b.to(lm_a.input_device)).float().cpu()
+        a_on_b = torch.cat([mlp(x_b[i:i + 4096].to(weight.device, dtype)).float().cpu()
+                            for i in range(0, len(x_b), 4096)])
     bar.advance(1, "activations")
     base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, settings.dictionary)
     bar.advance(2, "fitted")
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    n_texts = min(acts_a.n_texts, acts_b.n_texts)
     torch.save({"base": base.state_dict(), "delta": delta.state_dict(),
                 "settings": dataclasses.asdict(settings.dictionary),
-                "shape": [x_a.shape[1], y_a.shape[1]], "n_tokens": [len(x_a), len(x_b)]}, tmp)
+                "shape": [x_a.shape[1], y_a.shape[1]], "n_tokens": [len(x_a), len(x_b)],
+                "n_texts": n_texts}, tmp)
     tmp.replace(path)  # a half-written file is never read back
     return base, delta, {"path": str(path), "digest": digest, "reused": False,
-                         "n_tokens": [len(x_a), len(x_b)]}
+                         "n_tokens": [len(x_a), len(x_b)], "n_texts": n_texts,
+                         "weights": _weights_digest(base, delta)}
 
 
 def _rebuilt(state: dict, s: dict, is_delta: bool, shape: list[int]):
@@ -151,10 +178,12 @@ def _rebuilt(state: dict, s: dict, is_delta: bool, shape: list[int]):
 
 
 def _loss(lm, texts: list[str]) -> float:
-    """Mean next-token loss (nats per token) over the texts, each scored as plain text."""
-    from ...stages.scoring import mean_logprobs
+    """Next-token loss in nats per token over all the texts' tokens (each read as plain
+    text)."""
+    from ...stages.scoring import token_logprobs
 
-    return float(-np.nanmean(mean_logprobs(lm, texts, None, 16, False)))
+    per_token = token_logprobs(lm, texts, None, 16, False)
+    return float(-np.concatenate([lp for lp in per_token if len(lp)]).mean())
 
 
 def quality_rows(lm_a, lm_b, layer: int, base, delta, acts_a, acts_b,
@@ -169,18 +198,19 @@ def quality_rows(lm_a, lm_b, layer: int, base, delta, acts_a, acts_b,
         base_b = _loss(lm_b, loss_texts)
     with reconstructed(lm_b, layer, base, delta):
         full_b = _loss(lm_b, loss_texts)
-    rows = [("base", "A", quality(base, acts_a.x, acts_a.y), base_a - loss_a),
-            ("base (no delta)", "B", quality(base, acts_b.x, acts_b.y), base_b - loss_b),
-            ("base + delta", "B", quality(base, acts_b.x, acts_b.y, extra=delta),
+    rows = [("base", "A", "base", quality(base, acts_a.x, acts_a.y), base_a - loss_a),
+            ("base (no delta)", "B", "base", quality(base, acts_b.x, acts_b.y), base_b - loss_b),
+            ("base + delta", "B", "delta", quality(base, acts_b.x, acts_b.y, extra=delta),
              full_b - loss_b)]
-    return [{"dictionary": name, "model": side, **q, "loss_increase": float(inc)}
-            for name, side, q, inc in rows]
+    # `code`: whose sparse code L0 and dead latents describe (for base + delta, the delta's).
+    return [{"dictionary": name, "model": side, "code": code, **q, "loss_increase": float(inc)}
+            for name, side, code, q, inc in rows]
 
 
 def hypothesis_labels(h: dict, sample, disc: Optional[dict]) -> Optional[np.ndarray]:
     """Per held-out text, whether it shows what the hypothesis says B does: its predicate
-    (oriented to B) or else the stored discriminative scores (> 0.5: B-like). None when
-    neither says."""
+    (oriented to B) or else the stored discriminative scores (> 0.5: B-like; NaN for a text the
+    test did not score). None when neither says anything."""
     from ...assistants.predicates import predicate_fires
 
     pred = h.get("predicate")
@@ -192,11 +222,9 @@ def hypothesis_labels(h: dict, sample, disc: Optional[dict]) -> Optional[np.ndar
         return None
     by_key = {tuple(k): s for k, s in zip(scored[TEXT_KEY].itertuples(index=False),
                                           scored["score"])}
-    scores = [by_key.get((s, int(p), int(i))) for s, p, i in
-              sample[TEXT_KEY].itertuples(index=False)]
-    if any(s is None for s in scores):
-        return None
-    return np.array(scores) > 0.5
+    scores = np.array([by_key.get((s, int(p), int(i)), np.nan) for s, p, i in
+                       sample[TEXT_KEY].itertuples(index=False)], dtype=float)
+    return np.where(np.isnan(scores), np.nan, scores > 0.5)
 
 
 class FeatureScaler:
@@ -207,7 +235,7 @@ class FeatureScaler:
 
     def __init__(self, lm_a, lm_b, layer: int, base, delta, digest: str):
         self.lm_a, self.model, self.layer, self.base, self.delta = lm_a, lm_b, layer, base, delta
-        self.fingerprints = (lm_a.fingerprint, lm_b.fingerprint, digest, layer)
+        self.fingerprints = (lm_a.fingerprint, lm_b.fingerprint, digest, layer)  # digest: weights
 
     @contextmanager
     def scaled(self, alpha: float, what):
@@ -264,6 +292,19 @@ def scaling_rows(runner: SettingRunner, hyps: list[dict], links: dict, alphas, j
 
 # ---------------------------------------------------------------------------- the lens
 
+def check_pair(lm_a, lm_b) -> int:
+    """The pair's number of layers, after refusing pairs whose MLPs do not line up (another
+    tokenizer, width or depth)."""
+    if lm_a.tokenizer.get_vocab() != lm_b.tokenizer.get_vocab():
+        raise ModelDiffError("the feature lens needs models that share a tokenizer")
+    shapes = [(len(transformer_blocks(lm)), lm.model.get_input_embeddings().weight.shape[1])
+              for lm in (lm_a, lm_b)]
+    if shapes[0] != shapes[1]:
+        raise ModelDiffError(f"the feature lens needs two models of one shape; (layers, width) "
+                             f"are {shapes[0]} and {shapes[1]}")
+    return shapes[0][0]
+
+
 @dataclass
 class RunTexts:
     """What the lens reads from a stored run: its sampling settings, the discovery texts the
@@ -287,9 +328,15 @@ def run_texts(store, run_id: str, hypothesis_set: str, settings: FeatureSettings
     if disc.empty or val.empty:
         raise ModelDiffError(f"run {run_id} has no discovery or held-out texts yet: let its "
                              "generation finish")
-    fit = [t for side in "AB" for t in disc[disc["side"] == side].sort_values(
-        ["prompt_id", "sample_idx"])["text"].tolist()[:settings.n_fit_texts]]
+    by_side = [disc[disc["side"] == side].sort_values(["prompt_id", "sample_idx"])["text"]
+               .tolist()[:settings.n_fit_texts] for side in "AB"]
+    # A's and B's texts alternate, so that a token cap cuts both sides alike.
+    fit = [t for pair in zip(*by_side) for t in pair]
     sample = heldout_texts(val, paired_heldout(val, settings.n_texts, gen.seed), gen.seed)
+    if sample["prompt_id"].nunique() < 2:
+        raise ModelDiffError(f"the feature table needs held-out texts of at least two prompts "
+                             f"on both sides; run {run_id} has {sample['prompt_id'].nunique()} "
+                             f"with --texts {settings.n_texts}")
     hyps = validated_hypotheses(store, run_id, hypothesis_set)
     evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set,
                                                    h["hypothesis_id"], settings.n_evidence)
@@ -327,7 +374,8 @@ def linked_features(store, run_id: str, hypothesis_set: str, hyps: list[dict], s
             notes.append(f"{h['hypothesis_id']}: no predicate and no stored judge scores on "
                          "these texts: no features linked")
             continue
-        links[h["hypothesis_id"]] = hypothesis_links(values, labels, n)
+        scored = ~np.isnan(labels.astype(float))  # an LLM's test may have scored a subset
+        links[h["hypothesis_id"]] = hypothesis_links(values[scored], labels[scored] == 1, n)
     return links
 
 
@@ -342,6 +390,21 @@ def scaled_behaviour(store, texts: RunTexts, scaler, links: dict, settings: Feat
     runner = SettingRunner(scaler, inputs, LensSettings(n_generations=settings.n_generations,
                                                         generation=texts.generation))
     return scaling_rows(runner, texts.hypotheses, links, settings.alphas, judge, store, progress)
+
+
+def heldout_activations(lm_a, lm_b, layer: int, sample, max_tokens: int, notes: list[str]):
+    """(sample, A's activations, B's): the held-out texts both models' token cap holds whole."""
+    acts_a, acts_b = (mlp_io(lm, layer, sample["text"].tolist(), max_tokens=max_tokens)
+                      for lm in (lm_a, lm_b))
+    covered = min(acts_a.n_texts, acts_b.n_texts)
+    if covered < len(sample):
+        notes.append(f"the token cap ({max_tokens}) covers {covered} of the {len(sample)} "
+                     "held-out texts: the table is on those")
+        sample = sample.iloc[:covered]
+        if sample["prompt_id"].nunique() < 2:
+            raise ModelDiffError(f"--max-tokens {max_tokens} holds held-out texts of fewer "
+                                 "than two prompts: raise it")
+    return sample, acts_a, acts_b
 
 
 def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offline",
@@ -362,31 +425,30 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
     texts = run_texts(store, run_id, hypothesis_set, settings)
 
     lm_a, lm_b = cache.get(specs[0]), cache.get(specs[1])
-    if lm_a.tokenizer.get_vocab() != lm_b.tokenizer.get_vocab():
-        raise ModelDiffError("the feature lens needs models that share a tokenizer")
-    n_layers = len(transformer_blocks(lm_b))
+    n_layers = check_pair(lm_a, lm_b)
     layer, layer_from = choose_layer(store, run_id, hypothesis_set, n_layers, settings.layer)
     base, delta, info = dictionaries(lm_a, lm_b, layer, texts.fit_texts, settings, folder,
                                      progress)
+    if info["n_texts"] < len(texts.fit_texts):
+        notes.append(f"the token cap ({settings.max_tokens}) held {info['n_texts']} of the "
+                     f"{len(texts.fit_texts)} discovery texts the dictionaries were fitted on")
 
-    sample = texts.sample
-    acts_a, acts_b = (mlp_io(lm, layer, sample["text"].tolist(), max_tokens=settings.max_tokens)
-                      for lm in (lm_a, lm_b))
-    covered = int(acts_b.text.max()) + 1
-    if covered < len(sample):
-        notes.append(f"the token cap ({settings.max_tokens}) covers {covered} of the "
-                     f"{len(sample)} held-out texts: the table is on those")
-        sample = sample.iloc[:covered]
+    bar = StageProgress(progress, "feature table", 3, unit="steps")
+    sample, acts_a, acts_b = heldout_activations(lm_a, lm_b, layer, texts.sample,
+                                                 settings.max_tokens, notes)
+    bar.advance(1, "held-out activations")
     quality = quality_rows(lm_a, lm_b, layer, base, delta, acts_a, acts_b,
                            sample["text"].tolist()[:settings.n_loss_texts])
+    bar.advance(1, "quality")
     values = text_values(delta, acts_b.x, acts_b.text, len(sample))
     table = feature_table(values, sample["side"].tolist(), sample["prompt_id"].tolist(),
                           settings.fdr)
     links = linked_features(store, run_id, hypothesis_set, texts.hypotheses, sample, values,
                             settings.n_linked, notes)
+    bar.advance(1, "tested and linked")
     if not texts.hypotheses:
         notes.append("no validated hypotheses in this run: no links and no scaling curves")
-    scaler = FeatureScaler(lm_a, lm_b, layer, base, delta, info["digest"])
+    scaler = FeatureScaler(lm_a, lm_b, layer, base, delta, info["weights"])
     scaling = scaled_behaviour(store, texts, scaler, links, settings, judge, progress)
     return {"run_id": run_id, "hypothesis_set": hypothesis_set, "layer": layer,
             "layer_from": layer_from, "n_layers": n_layers, "settings": settings.to_dict(),
@@ -397,5 +459,5 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
                       for link in rows],
             "hypotheses": [{"hypothesis_id": h["hypothesis_id"], "text": h["text"]}
                            for h in texts.hypotheses],
-            "scaling": scaling, "notes": notes, "n_fit_texts": len(texts.fit_texts),
+            "scaling": scaling, "notes": notes, "n_fit_texts": info["n_texts"],
             "n_texts": len(sample), "seconds": time.perf_counter() - started}

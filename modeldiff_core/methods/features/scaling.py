@@ -10,10 +10,21 @@ from typing import Callable, Iterator, Optional
 from .activations import mlp_of
 
 
+def placed(dictionary, lm, layer: int):
+    """The dictionary where the layer's MLP runs (a copy there when that is not the CPU, where
+    dictionaries are fitted and kept); fp32 either way, as the hooks compute in fp32."""
+    import copy
+
+    device = next(mlp_of(lm, layer).parameters()).device
+    if dictionary is None or device.type == "cpu":
+        return dictionary
+    return copy.deepcopy(dictionary).to(device)
+
+
 @contextmanager
 def mlp_replaced(lm, layer: int, new_output: Callable) -> Iterator[None]:
-    """Inside the context, the layer's MLP output y becomes new_output(x, y) (a forward hook,
-    removed on leaving)."""
+    """Inside the context, the layer's MLP output y becomes new_output(x, y), both in fp32 (a
+    forward hook, removed on leaving)."""
     import torch
 
     def hook(module, inputs, output):
@@ -44,6 +55,7 @@ def delta_scaled(lm_b, layer: int, delta, alpha: float,
     if alpha == 1:
         yield
         return
+    delta = placed(delta, lm_b, layer)
     with mlp_replaced(lm_b, layer,
                       lambda x, y: y + (alpha - 1) * latent_output(delta, x, latents)):
         yield
@@ -53,5 +65,6 @@ def delta_scaled(lm_b, layer: int, delta, alpha: float,
 def reconstructed(lm, layer: int, base, delta=None) -> Iterator[None]:
     """Inside the context, the MLP's output is the dictionaries' reconstruction alone: base(x)
     (+ delta(x)), the error term dropped."""
+    base, delta = placed(base, lm, layer), placed(delta, lm, layer)
     with mlp_replaced(lm, layer, lambda x, y: base(x) + (delta(x) if delta is not None else 0)):
         yield

@@ -6,21 +6,36 @@ their tokens' activations, the tokens it promotes, and the latents that best pre
 hypothesis (AUC)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
-from ...hypotheses.stats import benjamini_hochberg, per_prompt_rates, sign_flip_p
+from ...hypotheses.stats import (auc_score, benjamini_hochberg, per_prompt_rates,
+                                 sign_flip_p_columns)
+
+MAX_RESAMPLES = 200_000
 
 
-def text_values(dictionary, x, text_index: np.ndarray, n_texts: int) -> np.ndarray:
-    """(texts, latents): each latent's largest activation over each text's tokens."""
+def resamples_for(n_tests: int, alpha: float) -> int:
+    """Sign-flip resamples enough that one test at the smallest attainable p passes BH on its
+    own (1 / (R + 1) <= alpha / (2 m)), at least 9,999, at most MAX_RESAMPLES."""
+    return int(min(max(9999, math.ceil(2 * n_tests / alpha)), MAX_RESAMPLES))
+
+
+def text_values(dictionary, x, text_index: np.ndarray, n_texts: int,
+                chunk: int = 8192) -> np.ndarray:
+    """(texts, latents): each latent's largest activation over each text's tokens, for the
+    first n_texts texts (rows of later texts are left out). Encoded in chunks of rows: the
+    code of every token at once would not fit in memory."""
     import torch
 
+    keep = np.flatnonzero(text_index < n_texts)
+    out = np.zeros((n_texts, dictionary.W_dec.shape[0]), dtype=np.float32)
     with torch.no_grad():
-        code = dictionary.encode(x).numpy()
-    out = np.zeros((n_texts, code.shape[1]), dtype=np.float32)
-    np.maximum.at(out, text_index, code)
+        for start in range(0, len(keep), chunk):
+            rows = keep[start:start + chunk]
+            np.maximum.at(out, text_index[rows], dictionary.encode(x[rows]).numpy())
     return out
 
 
@@ -35,8 +50,7 @@ def feature_table(values: np.ndarray, sides, prompt_ids, alpha: float = 0.05,
     sides = np.asarray(sides)
     mean_b, mean_a = per_prompt_rates(values, sides, prompt_ids)
     diffs = mean_b - mean_a
-    p_values = np.array([sign_flip_p(diffs[:, j], seed=seed, alternative="two-sided")
-                         for j in range(values.shape[1])])
+    p_values = sign_flip_p_columns(diffs, resamples_for(values.shape[1], alpha), seed)
     q = benjamini_hochberg(p_values)
     fires = values > 0
     sd = diffs.std(0, ddof=1) if len(diffs) > 1 else np.full(values.shape[1], np.nan)
@@ -95,24 +109,13 @@ def promoted_tokens(unembedding, dictionary, latent: int, tokenizer, n: int = 8)
     return [tokenizer.decode([int(i)]) for i in torch.topk(logits, n).indices.cpu()]
 
 
-def auc(scores, labels) -> float:
-    """Area under the ROC curve of `scores` for binary `labels` (ties count half): the
-    Mann-Whitney U over n1 * n0. NaN when a class is empty."""
-    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
-    n1, n0 = int(labels.sum()), int((~labels).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def hypothesis_links(values: np.ndarray, labels, n: int = 5) -> list[dict]:
     """The n latents whose per-text value best predicts the labels (the hypothesis holds of
     the text), by AUC, highest first; empty when the labels are all alike."""
     labels = np.asarray(labels, dtype=bool)
     if labels.all() or not labels.any():
         return []
-    aucs = np.array([auc(values[:, j], labels) for j in range(values.shape[1])])
+    aucs = np.array([auc_score(values[:, j], labels) for j in range(values.shape[1])])
     order = np.argsort(-aucs, kind="stable")[:n]
     return [{"latent": int(j), "auc": float(aucs[j]), "n_texts": int(len(labels)),
              "n_positive": int(labels.sum())} for j in order]
