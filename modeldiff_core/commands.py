@@ -333,7 +333,7 @@ def features(store, params: FeaturesParams, ctx: Context) -> dict:
     models have weights and the judge's key are checked before any model is loaded."""
     from .assistants.registry import judge_for
     from .methods.features.lens import feature_lens_for_run
-    from .models.spec import config_layers, needs_weights
+    from .models.spec import check_spec, needs_weights
 
     params.settings.check()
     run = store.get_run(params.run_id)
@@ -343,7 +343,8 @@ def features(store, params: FeaturesParams, ctx: Context) -> dict:
     for spec in specs:
         needs_weights(spec, "the feature lens")
     layer = params.settings.layer
-    n_layers = config_layers(specs[1]) if layer is not None else None
+    config = check_spec(specs[1]) if layer is not None else None  # None: an organism not built
+    n_layers = getattr(getattr(config, "text_config", None) or config, "num_hidden_layers", None)
     if n_layers and layer >= n_layers:
         raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not {layer}")
     judge = judge_for(store, params.run_id, params.hypothesis_set, params.assistant_base_url,

@@ -136,20 +136,6 @@ def resolve(spec: ModelSpec, build: bool = True,
     return spec.model
 
 
-def config_layers(spec: ModelSpec) -> Optional[int]:
-    """The number of transformer blocks its config names, read without loading weights; None
-    when the config cannot be read here (the loaded model is checked later)."""
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(resolve(spec, build=False), revision=spec.revision,
-                                            trust_remote_code=spec.trust_remote_code)
-    except (OSError, ValueError):
-        return None
-    config = getattr(config, "text_config", None) or config
-    return getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-
-
 def _dir_signature(path: Path) -> list:
     """Config bytes plus (name, size, mtime) of weight files: changes when the model does."""
     sig: list[Any] = []

@@ -166,13 +166,13 @@ def feature_tables(lens: dict, n_features: int = 10) -> dict:
     top = {t["latent"]: t for t in lens.get("top_features", [])}
     specific = [f for f in lens["features"] if f["b_specific"]][:n_features]
     if specific:
+        none = {"promoted": [], "texts": []}  # a feature past the top ones kept
         tables["B-specific delta features"] = (
             ["feature", "freq A", "freq B", "effect", "q", "promotes", "top text"],
             [[str(f["latent"]), fmt_num(f["freq_a"]), fmt_num(f["freq_b"]),
-              f"{f['effect']:+.3g}", fmt_p(f["q_value"]),
-              " ".join(top[f["latent"]]["promoted"][:5]) if f["latent"] in top else "",
-              short(top[f["latent"]]["texts"][0]["text"], 100)
-              if f["latent"] in top and top[f["latent"]]["texts"] else ""] for f in specific])
+              f"{f['effect']:+.3g}", fmt_p(f["q_value"]), " ".join(t["promoted"][:5]),
+              short(t["texts"][0]["text"], 100) if t["texts"] else ""]
+             for f in specific for t in [top.get(f["latent"], none)]])
     if lens.get("links"):
         tables["Features that best predict each hypothesis (AUC on held-out texts)"] = (
             ["hypothesis", "feature", "AUC"],

@@ -9,6 +9,8 @@ import pandas as pd
 
 from .connection import Connection, now
 
+LENS_TABLES = ("layer_lens", "feature_lens")
+
 
 class StudyStore(Connection):
     # ------------------------------------------------------------- ground truth
@@ -111,17 +113,32 @@ class StudyStore(Connection):
                    (SELECT count(*) FROM quant_levels l WHERE l.study_id = s.study_id) AS n_levels
             FROM quant_studies s {where} ORDER BY s.created_at DESC""", params)
 
-    # ---------------------------------------------------------------- layer lens
-    def save_layer_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
+    # --------------------------------------------------- layer lens, feature lens
+    # Both are one JSON result per (run, hypothesis set), each in a table of its own.
+    def _save_lens(self, table: str, run_id: str, hypothesis_set: str, result: dict) -> None:
+        assert table in LENS_TABLES  # a table name cannot be a parameter: only these
         with self._lock:
-            self._q("INSERT OR REPLACE INTO layer_lens VALUES (?, ?, ?, ?)",
+            self._q(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
                     [run_id, hypothesis_set, json.dumps(result, default=float), now()])
 
-    def layer_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
+    def _lens(self, table: str, run_id: str, hypothesis_set: str) -> Optional[dict]:
+        assert table in LENS_TABLES
         with self._lock:
-            row = self._one("SELECT result FROM layer_lens WHERE run_id = ? AND "
+            row = self._one(f"SELECT result FROM {table} WHERE run_id = ? AND "
                             "hypothesis_set = ?", [run_id, hypothesis_set])
         return None if row is None else json.loads(row[0])
+
+    def save_layer_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
+        self._save_lens("layer_lens", run_id, hypothesis_set, result)
+
+    def layer_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
+        return self._lens("layer_lens", run_id, hypothesis_set)
+
+    def save_feature_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
+        self._save_lens("feature_lens", run_id, hypothesis_set, result)
+
+    def feature_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
+        return self._lens("feature_lens", run_id, hypothesis_set)
 
     def save_layer_setting(self, setting_key: str, logprobs: list, texts: list[str]) -> None:
         """One scaling setting's outcome (evidence log-probs, fresh generations): the layer
@@ -135,15 +152,3 @@ class StudyStore(Connection):
             row = self._one("SELECT logprobs, texts FROM layer_settings WHERE setting_key = ?",
                             [setting_key])
         return None if row is None else (json.loads(row[0]), json.loads(row[1]))
-
-    # -------------------------------------------------------------- feature lens
-    def save_feature_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
-        with self._lock:
-            self._q("INSERT OR REPLACE INTO feature_lens VALUES (?, ?, ?, ?)",
-                    [run_id, hypothesis_set, json.dumps(result, default=float), now()])
-
-    def feature_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
-        with self._lock:
-            row = self._one("SELECT result FROM feature_lens WHERE run_id = ? AND "
-                            "hypothesis_set = ?", [run_id, hypothesis_set])
-        return None if row is None else json.loads(row[0])

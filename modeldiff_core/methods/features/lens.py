@@ -19,7 +19,7 @@ from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, pair
 from ...models.spec import ModelSpec, needs_weights
 from ...progress import ProgressCallback, StageProgress
 from ...stages.generate import GenerationSettings
-from ..layers.lens import evidence_texts, validated_hypotheses
+from ..layers.lens import run_generation, scaling_inputs
 from ..layers.scaling import SettingRunner, behaviour_rate
 from ..layers.settings import LensInputs, LensSettings
 from ..layers.tensors import transformer_blocks
@@ -308,21 +308,20 @@ def check_pair(lm_a, lm_b) -> int:
 @dataclass
 class RunTexts:
     """What the lens reads from a stored run: its sampling settings, the discovery texts the
-    dictionaries are fitted on (A's, then B's), the held-out texts paired by prompt, the
-    validated hypotheses with their evidence texts, and the held-out prompts."""
+    dictionaries are fitted on (A's and B's alternating), the held-out texts paired by prompt,
+    and what the scaling view measures on (validated hypotheses, evidence, held-out prompts)."""
     generation: GenerationSettings
     fit_texts: list[str]
     sample: object  # DataFrame: side, prompt_id, sample_idx, text, prompt
-    hypotheses: list[dict]
-    evidence: dict  # hypothesis_id -> (texts, their prompts)
-    prompts: list[str]
+    scaling: LensInputs
+
+    @property
+    def hypotheses(self) -> list[dict]:
+        return self.scaling.hypotheses
 
 
-def run_texts(store, run_id: str, hypothesis_set: str, settings: FeatureSettings) -> RunTexts:
-    run = store.get_run(run_id)
-    gen = GenerationSettings(**{k: v for k, v in
-                                ((run["settings"] or {}).get("generation", {})).items()
-                                if k in GenerationSettings.__dataclass_fields__})
+def run_texts(store, run: dict, hypothesis_set: str, settings: FeatureSettings) -> RunTexts:
+    run_id, gen = run["run_id"], run_generation(run)
     disc = store.generations(run_id, split="discovery")
     val = store.generations(run_id, split="validation")
     if disc.empty or val.empty:
@@ -337,13 +336,8 @@ def run_texts(store, run_id: str, hypothesis_set: str, settings: FeatureSettings
         raise ModelDiffError(f"the feature table needs held-out texts of at least two prompts "
                              f"on both sides; run {run_id} has {sample['prompt_id'].nunique()} "
                              f"with --texts {settings.n_texts}")
-    hyps = validated_hypotheses(store, run_id, hypothesis_set)
-    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set,
-                                                   h["hypothesis_id"], settings.n_evidence)
-                for h in hyps}
-    prompts = store.prompts(run_id)
-    return RunTexts(gen, fit, sample.reset_index(drop=True), hyps, evidence,
-                    prompts[prompts["split"] == "validation"]["prompt"].tolist())
+    return RunTexts(gen, fit, sample.reset_index(drop=True),
+                    scaling_inputs(store, run_id, hypothesis_set, settings.n_evidence))
 
 
 def top_features(table, values, sample, acts_b, delta, lm_b, settings: FeatureSettings
@@ -385,10 +379,9 @@ def scaled_behaviour(store, texts: RunTexts, scaler, links: dict, settings: Feat
     generations of the run's held-out prompts; stored in `store` setting by setting."""
     if not texts.hypotheses:
         return []
-    inputs = LensInputs(prompts=texts.prompts, hypotheses=texts.hypotheses,
-                        evidence=texts.evidence)
-    runner = SettingRunner(scaler, inputs, LensSettings(n_generations=settings.n_generations,
-                                                        generation=texts.generation))
+    runner = SettingRunner(scaler, texts.scaling,
+                           LensSettings(n_generations=settings.n_generations,
+                                        generation=texts.generation))
     return scaling_rows(runner, texts.hypotheses, links, settings.alphas, judge, store, progress)
 
 
@@ -422,7 +415,7 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
     specs = [ModelSpec.from_dict(run[f"spec_{side}"]) for side in "ab"]
     for spec in specs:
         needs_weights(spec, "the feature lens")
-    texts = run_texts(store, run_id, hypothesis_set, settings)
+    texts = run_texts(store, run, hypothesis_set, settings)
 
     lm_a, lm_b = cache.get(specs[0]), cache.get(specs[1])
     n_layers = check_pair(lm_a, lm_b)

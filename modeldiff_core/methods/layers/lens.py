@@ -68,26 +68,38 @@ def evidence_texts(store, run_id: str, hypothesis_set: str, hypothesis_id: str, 
     return [], []
 
 
+def run_generation(run: dict) -> GenerationSettings:
+    """How a stored run sampled its texts (settings this version does not know left out)."""
+    gen = (run["settings"] or {}).get("generation", {})
+    return GenerationSettings(**{k: v for k, v in gen.items()
+                                 if k in GenerationSettings.__dataclass_fields__})
+
+
+def scaling_inputs(store, run_id: str, hypothesis_set: str, n_evidence: int) -> LensInputs:
+    """What a scaling view measures on, from a stored run: its validated hypotheses, their
+    evidence texts and its held-out prompts (for fresh generations)."""
+    hyps = validated_hypotheses(store, run_id, hypothesis_set)
+    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set, h["hypothesis_id"],
+                                                   n_evidence) for h in hyps}
+    prompts = store.prompts(run_id)
+    return LensInputs(prompts=prompts[prompts["split"] == "validation"]["prompt"].tolist(),
+                      hypotheses=hyps, evidence=evidence)
+
+
 def _run_inputs(store, run: dict, hypothesis_set: str, settings: LensSettings
                 ) -> tuple[LensInputs, LensSettings]:
     """A stored run's texts, validated hypotheses, evidence and prompts; the settings with
     the run's own generation settings."""
     run_id = run["run_id"]
-    gen = (run["settings"] or {}).get("generation", {})
-    settings = dataclasses.replace(settings, generation=GenerationSettings(**{
-        k: v for k, v in gen.items() if k in GenerationSettings.__dataclass_fields__}))
+    settings = dataclasses.replace(settings, generation=run_generation(run))
     seed = settings.generation_settings().seed
     val = store.generations(run_id, split="validation")
     if val.empty:
         raise ModelDiffError(f"run {run_id} has no validation texts yet: generate first")
     sample = heldout_texts(val, paired_heldout(val, settings.n_texts, seed), seed)
-    hyps = validated_hypotheses(store, run_id, hypothesis_set)
-    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set, h["hypothesis_id"],
-                                                   settings.n_evidence) for h in hyps}
-    prompts = store.prompts(run_id)
-    gen_prompts = prompts[prompts["split"] == "validation"]["prompt"].tolist()
-    return LensInputs(sample["text"].tolist(), sample["prompt"].tolist(), gen_prompts, hyps,
-                      evidence), settings
+    inputs = scaling_inputs(store, run_id, hypothesis_set, settings.n_evidence)
+    return dataclasses.replace(inputs, texts=sample["text"].tolist(),
+                               text_prompts=sample["prompt"].tolist()), settings
 
 
 # ------------------------------------------------------------------------ the lens
