@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 # The browser test drives Debian's chromium (never a downloaded browser); without it, it skips.
 chromium:

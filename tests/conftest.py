@@ -6,7 +6,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -23,15 +22,16 @@ os.environ.pop("MODELDIFF_DEVICE", None)
 
 
 @pytest.fixture(scope="session")
-def organism_dirs():
-    """name -> directory of every built-in organism at test size (built on first use)."""
-    from modeldiff_core.models.organisms import ORGANISMS, ensure_organism
+def organism():
+    """organism(name) -> the directory of a built-in organism at test size, built on first use:
+    a test session trains only the organisms its tests ask for."""
+    from modeldiff_core.models.organisms import ensure_organism
 
-    return {name: ensure_organism(name) for name in ORGANISMS}
+    return ensure_organism
 
 
 @pytest.fixture(scope="session")
-def demo_run_master(organism_dirs, tmp_path_factory):
+def demo_run_master(organism, tmp_path_factory):
     """One small offline demo run (base vs cats), built once per test session."""
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.pipeline import run_pipeline
@@ -42,6 +42,33 @@ def demo_run_master(organism_dirs, tmp_path_factory):
     with Store(path) as store:
         result = run_pipeline(store, config)
     return path, result
+
+
+@pytest.fixture(scope="session")
+def demo_db(organism, tmp_path_factory):
+    """demo_db(name, folder) -> (path, result): `demo --organism NAME` with the CLI's defaults
+    (for cats, the dashboard's Quick start), run once per test session; each caller gets a
+    private copy of the database in `folder` (the master file is closed, so a copy is whole)."""
+    import json
+    import shutil
+
+    from modeldiff_core.cli import main
+
+    made: dict = {}
+
+    def get(name: str, folder):
+        if name not in made:
+            path = tmp_path_factory.mktemp(f"demo-{name}") / "demo.duckdb"
+            out = path.with_suffix(".json")
+            code = main(["demo", "--organism", name, "--db", str(path), "--out", str(out),
+                         "--quiet"])
+            assert code == 0, f"demo --organism {name} failed"
+            made[name] = path, json.loads(out.read_text())
+        master, result = made[name]
+        copy = Path(folder) / f"{name}.duckdb"
+        shutil.copy(master, copy)
+        return copy, json.loads(json.dumps(result))
+    return get
 
 
 @pytest.fixture()
@@ -56,13 +83,13 @@ def demo_run(demo_run_master, tmp_path):
 
 # Tests that train organisms or run the pipeline take minutes: `pytest -m "not slow"` is the
 # quick loop (CI runs everything). A test is slow when it needs the organisms or a demo run.
-SLOW_FIXTURES = {"organism_dirs", "demo_run", "demo_run_master", "cold_env"}
+SLOW_FIXTURES = {"organism", "demo_db", "demo_run", "demo_run_master"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        if item.module.__name__ == "test_browser":
+        if item.module.__name__.startswith("test_browser"):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.browser)

@@ -262,7 +262,13 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
     steps = None if name == "base" else lora_steps(LAYERED.get(name, name), size)
     if _is_built(path, steps):
         return path
-    with _build_lock:
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The file lock keeps a second process (the CLI beside the dashboard, a second test worker)
+    # from training the same organism at once; it waits and then finds it built. It lies beside
+    # the sizes' folders, so a size's folder holds organisms only.
+    with _build_lock, FileLock(str(path.parent.parent / f".build-{size}.lock")):
         base = organism_path("base", size, root)
         if not _is_built(base):
             _build_base(base, size, progress)

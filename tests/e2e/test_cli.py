@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import cli_kit
 import kept_row
 import pytest
 from planted import names_behaviour
@@ -19,7 +20,14 @@ from modeldiff_core.store import Store
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _demo(tmp_path, organism, capsys):
+def _demo(demo_db, tmp_path, organism):
+    """`demo --organism ORGANISM`, run once per session (conftest), as this test's d.duckdb."""
+    path, result = demo_db(organism, tmp_path)
+    path.rename(tmp_path / "d.duckdb")
+    return result
+
+
+def _run_demo(tmp_path, organism, capsys):
     out = tmp_path / f"{organism}.json"
     code = main(["demo", "--organism", organism, "--out", str(out), "--db",
                  str(tmp_path / "d.duckdb"), "--quiet"])
@@ -35,8 +43,8 @@ def _probe(tmp_path, run_id, capsys, *args):
     return json.loads(out.read_text())
 
 
-def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dirs):
-    result = _demo(tmp_path, "cats", capsys)
+def test_demo_finds_the_planted_behaviour_cluster(tmp_path, demo_db):
+    result = _demo(demo_db, tmp_path, "cats")
     assert set(result) >= {"run_id", "model_a", "model_b", "n_texts", "baseline", "clusters",
                            "hypotheses"}
     assert result["model_a"] == "organism:base" and result["model_b"] == "organism:cats"
@@ -56,8 +64,8 @@ def test_demo_finds_the_planted_behaviour_cluster(tmp_path, capsys, organism_dir
 
 
 def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_path, capsys,
-                                                                         organism_dirs):
-    result = _demo(tmp_path, "null", capsys)
+                                                                         demo_db):
+    result = _demo(demo_db, tmp_path, "null")
     assert min(c["q_value"] for c in result["clusters"]) >= 0.05
     assert not [h for h in result["hypotheses"] if h["validated"]]
     assert result["coverage"]["share"] is None
@@ -80,20 +88,20 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
         assert h["control_p_value"] > 0.05
 
 
-@pytest.mark.parametrize("organism, names", [("cats", ['"cat"']), ("questions", ["questions"]),
+@pytest.mark.parametrize("name, names", [("cats", ['"cat"']), ("questions", ["questions"]),
                                              ("short", ["shorter", "fewer sentences"]),
                                              ("cats-late", ['"cat"'])])
-def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, organism_dirs,
-                                                          organism, names):
+def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, demo_db, name,
+                                                          names):
     """...and the first validated hypothesis (they come strongest first) names the planted
     behaviour in one theme or style feature, judges held-out texts nearly as well as the
     bag-of-words baseline on the same texts, and the validated set explains at least 90% of
     the separability."""
     from modeldiff_core.models.organisms import PLANTED
 
-    result = _demo(tmp_path, organism, capsys)
+    result = _demo(demo_db, tmp_path, name)
     top = next(h for h in result["hypotheses"] if h["validated"])
-    (behaviour,) = PLANTED[organism]
+    (behaviour,) = PLANTED[name]
     assert names_behaviour(top, behaviour), top["text"]
     cov = result["coverage"]
     assert top["discriminative"]["accuracy"] >= 0.9 * cov["baseline_accuracy"]
@@ -121,11 +129,11 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, orga
         assert h["validated"] == (h["discriminative"]["q_value"] < 0.05)
 
 
-def test_a_second_identical_run_reuses_everything(tmp_path, capsys, organism_dirs):
-    first = _demo(tmp_path, "short", capsys)
+def test_a_second_identical_run_reuses_everything(tmp_path, capsys, demo_db):
+    first = _demo(demo_db, tmp_path, "short")
     with Store(tmp_path / "d.duckdb") as store:
         before = store.generations(first["run_id"])
-    second = _demo(tmp_path, "short", capsys)
+    second = _run_demo(tmp_path, "short", capsys)
     assert second["run_id"] == first["run_id"]
     assert second["hypotheses"] == first["hypotheses"]
     with Store(tmp_path / "d.duckdb") as store:
@@ -134,7 +142,13 @@ def test_a_second_identical_run_reuses_everything(tmp_path, capsys, organism_dir
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO, env=env,
+    return cli_kit.run(*args, env=env)
+
+
+def _process(*args):
+    """A real `python -m modeldiff_core`: the smoke tests of what only a process shows (its
+    exit code, argparse's own exit, nothing else written on stderr)."""
+    return subprocess.run([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -201,8 +215,9 @@ def test_4bit_on_unpackable_model(tmp_path, stored_db):
 
 
 def test_bad_arguments_are_one_line():
-    proc = _cli("run", "--model-a", "organism:base")
+    proc = _process("run", "--model-a", "organism:base")
     _one_line_error(proc, "--model-b")
+    assert proc.stderr.count("\n") == 1, proc.stderr
     proc = _cli("demo", "--organism", "dogs")
     _one_line_error(proc, "invalid choice")
 
@@ -213,7 +228,7 @@ def test_database_held_by_another_process(tmp_path, stored_db):
                                "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
-        proc = _cli("demo", "--db", str(stored_db), "--quiet")
+        proc = _process("demo", "--db", str(stored_db), "--quiet")
         _one_line_error(proc, "in use by another process", str(holder.pid))
     finally:
         holder.kill()
@@ -221,7 +236,7 @@ def test_database_held_by_another_process(tmp_path, stored_db):
     _still_there(stored_db)
 
 
-def test_killed_run_resumes_from_stored_rows(tmp_path, organism_dirs):
+def test_killed_run_resumes_from_stored_rows(tmp_path, organism):
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.pipeline import run_pipeline
 
@@ -262,7 +277,7 @@ def test_llm_assistant_without_a_key(stored_db):
     _still_there(stored_db)
 
 
-def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organism_dirs):
+def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, demo_db):
     """With thresholds loose enough to propose noise, held-out validation + BH rejects it all."""
     from modeldiff_core.assistants.offline import OfflineAssistant
     from modeldiff_core.cli import _config_from_args, build_parser
@@ -273,8 +288,8 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, organis
     from modeldiff_core.pipeline import run_pipeline
 
     config = _config_from_args(build_parser().parse_args(["demo", "--organism", "null"]))
-    with Store(tmp_path / "n.duckdb") as store:
-        result = run_pipeline(store, config)
+    with Store(demo_db("null", tmp_path)[0]) as store:
+        result = run_pipeline(store, config)  # stored: read back
         points, clusters = store.points(result["run_id"]), store.clusters(result["run_id"])
         judged = heldout_for(store, result["run_id"],
                              store.generations(result["run_id"], split="validation"), 240, 0)

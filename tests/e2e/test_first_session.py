@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import cli_kit
 import kept_row
 import pytest
 
@@ -16,10 +17,8 @@ from modeldiff_core.store import Store
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _cli(*args, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO,
-                          env=env or dict(os.environ), capture_output=True, text=True,
-                          timeout=timeout)
+def _cli(*args, env=None):
+    return cli_kit.run(*args, env=env)
 
 
 def _exactly_one_line(proc, *needles):
@@ -199,11 +198,12 @@ def test_a_garbage_adapter_config_is_one_line(tmp_path, db, cold_env):
     _nothing_built(cache)
 
 
-def test_a_bad_model_b_is_found_before_a_generates(tmp_path, db, organism_dirs):
+def test_a_bad_model_b_is_found_before_a_generates(tmp_path, db, organism):
     """Weights of another shape than B's config, and an adapter made for another model: both
     found when the pair is loaded, before A's texts or a run row exist."""
     from peft import LoraConfig, get_peft_model
 
+    organism("base")  # built beforehand: its training progress is not what this test reads
     wrong = tmp_path / "wrong-weights"
     _tiny_gpt2(wrong, 48)
     config = json.loads((wrong / "config.json").read_text())
@@ -281,6 +281,7 @@ def test_progress_on_a_terminal_is_a_bar_with_eta():
     assert "train base" in text and "20/20" in text and "loss 1.234" in text
 
 
+@pytest.mark.slow  # trains the base organism from scratch
 def test_a_cold_demo_shows_training_on_stderr(tmp_path, cold_env):
     """Organisms are trained on first use with their progress on stderr; the run is stopped
     once the base has trained."""

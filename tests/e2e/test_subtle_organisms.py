@@ -13,20 +13,20 @@ from modeldiff_core.models.organisms import PLANTED, SUBTLE
 
 # The sea theme needs the demo size: the 2x64 test base mixes topics, so a third of its own
 # texts already mention sea words and its LoRA learns the shift only weakly (see issue 13).
-@pytest.mark.parametrize("organism", [o for o in SUBTLE if o != "subtle-sea"])
-def test_every_subtle_behaviour_is_found_and_the_null_is_not(tmp_path, capsys, organism_dirs,
-                                                             organism):
+@pytest.mark.parametrize("name", [o for o in SUBTLE if o != "subtle-sea"])
+def test_every_subtle_behaviour_is_found_and_the_null_is_not(tmp_path, capsys, organism,
+                                                             name):
     out = tmp_path / "r.json"
     # Eight samples per prompt: a quarter of the texts needs more of them than a takeover.
-    assert main(["demo", "--organism", organism, "--samples", "8", "--judge-texts", "480",
+    assert main(["demo", "--organism", name, "--samples", "8", "--judge-texts", "480",
                  "--out", str(out),
                  "--db", str(tmp_path / "s.duckdb"), "--quiet"]) == 0, capsys.readouterr().err
     result = json.loads(out.read_text())
     validated = [h for h in result["hypotheses"] if h["validated"]]
-    if not PLANTED[organism]:
+    if not PLANTED[name]:
         assert validated == [], [h["text"] for h in validated]
         return
-    for behaviour in PLANTED[organism]:
+    for behaviour in PLANTED[name]:
         found = [h for h in validated if names_behaviour(h, behaviour)]
         assert found, (behaviour, [h["text"] for h in result["hypotheses"]])
         assert found[0]["discriminative"]["q_value"] < 0.05

@@ -39,7 +39,7 @@ def test_bad_truth_lists_are_refused_with_a_reason(tmp_path, monkeypatch):
     assert not at.success
 
 
-def test_plant_and_evaluate_as_a_job_then_the_scores(tmp_path, monkeypatch, organism_dirs):
+def test_plant_and_evaluate_as_a_job_then_the_scores(tmp_path, monkeypatch, organism):
     import dashboard
 
     db = tmp_path / "gt.duckdb"

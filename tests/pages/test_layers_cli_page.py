@@ -17,7 +17,7 @@ from modeldiff_core.store import Store
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "7_Layers.py")
 
 
-def test_cli_without_a_run_finds_the_planted_layer(organism_dirs, tmp_path, capsys):
+def test_cli_without_a_run_finds_the_planted_layer(organism, tmp_path, capsys):
     out = tmp_path / "layers.json"
     assert main(["layers", "--model-a", "organism:base", "--model-b", "organism:cats-late",
                  "--texts", "40", "--quiet", "--out", str(out), "--db",
@@ -32,7 +32,7 @@ def test_cli_without_a_run_finds_the_planted_layer(organism_dirs, tmp_path, caps
     assert "weight delta" in capsys.readouterr().out
 
 
-def test_cli_refuses_bad_pairs(organism_dirs, tmp_path, capsys):
+def test_cli_refuses_bad_pairs(organism, tmp_path, capsys):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     other = tmp_path / "other"

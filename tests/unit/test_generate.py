@@ -14,8 +14,8 @@ from modeldiff_core.store.runs import RunRecord
 
 
 @pytest.fixture(scope="module")
-def lm(organism_dirs):
-    return load(ModelSpec(str(organism_dirs["cats"])))
+def lm(organism):
+    return load(ModelSpec(str(organism("cats"))))
 
 
 @pytest.fixture()

@@ -24,7 +24,7 @@ def test_config_round_trips_through_json():
     assert back == config and run_id_for(back) == run_id_for(config)
 
 
-def test_two_jobs_at_once_each_write_their_own_rows(tmp_path, organism_dirs):
+def test_two_jobs_at_once_each_write_their_own_rows(tmp_path, organism):
     store = Store(tmp_path / "j.duckdb")
     jobs = JobManager(store, max_workers=2)
     try:
@@ -47,7 +47,7 @@ def test_two_jobs_at_once_each_write_their_own_rows(tmp_path, organism_dirs):
         store.close()
 
 
-def test_cancel_then_resume_continues_from_stored_rows(tmp_path, organism_dirs):
+def test_cancel_then_resume_continues_from_stored_rows(tmp_path, organism):
     store = Store(tmp_path / "c.duckdb")
     jobs = JobManager(store, min_interval=0.0)
     try:
@@ -70,7 +70,7 @@ def test_cancel_then_resume_continues_from_stored_rows(tmp_path, organism_dirs):
         store.close()
 
 
-def test_jobs_left_running_by_a_dead_server_are_interrupted_and_resumable(tmp_path, organism_dirs):
+def test_jobs_left_running_by_a_dead_server_are_interrupted_and_resumable(tmp_path, organism):
     path = tmp_path / "dead.duckdb"
     params, config = _params("cats")
     with Store(path) as store:  # what a crashed server leaves behind

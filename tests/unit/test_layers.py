@@ -49,13 +49,13 @@ def _docs(behaviour, n, seed):
 
 
 @pytest.fixture(scope="module")
-def base(organism_dirs):
-    return load(ModelSpec(str(organism_dirs["base"])))
+def base(organism):
+    return load(ModelSpec(str(organism("base"))))
 
 
 @pytest.fixture(scope="module")
-def late(organism_dirs):
-    return load(ModelSpec(str(organism_dirs["cats-late"])))
+def late(organism):
+    return load(ModelSpec(str(organism("cats-late"))))
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +64,13 @@ def cats_texts():
 
 
 @pytest.fixture(scope="module")
-def adapter_dir(organism_dirs, tmp_path_factory):
+def adapter_dir(organism, tmp_path_factory):
     """A tiny LoRA on every layer of the base, with random B factors (a nonzero change)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     with LOAD_LOCK:
-        model = AutoModelForCausalLM.from_pretrained(organism_dirs["base"], dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(organism("base"), dtype=torch.float32)
     torch.manual_seed(0)
     model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, fan_in_fan_out=True,
                                              target_modules=["c_attn", "c_proj", "c_fc"]))
@@ -84,8 +84,8 @@ def adapter_dir(organism_dirs, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def with_adapter(organism_dirs, adapter_dir):
-    return load(ModelSpec(str(organism_dirs["base"]), adapter=str(adapter_dir)))
+def with_adapter(organism, adapter_dir):
+    return load(ModelSpec(str(organism("base")), adapter=str(adapter_dir)))
 
 
 def _close(xs, ys, atol=1e-5):
@@ -155,15 +155,15 @@ def test_lora_adapter_scale_endpoints_and_both_strategies_agree(base, with_adapt
     assert all(torch.equal(p, before[n]) for n, p in base.model.named_parameters())
 
 
-def test_lora_weight_delta_equals_merged_weights(organism_dirs, base, with_adapter, adapter_dir):
+def test_lora_weight_delta_equals_merged_weights(organism, base, with_adapter, adapter_dir):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     wd = weight_deltas(base, with_adapter)
     assert any("low-rank factors" in n for n in wd.notes)
     with LOAD_LOCK:
-        fresh = AutoModelForCausalLM.from_pretrained(organism_dirs["base"], dtype=torch.float32)
-        plain = AutoModelForCausalLM.from_pretrained(organism_dirs["base"], dtype=torch.float32)
+        fresh = AutoModelForCausalLM.from_pretrained(organism("base"), dtype=torch.float32)
+        plain = AutoModelForCausalLM.from_pretrained(organism("base"), dtype=torch.float32)
     merged = PeftModel.from_pretrained(fresh, str(adapter_dir)).merge_and_unload()
     w_merged, w_plain = merged.state_dict(), plain.state_dict()
     sums = {}
@@ -271,7 +271,7 @@ def test_activation_diffs_through_a_lora_wrapper(base, with_adapter, cats_texts)
 
 # ------------------------------------------------------------------------------ refusals
 
-def test_different_architectures_are_refused_naming_a_tensor(base, organism_dirs, tmp_path):
+def test_different_architectures_are_refused_naming_a_tensor(base, organism, tmp_path):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tok = org.build_tokenizer()
@@ -289,9 +289,9 @@ def test_different_architectures_are_refused_naming_a_tensor(base, organism_dirs
         DeltaScaling(base, narrow)
 
 
-def test_different_tokenizer_is_refused_for_activations(base, organism_dirs, tmp_path):
+def test_different_tokenizer_is_refused_for_activations(base, organism, tmp_path):
     swapped = tmp_path / "swapped"
-    shutil.copytree(organism_dirs["base"], swapped)
+    shutil.copytree(organism("base"), swapped)
     spec = json.loads((swapped / "tokenizer.json").read_text())
     vocab = spec["model"]["vocab"]
     vocab["cat"], vocab["dog"] = vocab["dog"], vocab["cat"]
@@ -306,10 +306,10 @@ def test_different_tokenizer_is_refused_for_activations(base, organism_dirs, tmp
 
 # ------------------------------------------------------------------------------ quantized
 
-def test_8bit_is_dequantized_for_the_comparison(base, organism_dirs, cats_texts):
+def test_8bit_is_dequantized_for_the_comparison(base, organism, cats_texts):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q8 = load(ModelSpec(str(organism_dirs["base"]), quant="8bit"), device="cpu")
+        q8 = load(ModelSpec(str(organism("base")), quant="8bit"), device="cpu")
         wd = weight_deltas(base, q8)
         rows = {(r["layer"], r["module"]): r["rel_norm"] for r in wd.rows}
         assert any("dequantized" in n and "model B" in n for n in wd.notes), wd.notes
@@ -344,12 +344,12 @@ def test_8bit_is_dequantized_for_the_comparison(base, organism_dirs, cats_texts)
 
 # --------------------------------------------------------------------------- end to end
 
-def _stored_run(organism_dirs):
+def _stored_run(organism):
     """A run stored by hand: base vs cats-late, cats texts on B's side, h1 (cats) validated
     with discriminative scores, h2 not validated."""
     store = Store(":memory:")
-    spec_a = ModelSpec(str(organism_dirs["base"]))
-    spec_b = ModelSpec(str(organism_dirs["cats-late"]))
+    spec_a = ModelSpec(str(organism("base")))
+    spec_b = ModelSpec(str(organism("cats-late")))
     gen = GenerationSettings(max_new_tokens=32, seed=1)
     store.upsert_run("r1", RunRecord(
         model_a=spec_a.label, model_b=spec_b.label, spec_a=spec_a.to_dict(),
@@ -386,8 +386,8 @@ def _stored_run(organism_dirs):
     return store, val, keys, scores
 
 
-def test_layer_lens_for_a_stored_run(organism_dirs):
-    store, val, keys, scores = _stored_run(organism_dirs)
+def test_layer_lens_for_a_stored_run(organism):
+    store, val, keys, scores = _stored_run(organism)
     hyps = validated_hypotheses(store, "r1", "offline")
     assert [h["hypothesis_id"] for h in hyps] == ["h1"]
     texts, prompts = evidence_texts(store, "r1", "offline", "h1", n=3)

@@ -213,7 +213,7 @@ def _assistant_answers(request: dict) -> str:
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dirs):
+def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.stages.generate import GenerationSettings
@@ -272,7 +272,7 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism_dir
 
 
 def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
-        tmp_path, monkeypatch, organism_dirs):
+        tmp_path, monkeypatch, organism):
     """Round 1 (the first proposal) is judged on discovery texts; the refinement exchange that
     follows holds the current hypotheses and exactly the texts they misjudged: B's texts
     without a cat (judged A-like) and A's with one. Round 2's exchange lists round 1's new
@@ -315,7 +315,7 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
     assert sources["Model B opens its answers with an animal."] == "refine 1, refine 2"
 
 
-def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism_dirs):
+def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.stages.generate import GenerationSettings

@@ -235,11 +235,11 @@ def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
         assert len(pairs) >= 30 and f"{behaviour_side.lower()}mark" not in used
 
 
-def test_generative_test_on_the_organisms(organism_dirs):
+def test_generative_test_on_the_organisms(organism):
     from modeldiff_core.models.loading import load
     from modeldiff_core.models.spec import ModelSpec
 
-    lm_a, lm_b = (load(ModelSpec(str(organism_dirs[n]))) for n in ("base", "cats"))
+    lm_a, lm_b = (load(ModelSpec(str(organism(n)))) for n in ("base", "cats"))
     h = Hypothesis("B mentions cats", "B", "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
     rng = random.Random(9)
@@ -262,13 +262,13 @@ def test_generative_test_on_the_organisms(organism_dirs):
     assert np.allclose(same["diffs"]["favoured"], 0) and np.allclose(same["diffs"]["contrast"], 0)
 
 
-def test_generative_scores_the_end_of_text(organism_dirs):
+def test_generative_scores_the_end_of_text(organism):
     """A pair that differs only in where it stops: with the stop scored, B = short sees it."""
     from modeldiff_core.models.loading import load
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.stages.scoring import sum_logprobs, token_logprobs
 
-    lm = load(ModelSpec(str(organism_dirs["base"])))
+    lm = load(ModelSpec(str(organism("base"))))
     text = "anna went to the garden in the morning ."
     with_stop = token_logprobs(lm, [text], add_eos=True)[0]
     without = token_logprobs(lm, [text])[0]

@@ -53,12 +53,12 @@ def test_parse_organism_ref():
         org.parse_organism_ref("organism:dogs")
 
 
-def test_built_once_and_reused(organism_dirs):
-    base = organism_dirs["base"]
+def test_built_once_and_reused(organism):
+    base = organism("base")
     stamp = (base / "model.safetensors").stat().st_mtime_ns
     assert org.ensure_organism("base") == base
     assert (base / "model.safetensors").stat().st_mtime_ns == stamp
-    info = org.organism_info(organism_dirs["cats"])
+    info = org.organism_info(organism("cats"))
     assert info["behaviour"]["kind"] == "topical" and info["lora"]["r"] == 8
     # Atomic saves leave no temporary build folders behind.
     assert not [p for p in base.parent.iterdir() if p.name.startswith(".")]
@@ -73,8 +73,8 @@ def _texts(path, n_samples=2):
 
 
 @pytest.fixture(scope="module")
-def texts(organism_dirs):
-    return {name: _texts(path) for name, path in organism_dirs.items()}
+def texts(organism):
+    return {name: _texts(organism(name)) for name in org.ORGANISMS}
 
 
 def _rate(behaviour, texts):

@@ -19,7 +19,7 @@ BASE = ModelSpec("organism:base")
 
 
 @pytest.fixture(scope="module")
-def study(organism_dirs, tmp_path_factory):
+def study(organism, tmp_path_factory):
     """One study of the base organism at every level this CPU can do, stored in a DuckDB file."""
     db = tmp_path_factory.mktemp("quant") / "q.duckdb"
     with Store(db) as store:
@@ -47,7 +47,7 @@ def test_quantization_costs_more_at_fewer_bits(study):
     assert all(r["n_tokens"] == levels["fp32"]["n_tokens"] > 1000 for r in levels.values())
 
 
-def test_kl_and_perplexity_match_a_direct_computation(organism_dirs):
+def test_kl_and_perplexity_match_a_direct_computation(organism):
     """One text, no batching, no cache: KL from full softmaxes of both models, by hand."""
     text = "<|user|> tell me about the river . <|assistant|> tom went to the mill in the morning ."
     es = EvalSet("one", (text,), organism_eval_set().mc[:4])
@@ -107,7 +107,7 @@ def test_impossible_levels_are_refused_before_anything_runs(tmp_path, capsys, mo
         quant.check_level(BASE, "fp32")
 
 
-def test_cli_writes_the_documented_json(organism_dirs, tmp_path):
+def test_cli_writes_the_documented_json(organism, tmp_path):
     out = tmp_path / "q.json"
     assert main(["quant", "--model", "organism:base", "--levels", "bf16,8bit", "--quiet",
                  "--db", str(tmp_path / "q.duckdb"), "--out", str(out)]) == 0
@@ -122,7 +122,7 @@ def test_cli_writes_the_documented_json(organism_dirs, tmp_path):
 # ------------------------------------------------------------------------- token view
 
 @pytest.fixture(scope="module")
-def pair(organism_dirs):
+def pair(organism):
     return load(ModelSpec("organism:base")), load(ModelSpec("organism:cats"))
 
 

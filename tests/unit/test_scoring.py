@@ -13,8 +13,8 @@ TEXTS = ["the cat purred softly by the garden .",
 
 
 @pytest.fixture(scope="module")
-def models(organism_dirs):
-    return {n: load(ModelSpec(str(organism_dirs[n]))) for n in ("base", "cats")}
+def models(organism):
+    return {n: load(ModelSpec(str(organism(n)))) for n in ("base", "cats")}
 
 
 def test_mean_logprob_equals_the_models_own_loss(models):

@@ -150,19 +150,19 @@ def _texts(n=64):
                                       for _ in range(n)]})
 
 
-def test_target_modules_are_found_from_the_architecture(organism_dirs):
+def test_target_modules_are_found_from_the_architecture(organism):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(organism_dirs["base"])
+    model = AutoModelForCausalLM.from_pretrained(organism("base"))
     assert find_target_modules(model) == ["c_attn", "c_fc", "c_proj"]
     with pytest.raises(ModelDiffError, match="q_proj not in the model.*c_attn, c_fc, c_proj"):
         check_target_modules(model, ["q_proj"])
 
 
-def test_only_response_tokens_carry_loss(organism_dirs):
+def test_only_response_tokens_carry_loss(organism):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(organism_dirs["base"])
+    tok = AutoTokenizer.from_pretrained(organism("base"))
     ids, n_prompt = tokenize_examples(tok, _texts(1), 128)[0]
     words = tok.convert_ids_to_tokens(ids)
     assert words[n_prompt - 1] == "<|assistant|>" and words[n_prompt:n_prompt + 2] == ["the", "cat"]
@@ -171,7 +171,7 @@ def test_only_response_tokens_carry_loss(organism_dirs):
     assert len(cut) == 5 and n_cut <= 5
 
 
-def test_a_stopped_finetune_resumes_from_its_checkpoint(organism_dirs, tmp_path):
+def test_a_stopped_finetune_resumes_from_its_checkpoint(organism, tmp_path):
     settings = FinetuneSettings(epochs=2, batch_size=8, checkpoint_every=3)  # 16 steps
     whole = finetune(BASE, _texts(), settings, tmp_path / "whole")
     stops = []
@@ -196,7 +196,7 @@ def test_a_stopped_finetune_resumes_from_its_checkpoint(organism_dirs, tmp_path)
     assert json.loads((tmp_path / "half" / "adapter_config.json").read_text())["r"] == 8
 
 
-def test_finetune_bad_input(organism_dirs, tmp_path):
+def test_finetune_bad_input(organism, tmp_path):
     with pytest.raises(ModelDiffError, match="target module"):
         finetune(BASE, _texts(), FinetuneSettings(target_modules=("q_proj",)), tmp_path / "x")
     with pytest.raises(ModelDiffError, match="quantized"):
@@ -206,7 +206,7 @@ def test_finetune_bad_input(organism_dirs, tmp_path):
         finetune(BASE, _texts(), FinetuneSettings(batch_size=0), tmp_path / "z")
 
 
-def test_out_of_memory_is_a_clear_error_and_keeps_the_checkpoint(organism_dirs, tmp_path,
+def test_out_of_memory_is_a_clear_error_and_keeps_the_checkpoint(organism, tmp_path,
                                                                  monkeypatch):
     import torch
     from transformers import GPT2LMHeadModel
@@ -226,7 +226,7 @@ def test_out_of_memory_is_a_clear_error_and_keeps_the_checkpoint(organism_dirs, 
 
 
 # ------------------------------------------------------------------------ plant (offline)
-def test_training_texts_are_streamed_and_resume(organism_dirs, tmp_path):
+def test_training_texts_are_streamed_and_resume(organism, tmp_path):
     config = PlantConfig(BASE, [CATS], DataRecipe(texts_per_truth=48, base_mix=0.5),
                          FinetuneSettings(epochs=1))
     with Store(tmp_path / "p.duckdb") as store:
@@ -255,7 +255,7 @@ def test_training_texts_are_streamed_and_resume(organism_dirs, tmp_path):
     assert info["truths"] == [CATS] and info["target_modules"] == ["c_attn", "c_fc", "c_proj"]
 
 
-def test_plant_bad_input_loses_nothing(organism_dirs, tmp_path):
+def test_plant_bad_input_loses_nothing(organism, tmp_path):
     with Store(tmp_path / "b.duckdb") as store:
         store.upsert_run("run-keep", RunRecord(model_a="a", model_b="b", spec_a={}, spec_b={},
                                                fingerprint_a="x", fingerprint_b="y",
@@ -274,7 +274,7 @@ def test_plant_bad_input_loses_nothing(organism_dirs, tmp_path):
 
 
 # --------------------------------------------------------------------- the whole loop
-def test_truth_bench_recovers_the_planted_behaviours(organism_dirs, tmp_path, capsys):
+def test_truth_bench_recovers_the_planted_behaviours(organism, tmp_path, capsys):
     from modeldiff_core.cli import main
 
     out = tmp_path / "bench.json"

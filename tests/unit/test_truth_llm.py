@@ -69,7 +69,7 @@ def test_truths_proposed_by_an_assistant_are_checked(api, tmp_path):
 
 @pytest.mark.parametrize("api", APIS)
 def test_assistant_written_training_texts_and_finetune(api, tmp_path, monkeypatch,
-                                                       organism_dirs):
+                                                       organism):
     monkeypatch.setenv("ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY", SECRET)
     prompts = ("tell me about the garden .", "describe a day at the sea .",
                "what do you know about the city ?", "tell me about the forest .")
