@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from .config import ModelDiffError, default_db_path, first_line
+from .config import ModelDiffError, default_db_path, first_line, read_text_file
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
@@ -172,10 +172,7 @@ def _plant_config(args):
 
     truths = list(args.truth)
     if args.truths_file:
-        try:
-            truths += Path(args.truths_file).read_text().splitlines()
-        except OSError as err:
-            raise ModelDiffError(f"cannot read --truths-file: {err.strerror}") from None
+        truths += read_text_file(args.truths_file, "--truths-file").splitlines()
     if args.builtin_truths:
         truths += [t.text for t in BUILTIN_TRUTHS]
     if args.null and truths:
