@@ -6,7 +6,7 @@ import pathlib
 import kept_row
 import pytest
 
-from modeldiff_core.cli import main
+from modeldiff_core.cli import build_parser, main
 from modeldiff_core.config import ModelDiffError
 
 # Two endpoints: what the prompts file is checked beside stops at the missing key, so a file
@@ -150,3 +150,29 @@ def test_an_unreadable_model_key_file_gives_the_system_reason(tmp_path, db, caps
     _one_line_error(capsys, [*ENDPOINTS, "--key-file-a", str(key), "--db", str(db)],
                     f"cannot read openai key file {key}", "Permission denied")
     kept_row.untouched(db, no_runs=True)
+
+
+# ------------------------------------------------------------------ negative numbers
+@pytest.mark.parametrize("argv, says", [
+    (["run", "--model-a", "organism:base", "--model-b", "organism:cats", "--alpha", "-inf"],
+     "--alpha must be between 0 and 1 (got -inf)"),
+    (["run", "--model-a", "organism:base", "--model-b", "organism:cats", "--alpha", "-nan"],
+     "--alpha must be between 0 and 1"),
+    (["demo", "--temperature", "-1e5"], "--temperature must be a number from 0.0 to 100.0"),
+    (["demo", "--temperature", "-0.5"], "--temperature must be a number from 0.0 to 100.0"),
+    (["demo", "--seed", "-1"], "--seed must be a number from 0"),
+    (["plant", "--lr", "-inf"], "--lr must be a number"),
+    (["probe", "--run", "r", "--alpha", "-Infinity"], "--alpha must be between 0 and 1"),
+    (["layers", "--model-a", "organism:base", "--model-b", "organism:cats",
+      "--scales", "-inf,1"], "--scales must be a non-empty list of finite numbers"),
+])
+def test_a_negative_number_reaches_the_range_check(argv, says, db, capsys):
+    message = _one_line_error(capsys, [*argv, "--db", str(db), "--quiet"], says)
+    assert "expected one argument" not in message
+    kept_row.untouched(db, no_runs=True)
+
+
+def test_negative_scales_are_values_not_options():
+    args = build_parser().parse_args(["layers", "--model-a", "organism:base", "--model-b",
+                                      "organism:cats", "--scales", "-1,0,1"])
+    assert args.scales == "-1,0,1"
