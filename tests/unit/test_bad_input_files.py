@@ -176,3 +176,23 @@ def test_negative_scales_are_values_not_options():
     args = build_parser().parse_args(["layers", "--model-a", "organism:base", "--model-b",
                                       "organism:cats", "--scales", "-1,0,1"])
     assert args.scales == "-1,0,1"
+
+
+# ------------------------------------------------------- commands that read a stored run
+@pytest.mark.parametrize("argv", [
+    ["export", "--run", "r", "--out", "OUT"],
+    ["probe", "--run", "r"],
+    ["features", "--run", "r"],
+    ["layers", "--model-a", "organism:base", "--model-b", "organism:cats", "--run", "r"],
+])
+def test_a_mistyped_database_is_refused_and_not_created(argv, tmp_path, capsys):
+    missing = tmp_path / "typo.duckdb"
+    argv = [str(tmp_path) if a == "OUT" else a for a in argv]
+    _one_line_error(capsys, [*argv, "--db", str(missing), "--quiet"],
+                    f"no database at {missing}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_folder_given_as_database_is_called_a_folder(tmp_path, capsys):
+    _one_line_error(capsys, ["export", "--run", "r", "--out", str(tmp_path / "out"),
+                             "--db", str(tmp_path)], "(it is a folder)")
