@@ -8,12 +8,13 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
 from typing import Optional
 
-from .config import ModelDiffError, default_db_path, first_line
+from .config import ModelDiffError, default_db_path, first_line, read_text_file
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
@@ -24,9 +25,20 @@ from .stages.generate import GenerationSettings
 from .stages.prompts import builtin_prompt_set, load_prompt_file
 
 
+# A dash, then a digit, a point, inf or nan: a negative number ("-1e5", "-inf", "-0.5,1"), not
+# an option. argparse itself sees only "-1" and "-0.5" as numbers, so "--alpha -inf" was
+# "expected one argument" instead of reaching the range check.
+_NEGATIVE_NUMBER = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as for every other bad input
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _parse_optional(self, arg_string):
+        if _NEGATIVE_NUMBER.match(arg_string):
+            return None  # a value
+        return super()._parse_optional(arg_string)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -172,10 +184,7 @@ def _plant_config(args):
 
     truths = list(args.truth)
     if args.truths_file:
-        try:
-            truths += Path(args.truths_file).read_text().splitlines()
-        except OSError as err:
-            raise ModelDiffError(f"cannot read --truths-file: {err.strerror}") from None
+        truths += read_text_file(args.truths_file, "--truths-file").splitlines()
     if args.builtin_truths:
         truths += [t.text for t in BUILTIN_TRUTHS]
     if args.null and truths:

@@ -133,6 +133,16 @@ def write_out(path: str, text: str, db: str) -> None:
                              f"are stored in {db} (run the same command again to write them)") from None
 
 
+def stored_db(args) -> str:
+    """The database a command reads a stored run from. Opening a file creates it, so a
+    mistyped --db would leave an empty database behind and answer only "no run"."""
+    path = Path(args.db or default_db_path())
+    if not path.is_file():
+        raise ModelDiffError(f"no database at {path}" + (" (it is a folder)" if path.is_dir()
+                                                          else ""))
+    return str(path)
+
+
 def command_context(args):
     from .commands import Context
 
@@ -159,7 +169,7 @@ def _export_command(args) -> int:
     from . import commands
     from .store import Store
 
-    with Store(args.db or default_db_path()) as store:
+    with Store(stored_db(args)) as store:
         out = commands.export(store, commands.ExportParams(args.run, args.out), command_context(args))
     print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
           f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
@@ -174,7 +184,7 @@ def _probe_command(args) -> int:
     settings = ProbeSettings(args.rounds, args.games, args.answers, args.examples, args.alpha)
     params = commands.ProbeParams(args.run, args.assistant, args.hypotheses, settings,
                                   args.assistant_base_url, args.assistant_key_file)
-    with Store(args.db or default_db_path()) as store:
+    with Store(stored_db(args)) as store:
         result = commands.probe(store, params, command_context(args))
     if args.out:
         write_out(args.out, json.dumps(result, indent=2), args.db or default_db_path())
@@ -196,7 +206,7 @@ def _layers_command(args) -> int:
         ModelSpec(args.model_b, quant=args.quant_b, adapter=args.adapter_b), args.assistant,
         scales, args.window, args.generations, args.texts, args.assistant_base_url,
         args.assistant_key_file)
-    with Store(args.db or default_db_path()) as store:
+    with Store(stored_db(args) if args.run else args.db or default_db_path()) as store:
         result = commands.layers(store, params, command_context(args))
     if args.out:
         write_out(args.out, json.dumps(result, indent=2, default=float),
@@ -224,7 +234,7 @@ def _features_command(args) -> int:
         n_generations=args.generations)
     params = commands.FeaturesParams(args.run, args.assistant, settings,
                                      args.assistant_base_url, args.assistant_key_file)
-    with Store(args.db or default_db_path()) as store:
+    with Store(stored_db(args)) as store:
         result = commands.features(store, params, command_context(args))
     if args.out:
         write_out(args.out, json.dumps(result, indent=2, default=float),

@@ -7,12 +7,7 @@ from modeldiff_core.models.sources.outputs import paired_prompts
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
 from modeldiff_core.stages.generate import GenerationSettings
-from modeldiff_core.stages.prompts import (
-    BUILTIN_SETS,
-    MAX_PROMPT_FILE_BYTES,
-    builtin_prompt_set,
-    parse_prompt_text,
-)
+from modeldiff_core.stages.prompts import BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload
 
 st.set_page_config(page_title="modeldiff · generate", layout="wide")
 st.title("Generate")
@@ -40,14 +35,8 @@ else:
     upload = st.file_uploader("A JSONL file with a `prompt` field, or a CSV with a `prompt` column",
                               type=["jsonl", "csv"])
     if upload is not None:
-        raw = upload.getvalue()
         try:
-            if len(raw) > MAX_PROMPT_FILE_BYTES:
-                raise ModelDiffError(f"{upload.name} is larger than "
-                                     f"{MAX_PROMPT_FILE_BYTES // 2**20} MiB")
-            prompt_set = parse_prompt_text(raw.decode("utf-8"), upload.name)
-        except UnicodeDecodeError:
-            problem = f"{upload.name}: not UTF-8 text"
+            prompt_set = parse_prompt_upload(upload.getvalue(), upload.name)
         except ModelDiffError as err:
             problem = str(err)
 if problem:

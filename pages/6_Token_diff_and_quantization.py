@@ -11,7 +11,7 @@ from modeldiff_core.models.spec import ModelSpec, pick_device
 from modeldiff_core.render.figures import quant_figure
 from modeldiff_core.render.html import token_strip_html
 from modeldiff_core.render.report import evidence_texts
-from modeldiff_core.stages.prompts import parse_prompt_text
+from modeldiff_core.stages.prompts import parse_prompt_upload
 
 st.set_page_config(page_title="modeldiff · token diff & quantization", layout="wide")
 st.title("Token diff & quantization")
@@ -110,7 +110,7 @@ with quant_tab:
                 check_level(spec, level, device)  # an impossible level: its reason, up front
             params = {"spec": spec.to_dict(), "levels": levels, "reference": reference}
             if upload is not None:
-                ps = parse_prompt_text(upload.getvalue().decode("utf-8", "replace"), upload.name)
+                ps = parse_prompt_upload(upload.getvalue(), upload.name)
                 params.update(texts=list(ps.prompts), eval_set=ps.name)
             else:
                 eval_set_for(spec)

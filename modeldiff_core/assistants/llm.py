@@ -15,10 +15,9 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
-from ..config import ModelDiffError
+from ..config import ModelDiffError, read_text_file
 
 # USD per million tokens (input, output): an estimate for the usage table, not a bill.
 PRICES = {
@@ -78,10 +77,7 @@ def read_key(provider: str, api_key: Optional[str], key_file: Optional[str],
     if api_key:
         return api_key
     if key_file:
-        path = Path(key_file).expanduser()
-        if not path.is_file():
-            raise ModelDiffError(f"{provider} key file {key_file} does not exist")
-        key = path.read_text().strip()
+        key = read_text_file(key_file, f"{provider} key file").strip()
         if key:
             return key
         raise ModelDiffError(f"{provider} key file {key_file} is empty")

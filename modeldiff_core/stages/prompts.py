@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 
 import pandas as pd
 
-from ..config import DATA_DIR, ModelDiffError
+from ..config import DATA_DIR, ModelDiffError, decode_text, read_text_file
 from ..models.organism_corpus import organism_prompt_groups, organism_prompts
 
 BUILTIN_SETS = ("organisms", "chat")
@@ -63,23 +63,30 @@ def _group_value(value, where: str) -> Optional[str]:
     raise ModelDiffError(f"{where}: 'group' must be a string or an integer")
 
 
+def _csv_error(filename: str, reader: csv.DictReader, err: csv.Error) -> ModelDiffError:
+    # A DictReader's line_num is where its last whole row ended; its reader's, the line read.
+    if "end of data" in str(err):  # the file ended inside a quoted field
+        return ModelDiffError(f"{filename} line {reader.line_num + 1}: a quoted field opened "
+                              "here is never closed")
+    return ModelDiffError(f"{filename} line {reader.reader.line_num}: not valid CSV ({err})")
+
+
 def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) -> PromptSet:
     """Parse JSONL (a `prompt` field per line) or CSV (a `prompt` column), each with an optional
-    `group` (prompts of one group share a split); errors name the line."""
+    `group` (prompts of one group share a split); errors name the line. The bytes were checked
+    by `decode_text`."""
     prompts: list[str] = []
     groups: list[Optional[str]] = []
-    text = text.removeprefix("\ufeff")  # a byte-order mark, as spreadsheet exports write
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise ModelDiffError(f"{filename} line {line}: contains a NUL byte (a binary file?)")
     if filename.lower().endswith(".csv"):
         # A long prompt is one long field: allow any field the file-size limit allows.
         csv.field_size_limit(max(csv.field_size_limit(), MAX_PROMPT_FILE_BYTES))
-        reader = csv.DictReader(io.StringIO(text))
+        # strict: a quote left open would otherwise swallow the rest of the file into one
+        # prompt without a word.
+        reader = csv.DictReader(io.StringIO(text), strict=True)
         try:
             fields = reader.fieldnames
         except csv.Error as err:
-            raise ModelDiffError(f"{filename} line {reader.line_num}: not valid CSV ({err})") from None
+            raise _csv_error(filename, reader, err) from None
         if not fields or "prompt" not in fields:
             raise ModelDiffError(f"{filename}: CSV has no 'prompt' column "
                                  f"(columns: {', '.join(fields or []) or 'none'})")
@@ -92,8 +99,7 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
                 groups.append(_group_value(row.get("group"),
                                            f"{filename} line {reader.line_num}"))
         except csv.Error as err:
-            raise ModelDiffError(f"{filename} line {reader.line_num}: not valid CSV "
-                                 f"({err})") from None
+            raise _csv_error(filename, reader, err) from None
     elif filename.lower().endswith((".jsonl", ".json", ".ndjson")):
         expected = "expected an object with a string 'prompt' field"
         for lineno, obj in json_lines(text, filename, expected):
@@ -117,16 +123,15 @@ def parse_prompt_text(text: str, filename: str, set_name: Optional[str] = None) 
 
 
 def load_prompt_file(path: str | Path) -> PromptSet:
-    path = Path(path)
-    if not path.is_file():
-        raise ModelDiffError(f"prompt file {path} does not exist")
-    if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
-        raise ModelDiffError(f"prompt file {path} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ModelDiffError(f"{path}: not UTF-8 text ({err.reason})") from None
-    return parse_prompt_text(text, str(path))
+    return parse_prompt_text(read_text_file(path, "prompt file", MAX_PROMPT_FILE_BYTES),
+                             str(path))
+
+
+def parse_prompt_upload(data: bytes, name: str) -> PromptSet:
+    """A prompt file uploaded to the dashboard, checked as `load_prompt_file` checks a path."""
+    if len(data) > MAX_PROMPT_FILE_BYTES:
+        raise ModelDiffError(f"{name} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB")
+    return parse_prompt_text(decode_text(data, name), name)
 
 
 def _unit_hash(seed: int, prompt: str) -> float:

@@ -151,7 +151,7 @@ def _write(path: Path, data: bytes) -> Path:
     ("a.csv", b"prompt,output\np,x\n,y\n", "a.csv row 2: empty prompt"),
     ("a.jsonl", b'{"prompt": "p", "output": 3}\n', "a.jsonl line 1: output is int, not text"),
     ("a.jsonl", b'{"prompt": "p", "output": "x"}\nnot json\n', "a.jsonl line 2: not valid JSON"),
-    ("a.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "a.jsonl: not UTF-8 text"),
+    ("a.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "a.jsonl line 1: not UTF-8 text"),
     ("a.jsonl", b'{"prompt": "p"}\x00\n', "a.jsonl line 1: contains a NUL byte"),
     ("a.parquet", b"not parquet at all", "a.parquet: not a readable Parquet file"),
     ("a.txt", b"prompt\toutput\n", "a.txt: an outputs file must be .jsonl, .csv or .parquet"),

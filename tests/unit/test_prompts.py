@@ -99,8 +99,8 @@ def test_load_prompt_file_reads_jsonl_and_csv(tmp_path):
 def test_load_prompt_file_missing_path(tmp_path):
     with pytest.raises(ModelDiffError, match="does not exist"):
         load_prompt_file(tmp_path / "nope.jsonl")
-    with pytest.raises(ModelDiffError, match="does not exist"):
-        load_prompt_file(tmp_path)  # a directory is not a prompt file
+    with pytest.raises(ModelDiffError, match="is a folder, not a file"):
+        load_prompt_file(tmp_path)
 
 
 def test_load_prompt_file_not_utf8(tmp_path):

@@ -66,6 +66,13 @@ def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
     truths = as_truths(config.truths) if config.truths else []
     config.recipe.check(truths)
     config.settings.check()
+    call_path = None
+    if config.recipe.source != "offline":  # its key before any model is built or row stored
+        from ...assistants.llm import CallPath, make_client
+        call_path = CallPath(make_client(config.recipe.source, model=config.assistant_model,
+                                         base_url=config.assistant_base_url,
+                                         key_file=config.assistant_key_file, api_key=api_key),
+                             store=store)
     check_spec(config.base)
     if not config.prompts:
         raise ModelDiffError("no prompts to make training texts for")
@@ -82,13 +89,6 @@ def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
         row = store.get_finetune(finetune_id)
         row["spec_b"] = adapter_spec(config.base, adapter_dir)
         return row
-    call_path = None
-    if config.recipe.source != "offline":
-        from ...assistants.llm import CallPath, make_client
-        call_path = CallPath(make_client(config.recipe.source, model=config.assistant_model,
-                                         base_url=config.assistant_base_url,
-                                         key_file=config.assistant_key_file, api_key=api_key),
-                             store=store)
     try:
         store.set_finetune_status(finetune_id, "data")
         needs_base = config.recipe.source == "offline" or config.recipe.base_mix > 0

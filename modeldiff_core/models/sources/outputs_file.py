@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from ...config import ModelDiffError, first_line
+from ...config import ModelDiffError, decode_text, first_line
 from ...stages.prompts import json_lines
 
 REQUIRED = ("prompt", "output")
@@ -89,13 +89,7 @@ def _read_cached(path: str, size: int, mtime_ns: int, fmt: str) -> OutputsFile:
 
 
 def _parse_text(data: bytes, name: str, fmt: str) -> tuple[pd.DataFrame, str]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ModelDiffError(f"{name}: not UTF-8 text ({err.reason}; a binary file?)") from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise ModelDiffError(f"{name} line {line}: contains a NUL byte (a binary file?)")
+    text = decode_text(data, name)
     if fmt == "csv":
         # Every cell as text, none read as missing: an answer may well be "NA" or "None".
         try:
