@@ -48,8 +48,8 @@ def read_outputs(path: str | Path) -> OutputsFile:
     """The checked file at `path` (read once per content: a check, the pairing and the import
     share one parse)."""
     if not str(path).strip():
-        raise ModelDiffError("no outputs file given: outputs:PATH names a JSONL, CSV or Parquet "
-                             "file")
+        raise ModelDiffError("outputs: needs a file path (outputs:PATH names a JSONL, CSV or "
+                             "Parquet file of answers)")
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelDiffError(f"outputs file {path} does not exist" if not p.exists()

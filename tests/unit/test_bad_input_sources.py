@@ -1,0 +1,60 @@
+"""Bad model sources are refused in one line before anything is read whole, embedded, built or
+stored: answer files that pair too few prompts, `outputs:` without a path, an answers file at
+the size limit, a server whose model list is not one, and a HF id the hub cannot be asked for
+or does not have."""
+import json
+from pathlib import Path
+
+import kept_row
+import pytest
+
+from modeldiff_core.cli import main
+from modeldiff_core.models import organisms
+from modeldiff_core.stages import embed
+
+
+def _answers(path: Path, rows: list[tuple]) -> Path:
+    """(prompt, output) or (prompt, output, group) rows as a JSONL file of answers."""
+    path.write_text("".join(json.dumps(dict(zip(("prompt", "output", "group"), r))) + "\n"
+                            for r in rows))
+    return path
+
+
+@pytest.fixture()
+def db(tmp_path):
+    return kept_row.make(tmp_path / "keep.duckdb")
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("expensive work started before the input was refused")
+
+
+class _NoEmbedding(embed.Embedder):
+    name = "none"
+    embed = _boom
+
+
+@pytest.fixture()
+def nothing_expensive(monkeypatch):
+    """Embedding a text or building an organism fails the test: the refusal comes first."""
+    monkeypatch.setattr(embed, "default_embedder", lambda *args, **kwargs: _NoEmbedding())
+    monkeypatch.setattr(organisms, "ensure_organism", _boom)
+
+
+def _refused(capsys, db, *args) -> str:
+    """Run the CLI in-process; it must exit 2 with one stderr line and leave `db` as it was."""
+    code = main(["run", *args, "--db", str(db), "--quiet"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("modeldiff: error: ")
+    kept_row.untouched(db, no_runs=True)
+    return lines[0]
+
+
+# ------------------------------------------------------------- outputs: without a path
+@pytest.mark.parametrize("blank", ["outputs:", "outputs:  "])
+def test_outputs_without_a_path_is_refused(tmp_path, capsys, db, nothing_expensive, blank):
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+    line = _refused(capsys, db, "--model-a", blank, "--model-b", f"outputs:{b}")
+    assert "outputs: needs a file path" in line
