@@ -52,6 +52,38 @@ def _refused(capsys, db, *args) -> str:
     return lines[0]
 
 
+# ------------------------------------------------------------- too few paired prompts
+@pytest.mark.parametrize("rows_a,rows_b,expected", [
+    ([("p1", "a1"), ("p2", "a2")], [("p1", "b1"), ("p3", "b3")],
+     "outputs:a.jsonl and outputs:b.jsonl share 1 prompt; a comparison needs at least 2 "
+     "(one to find differences on, one held out to test them)"),
+    ([("p1", "a1", "g"), ("p2", "a2", "g")], [("p1", "b1"), ("p2", "b2")],
+     "outputs:a.jsonl and outputs:b.jsonl share 2 prompts, all in one group; a comparison "
+     "needs at least 2 groups"),
+])
+def test_answer_files_that_pair_too_few_prompts_are_refused_before_anything_is_stored(
+        tmp_path, capsys, db, nothing_expensive, rows_a, rows_b, expected):
+    a, b = _answers(tmp_path / "a.jsonl", rows_a), _answers(tmp_path / "b.jsonl", rows_b)
+    line = _refused(capsys, db, "--model-a", f"outputs:{a}", "--model-b", f"outputs:{b}")
+    assert expected in line
+
+
+def test_one_answer_file_with_one_prompt_is_refused_before_the_organism_is_built(
+        tmp_path, capsys, db, nothing_expensive):
+    a = _answers(tmp_path / "a.jsonl", [("p1", "x"), ("p1", "y")])
+    line = _refused(capsys, db, "--model-a", f"outputs:{a}", "--model-b", "organism:cats")
+    assert "outputs:a.jsonl has 1 prompt; a comparison needs at least 2" in line
+
+
+def test_a_prompt_file_with_one_prompt_is_refused_before_the_organisms_are_built(
+        tmp_path, capsys, db, nothing_expensive):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "only one"}\n')
+    line = _refused(capsys, db, "--model-a", "organism:base", "--model-b", "organism:cats",
+                    "--prompts", str(prompts))
+    assert "the prompt set has 1 prompt; a comparison needs at least 2" in line
+
+
 # ------------------------------------------------------------- outputs: without a path
 @pytest.mark.parametrize("blank", ["outputs:", "outputs:  "])
 def test_outputs_without_a_path_is_refused(tmp_path, capsys, db, nothing_expensive, blank):
