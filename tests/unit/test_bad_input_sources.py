@@ -3,6 +3,7 @@ stored: answer files that pair too few prompts, `outputs:` without a path, an an
 the size limit, a server whose model list is not one, and a HF id the hub cannot be asked for
 or does not have."""
 import json
+import time
 from pathlib import Path
 
 import kept_row
@@ -10,6 +11,7 @@ import pytest
 
 from modeldiff_core.cli import main
 from modeldiff_core.models import organisms
+from modeldiff_core.models.sources import outputs_file
 from modeldiff_core.stages import embed
 
 
@@ -90,3 +92,42 @@ def test_outputs_without_a_path_is_refused(tmp_path, capsys, db, nothing_expensi
     b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
     line = _refused(capsys, db, "--model-a", blank, "--model-b", f"outputs:{b}")
     assert "outputs: needs a file path" in line
+
+
+# ------------------------------------------------------------- a file at the size limit
+def _sparse(path: Path, size: int) -> Path:
+    with open(path, "wb") as f:  # no data written: instant, and no disk used
+        f.truncate(size)
+    return path
+
+
+def test_an_answers_file_at_the_size_limit_is_refused_unread(tmp_path, capsys, db, monkeypatch,
+                                                              nothing_expensive):
+    big = _sparse(tmp_path / "big.jsonl", outputs_file.MAX_OUTPUTS_FILE_BYTES)
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+
+    def unread(path, *args):
+        assert path != str(big.resolve()), "the file was read before its size was checked"
+        return read(path, *args)
+
+    read = outputs_file._read_cached
+    monkeypatch.setattr(outputs_file, "_read_cached", unread)
+    start = time.monotonic()
+    line = _refused(capsys, db, "--model-a", f"outputs:{big}", "--model-b", f"outputs:{b}")
+    assert "big.jsonl is 2,048 MiB; a file of answers must be under 2,048 MiB" in line
+    assert time.monotonic() - start < 5
+
+
+def test_a_binary_file_under_the_limit_is_refused_from_its_start(tmp_path, capsys, db,
+                                                                 monkeypatch, nothing_expensive):
+    big = _sparse(tmp_path / "zeros.jsonl", outputs_file.MAX_OUTPUTS_FILE_BYTES - 1)
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+
+    def read_bytes(self):
+        assert self != big.resolve(), "the whole file was read"
+        return read(self)
+
+    read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    line = _refused(capsys, db, "--model-a", f"outputs:{big}", "--model-b", f"outputs:{b}")
+    assert "zeros.jsonl line 1: contains a NUL byte (a binary file?)" in line

@@ -4,6 +4,7 @@ checks the whole file in one pass and says what is wrong in one line (naming the
 gives the same format back as JSONL, so an exported run re-imports as it was."""
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -25,6 +26,7 @@ FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv
            ".parquet": "parquet"}
 # The prompt reader's limit: the whole file is read (and hashed) before the run starts.
 MAX_OUTPUTS_FILE_BYTES = 2 * 1024 ** 3  # whole evals: read in memory, so a bound, not a tight one
+HEAD_BYTES = 1 << 16  # the start of a text file, checked before the whole is read
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,16 @@ def read_outputs(path: str | Path) -> OutputsFile:
         raise ModelDiffError(f"{p.name}: an outputs file must be .jsonl, .csv or .parquet "
                              f"(got {p.suffix or 'no extension'})")
     st = p.stat()
-    if st.st_size > MAX_OUTPUTS_FILE_BYTES:
-        raise ModelDiffError(f"outputs file {path} is larger than "
-                             f"{MAX_OUTPUTS_FILE_BYTES // 2**20} MiB")
+    check_size(f"outputs file {path}", st.st_size)
     return _read_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, fmt)
+
+
+def check_size(what: str, size: int) -> None:
+    """Refuse a file at the limit or over it by its size alone, before a byte is read."""
+    if size >= MAX_OUTPUTS_FILE_BYTES:
+        raise ModelDiffError(f"{what} is {size / 2**20:,.0f} MiB; a file of answers must be "
+                             f"under {MAX_OUTPUTS_FILE_BYTES // 2**20:,} MiB (it is read whole "
+                             "into memory)")
 
 
 @lru_cache(maxsize=8)
@@ -70,6 +78,10 @@ def _read_cached(path: str, size: int, mtime_ns: int, fmt: str) -> OutputsFile:
     # size and mtime are in the key so that a file changed on disk is read again.
     p = Path(path)
     try:
+        if fmt != "parquet":  # a binary file: refused from its start, not after gigabytes
+            with p.open("rb") as f:
+                head = f.read(HEAD_BYTES)
+            _decoded(head, p.name, final=len(head) < HEAD_BYTES)
         data = p.read_bytes()
     except OSError as err:
         raise ModelDiffError(f"outputs file {p} is not readable ({first_line(err)})") from None
@@ -88,14 +100,23 @@ def _read_cached(path: str, size: int, mtime_ns: int, fmt: str) -> OutputsFile:
     return OutputsFile(p, _normalised(frame, rows, p.name, row_word), columns, row_word)
 
 
-def _parse_text(data: bytes, name: str, fmt: str) -> tuple[pd.DataFrame, str]:
+def _decoded(data: bytes, name: str, final: bool = True) -> str:
+    """UTF-8 text without NUL bytes; `final` False: the start of a file (a character cut at
+    its end is not an error)."""
     try:
-        text = data.decode("utf-8-sig")
+        # The incremental decoder copies its input: only for the start, not a whole file.
+        text = (data.decode("utf-8-sig") if final
+                else codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=False))
     except UnicodeDecodeError as err:
         raise ModelDiffError(f"{name}: not UTF-8 text ({err.reason}; a binary file?)") from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ModelDiffError(f"{name} line {line}: contains a NUL byte (a binary file?)")
+    return text
+
+
+def _parse_text(data: bytes, name: str, fmt: str) -> tuple[pd.DataFrame, str]:
+    text = _decoded(data, name)
     if fmt == "csv":
         # Every cell as text, none read as missing: an answer may well be "NA" or "None".
         try:
@@ -200,8 +221,7 @@ def save_upload(filename: str, data: bytes) -> Path:
     name = Path(filename).name
     if Path(name).suffix.lower() not in FORMATS:
         raise ModelDiffError(f"{name}: an outputs file must be .jsonl, .csv or .parquet")
-    if len(data) > MAX_OUTPUTS_FILE_BYTES:
-        raise ModelDiffError(f"{name} is larger than {MAX_OUTPUTS_FILE_BYTES // 2**20} MiB")
+    check_size(name, len(data))
     safe = re.sub(r"[^\w.\-]", "_", name)
     path = cache_dir() / "uploads" / hashlib.sha256(data).hexdigest()[:16] / safe
     if not path.is_file():
