@@ -8,11 +8,15 @@ from pathlib import Path
 
 import kept_row
 import pytest
+from fake_llm_server import FakeLLMServer
 
 from modeldiff_core.cli import main
+from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models import organisms
-from modeldiff_core.models.sources import outputs_file
+from modeldiff_core.models.sources import make_source, outputs_file
+from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages import embed
+from modeldiff_core.stages.generate import GenerationSettings
 
 
 def _answers(path: Path, rows: list[tuple]) -> Path:
@@ -131,3 +135,27 @@ def test_a_binary_file_under_the_limit_is_refused_from_its_start(tmp_path, capsy
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     line = _refused(capsys, db, "--model-a", f"outputs:{big}", "--model-b", f"outputs:{b}")
     assert "zeros.jsonl line 1: contains a NUL byte (a binary file?)" in line
+
+
+# ------------------------------------------------------------- a model list that is not one
+@pytest.mark.parametrize("body", ["<html><body>Welcome to nginx!</body></html>", "not json",
+                                  '{"detail": "ok"}', '{"data": [{"name": "m"}]}', "[1, 2]", ""])
+def test_a_model_list_that_is_not_one_is_one_line(tmp_path, capsys, db, nothing_expensive, body):
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+    with FakeLLMServer(models=["m"]) as srv:
+        srv.queue("models", 200, body)
+        line = _refused(capsys, db, "--model-a", "openai:m", "--base-url-a", f"{srv.url}/v1",
+                        "--model-b", f"outputs:{b}")
+    assert (f"openai:m @ {srv.url}/v1: the server answered /v1/models with something that is "
+            f"not a model list: ") in line
+    assert (repr(body) if body else "an empty body") in line
+
+
+def test_an_anthropic_model_that_is_not_one_is_one_line():
+    with FakeLLMServer(models=["m"]) as srv:
+        srv.queue("models", 200, "<html>a login page</html>")
+        source = make_source(ModelSpec("anthropic:m", base_url=srv.url), None, api_key="k")
+        with pytest.raises(ModelDiffError) as err:
+            source.check(GenerationSettings())
+    assert str(err.value) == (f"anthropic:m @ {srv.url}: the server answered /v1/models/m with "
+                              "something that is not a model: '<html>a login page</html>'")
