@@ -3,12 +3,16 @@ stored: answer files that pair too few prompts, `outputs:` without a path, an an
 the size limit, a server whose model list is not one, and a HF id the hub cannot be asked for
 or does not have."""
 import json
+import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kept_row
 import pytest
 from fake_llm_server import FakeLLMServer
+from huggingface_hub import constants
 
 from modeldiff_core.cli import main
 from modeldiff_core.config import ModelDiffError
@@ -159,3 +163,134 @@ def test_an_anthropic_model_that_is_not_one_is_one_line():
             source.check(GenerationSettings())
     assert str(err.value) == (f"anthropic:m @ {srv.url}: the server answered /v1/models/m with "
                               "something that is not a model: '<html>a login page</html>'")
+
+
+# ------------------------------------------------------------- a HF id: offline or missing
+@pytest.fixture()
+def no_hf_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
+@pytest.fixture()
+def online(monkeypatch, no_hf_cache):
+    """Online from here: huggingface_hub reads HF_HUB_OFFLINE and HF_ENDPOINT once, at import
+    (the tests set the first), so its constants are what a test sets."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+def _endpoint(monkeypatch, url: str) -> None:
+    """What HF_ENDPOINT=url gives when set before huggingface_hub is imported."""
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        url + "/{repo_id}/resolve/{revision}/{filename}")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again on return: nothing listens there
+
+
+class _FakeHub:
+    """A hub on 127.0.0.1 that answers every request with one status (and error code, as the
+    hub sends X-Error-Code: RepoNotFound for a missing repo, with 401 when not logged in)."""
+
+    def __init__(self, status: int, error_code=None, body=None):
+        raw = json.dumps(body or {"error": "Repository not found"}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if error_code:
+                    self.send_header("X-Error-Code", error_code)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_uncached_hf_id_with_the_hub_offline_is_refused_at_once(tmp_path, capsys, db,
+                                                                    monkeypatch, no_hf_cache,
+                                                                    nothing_expensive):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+    from transformers import AutoConfig  # noqa: F401 - its import is not what is timed
+
+    start = time.monotonic()
+    line = _refused(capsys, db, "--model-a", "nobody-here/x", "--model-b", f"outputs:{b}")
+    assert time.monotonic() - start < 5
+    assert ("offline: cannot reach the hub to find nobody-here/x (HF_HUB_OFFLINE is set, and "
+            "it is not in the local cache)") in line
+
+
+def test_an_unreachable_hub_is_offline_within_seconds(tmp_path, capsys, db, monkeypatch, online,
+                                                      nothing_expensive):
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    _endpoint(monkeypatch, endpoint)
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+    from transformers import AutoConfig  # noqa: F401 - its import is not what is timed
+
+    start = time.monotonic()
+    line = _refused(capsys, db, "--model-a", "nobody-here/x", "--model-b", f"outputs:{b}")
+    assert time.monotonic() - start < 5
+    assert f"offline: cannot reach the hub to find nobody-here/x at {endpoint}" in line
+
+
+@pytest.mark.parametrize("status,code", [(404, "RepoNotFound"), (401, "RepoNotFound"),
+                                         (404, None)])
+def test_a_hf_id_the_hub_does_not_have_is_no_such_model(tmp_path, capsys, db, monkeypatch,
+                                                        online, nothing_expensive, status, code):
+    b = _answers(tmp_path / "b.jsonl", [("p1", "b1"), ("p2", "b2")])
+    with _FakeHub(status, code) as hub:
+        _endpoint(monkeypatch, hub.url)
+        line = _refused(capsys, db, "--model-a", "nobody-here/x", "--model-b", f"outputs:{b}")
+    assert f"no such model: nobody-here/x on the hub at {hub.url}" in line
+    assert "offline" not in line
+
+
+def test_a_hf_id_the_hub_has_or_the_cache_holds_passes_the_lookup(tmp_path, monkeypatch,
+                                                                  online):
+    from modeldiff_core.models.hub import find_on_hub
+
+    with _FakeHub(200, body={"id": "somebody/model", "sha": "0" * 40}) as hub:
+        _endpoint(monkeypatch, hub.url)
+        find_on_hub("somebody/model")
+    snapshot = Path(constants.HF_HUB_CACHE) / "models--somebody--cached" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    find_on_hub("somebody/cached")  # offline, but transformers can read it from the cache
+
+
+def test_the_models_page_says_the_same_line(tmp_path, monkeypatch, no_hf_cache):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MODELDIFF_DB", str(tmp_path / "fresh.duckdb"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    page = Path(__file__).resolve().parents[2] / "pages" / "1_Models.py"
+    at = AppTest.from_file(str(page), default_timeout=120).run()
+    at.radio(key="src-A").set_value("HF id").run()
+    at.text_input(key="model-A").set_value("nobody-here/x").run()
+    next(b for b in at.button if b.label == "Check and use this pair").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Model A: offline: cannot reach the hub to find nobody-here/x (HF_HUB_OFFLINE is set, "
+        "and it is not in the local cache)"]
