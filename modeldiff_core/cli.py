@@ -136,8 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _spec_from_args(args, side: str) -> ModelSpec:
     arg = lambda name: getattr(args, f"{name}_{side}")  # noqa: E731
     model = arg("model")
-    if model.startswith("outputs:"):  # absolute: a resumed job may run from another folder
-        model = "outputs:" + str(Path(model[len("outputs:"):]).expanduser().resolve())
+    path = model[len("outputs:"):] if model.startswith("outputs:") else ""
+    # Absolute: a resumed job may run from another folder. A blank path stays blank for the
+    # file check to refuse: resolved, it would name the current folder.
+    if path.strip():
+        model = "outputs:" + str(Path(path).expanduser().resolve())
     return ModelSpec(model, revision=arg("revision"), dtype=args.dtype, quant=arg("quant"),
                      adapter=arg("adapter"), trust_remote_code=args.trust_remote_code,
                      base_url=arg("base_url"), engine=args.engine, scorer=arg("scorer"),

@@ -19,7 +19,7 @@ from .results import SIDES, build_result
 from .stages.cluster import cluster_run
 from .stages.embed import Embedder, default_embedder, truncation
 from .stages.generate import GenerationSettings
-from .stages.prompts import PromptSet, assign_splits
+from .stages.prompts import PromptSet, assign_splits, check_splittable
 from .store.runs import RunRecord
 
 
@@ -129,6 +129,7 @@ def check_run(config: RunConfig, sources: Optional[dict] = None) -> None:
     config.generation.check()
     if not config.prompt_set.prompts:
         raise ModelDiffError("the prompt set is empty")
+    check_splittable(config.prompt_set, "the prompt set has")
     sources = sources or make_sources(config, ModelCache(), api_keys=config.model_keys)
     for side in SIDES:
         sources[side].check(config.generation)

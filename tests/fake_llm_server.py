@@ -64,7 +64,8 @@ class FakeLLMServer:
     def queue(self, api: str, status: int, body) -> None:
         """Answer the next request to `api` ('anthropic', 'openai', 'completions' or 'models')
         with this status and body: for 200 a text (wrapped in the API's response shape) or a
-        dict (sent as it is); for an error status, the error message."""
+        dict (sent as it is), or for 'models' the body's text as it is (a server's garbage);
+        for an error status, the error message."""
         self.script[api].append((status, body))
 
     def calls(self, api: str) -> list[dict]:
@@ -110,6 +111,8 @@ class FakeLLMServer:
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 anthropic = "anthropic-version" in {k.lower() for k in self.headers}
                 scripted = server._record("models", self.path, {}, self.headers)
+                if scripted is not None and scripted[0] == 200:
+                    return self._send_raw(200, str(scripted[1]).encode())
                 if scripted is not None:
                     return self._send(scripted[0], _error("anthropic" if anthropic else "openai",
                                                           str(scripted[1])))
@@ -143,7 +146,9 @@ class FakeLLMServer:
                         server.in_flight -= 1
 
             def _send(self, status, obj):
-                raw = json.dumps(obj).encode()
+                self._send_raw(status, json.dumps(obj).encode())
+
+            def _send_raw(self, status, raw: bytes):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))

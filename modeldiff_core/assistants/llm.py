@@ -44,6 +44,29 @@ class ReplyShapeError(Exception):
         self.field = field
 
 
+class NotAModelList(Exception):
+    """A server answered a model lookup with success, but not with what the API returns there
+    (a proxy's web page, another API's JSON): it is not the server the URL was meant to name."""
+
+    def __init__(self, path: str, what: str, body: str):
+        shown = body.strip()
+        super().__init__(repr(shown[:120]) + ("…" if len(shown) > 120 else "") if shown
+                         else "an empty body")
+        self.path, self.what = path, what
+
+
+def _looked_up(raw, what: str, ok: Callable[[Any], bool]) -> Any:
+    """The JSON body of a raw SDK response to a model lookup, if `ok` accepts it."""
+    http = raw.http_response
+    try:
+        body = json.loads(http.text)
+    except ValueError:
+        body = None
+    if not ok(body):
+        raise NotAModelList(http.url.path, what, http.text)
+    return body
+
+
 @dataclass
 class ChatReply:
     text: str
@@ -176,7 +199,9 @@ class AnthropicClient(ChatClient):
 
     def probe(self, timeout):
         # GET /v1/models/{model}: an unknown model is a 404, a bad key a 401; costs nothing.
-        self._client.with_options(timeout=timeout, max_retries=0).models.retrieve(self.model)
+        raw = self._client.with_options(timeout=timeout,
+                                        max_retries=0).models.with_raw_response.retrieve(self.model)
+        _looked_up(raw, "a model", lambda b: isinstance(b, dict) and isinstance(b.get("id"), str))
         return None
 
 
@@ -237,8 +262,11 @@ class OpenAIClient(ChatClient):
 
     def probe(self, timeout):
         # GET {base}/models: answers with the served models (vLLM, SGLang, llama.cpp, OpenAI).
-        page = self._client.with_options(timeout=timeout, max_retries=0).models.list()
-        return [m.id for m in getattr(page, "data", None) or []]
+        raw = self._client.with_options(timeout=timeout, max_retries=0).models.with_raw_response.list()
+        body = _looked_up(raw, "a model list", lambda b: isinstance(b, dict) and isinstance(
+            b.get("data"), list) and all(isinstance(m, dict) and isinstance(m.get("id"), str)
+                                         for m in b["data"]))
+        return [m["id"] for m in body["data"]]
 
     def probe_chat(self, timeout: float) -> None:
         """A 1-token request, for a server that lists no models (GET /models is a 404)."""

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from ..config import ModelDiffError, first_line
 from ..progress import ProgressCallback
 from . import organisms
+from .hub import find_on_hub
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 QUANTS = ("none", "8bit", "4bit")
@@ -245,6 +246,8 @@ def check_spec(spec: ModelSpec, device: Optional[str] = None, build: bool = Fals
         _check_adapter(spec)
     if not build and not is_built(spec):
         return None
+    if spec.kind == "hf":  # the one check that asks the network: after every local one
+        find_on_hub(spec.model, spec.revision)
     where = resolve(spec, build=build)
     try:
         config = AutoConfig.from_pretrained(where, revision=spec.revision,

@@ -139,6 +139,27 @@ def _unit_hash(seed: int, prompt: str) -> float:
     return int.from_bytes(h[:8], "big") / 2**64
 
 
+# assign_splits holds whole groups out: with fewer than two, no prompt is left to test a
+# hypothesis on. Two groups, each prompt answered by both sides, also give the map its 4 texts.
+MIN_PROMPT_GROUPS = 2
+
+
+def check_splittable(prompt_set: PromptSet, subject: str) -> None:
+    """Refuse in one line a prompt set too small to split into discovery and held-out prompts;
+    `subject` starts the message ("the prompt set has", "outputs:a.jsonl and … share")."""
+    keys = prompt_set.groups if prompt_set.groups is not None else prompt_set.prompts
+    if len(set(keys)) >= MIN_PROMPT_GROUPS:
+        return
+    n = len(prompt_set.prompts)
+    need = f"a comparison needs at least {MIN_PROMPT_GROUPS}"
+    why = "one to find differences on, one held out to test them"
+    if n < MIN_PROMPT_GROUPS:
+        raise ModelDiffError(f"{subject} {n} prompt{'' if n == 1 else 's'}; {need} ({why})")
+    alike = "in one group" if prompt_set.groups is not None else "with the same text"
+    raise ModelDiffError(f"{subject} {n} prompts, all {alike}; {need} groups (the split holds "
+                         f"whole groups out: {why})")
+
+
 def assign_splits(prompts: tuple[str, ...] | list[str], seed: int = 0,
                   validation_fraction: float = 0.5,
                   groups: Optional[tuple[str, ...] | list[str]] = None) -> pd.DataFrame:

@@ -180,7 +180,7 @@ def test_unknown_hf_id_offline(stored_db):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = _cli("run", "--model-a", "nobody-here/no-such-model-xyz", "--model-b",
                 "organism:base", "--db", str(stored_db), "--quiet", env=env)
-    _one_line_error(proc, "cannot load model nobody-here/no-such-model-xyz")
+    _one_line_error(proc, "offline: cannot reach the hub to find nobody-here/no-such-model-xyz")
     _still_there(stored_db)
 
 

@@ -182,7 +182,8 @@ def test_check_spec_empty_model():
 
 
 def test_check_spec_unloadable_hub_id_offline():
-    _one_line_error(ModelSpec("modeldiff-test-nobody/no-such-model"), "cannot load model")
+    _one_line_error(ModelSpec("modeldiff-test-nobody/no-such-model"),
+                    "offline: cannot reach the hub to find modeldiff-test-nobody/no-such-model")
 
 
 def test_check_spec_4bit_on_cpu_needs_multiples_of_32(tiny48):

@@ -190,7 +190,7 @@ def test_loading_options_do_not_apply_to_a_file(tmp_path):
     assert error_of(OutputsSource(spec(a, quant="8bit"), None).check, None) == (
         "outputs:a.jsonl is a file of answers: dtype, quantization, revision, adapter and "
         "engine do not apply to it")
-    assert error_of(read_outputs, "").startswith("no outputs file given")
+    assert error_of(read_outputs, "").startswith("outputs: needs a file path")
 
 
 def test_two_files_with_nothing_in_common_are_refused(tmp_path):

@@ -22,8 +22,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ...assistants.llm import (KEY_VARS, PRICES, CallPath, ChatReply, Sampling, TokenLogprobs,
-                               make_client, read_key)
+from ...assistants.llm import (KEY_VARS, PRICES, CallPath, ChatReply, NotAModelList, Sampling,
+                               TokenLogprobs, make_client, read_key)
 from ...config import ModelDiffError
 from ...progress import ProgressCallback, StageProgress
 from .base import sample_seed, Source
@@ -197,6 +197,10 @@ class EndpointSource(Source):
 
     def _refusal(self, err: Exception) -> str:
         client = self.call_path().client
+        where = "the server" if self.spec.base_url else f"the {self.spec.kind} API"
+        if isinstance(err, NotAModelList):
+            return (f"{self.spec.label}: {where} answered {err.path} with something that is "
+                    f"not {err.what}: {client.describe(err)}")
         status = getattr(err, "status_code", None)
         if status is not None:
             url = self.spec.base_url or ""
@@ -206,7 +210,6 @@ class EndpointSource(Source):
             return (f"{self.spec.label}: the server answered HTTP {status}: "
                     f"{client.describe(err)}{hint}")
         if client.unreachable(err):
-            where = "the server" if self.spec.base_url else f"the {self.spec.kind} API"
             return f"{self.spec.label}: {where} does not answer ({client.describe(err)})"
         return f"{self.spec.label}: the check failed: {client.describe(err)}"
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ...config import ModelDiffError
 from ...progress import ProgressCallback, StageProgress
-from ...stages.prompts import PromptSet
+from ...stages.prompts import PromptSet, check_splittable
 from ..spec import ModelSpec, check_spec, ensure_built
 from .base import Source
 from .outputs_file import OutputsFile, read_outputs
@@ -102,8 +102,12 @@ def _prompt_set(table: pd.DataFrame) -> PromptSet:
 
 
 def paired_prompts(spec_a: ModelSpec, spec_b: ModelSpec) -> tuple[PromptSet, list[str]]:
-    """The run's prompts when one or both sides are files, and notes on what was left out."""
+    """The run's prompts when one or both sides are files, and notes on what was left out;
+    refused when too few for a run, before anything is stored or embedded."""
     pairing = pair_files(spec_a, spec_b)
+    files = [s.label for s in (spec_a, spec_b) if s.kind == "outputs"]
+    check_splittable(pairing.prompt_set, f"{files[0]} and {files[1]} share" if len(files) == 2
+                     else f"{files[0]} has")
     return pairing.prompt_set, list(pairing.notes)
 
 

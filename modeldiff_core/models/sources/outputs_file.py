@@ -25,6 +25,7 @@ FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv
            ".parquet": "parquet"}
 # The prompt reader's limit: the whole file is read (and hashed) before the run starts.
 MAX_OUTPUTS_FILE_BYTES = 2 * 1024 ** 3  # whole evals: read in memory, so a bound, not a tight one
+HEAD_BYTES = 1 << 16  # the start of a text file, checked before the whole is read
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ def read_outputs(path: str | Path) -> OutputsFile:
     """The checked file at `path` (read once per content: a check, the pairing and the import
     share one parse)."""
     if not str(path).strip():
-        raise ModelDiffError("no outputs file given: outputs:PATH names a JSONL, CSV or Parquet "
-                             "file")
+        raise ModelDiffError("outputs: needs a file path (outputs:PATH names a JSONL, CSV or "
+                             "Parquet file of answers)")
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelDiffError(f"outputs file {path} does not exist" if not p.exists()
@@ -59,10 +60,16 @@ def read_outputs(path: str | Path) -> OutputsFile:
         raise ModelDiffError(f"{p.name}: an outputs file must be .jsonl, .csv or .parquet "
                              f"(got {p.suffix or 'no extension'})")
     st = p.stat()
-    if st.st_size > MAX_OUTPUTS_FILE_BYTES:
-        raise ModelDiffError(f"outputs file {path} is larger than "
-                             f"{MAX_OUTPUTS_FILE_BYTES // 2**20} MiB")
+    check_size(f"outputs file {path}", st.st_size)
     return _read_cached(str(p.resolve()), st.st_size, st.st_mtime_ns, fmt)
+
+
+def check_size(what: str, size: int) -> None:
+    """Refuse a file at the limit or over it by its size alone, before a byte is read."""
+    if size >= MAX_OUTPUTS_FILE_BYTES:
+        raise ModelDiffError(f"{what} is {size / 2**20:,.0f} MiB; a file of answers must be "
+                             f"under {MAX_OUTPUTS_FILE_BYTES // 2**20:,} MiB (it is read whole "
+                             "into memory)")
 
 
 @lru_cache(maxsize=8)
@@ -70,6 +77,12 @@ def _read_cached(path: str, size: int, mtime_ns: int, fmt: str) -> OutputsFile:
     # size and mtime are in the key so that a file changed on disk is read again.
     p = Path(path)
     try:
+        if fmt != "parquet":  # a binary file: refused from its start, not after gigabytes
+            with p.open("rb") as f:
+                head = f.read(HEAD_BYTES)
+            if len(head) == HEAD_BYTES:  # whole lines only: a character cut here is no error
+                head = head[:head.rfind(b"\n") + 1]
+            decode_text(head, p.name)
         data = p.read_bytes()
     except OSError as err:
         raise ModelDiffError(f"outputs file {p} is not readable ({first_line(err)})") from None
@@ -194,8 +207,7 @@ def save_upload(filename: str, data: bytes) -> Path:
     name = Path(filename).name
     if Path(name).suffix.lower() not in FORMATS:
         raise ModelDiffError(f"{name}: an outputs file must be .jsonl, .csv or .parquet")
-    if len(data) > MAX_OUTPUTS_FILE_BYTES:
-        raise ModelDiffError(f"{name} is larger than {MAX_OUTPUTS_FILE_BYTES // 2**20} MiB")
+    check_size(name, len(data))
     safe = re.sub(r"[^\w.\-]", "_", name)
     path = cache_dir() / "uploads" / hashlib.sha256(data).hexdigest()[:16] / safe
     if not path.is_file():
