@@ -80,8 +80,8 @@ def _read_cached(path: str, size: int, mtime_ns: int, fmt: str) -> OutputsFile:
         if fmt != "parquet":  # a binary file: refused from its start, not after gigabytes
             with p.open("rb") as f:
                 head = f.read(HEAD_BYTES)
-            if len(head) == HEAD_BYTES:  # whole lines only: a character cut here is no error
-                head = head[:head.rfind(b"\n") + 1]
+            if len(head) == HEAD_BYTES:  # a character cut at the end is no error: whole
+                head = head[:head.rfind(b"\n") + 1 or len(head) - 3]  # lines, or all but 3 bytes
             decode_text(head, p.name)
         data = p.read_bytes()
     except OSError as err:
