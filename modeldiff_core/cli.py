@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import ModelDiffError, default_db_path, first_line, read_text_file
+from .progress import stop_heartbeats
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
@@ -290,6 +291,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"modeldiff: error: database {args.db or default_db_path()}: {first}; nothing "
               "stored in it was changed", file=sys.stderr)
         return 2
+    finally:
+        stop_heartbeats()
 
 
 def _main(args) -> int:

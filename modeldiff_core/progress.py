@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional, TextIO
 
@@ -50,7 +52,9 @@ class StageProgress:
 class ProgressBar:
     """Progress on stderr: a tqdm bar per stage (count, rate, ETA) on a terminal; on anything
     else (a log file, a pipe) plain lines, one when a stage starts and ends and at most one
-    every `every` seconds between, so a log reads as sentences, not carriage-return soup."""
+    every `every` seconds between, so a log reads as sentences, not carriage-return soup.
+    Off a terminal a heartbeat keeps that promise through work that reports nothing (fitting a
+    map, a stage's last step): a line at least every `every` seconds until `stop`."""
 
     def __init__(self, stream: TextIO = sys.stderr, every: float = 30.0,
                  terminal: Optional[bool] = None):
@@ -60,8 +64,40 @@ class ProgressBar:
         self._bar = None
         self._last = 0.0
         self._t0 = 0.0
+        self._event: Optional[ProgressEvent] = None  # the last one heard, for the heartbeat
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._beating = False
 
     def __call__(self, ev: ProgressEvent) -> None:
+        with self._lock:
+            self._event = ev
+            self._show(ev)
+        if not self.terminal and not self._beating and self.every > 0:
+            self._beating = True
+            _LIVE.add(self)
+            threading.Thread(target=self._heartbeat, daemon=True, name="progress").start()
+
+    def _heartbeat(self) -> None:
+        while not self._stopped.wait(min(1.0, self.every)):
+            with self._lock:
+                ev = self._event
+                if ev is None or time.perf_counter() - self._last < self.every:
+                    continue
+                if self._stage is not None:
+                    self._line(ev, f"still working, {time.perf_counter() - self._t0:.0f} s "
+                                   "into this stage")
+                else:
+                    self._last = time.perf_counter()
+                    self.stream.write(f"still working after {ev.stage}\n")
+                    self.stream.flush()
+
+    def stop(self) -> None:
+        """End the heartbeat (the command is over)."""
+        self._stopped.set()
+        _LIVE.discard(self)
+
+    def _show(self, ev: ProgressEvent) -> None:
         if ev.stage != self._stage:
             self.close()
             self._stage, self._t0, self._last = ev.stage, time.perf_counter(), 0.0
@@ -86,6 +122,7 @@ class ProgressBar:
             self.close()
 
     def _line(self, ev: ProgressEvent, note: str) -> None:
+        # Called with the lock held (from __call__ or the heartbeat).
         self._last = time.perf_counter()
         extra = f", {ev.message}" if ev.message else ""
         self.stream.write(f"{ev.stage}: {ev.done}/{ev.total} {ev.unit}{extra} ({note})\n")
@@ -96,6 +133,15 @@ class ProgressBar:
             self._bar.close()
             self._bar = None
         self._stage = None
+
+
+_LIVE: "weakref.WeakSet[ProgressBar]" = weakref.WeakSet()
+
+
+def stop_heartbeats() -> None:
+    """Every bar's heartbeat ends: called when a CLI command returns."""
+    for bar in list(_LIVE):
+        bar.stop()
 
 
 def _eta(ev: ProgressEvent) -> str:

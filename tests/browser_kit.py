@@ -93,9 +93,9 @@ def reload_until(page, url: str, shows, what: str, timeout: float = 600, absent=
     while time.time() < deadline:
         page.goto(url)
         try:
-            expect(page.get_by_text(shows, exact=isinstance(shows, str) or None).first
-                   ).to_be_visible(timeout=5_000)
-            settled(page)
+            # Counted, not "visible": a table's cells live in a hidden grid (a canvas draws them).
+            expect(page.get_by_text(shows, exact=isinstance(shows, str) or None)
+                   ).not_to_have_count(0, timeout=5_000)
             if absent is None or not page.get_by_text(absent).count():
                 return
         except AssertionError:

@@ -21,6 +21,13 @@ def _cli(*args, env=None):
     return cli_kit.run(*args, env=env)
 
 
+def _process(*args):
+    """A real process: what the libraries print while loading weights (their bars, which a
+    test session's earlier imports may have set going) must stay off its stderr."""
+    return subprocess.run([sys.executable, "-m", "modeldiff_core", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
 def _exactly_one_line(proc, *needles):
     """Exit 2 and one line on stderr, nothing else: no traceback, no library chatter."""
     assert proc.returncode == 2, proc.stderr
@@ -208,16 +215,15 @@ def test_a_bad_model_b_is_found_before_a_generates(tmp_path, db, organism):
     _tiny_gpt2(wrong, 48)
     config = json.loads((wrong / "config.json").read_text())
     (wrong / "config.json").write_text(json.dumps({**config, "n_embd": 64}))
-    proc = _cli("run", "--model-a", "organism:base", "--model-b", str(wrong),
-                "--db", str(db))
+    proc = _process("run", "--model-a", "organism:base", "--model-b", str(wrong), "--db", str(db))
     _exactly_one_line(proc, "cannot load model")
     _nothing_stored(db)
 
     other = _tiny_gpt2(tmp_path / "other", 48)
     lora = get_peft_model(other, LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True))
     lora.save_pretrained(tmp_path / "other-adapter")
-    proc = _cli("run", "--model-a", "organism:base", "--model-b", "organism:base",
-                "--adapter-b", str(tmp_path / "other-adapter"), "--db", str(db))
+    proc = _process("run", "--model-a", "organism:base", "--model-b", "organism:base",
+                    "--adapter-b", str(tmp_path / "other-adapter"), "--db", str(db))
     _exactly_one_line(proc, "cannot apply adapter")
     _nothing_stored(db)
 
@@ -270,6 +276,31 @@ def test_progress_off_a_terminal_is_throttled():
     for ev in _events(total=1000):
         bar(ev)
     assert len(out.getvalue().splitlines()) == 2  # started, done: nothing between in an hour
+
+
+def test_work_that_reports_nothing_still_gets_a_line_every_period():
+    """A stage that is silent between its start and end (fitting a map), and the work after a
+    stage's last event, still print a line every `every` seconds; `stop` ends it."""
+    import time
+
+    out = io.StringIO()
+    bar = ProgressBar(out, every=0.3, terminal=False)
+    bar(ProgressEvent("cluster", 0, 1, 0.0, "steps"))
+    time.sleep(1.2)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "cluster: 0/1 steps (started)"
+    assert len(lines) >= 3 and all("still working" in ln and "into this stage" in ln
+                                   for ln in lines[1:]), lines
+    bar(ProgressEvent("cluster", 1, 1, 1.0, "steps"))
+    time.sleep(0.8)
+    after = out.getvalue().splitlines()[len(lines):]
+    assert after[0].startswith("cluster: 1/1 steps (done in")
+    assert "still working after cluster" in after[1:], after
+    bar.stop()
+    time.sleep(0.4)
+    settled = out.getvalue()
+    time.sleep(0.8)
+    assert out.getvalue() == settled
 
 
 def test_progress_on_a_terminal_is_a_bar_with_eta():

@@ -3,6 +3,8 @@ and base + delta transcoders explain >= 90% of the MLP output's variance, B with
 alpha = 1 is B to 1e-4 in log-probs, at alpha = 0 at least 80% of B's cat rate is gone, and the
 top B-specific delta features' highest-activating texts are cat texts. On the null organism no
 delta feature passes Benjamini-Hochberg."""
+import os
+
 import pytest
 
 from modeldiff_core.methods.features.activations import mlp_io, mlp_of
@@ -17,30 +19,35 @@ from modeldiff_core.stages.generate import GenerationSettings, format_prompt, ge
 from modeldiff_core.stages.scoring import sum_logprobs
 
 
+# The test's own randomness (samples drawn, dictionaries' initialisation and batches) moves with
+# MODELDIFF_TEST_SEED, so its verdicts can be checked at other seeds than the default 0.
+SEED = int(os.environ.get("MODELDIFF_TEST_SEED", "0"))
+
+
 def _texts(lm, samples: int, seed: int) -> list[str]:
     prompts = [format_prompt(lm.tokenizer, p, True) for p in organism_prompts()]
     return [t for i in range(samples) for t, _, _ in
             generate_batch(lm, prompts, GenerationSettings(max_new_tokens=64), seed + i, True)]
 
 
-def _cat_rate(lm) -> float:
-    texts = _texts(lm, 4, 5000)
+def _cat_rate(lm, seed: int = SEED) -> float:
+    texts = _texts(lm, 4, 5000 + 100 * seed)
     return sum(behaviour_present("cats", t) for t in texts) / len(texts)
 
 
-def _lens(name: str, layer: int):
+def _lens(name: str, layer: int, seed: int = SEED):
     """The pair's texts (A's two samples per prompt, then B's), the MLP activations of both
     models on all of them, and the fitted dictionaries."""
     import torch
 
     cache = ModelCache()
     a, b = cache.get(ModelSpec("organism:base")), cache.get(ModelSpec(f"organism:{name}"))
-    texts = _texts(a, 2, 1000) + _texts(b, 2, 1000)
+    texts = _texts(a, 2, 1000 + 100 * seed) + _texts(b, 2, 1000 + 100 * seed)
     x_a, y_a, _ = mlp_io(a, layer, texts)
     x_b, y_b, rows = mlp_io(b, layer, texts)
     with torch.no_grad():
         a_on_b = mlp_of(a, layer)(x_b)
-    base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, DictionarySettings())
+    base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, DictionarySettings(seed=seed))
     n = len(organism_prompts())
     sides = ["A"] * (len(texts) // 2) + ["B"] * (len(texts) // 2)
     values = text_values(delta, x_b, rows, len(texts))

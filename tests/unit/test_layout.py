@@ -177,7 +177,8 @@ def test_the_ui_check_sees_sql_and_plotly(tmp_path):
 # the package beside `commands` is settings and plumbing (the jobs' one shared embedder), never an
 # analysis.
 ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|read_text_file|"
-                             r"builtin_prompt_set|default_db_path|first_line|default_embedder|paired_prompts|\w+_summary)$")
+                             r"builtin_prompt_set|stop_heartbeats|default_db_path|first_line|"
+                             r"default_embedder|paired_prompts|\w+_summary)$")
 
 
 def test_cli_and_jobs_are_adapters_onto_commands():
