@@ -52,19 +52,15 @@ def _unreadable(monkeypatch, path):
 
 
 # ------------------------------------------------------------------------ prompts file
-def test_a_csv_quote_left_open_is_refused_naming_its_line(tmp_path, db, capsys):
+@pytest.mark.parametrize("row, words", [
+    ('"second, unterminated', "never closed"),  # a quote left open: named where it opens
+    ('"second" oops', "not valid CSV"),  # a bad row: named by its own line, not the last good one
+])
+def test_a_bad_csv_row_is_refused_naming_its_line(tmp_path, db, capsys, row, words):
     prompts = tmp_path / "q.csv"
-    prompts.write_text('prompt\nfirst\n"second, unterminated\nthird\n')
+    prompts.write_text(f"prompt\nfirst\n{row}\nthird\n")
     _one_line_error(capsys, [*ENDPOINTS, "--prompts", str(prompts), "--db", str(db)],
-                    "q.csv line 3", "never closed")
-    kept_row.untouched(db, no_runs=True)
-
-
-def test_a_bad_csv_row_is_named_by_its_own_line(tmp_path, db, capsys):
-    prompts = tmp_path / "q.csv"
-    prompts.write_text('prompt\nfirst\n"second" oops\nthird\n')
-    _one_line_error(capsys, [*ENDPOINTS, "--prompts", str(prompts), "--db", str(db)],
-                    "q.csv line 3", "not valid CSV")
+                    "q.csv line 3", words)
     kept_row.untouched(db, no_runs=True)
 
 
