@@ -48,7 +48,9 @@ def _bow_model():
 
     return make_pipeline(
         CountVectorizer(token_pattern=BOW_TOKENS, ngram_range=(1, 2), min_df=2, lowercase=True),
-        LogisticRegression(C=1.0, max_iter=2000))
+        # The same L2 model as lbfgs' (the intercept unpenalised), solved by Newton-CG: lbfgs
+        # crawls on raw counts of long answers (7 s against 1.3 s for 400 real answers).
+        LogisticRegression(C=1.0, solver="newton-cg", max_iter=2000))
 
 
 def bow_baseline(texts: list[str], sides: list[str], groups: list, seed: int = 0,

@@ -140,10 +140,16 @@ def cluster_tables(labels, sides, prompt_ids, splits, seed: int = 0) -> pd.DataF
 
 def cluster_run(store, run_id: str, config, embedder: Embedder,
                 progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
-    """Embed all texts of both sides, cluster them together, map them; store and return clusters."""
+    """Embed all texts of both sides, cluster them together, map them; store and return clusters.
+    A clustering stored for these texts with these settings and this embedder is returned as
+    it is: a finished run started again costs no embedding and no UMAP fit."""
     gens = store.generations(run_id)
     if gens.empty:
         raise ModelDiffError(f"run {run_id} has no generations yet")
+    settings = {**config.cluster_settings(), "embedder": embedder.name}
+    stored = _stored_clustering(store, run_id, settings, gens)
+    if stored is not None:
+        return stored
     x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress)
     seed = config.generation.seed
     labels = make_clusterer(config.cluster_method, config.n_clusters, config.min_cluster_size,
@@ -155,5 +161,18 @@ def cluster_run(store, run_id: str, config, embedder: Embedder,
     table["top_terms"] = table["cluster_id"].map(terms).fillna("")
     points = gens[["side", "prompt_id", "sample_idx"]].assign(
         cluster_id=labels.astype(int), x=xy[:, 0], y=xy[:, 1])
-    store.replace_clustering(run_id, points, table, config.cluster_settings())
+    store.replace_clustering(run_id, points, table, settings)
+    return table
+
+
+def _stored_clustering(store, run_id: str, settings: dict,
+                       gens: pd.DataFrame) -> Optional[pd.DataFrame]:
+    run = store.get_run(run_id)
+    if run is None or run["cluster_settings"] != settings:
+        return None
+    table, points = store.clusters(run_id), store.points(run_id)
+    key = ["side", "prompt_id", "sample_idx"]
+    if table.empty or len(points) != len(gens) or not points[key].reset_index(drop=True).equals(
+            gens[key].reset_index(drop=True)):
+        return None  # texts were added since (a resumed run): map them all again
     return table

@@ -406,6 +406,29 @@ def test_the_validate_rate_on_resume_counts_only_work_done(demo_run):
     assert validate and all(e.rate == 0 and e.done == e.total for e in validate)
 
 
+def test_a_finished_run_started_again_maps_nothing_anew(demo_run, monkeypatch):
+    """Its stored map and clusters are reused while the texts, the settings and the embedder
+    are the same; another setting maps again."""
+    from modeldiff_core.cli import _config_from_args, build_parser
+    from modeldiff_core.stages import cluster
+    from modeldiff_core.stages.embed import default_embedder
+
+    db, run_id = demo_run
+    config = _config_from_args(build_parser().parse_args(["demo", "--samples", "2"]))
+    fits = []
+    real = cluster.umap_project
+    monkeypatch.setattr(cluster, "umap_project", lambda *a, **k: fits.append(1) or real(*a, **k))
+    with Store(db) as store:
+        before = store.points(run_id)
+        table = cluster.cluster_run(store, run_id, config, default_embedder())
+        assert fits == [] and store.points(run_id).equals(before)
+        assert table.equals(store.clusters(run_id))
+        config.n_clusters = 3
+        cluster.cluster_run(store, run_id, config, default_embedder())
+        assert fits == [1] and len(store.clusters(run_id)) == 3
+        assert store.get_run(run_id)["cluster_settings"]["n_clusters"] == 3
+
+
 # ------------------------------------------------------------------------ assistants
 @pytest.mark.parametrize("api,missing", [("anthropic", "content"), ("openai", "choices")])
 def test_a_wrongly_shaped_api_answer_names_the_field_and_the_exchange(api, missing, tmp_path):

@@ -46,3 +46,36 @@ def test_not_applicable_without_validated_hypotheses_or_separability():
     same = [t.replace(" zebra", "") for t in texts]
     out = coverage(marked[:, None] * 0 + 0.5, same, sides, prompts)
     assert out["share"] is None and out["note"].startswith("not applicable")
+
+
+def test_the_baseline_is_the_l2_logistic_regression_fitted_fold_by_fold():
+    """Against an independent fit of the same model (lbfgs run to a tight tolerance, folds
+    grouped by prompt as GroupKFold makes them), on texts of unequal lengths and counts."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    from modeldiff_core.hypotheses.validation import BOW_TOKENS
+
+    rng = random.Random(3)
+    words = ["tree", "river", "stone", "bread", "lamp", "road", "cloud", "chair", "zebra", "!"]
+    texts, sides, prompts = [], [], []
+    for p in range(40):
+        for side in "AB":
+            for _ in range(2):
+                weights = [1] * 8 + ([3, 2] if side == "B" else [1, 1])
+                texts.append(" ".join(rng.choices(words, weights, k=rng.randint(5, 120))))
+                sides.append(side)
+                prompts.append(p)
+    base = bow_baseline(texts, sides, prompts, seed=4)
+    y = np.array([s == "B" for s in sides], dtype=int)
+    prob = np.zeros(len(y))
+    for train, test in GroupKFold(5, shuffle=True, random_state=4).split(texts, y, prompts):
+        vec = CountVectorizer(token_pattern=BOW_TOKENS, ngram_range=(1, 2), min_df=2)
+        xtr = vec.fit_transform([texts[i] for i in train])
+        model = LogisticRegression(C=1.0, tol=1e-10, max_iter=100_000).fit(xtr, y[train])
+        prob[test] = model.predict_proba(vec.transform([texts[i] for i in test]))[:, 1]
+    assert base["folds"] == 5 and base["n"] == len(texts)
+    assert base["auc"] == pytest.approx(roc_auc_score(y, prob), abs=2e-3)
+    assert base["accuracy"] == pytest.approx(((prob >= 0.5) == y).mean(), abs=2 / len(y))
