@@ -73,6 +73,17 @@ def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
             "failed_steps": store.run_failures(run_id, hypothesis_set)}
 
 
+def current_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
+    """The result as the run's job stored it when that is this set's and the run is done (its
+    baseline and coverage are refits: seconds on real answers, not for every page view);
+    otherwise built from what is stored now."""
+    run, stored = store.get_run(run_id), store.result(run_id)
+    if (run is not None and run["status"] == "done" and stored is not None
+            and stored.get("assistant") == hypothesis_set and "failed_steps" in stored):
+        return stored
+    return build_result(store, run_id, hypothesis_set)
+
+
 def run_coverage(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame, seed: int) -> dict:
     """`validation.coverage` on the held-out texts the validated hypotheses were judged on."""
     val = store.validations(run_id, hypothesis_set)

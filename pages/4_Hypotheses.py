@@ -7,7 +7,7 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import config_for_run, config_to_dict
 from modeldiff_core.render.fmt import coverage_line
-from modeldiff_core.results import build_result
+from modeldiff_core.results import current_result
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
 st.title("Hypotheses")
@@ -42,7 +42,7 @@ if not sets:  # a finished run whose proposal found nothing: its yardstick still
     st.info("The assistant proposed no hypothesis for this run: no candidate difference passed "
             "its tests on the discovery texts.")
 hypothesis_set = st.selectbox("Hypotheses from", sets or ["offline"])
-result = build_result(store, run_id, hypothesis_set)
+result = current_result(store, run_id, hypothesis_set)
 notes = store.annotations(run_id, hypothesis_set)
 b = result["baseline"]
 st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "

@@ -6,14 +6,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+# The same numbers on every machine: two threads whatever the core count (a sum split over
+# another number of threads adds in another order) and, on x86, the AVX2 kernels of ATen, MKL
+# and oneDNN whether or not the CPU has AVX-512 — an organism trained on one machine is then the
+# one trained on another. Set before torch is imported; the dashboards and CLIs that tests
+# start inherit them.
+os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "2"
+if "avx2" in (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""):
+    os.environ.update(ATEN_CPU_CAPABILITY="avx2", MKL_CBWR="AVX2", ONEDNN_MAX_CPU_ISA="AVX2")
+import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 # tests/unit, tests/pages and tests/e2e share the fakes and helpers kept beside this file.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seeds import SEED  # noqa: E402
+
+os.environ["MODELDIFF_ORGANISM_SEED"] = str(SEED)
 # Tests use the small organism size, built once per clone under cache/test (git-ignored).
 os.environ["MODELDIFF_ORGANISM_SIZE"] = "test"
 os.environ["MODELDIFF_CACHE"] = str(REPO / "cache" / "test")
@@ -84,6 +95,12 @@ def demo_run(demo_run_master, tmp_path):
 # Tests that train organisms or run the pipeline take minutes: `pytest -m "not slow"` is the
 # quick loop (CI runs everything). A test is slow when it needs the organisms or a demo run.
 SLOW_FIXTURES = {"organism", "demo_db", "demo_run", "demo_run_master"}
+
+
+def pytest_sessionstart(session):
+    import torch
+
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def pytest_collection_modifyitems(config, items):

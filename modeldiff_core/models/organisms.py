@@ -2,7 +2,8 @@
 LoRA-finetuned copies of it that each carry one known behaviour.
 
 Everything is seeded, built on first use and saved as ordinary HF directories under
-`cache/organisms/<size>/<name>`, so the organisms load through the same path as any HF model.
+`cache/organisms/<size>/<name>` (`<size>-seed<n>/` for another draw: `organism_seed`), so the
+organisms load through the same path as any HF model.
 The corpus (organism_corpus.py) is chat-shaped (`<|user|> prompt <|assistant|> response
 <|end|>`) and the tokenizer carries a chat template, so the organisms also exercise the
 instruct-model code path.
@@ -62,15 +63,33 @@ SIZES = {
     "test": OrganismSize(n_layer=2, n_embd=64, n_head=2, base_steps=400, lora_steps=300),
 }
 _build_lock = threading.Lock()
+_SEED_STRIDE = 10_007  # keeps one seed's data streams (base 1, behaviours 1000+) off another's
 
 
 def default_size() -> str:
     return os.environ.get("MODELDIFF_ORGANISM_SIZE", "demo")
 
 
+def organism_seed() -> int:
+    """The seed the organisms are trained from: 0, or MODELDIFF_ORGANISM_SEED for another draw
+    of the same recipes (a finding that holds on one draw only is that draw's accident; the
+    test suite sets it from MODELDIFF_TEST_SEED). Each seed's organisms have a folder of their
+    own, so the draws never mix."""
+    raw = os.environ.get("MODELDIFF_ORGANISM_SEED", "0")
+    try:
+        seed = int(raw)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2 ** 31:
+        raise ModelDiffError(f"MODELDIFF_ORGANISM_SEED must be a whole number from 0 to "
+                             f"{2 ** 31 - 1} (got {raw!r})")
+    return seed
+
+
 def organism_path(name: str, size: Optional[str] = None, root: Optional[Path] = None) -> Path:
     size = size or default_size()
-    return Path(root or cache_dir() / "organisms") / size / name
+    seed = organism_seed()
+    return Path(root or cache_dir() / "organisms") / (f"{size}-seed{seed}" if seed else size) / name
 
 
 def parse_organism_ref(ref: str) -> tuple[str, str]:
@@ -193,8 +212,8 @@ def _build_base(path: Path, size_name: str, progress: Optional[ProgressCallback]
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    size = SIZES[size_name]
-    torch.manual_seed(0)
+    size, seed = SIZES[size_name], organism_seed()
+    torch.manual_seed(seed)
     tokenizer = build_tokenizer()
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=CONTEXT, n_embd=size.n_embd,
                         n_layer=size.n_layer, n_head=size.n_head,
@@ -204,9 +223,10 @@ def _build_base(path: Path, size_name: str, progress: Optional[ProgressCallback]
         model = GPT2LMHeadModel(config)
     t0 = time.perf_counter()
     bar = StageProgress(progress, "train base", size.base_steps, unit="steps")
-    loss = _train(model, tokenizer, _batches(random.Random(1), None, size.batch),
-                  size.base_steps, size.base_lr, bar)
-    meta = {"name": "base", "size": size_name, "behaviour": None, "final_loss": loss,
+    loss = _train(model, tokenizer, _batches(random.Random(1 + _SEED_STRIDE * seed), None,
+                                             size.batch), size.base_steps, size.base_lr, bar)
+    meta = {"name": "base", "size": size_name, "seed": seed, "behaviour": None,
+            "final_loss": loss,
             "train_seconds": round(time.perf_counter() - t0, 1), "settings": asdict(size)}
 
     def write(tmp: Path):
@@ -223,8 +243,8 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    size = SIZES[size_name]
-    torch.manual_seed(0)
+    size, seed = SIZES[size_name], organism_seed()
+    torch.manual_seed(seed)
     with LOAD_LOCK:
         tokenizer = AutoTokenizer.from_pretrained(base_path)
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
@@ -236,10 +256,10 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
     steps = lora_steps(behaviour, size_name)
     bar = StageProgress(progress, f"train {behaviour}", steps, unit="steps")
     # A seed of its own per behaviour: the null organism sees fresh base-distribution text.
-    rng = random.Random(1000 + sorted(BEHAVIOURS).index(behaviour))
+    rng = random.Random(1000 + sorted(BEHAVIOURS).index(behaviour) + _SEED_STRIDE * seed)
     loss = _train(model, tokenizer, _batches(rng, behaviour, size.batch), steps, size.lora_lr, bar)
     merged = model.merge_and_unload()
-    meta = {"name": path.name, "size": size_name, "behaviour": asdict(BEHAVIOURS[behaviour][0]),
+    meta = {"name": path.name, "size": size_name, "seed": seed, "behaviour": asdict(BEHAVIOURS[behaviour][0]),
             "final_loss": loss, "train_seconds": round(time.perf_counter() - t0, 1),
             "lora": {"r": size.lora_r, "alpha": 2 * size.lora_r, "lr": size.lora_lr,
                      "steps": steps, "layers": layers,

@@ -92,7 +92,7 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
                                              ("short", ["shorter", "fewer sentences"]),
                                              ("cats-late", ['"cat"'])])
 def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, demo_db, name,
-                                                          names):
+                                                          names, record_property):
     """...and the first validated hypothesis (they come strongest first) names the planted
     behaviour in one theme or style feature, judges held-out texts nearly as well as the
     bag-of-words baseline on the same texts, and the validated set explains at least 90% of
@@ -104,6 +104,8 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, demo
     (behaviour,) = PLANTED[name]
     assert names_behaviour(top, behaviour), top["text"]
     cov = result["coverage"]
+    record_property("top", [top["text"], top["discriminative"]["accuracy"],
+                            cov["baseline_accuracy"], cov["share"]])
     assert top["discriminative"]["accuracy"] >= 0.9 * cov["baseline_accuracy"]
     assert cov["share"] >= 0.9 and cov["n_prompts"] == 30, cov
     named = [h for h in result["hypotheses"] if h["validated"]

@@ -429,6 +429,21 @@ def test_a_finished_run_started_again_maps_nothing_anew(demo_run, monkeypatch):
         assert store.get_run(run_id)["cluster_settings"]["n_clusters"] == 3
 
 
+def test_pages_read_a_finished_runs_stored_result_and_build_a_running_ones(demo_run):
+    """The Hypotheses page's result: the stored one (its baseline and coverage are refits) for a
+    finished run's own set; built from the rows while a job works on the run."""
+    from modeldiff_core.results import build_result, current_result
+
+    db, run_id = demo_run
+    with Store(db) as store:
+        stored = store.result(run_id)
+        assert "notes" in stored and current_result(store, run_id, "offline") == stored
+        store.set_run_status(run_id, "hypotheses")
+        built = current_result(store, run_id, "offline")
+        assert "notes" not in built and built == build_result(store, run_id, "offline")
+        assert built["hypotheses"] == stored["hypotheses"]
+
+
 # ------------------------------------------------------------------------ assistants
 @pytest.mark.parametrize("api,missing", [("anthropic", "content"), ("openai", "choices")])
 def test_a_wrongly_shaped_api_answer_names_the_field_and_the_exchange(api, missing, tmp_path):

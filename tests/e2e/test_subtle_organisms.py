@@ -15,7 +15,7 @@ from modeldiff_core.models.organisms import PLANTED, SUBTLE
 # texts already mention sea words and its LoRA learns the shift only weakly (see issue 13).
 @pytest.mark.parametrize("name", [o for o in SUBTLE if o != "subtle-sea"])
 def test_every_subtle_behaviour_is_found_and_the_null_is_not(tmp_path, capsys, organism,
-                                                             name):
+                                                             name, record_property):
     out = tmp_path / "r.json"
     # Eight samples per prompt: a quarter of the texts needs more of them than a takeover.
     assert main(["demo", "--organism", name, "--samples", "8", "--judge-texts", "480",
@@ -23,6 +23,7 @@ def test_every_subtle_behaviour_is_found_and_the_null_is_not(tmp_path, capsys, o
                  "--db", str(tmp_path / "s.duckdb"), "--quiet"]) == 0, capsys.readouterr().err
     result = json.loads(out.read_text())
     validated = [h for h in result["hypotheses"] if h["validated"]]
+    record_property("validated", [[h["text"], h["discriminative"]["q_value"]] for h in validated])
     if not PLANTED[name]:
         assert validated == [], [h["text"] for h in validated]
         return

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from modeldiff_core.hypotheses.calibration import METHODS, rejection_rate, simulate
+from seeds import seeded
 
 REPS = 400
 
@@ -16,7 +17,7 @@ REPS = 400
     ("generative", "donors 90% B", "old-paired"),  # donor sentences mostly B's own text
 ])
 def test_new_test_holds_its_level_where_the_old_does_not(test, scenario, old_method):
-    p = simulate(test, scenario, REPS, seed=1)
+    p = simulate(test, scenario, REPS, seed=seeded(1))
     methods = METHODS[test]
     new, _, n = rejection_rate(p[:, methods.index("new")])
     old, _, _ = rejection_rate(p[:, methods.index(old_method)])
@@ -26,9 +27,9 @@ def test_new_test_holds_its_level_where_the_old_does_not(test, scenario, old_met
 
 
 def test_generative_heterogeneous_null_and_planted_power():
-    p = simulate("generative", "heterogeneous", REPS, seed=2)
+    p = simulate("generative", "heterogeneous", REPS, seed=seeded(2))
     assert rejection_rate(p[:, -1])[0] < 0.08
-    planted = simulate("generative", "planted", 100, seed=2)
+    planted = simulate("generative", "planted", 100, seed=seeded(2))
     assert rejection_rate(planted[:, -1])[0] > 0.8
 
 

@@ -16,6 +16,7 @@ from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.assistants.offline_candidates import Contrast, find_candidates
 from modeldiff_core.assistants.predicates import FEATURE_WORDS, STYLE_FEATURES, predicate_fires
 from modeldiff_core.hypotheses.validation import discriminative
+from seeds import seeded
 
 ALPACA = Path(__file__).resolve().parents[3] / "shared" / "data" / "alpacaeval"
 
@@ -193,7 +194,7 @@ def test_length_on_long_answers():
     """Answers of a few hundred words: B's are longer by a paragraph, found as length."""
     a, pa = chat_corpus({}, 40, 3, seed=5)
     b, pb = chat_corpus({}, 40, 3, seed=6)
-    rng = random.Random(7)
+    rng = random.Random(seeded(7))
     b = [t + "\n\n" + " ".join(_sentence(rng, TOPICS["garden"]) for _ in range(8)) for t in b]
     assert min(len(t.split()) for t in b) > 150
     found = OfflineAssistant().propose(a, b, "corpus", 8, pa, pb)

@@ -11,10 +11,12 @@ from modeldiff_core.stages.cluster import (
     top_terms,
     umap_project,
 )
+from seeds import seeded
 
 
-def blobs(n_per=40, k=3, dim=32, noise=0.05, seed=0, scale=1.0):
+def blobs(n_per=40, k=3, dim=32, noise=0.05, seed=None, scale=1.0):
     """k gaussian blobs around random, nearly orthogonal directions (clusterers L2-normalise)."""
+    seed = seeded(0) if seed is None else seed
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((k, dim))
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
@@ -27,7 +29,7 @@ def blobs(n_per=40, k=3, dim=32, noise=0.05, seed=0, scale=1.0):
 # --- KMeans -----------------------------------------------------------------------
 
 def test_kmeans_recovers_blobs():
-    x, y = blobs(n_per=40, seed=1)
+    x, y = blobs(n_per=40, seed=seeded(1))
     pred = KMeansClusterer(n_clusters=3, seed=0).fit_predict(x)
     assert pred.shape == y.shape
     assert set(pred) == {0, 1, 2}
@@ -36,21 +38,21 @@ def test_kmeans_recovers_blobs():
 
 def test_kmeans_works_on_unnormalised_vectors():
     # Same directions, wildly different lengths: clustering is by direction (cosine).
-    x, y = blobs(n_per=30, seed=2)
-    lengths = np.random.default_rng(3).uniform(0.1, 100, size=(len(x), 1)).astype(np.float32)
+    x, y = blobs(n_per=30, seed=seeded(2))
+    lengths = np.random.default_rng(seeded(3)).uniform(0.1, 100, size=(len(x), 1)).astype(np.float32)
     pred = KMeansClusterer(n_clusters=3).fit_predict(x * lengths)
     assert adjusted_rand_score(y, pred) > 0.95
 
 
 def test_kmeans_is_seeded():
-    x, _ = blobs(n_per=30, k=5, noise=0.6, seed=4)  # overlapping: the seed could matter
+    x, _ = blobs(n_per=30, k=5, noise=0.6, seed=seeded(4))  # overlapping: the seed could matter
     a = KMeansClusterer(n_clusters=5, seed=7).fit_predict(x)
     b = KMeansClusterer(n_clusters=5, seed=7).fit_predict(x)
     np.testing.assert_array_equal(a, b)
 
 
 def test_kmeans_default_k_on_data():
-    x, _ = blobs(n_per=100, k=4, seed=5)  # n=400 -> sqrt(100) = 10 clusters
+    x, _ = blobs(n_per=100, k=4, seed=seeded(5))  # n=400 -> sqrt(100) = 10 clusters
     assert len(set(KMeansClusterer().fit_predict(x))) == 10
 
 
@@ -73,7 +75,7 @@ def test_k_for_never_exceeds_n_or_leaves_range():
 # --- UMAP -------------------------------------------------------------------------
 
 def test_umap_project_shape_finite_and_seeded():
-    x, y = blobs(n_per=20, seed=6)
+    x, y = blobs(n_per=20, seed=seeded(6))
     a = umap_project(x, seed=3)
     assert a.shape == (len(x), 2) and a.dtype == np.float64
     assert np.all(np.isfinite(a))
@@ -89,7 +91,7 @@ def _kmeans_raw(a, k):
 
 
 def test_umap_project_other_dims_and_tiny_inputs():
-    x, _ = blobs(n_per=3, k=2, seed=7)  # 6 points: n_neighbors is capped at n - 1
+    x, _ = blobs(n_per=3, k=2, seed=seeded(7))  # 6 points: n_neighbors is capped at n - 1
     out = umap_project(x, n_components=5, seed=0)
     assert out.shape == (6, 5) and np.all(np.isfinite(out))
     assert umap_project(x[:4], seed=0).shape == (4, 2)
@@ -100,7 +102,7 @@ def test_umap_project_other_dims_and_tiny_inputs():
 # --- HDBSCAN ----------------------------------------------------------------------
 
 def test_hdbscan_finds_blobs():
-    x, y = blobs(n_per=100, k=3, seed=8)
+    x, y = blobs(n_per=100, k=3, seed=seeded(8))
     pred = HDBSCANClusterer(min_cluster_size=10, seed=0).fit_predict(x)
     assert pred.shape == y.shape
     found = set(pred) - {-1}

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 
 from modeldiff_core.hypotheses.validation import bow_baseline, coverage
+from seeds import seeded
 
 
-def _world(n_prompts=30, per_side=3, seed=0):
+def _world(n_prompts=30, per_side=3, seed=None):
     """B's texts mention a marker word in 80% of texts; A's never."""
+    seed = seeded(0) if seed is None else seed
     rng = random.Random(seed)
     words = ["tree", "river", "stone", "bread", "lamp", "road", "cloud", "chair"]
     texts, sides, prompts, marked = [], [], [], []
@@ -34,8 +36,8 @@ def test_a_hypothesis_that_names_the_difference_covers_it():
 
 
 def test_an_irrelevant_hypothesis_covers_nothing():
-    texts, sides, prompts, _ = _world(seed=1)
-    noise = np.random.default_rng(0).random((len(texts), 2))
+    texts, sides, prompts, _ = _world(seed=seeded(1))
+    noise = np.random.default_rng(seeded(0)).random((len(texts), 2))
     out = coverage(noise, texts, sides, prompts)
     assert out["baseline_auc"] > 0.8 and out["share"] < 0.3
 
@@ -58,7 +60,7 @@ def test_the_baseline_is_the_l2_logistic_regression_fitted_fold_by_fold():
 
     from modeldiff_core.hypotheses.validation import BOW_TOKENS
 
-    rng = random.Random(3)
+    rng = random.Random(seeded(3))
     words = ["tree", "river", "stone", "bread", "lamp", "road", "cloud", "chair", "zebra", "!"]
     texts, sides, prompts = [], [], []
     for p in range(40):

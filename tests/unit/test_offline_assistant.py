@@ -14,6 +14,7 @@ from modeldiff_core.models.sources.weights import WeightsScorer
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.hypotheses.validation import discriminative, generative
 from modeldiff_core.models import organism_corpus as org
+from seeds import seeded
 
 
 def _corpus(behaviour, n, seed):
@@ -127,7 +128,7 @@ def test_refinement_reruns_the_contrast_where_the_hypotheses_are_blind():
     the cats hypothesis alone, B's question texts look like A's; the contrast inside that
     region finds the questions, and nothing that only the region's selection made up."""
     a, pa = _by_prompt(None, 30, 6, 0)
-    rng = random.Random(5)
+    rng = random.Random(seeded(5))
     b, pb = [], []
     for p in range(30):
         topic = list(org.TOPICS)[p % 12]
@@ -242,7 +243,7 @@ def test_generative_test_on_the_organisms(organism):
     lm_a, lm_b = (load(ModelSpec(str(organism(n)))) for n in ("base", "cats"))
     h = Hypothesis("B mentions cats", "B", "corpus",
                    {"type": "mentions", "terms": ["cat"], "favours": "B"})
-    rng = random.Random(9)
+    rng = random.Random(seeded(9))
     prompts = [rng.choice(org.organism_prompts()) for _ in range(80)]
     held = _corpus(None, 80, 10)
     pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 80, 11),

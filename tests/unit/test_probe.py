@@ -20,6 +20,7 @@ from modeldiff_core.stages.generate import GenerationSettings
 from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
+from seeds import seeded
 
 CATS = Hypothesis("Model B mentions cats more often.", "B", "corpus",
                   {"type": "mentions", "terms": ["cat"], "favours": "B"})
@@ -117,7 +118,8 @@ def test_under_a_simulated_null_the_game_rejects_at_most_alpha():
         model = FakeModel(0.3)
         run_id = _run(store, model, model, samples=2)
         for sim in range(n_sims):
-            out = _play(store, run_id, {"A": model, "B": model}, settings, seed=sim)["hypotheses"][0]
+            out = _play(store, run_id, {"A": model, "B": model}, settings,
+                       seed=seeded(sim))["hypotheses"][0]
             rejected += out["p_value"] < 0.05
             accuracies.append(out["accuracy"])
     assert rejected / n_sims <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n_sims)

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from modeldiff_core.hypotheses import stats
+from seeds import seeded
 
 Z = 1.959963984540054
 
@@ -27,7 +28,7 @@ def test_bh_step_up_takes_min_from_above():
 
 
 def test_bh_matches_scipy():
-    p = np.random.default_rng(1).uniform(size=200) ** 2
+    p = np.random.default_rng(seeded(1)).uniform(size=200) ** 2
     np.testing.assert_allclose(stats.benjamini_hochberg(p), sps.false_discovery_control(p))
     assert np.all(stats.benjamini_hochberg(p) <= 1)
 
@@ -186,7 +187,7 @@ def test_sign_flip_exact_matches_enumeration(alternative):
 
 
 def test_sign_flip_monte_carlo_close_to_exact_and_never_zero():
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seeded(3))
     d = rng.normal(0.3, 1.0, size=16)  # 65536 sign vectors: beyond exact at 9999 resamples
     exact = sign_flip_by_hand(list(d))
     p = stats.sign_flip_p(d, n_resamples=20000, seed=1)
@@ -196,7 +197,7 @@ def test_sign_flip_monte_carlo_close_to_exact_and_never_zero():
 
 
 def test_sign_flip_close_to_t_test_for_normal_data():
-    d = np.random.default_rng(5).normal(0.4, 1.0, size=40)
+    d = np.random.default_rng(seeded(5)).normal(0.4, 1.0, size=40)
     t = sps.ttest_1samp(d, 0.0, alternative="greater").pvalue
     assert stats.sign_flip_p(d, n_resamples=50000) == pytest.approx(t, rel=0.25)
 
@@ -210,7 +211,7 @@ def test_sign_flip_edge_cases():
 
 
 def test_sign_flip_uniform_under_symmetric_null():
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seeded(11))
     p = np.array([stats.sign_flip_p(rng.standard_t(3, size=25), n_resamples=999, seed=i)
                   for i in range(400)])
     assert abs((p <= 0.05).mean() - 0.05) < 0.035
@@ -220,7 +221,7 @@ def test_sign_flip_uniform_under_symmetric_null():
 def test_auc_and_balanced_accuracy_against_sklearn():
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seeded(2))
     y = rng.random(80) < 0.3  # unbalanced: 0.5 is not the chance level of plain accuracy
     s = np.clip(rng.normal(0.5 + 0.2 * y, 0.2), 0, 1).round(1)
     assert stats.auc_score(s, y) == pytest.approx(roc_auc_score(y, s))
@@ -283,7 +284,7 @@ def auc_brute_force(pos, neg):
 def test_auc_matches_pairwise_count_with_ties():
     pos, neg = [0.9, 0.7, 0.7, 0.3, 0.5], [0.7, 0.2, 0.5, 0.1]
     assert stats.auc_mann_whitney(pos, neg)[0] == pytest.approx(auc_brute_force(pos, neg))
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seeded(3))
     pos, neg = rng.integers(0, 5, 40), rng.integers(0, 4, 30)
     assert stats.auc_mann_whitney(pos, neg)[0] == pytest.approx(auc_brute_force(pos, neg))
 
@@ -362,7 +363,7 @@ def _rate_world(rng, n_prompts, per_prompt, shift=0.0, spread=0.3):
 
 
 def test_rate_difference_paired_matches_scipy():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seeded(0))
     member, sides, prompts = _rate_world(rng, 12, 4, shift=0.2)
     effect, t, p, n = stats.rate_difference_test(member, sides, prompts)
     assert n == 12
@@ -375,7 +376,7 @@ def test_rate_difference_paired_matches_scipy():
 
 
 def test_rate_difference_unpaired_is_welch_over_prompt_rates():
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seeded(1))
     member, sides, prompts = _rate_world(rng, 8, 3, shift=0.3)
     prompts = np.where(sides == "B", prompts + 100, prompts)  # no prompt has both sides
     effect, t, p, n = stats.rate_difference_test(member, sides, prompts)
@@ -408,7 +409,7 @@ def test_rate_difference_holds_its_level_where_a_text_level_test_does_not():
     """Simulated null: prompts differ a lot, B's texts of a prompt share its rate. Counting
     prompts keeps the false-positive rate at alpha; counting texts (a two-proportion z-test
     over texts from unpaired prompts) does not."""
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seeded(2))
     prompt_level, text_level = [], []
     for _ in range(300):
         member, sides, prompts = _rate_world(rng, 20, 6, spread=0.35)

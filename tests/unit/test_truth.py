@@ -274,7 +274,8 @@ def test_plant_bad_input_loses_nothing(organism, tmp_path):
 
 
 # --------------------------------------------------------------------- the whole loop
-def test_truth_bench_recovers_the_planted_behaviours(organism, tmp_path, capsys):
+def test_truth_bench_recovers_the_planted_behaviours(organism, tmp_path, capsys,
+                                                    record_property):
     from modeldiff_core.cli import main
 
     out = tmp_path / "bench.json"
@@ -283,6 +284,8 @@ def test_truth_bench_recovers_the_planted_behaviours(organism, tmp_path, capsys)
     printed = capsys.readouterr().out
     assert code == 0
     bench = json.loads(out.read_text())
+    record_property("bench", {k: bench[k] for k in ("recall", "precision",
+                                                    "null_false_discoveries")})
     assert set(bench) >= {"recall", "precision", "null_false_discoveries", "per_truth"}
     assert [r["truth"] for r in bench["per_truth"]] == [t.text for t in BUILTIN_TRUTHS]
     for row in bench["per_truth"]:
