@@ -31,8 +31,10 @@ def test_a_hypothesis_that_names_the_difference_covers_it():
     out = coverage(marked[:, None], texts, sides, prompts)
     base = bow_baseline(texts, sides, prompts)
     assert out["baseline_auc"] == pytest.approx(base["auc"])
-    assert out["auc"] == pytest.approx(0.9, abs=0.03)  # 80% of B marked: AUC 0.9
-    assert out["share"] > 0.9 and out["n_prompts"] == 30 and out["n_hypotheses"] == 1
+    # 80% of B marked: AUC 0.9 in expectation. Over test seeds 0-19 this world's out-of-fold
+    # AUC spread over 0.834-0.936 and the share over 0.878-1.0: the bounds leave that room.
+    assert out["auc"] == pytest.approx(0.9, abs=0.08)
+    assert out["share"] > 0.85 and out["n_prompts"] == 30 and out["n_hypotheses"] == 1
 
 
 def test_an_irrelevant_hypothesis_covers_nothing():

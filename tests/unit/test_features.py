@@ -1,8 +1,9 @@
 """The feature lens's dictionaries on cats-late (test size), at its planted layer: the base
 and base + delta transcoders explain >= 90% of the MLP output's variance, B with its delta at
-alpha = 1 is B to 1e-4 in log-probs, at alpha = 0 at least 80% of B's cat rate is gone, and the
+alpha = 1 is B to 1e-4 in log-probs, at alpha = 0 at least 70% of B's cat rate is gone, and the
 top B-specific delta features' highest-activating texts are cat texts. On the null organism no
-delta feature passes Benjamini-Hochberg."""
+delta feature passes Benjamini-Hochberg. Bounds are set from test seeds 0-4 (MODELDIFF_TEST_SEED,
+each training its own organisms), measured with the suite's pinned threads and kernels."""
 import pytest
 
 from modeldiff_core.methods.features.activations import mlp_io, mlp_of
@@ -89,6 +90,8 @@ def test_alpha_one_is_b_and_alpha_zero_takes_the_cats_away(lens, record_property
     with delta_scaled(b, layer, delta, 0.0):
         rate_0 = _cat_rate(b)
     record_property("cat_rates", [rate_b, rate_0])
+    # Seeds 0-4: B's rate 0.68-0.82; at alpha = 0 it kept 12-22% of it (0.22, 0.14, 0.18, 0.15,
+    # 0.12 of rate_b), where one seed on another machine once kept 24%.
     assert rate_b > 0.5 and rate_0 <= 0.3 * rate_b, (rate_b, rate_0, _cat_rate(a))
 
 
@@ -97,8 +100,9 @@ def test_the_top_b_specific_features_fire_on_cat_texts(lens, record_property):
     specific = table[table["b_specific"]]
     assert len(specific) >= 1, table.head()
     # Ranked by the standardised per-prompt rise of their activation on B's texts: the first
-    # feature's ten top texts and most of the first five's are cat texts (measured: 10, 5, 9,
-    # 9, 9 of 10; the 5 is a feature that fires on nearly every text of both models).
+    # feature's ten top texts are cat texts, and at least one more of the first five has 8 or
+    # more (seeds 0-4: [10, 3, 9, 10, 4], [10, 8, 10, 9, 5], [10, 8, 6, 6, 5], [10, 5, 8, 8,
+    # 10], [10, 8, 9, 9, 9]; the low ones fire on nearly every text of both models).
     cats = [sum(behaviour_present("cats", t["text"]) for t in top_texts(values, texts, int(j)))
             for j in specific["latent"].head(5)]
     record_property("top_cat_texts", cats)

@@ -213,7 +213,7 @@ def _assistant_answers(request: dict) -> str:
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism):
+def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, record_property):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.stages.generate import GenerationSettings
@@ -247,6 +247,7 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism):
         hyps = {h["text"]: h for h in result["hypotheses"]}
         cats = hyps["Model B mentions cats far more often than Model A."]
         weather = hyps["Model B writes about the weather more than Model A."]
+        record_property("cats", cats["discriminative"])
         assert cats["validated"] and cats["discriminative"]["n"] == 40
         assert cats["discriminative"]["accuracy"] >= 0.75 and cats["generative"]["n"] == 10
         assert cats["discriminative"]["n_prompts"] == 20  # 40 texts: 20 prompts' (A, B) pairs

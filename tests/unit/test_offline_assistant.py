@@ -236,7 +236,7 @@ def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
         assert len(pairs) >= 30 and f"{behaviour_side.lower()}mark" not in used
 
 
-def test_generative_test_on_the_organisms(organism):
+def test_generative_test_on_the_organisms(organism, record_property):
     from modeldiff_core.models.loading import load
     from modeldiff_core.models.spec import ModelSpec
 
@@ -252,6 +252,7 @@ def test_generative_test_on_the_organisms(organism):
     assert r["n"] == len(pairs) >= 70 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
     # One word swapped ("cat" against another word of that slot) per pair: a small edit, so
     # most pairs, not all, move the right way.
+    record_property("generative", [r["auc"], r["p_value"], r["n"]])
     assert r["auc"] > 0.6 and r["p_value"] < 1e-3, r
     # By hand: per pair (B - A favoured) - (B - A contrast), averaged per prompt, sign-flipped.
     d = np.array(r["diffs"]["favoured"]) - np.array(r["diffs"]["contrast"])
