@@ -1,7 +1,8 @@
-"""The test session's seed. MODELDIFF_TEST_SEED (default 0, what CI runs) moves every seed a test
-draws from: the organisms' training (conftest passes it on as MODELDIFF_ORGANISM_SEED, so each
-seed trains organisms of its own), the simulated worlds, samplers and fits that tests seed
-themselves. Running the suite at other seeds shows whether a verdict is the seed's luck."""
+"""The test session's seed. MODELDIFF_TEST_SEED (default 0, what CI runs) moves the organisms'
+training (conftest passes it on as MODELDIFF_ORGANISM_SEED, so each seed trains organisms of its
+own, and every text they generate changes with them) and the seeds of the tests that draw theirs
+through `seeded` or `SEED` (simulated worlds, samplers, fits). Pipeline runs keep their own
+generation seed 0. Running the suite at other seeds shows whether a verdict is the seed's luck."""
 import os
 
 SEED = int(os.environ.get("MODELDIFF_TEST_SEED", "0"))
