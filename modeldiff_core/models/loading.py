@@ -100,14 +100,18 @@ class ModelCache:
     def retain(self, specs: list[ModelSpec]) -> None:
         keep = {fingerprint(s) for s in specs}
         with self._lock:
-            for key in [k for k in self._models if k not in keep]:
+            dropped = [k for k in self._models if k not in keep]
+            for key in dropped:
                 del self._models[key]
-        _free_memory()
+        if dropped:  # a full collection costs seconds in a large process: only when it frees
+            _free_memory()
 
     def release_all(self) -> None:
         with self._lock:
+            dropped = bool(self._models)
             self._models.clear()
-        _free_memory()
+        if dropped:
+            _free_memory()
 
     def __len__(self) -> int:
         return len(self._models)

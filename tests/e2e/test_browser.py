@@ -46,8 +46,9 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         expect(page.get_by_text("B favours most")).to_be_visible(timeout=120_000)
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "token_diff.png"), full_page=True)
-        # The layer lens as a job; its heatmaps and curves once it is done.
+        # The layer lens as a job (few generations); its heatmaps and curves once it is done.
         page.goto(server + "/Layers")
+        fill(page, {"Fresh generations per setting (behaviour rate)": "8"})
         page.get_by_role("button", name="Run layer lens").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
         reload_until(page, server + "/Layers", re.compile(r"behaviour vs α"), "the layer lens job")
@@ -56,7 +57,7 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         # The feature lens as a job (short training, few generations); then another feature's
         # top texts, opened from the feature picker.
         page.goto(server + "/Features")
-        fill(page, {"Training steps per dictionary": "600", "Fresh generations per setting": "4"})
+        fill(page, {"Training steps per dictionary": "300", "Fresh generations per setting": "2"})
         page.get_by_role("button", name="Run feature lens").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
         reload_until(page, server + "/Features", re.compile(r"Top texts of feature \d+"),

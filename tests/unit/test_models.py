@@ -263,21 +263,32 @@ def test_load_reports_broken_weights_in_one_line(tiny, tmp_path):
 
 # --- cache and device -------------------------------------------------------------
 
-def test_model_cache_reuses_and_retains(tiny, tiny48):
+def test_model_cache_reuses_and_retains(tiny, tiny48, monkeypatch):
+    import modeldiff_core.models.loading as loading
+
+    # A full garbage collection takes seconds in a large process (a dashboard, a test
+    # session): it runs when a model was dropped, not on every run that keeps its models.
+    collections = []
+    monkeypatch.setattr(loading, "_free_memory", lambda: collections.append(len(cache)))
     cache = ModelCache(device="cpu")
     a, b = ModelSpec(str(tiny)), ModelSpec(str(tiny48))
+    cache.retain([a])
     first = cache.get(a)
     assert cache.get(ModelSpec(str(tiny))) is first
     second = cache.get(b)
     assert second is not first and len(cache) == 2
+    cache.retain([a, b])
+    assert collections == []
     cache.retain([b])
-    assert len(cache) == 1 and cache.get(b) is second
+    assert len(cache) == 1 and cache.get(b) is second and collections == [1]
     cache.retain([])
-    assert len(cache) == 0
+    assert len(cache) == 0 and collections == [1, 0]
     again = cache.get(a)
     assert again is not first  # reloaded after being freed
     cache.release_all()
-    assert len(cache) == 0
+    assert len(cache) == 0 and collections == [1, 0, 0]
+    cache.release_all()
+    assert collections == [1, 0, 0]
 
 
 def test_pick_device(monkeypatch):
