@@ -225,7 +225,7 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
                            assistant=api,
                            assistant_base_url=srv.url if api == "anthropic" else srv.url + "/v1",
-                           max_judge_texts=40, n_pairs=10)
+                           max_judge_texts=80, n_pairs=10)
         db = tmp_path / "full.duckdb"
         with Store(db) as st:
             result = run_pipeline(st, config)
@@ -248,9 +248,12 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
         cats = hyps["Model B mentions cats far more often than Model A."]
         weather = hyps["Model B writes about the weather more than Model A."]
         record_property("cats", cats["discriminative"])
-        assert cats["validated"] and cats["discriminative"]["n"] == 40
+        # 80 texts: 40 (A, B) pairs over all 30 held-out prompts. With 40 texts (20 prompts)
+        # the judge that sees "cat" missed q < 0.05 at one of five organism seeds; with 80, q
+        # was at most 0.0006 and accuracy 0.775-0.825 at seeds 0-4.
+        assert cats["validated"] and cats["discriminative"]["n"] == 80
         assert cats["discriminative"]["accuracy"] >= 0.75 and cats["generative"]["n"] == 10
-        assert cats["discriminative"]["n_prompts"] == 20  # 40 texts: 20 prompts' (A, B) pairs
+        assert cats["discriminative"]["n_prompts"] == 30
         assert cats["generative"]["auc"] > 0.9
         assert not weather["validated"] and weather["discriminative"]["accuracy"] == 0.5
         assert usage["calls"] == calls and usage["input_tokens"] == 11 * calls
@@ -288,7 +291,7 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
         config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
                            assistant="openai", assistant_base_url=srv.url + "/v1",
-                           max_judge_texts=40, n_pairs=10)
+                           max_judge_texts=80, n_pairs=10)
         with Store(tmp_path / "r.duckdb") as st:
             result = run_pipeline(st, config)
             gens = st.generations(result["run_id"])
@@ -334,7 +337,7 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
         config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
                            assistant="openai", assistant_base_url=srv.url + "/v1",
-                           max_judge_texts=40, n_pairs=10)
+                           max_judge_texts=80, n_pairs=10)
         with Store(db) as st:
             first = run_pipeline(st, config)
     by_text = {h["text"]: h for h in first["hypotheses"]}

@@ -250,10 +250,13 @@ def test_generative_test_on_the_organisms(organism, record_property):
                                            _corpus("cats", 40, 12), 80)
     r = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_b))
     assert r["n"] == len(pairs) >= 70 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
-    # One word swapped ("cat" against another word of that slot) per pair: a small edit, so
-    # most pairs, not all, move the right way.
-    record_property("generative", [r["auc"], r["p_value"], r["n"]])
-    assert r["auc"] > 0.6 and r["p_value"] < 1e-3, r
+    # One word swapped ("cat" against another word of that slot) per pair: a small edit that
+    # B favours on average over prompts (the sign-flip test), though not in every pair. Over
+    # organism seeds 0-4: p 0.0002, 0.0022, 0.0001, 0.0049, 0.0001 with the mean shift always
+    # above 0; the share of pairs moving the right way (auc) 0.62, 0.57, 0.72, 0.47, 0.74, so
+    # it is recorded, not bounded.
+    record_property("generative", [r["auc"], r["p_value"], r["n"], r["mean_diff"]])
+    assert r["p_value"] < 0.01 and r["mean_diff"] > 0, r
     # By hand: per pair (B - A favoured) - (B - A contrast), averaged per prompt, sign-flipped.
     d = np.array(r["diffs"]["favoured"]) - np.array(r["diffs"]["contrast"])
     keys = [p.prompt for p in pairs]
