@@ -66,6 +66,8 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
             re.compile(r"Top texts of feature \d+")).first.inner_text()).group(1)
         picker = page.get_by_role("combobox", name=re.compile("Feature"))
         options = page.get_by_role("option")
+        # Near the foot of the page the list would open below the window: room for it first.
+        picker.evaluate("e => e.scrollIntoView({block: 'start'})")
         picker.click()
         expect(options.nth(1)).to_be_visible(timeout=30_000)
         chosen = re.match(r"feature (\d+)", options.nth(1).inner_text()).group(1)
