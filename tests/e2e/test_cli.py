@@ -82,9 +82,9 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
                        {"type": "feature", "feature": "questions", "op": ">", "threshold": 0,
                         "favours": "B"})])
     probed = _probe(tmp_path, result["run_id"], capsys, "--assistant", "offline [probe check]",
-                    "--hypothesis", "h1", "--hypothesis", "h2")
+                    "--hypothesis", "h1", "--hypothesis", "h2", "--rounds", "4")
     for h in probed["hypotheses"]:
-        assert h["n"] == 36 and h["p_value"] > 0.05 and not h["probe_validated"], h
+        assert h["n"] == 12 and h["p_value"] > 0.05 and not h["probe_validated"], h
         assert h["control_p_value"] > 0.05
 
 
@@ -124,13 +124,17 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, demo
     assert g is not None
     record_property("generative", [g["auc"], g["p_value"], g["n"]])
     assert g["n"] > 10 and 0 <= g["auc"] <= 1 and 0 < g["p_value"] <= 1
-    # The probe game: 12 rounds x 3 games tell the models apart by the named hypothesis; the
-    # same game with an empty hypothesis does not.
-    probed = _probe(tmp_path, result["run_id"], capsys, "--hypothesis", named[0]["id"])
+    # The probe game tells the models apart by the named hypothesis; the same game with an
+    # empty hypothesis does not. The CLI's default game (12 rounds x 3 games) on cats; 4 x 3
+    # on the others, where a round costs the same and says the same.
+    rounds = 12 if name == "cats" else 4
+    probed = _probe(tmp_path, result["run_id"], capsys, "--hypothesis", named[0]["id"],
+                    *([] if name == "cats" else ["--rounds", "4"]))
     (p,) = probed["hypotheses"]
     assert probed["settings"]["examples"] == 0  # the offline assistant is shown none
-    assert p["n"] == 36 and p["accuracy"] >= 0.9 and p["probe_validated"], p["per_probe"]
-    assert p["control"]["n"] == 36 and p["control_p_value"] > 0.05
+    assert probed["settings"]["rounds"] == rounds and probed["settings"]["games"] == 3
+    assert p["n"] == 3 * rounds and p["accuracy"] >= 0.9 and p["probe_validated"], p["per_probe"]
+    assert p["control"]["n"] == 3 * rounds and p["control_p_value"] > 0.05
     assert set(p["rounds"][0]) >= {"game", "round", "probe", "hidden", "answer", "guess",
                                    "confidence", "correct"}
     for h in result["hypotheses"]:  # every hypothesis comes with its tests and q-values

@@ -202,9 +202,9 @@ def test_every_job_kind_has_a_command():
 
 def test_the_dashboard_config_binds_locally_and_leaves_running_jobs_the_cpu():
     """The server binds to loopback only; it neither watches its sources nor collects garbage
-    after every script run: the jobs panel reruns each second, and each full collection in a
-    process holding torch took most of a second with the GIL held (a 400-answer comparison
-    took 110 s as a dashboard job with it, 74 s without)."""
+    after every script run: the jobs panel reruns each second, and a full collection in a
+    process holding torch holds the GIL for a good part of a second (bench/bench_ui_gc.py:
+    a job took 1.33x as long beside one collection a second)."""
     import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())

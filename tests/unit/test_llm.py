@@ -352,7 +352,7 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
         judged = [_task_text(r["json"]) for r in srv.requests]
         assert judged and all(t.startswith("TASK: judge") and "weather" in t for t in judged)
     assert second["failed_steps"] == []
-    assert {h["text"]: h for h in second["hypotheses"]}[weather["text"]]["discriminative"]["n"] == 40
+    assert {h["text"]: h for h in second["hypotheses"]}[weather["text"]]["discriminative"]["n"] == 80
 
 
 class _StubCallPath:
