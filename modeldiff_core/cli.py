@@ -253,6 +253,11 @@ def check_writable(path: str, what: str) -> None:
 
 def _check_args(args) -> None:
     _check_numbers(args)
+    named = [v for v in vars(args).values() if isinstance(v, str)]
+    if args.command in ("demo", "truth-bench") or any(v.startswith("organism:") for v in named):
+        from .models.organisms import check_environment
+
+        check_environment()
     if args.out and args.command != "export":  # export's --out is a folder, checked there
         check_writable(args.out, "--out")
 

@@ -86,6 +86,15 @@ def organism_seed() -> int:
     return seed
 
 
+def check_environment() -> None:
+    """The organism settings the environment gives (seed, size), checked before a command opens
+    or creates anything."""
+    organism_seed()
+    if default_size() not in SIZES:
+        raise ModelDiffError(f"MODELDIFF_ORGANISM_SIZE must be one of {', '.join(SIZES)} "
+                             f"(got {default_size()!r})")
+
+
 def organism_path(name: str, size: Optional[str] = None, root: Optional[Path] = None) -> Path:
     size = size or default_size()
     seed = organism_seed()

@@ -205,6 +205,23 @@ def test_a_garbage_adapter_config_is_one_line(tmp_path, db, cold_env):
     _nothing_built(cache)
 
 
+@pytest.mark.parametrize("var, value", [("MODELDIFF_ORGANISM_SEED", "-3"),
+                                        ("MODELDIFF_ORGANISM_SEED", "seven"),
+                                        ("MODELDIFF_ORGANISM_SIZE", "huge")])
+@pytest.mark.parametrize("command", [["demo"], ["run", "--model-a", "organism:base",
+                                                "--model-b", "organism:cats"]])
+def test_a_bad_organism_environment_is_refused_before_the_database_opens(tmp_path, db, var,
+                                                                        value, command):
+    """Read from the environment, so checked with the arguments: neither a mistyped --db
+    appears nor a stored one is opened."""
+    env = dict(os.environ, **{var: value})
+    typo = tmp_path / "typo.duckdb"
+    _exactly_one_line(_cli(*command, "--db", typo, env=env), var)
+    assert not typo.exists()
+    _exactly_one_line(_cli(*command, "--db", db, env=env), var)
+    _nothing_stored(db)
+
+
 def test_a_bad_model_b_is_found_before_a_generates(tmp_path, db, organism):
     """Weights of another shape than B's config, and an adapter made for another model: both
     found when the pair is loaded, before A's texts or a run row exist."""
