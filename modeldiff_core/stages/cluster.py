@@ -24,11 +24,45 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms == 0, 1.0, norms)
 
 
+_kernels_kept = False
+
+
+def keep_umap_kernels() -> int:
+    """Have numba keep UMAP's (and pynndescent's) compiled kernels on disk, so that only the
+    first process on a machine compiles them: most are declared without numba's cache, and
+    compiling them took 10 s (30 s cold) at the first map of every dashboard, CLI run and test
+    process. The cached machine code is the code numba compiles, so maps are unchanged. Where
+    no cache folder is writable they compile as before. Returns how many kernels it turned on."""
+    global _kernels_kept
+    if _kernels_kept:
+        return 0
+    import sys
+
+    import umap  # noqa: F401  (imports the modules whose kernels are kept)
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    _kernels_kept, n = True, 0
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher) and isinstance(obj._cache, NullCache):
+                try:
+                    obj.enable_caching()
+                except RuntimeError:  # numba: no writable place for this module's cache
+                    continue
+                n += 1
+    return n
+
+
 def umap_project(x: np.ndarray, n_components: int = 2, seed: int = 0, n_neighbors: int = 15,
                  min_dist: float = 0.1) -> np.ndarray:
     import warnings
 
     from umap import UMAP
+
+    keep_umap_kernels()
 
     n = len(x)
     if n < 4:

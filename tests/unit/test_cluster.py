@@ -90,6 +90,44 @@ def _kmeans_raw(a, k):
     return KMeans(n_clusters=k, random_state=0, n_init=4).fit_predict(a)
 
 
+_MAP_IN_A_NEW_PROCESS = """
+import json, sys
+import numpy as np
+import umap
+from numba.core.dispatcher import Dispatcher
+from modeldiff_core.stages.cluster import umap_project
+
+def kernels():
+    return {id(k): k for name, m in list(sys.modules.items())
+            if m is not None and name.split(".")[0] in ("umap", "pynndescent")
+            for k in vars(m).values() if isinstance(k, Dispatcher) and k.overloads}
+
+at_import = kernels()  # a few tiny ones are compiled by the import itself, before any map
+x = np.random.default_rng(0).standard_normal((60, 16)).astype(np.float32)
+xy = umap_project(x, seed=1)
+fit = [k for i, k in kernels().items() if i not in at_import]
+print(json.dumps({"map": xy.tolist(), "used": sum(len(k.overloads) for k in fit),
+                  "loaded": sum(sum(k.stats.cache_hits.values()) for k in fit)}))
+"""
+
+
+def test_a_second_process_loads_the_map_kernels_instead_of_compiling_them():
+    """numba compiled UMAP's kernels anew in every process (10 s at each dashboard's or CLI
+    run's first map); kept on disk, a process after the first loads every kernel it runs, and
+    draws the same map as the process that compiled them."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _MAP_IN_A_NEW_PROCESS], cwd=REPO,
+                                      capture_output=True, text=True, check=True,
+                                      timeout=300).stdout) for _ in range(2)]
+    assert runs[1]["used"] >= 3 and runs[1]["loaded"] == runs[1]["used"], runs[1]
+    np.testing.assert_array_equal(runs[0]["map"], runs[1]["map"])
+
+
 def test_umap_project_other_dims_and_tiny_inputs():
     x, _ = blobs(n_per=3, k=2, seed=seeded(7))  # 6 points: n_neighbors is capped at n - 1
     out = umap_project(x, n_components=5, seed=0)
