@@ -39,15 +39,19 @@ def keep_umap_kernels() -> int:
     import sys
 
     import umap  # noqa: F401  (imports the modules whose kernels are kept)
-    from numba.core.caching import NullCache
-    from numba.core.dispatcher import Dispatcher
 
     _kernels_kept, n = True, 0
+    try:  # numba's internals: a numba that moved them only costs the compile, never a map
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:
+        return 0
     for name, module in list(sys.modules.items()):
         if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
             continue
         for obj in list(vars(module).values()):
-            if isinstance(obj, Dispatcher) and isinstance(obj._cache, NullCache):
+            if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None),
+                                                          NullCache):
                 try:
                     obj.enable_caching()
                 except RuntimeError:  # numba: no writable place for this module's cache
