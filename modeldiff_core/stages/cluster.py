@@ -27,37 +27,42 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 _kernels_kept = False
 
 
-def keep_umap_kernels() -> int:
+def umap_kernels() -> list:
+    """numba's compiled functions (dispatchers) in the UMAP and pynndescent modules imported
+    so far; none where numba has moved its internals."""
+    import sys
+
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:
+        return []
+    return [obj for name, module in list(sys.modules.items())
+            if module is not None and name.split(".")[0] in ("umap", "pynndescent")
+            for obj in list(vars(module).values()) if isinstance(obj, Dispatcher)]
+
+
+def keep_umap_kernels() -> None:
     """Have numba keep UMAP's (and pynndescent's) compiled kernels on disk, so that only the
     first process on a machine compiles them: most are declared without numba's cache, and
     compiling them took 10 s (30 s cold) at the first map of every dashboard, CLI run and test
     process. The cached machine code is the code numba compiles, so maps are unchanged. Where
-    no cache folder is writable they compile as before. Returns how many kernels it turned on."""
+    no cache folder is writable, or numba has moved its internals, they compile as before."""
     global _kernels_kept
     if _kernels_kept:
-        return 0
-    import sys
-
+        return
     import umap  # noqa: F401  (imports the modules whose kernels are kept)
 
-    _kernels_kept, n = True, 0
-    try:  # numba's internals: a numba that moved them only costs the compile, never a map
+    _kernels_kept = True
+    try:
         from numba.core.caching import NullCache
-        from numba.core.dispatcher import Dispatcher
     except ImportError:
-        return 0
-    for name, module in list(sys.modules.items()):
-        if module is None or name.split(".")[0] not in ("umap", "pynndescent"):
-            continue
-        for obj in list(vars(module).values()):
-            if isinstance(obj, Dispatcher) and isinstance(getattr(obj, "_cache", None),
-                                                          NullCache):
-                try:
-                    obj.enable_caching()
-                except RuntimeError:  # numba: no writable place for this module's cache
-                    continue
-                n += 1
-    return n
+        return
+    for kernel in umap_kernels():
+        if isinstance(getattr(kernel, "_cache", None), NullCache):
+            try:
+                kernel.enable_caching()
+            except RuntimeError:  # numba: no writable place for this module's cache
+                continue
 
 
 def umap_project(x: np.ndarray, n_components: int = 2, seed: int = 0, n_neighbors: int = 15,

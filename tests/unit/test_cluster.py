@@ -91,21 +91,18 @@ def _kmeans_raw(a, k):
 
 
 _MAP_IN_A_NEW_PROCESS = """
-import json, sys
+import json
 import numpy as np
 import umap
-from numba.core.dispatcher import Dispatcher
-from modeldiff_core.stages.cluster import umap_project
+from modeldiff_core.stages.cluster import umap_kernels, umap_project
 
-def kernels():
-    return {id(k): k for name, m in list(sys.modules.items())
-            if m is not None and name.split(".")[0] in ("umap", "pynndescent")
-            for k in vars(m).values() if isinstance(k, Dispatcher) and k.overloads}
+def compiled():
+    return {id(k): k for k in umap_kernels() if k.overloads}
 
-at_import = kernels()  # a few tiny ones are compiled by the import itself, before any map
+at_import = compiled()  # a few tiny ones are compiled by the import itself, before any map
 x = np.random.default_rng(0).standard_normal((60, 16)).astype(np.float32)
 xy = umap_project(x, seed=1)
-fit = [k for i, k in kernels().items() if i not in at_import]
+fit = [k for i, k in compiled().items() if i not in at_import]
 print(json.dumps({"map": xy.tolist(), "used": sum(len(k.overloads) for k in fit),
                   "loaded": sum(sum(k.stats.cache_hits.values()) for k in fit)}))
 """
