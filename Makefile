@@ -25,8 +25,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1
 
+# Two worker processes of one thread each (tests/conftest.py), a test file per worker at a time.
+WORKERS ?= 2
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q --durations=25 tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --durations=25 tests
 
 # The browser test drives Debian's chromium (never a downloaded browser); without it, it skips.
 chromium:
