@@ -294,16 +294,24 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The file lock keeps a second process (the CLI beside the dashboard, a second test worker)
-    # from training the same organism at once; it waits and then finds it built. It lies beside
-    # the sizes' folders, so a size's folder holds organisms only.
-    with _build_lock, FileLock(str(path.parent.parent / f".build-{size}.lock")):
+
+    def lock(organism: str):
+        # A file lock per organism keeps a second process (the CLI beside the dashboard, a
+        # second test worker) from training the same one at once: it waits and then finds it
+        # built, while two different finetunes train side by side. The locks lie beside the
+        # sizes' folders, so a size's folder holds organisms only.
+        return FileLock(str(path.parent.parent / f".build-{size}-{organism}.lock"))
+
+    with _build_lock:
         base = organism_path("base", size, root)
-        if not _is_built(base):
-            _build_base(base, size, progress)
-        if name != "base" and not _is_built(path, steps):
-            _build_finetune(path, base, LAYERED.get(name, name), size, progress,
-                            layers=planted_layers(name, size))
+        with lock("base"):
+            if not _is_built(base):
+                _build_base(base, size, progress)
+        if name != "base":
+            with lock(name):
+                if not _is_built(path, steps):
+                    _build_finetune(path, base, LAYERED.get(name, name), size, progress,
+                                    layers=planted_layers(name, size))
     return path
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -157,7 +158,8 @@ def dictionaries(lm_a, lm_b, layer: int, texts: list[str], settings: FeatureSett
     base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, settings.dictionary)
     bar.advance(2, "fitted")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    # A name of this process's own: two processes fitting the same pair never share a file.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
     n_texts = min(acts_a.n_texts, acts_b.n_texts)
     torch.save({"base": base.state_dict(), "delta": delta.state_dict(),
                 "settings": dataclasses.asdict(settings.dictionary),
