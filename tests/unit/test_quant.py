@@ -61,8 +61,11 @@ def test_kl_and_perplexity_match_a_direct_computation(organism):
     kl = (p * (np.log(p) - np.log(r))).sum(-1)
     actual = ids[0, 1:].numpy()
     assert got["n_tokens"] == len(actual)
-    assert got["kl_mean"] == pytest.approx(kl.mean(), rel=1e-3, abs=1e-7)
-    assert got["kl_median"] == pytest.approx(np.median(kl), rel=1e-3, abs=1e-7)
+    # The reference's log-probs are kept in float32 (half the disk): a token's KL is exact to
+    # about an ulp of a log-prob near -10, 1e-6. The median of near-zero KLs came within 1e-7
+    # at four of five seeds and 1.0e-7 off (of 5.6e-5) at the fifth.
+    assert got["kl_mean"] == pytest.approx(kl.mean(), rel=1e-3, abs=1e-6)
+    assert got["kl_median"] == pytest.approx(np.median(kl), rel=1e-3, abs=1e-6)
     assert got["top1_agreement"] == pytest.approx((p.argmax(-1) == r.argmax(-1)).mean())
     ppl = np.exp(-np.log(p[np.arange(len(actual)), actual]).mean())
     assert got["ppl_ref"] == pytest.approx(ppl, rel=1e-5)
