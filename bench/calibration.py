@@ -1,6 +1,6 @@
 """Calibration of the held-out tests on simulated nulls: for each test (discriminative,
-generative, cluster) and scenario, the false-positive rate at alpha of the old text-level test
-and of the new prompt-level one on the same simulated worlds, with its standard error, and
+generative, cluster, probe) and scenario, the false-positive rate at alpha of the old test
+and of the new one on the same simulated worlds, with its standard error, and
 their power on a planted effect. See modeldiff_core/hypotheses/calibration.py for the worlds.
 
     python bench/calibration.py [--reps 1000] [--json]
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--tests", help="comma-separated subset: discriminative,generative,cluster")
+    parser.add_argument("--tests", help="comma-separated subset: discriminative,generative,cluster,probe")
     parser.add_argument("--json", action="store_true", help="end with the rows as one JSON line")
     args = parser.parse_args()
     t0 = time.perf_counter()

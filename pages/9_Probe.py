@@ -15,10 +15,11 @@ from modeldiff_core.render.figures import probe_figure
 st.set_page_config(page_title="modeldiff · probe", layout="wide")
 st.title("Probe")
 st.caption("Each round the assistant, told the hypothesis, writes a probe; a hidden model — A or "
-           "B by a fair coin — answers it; the assistant guesses which model it was. Every round "
-           "is one trial: accuracy is tested against 1/2 with an exact binomial test, q-values "
-           "are Benjamini-Hochberg across the probed hypotheses, and the same game with an empty "
-           "hypothesis is the control.")
+           "B by a fair coin — answers it; the assistant guesses which model it was. The control "
+           "guesses the same rounds without the hypothesis. A hypothesis is probe-validated when "
+           "it beats the control on the rounds where only one arm was right (McNemar's exact "
+           "test, one-sided; q-values Benjamini-Hochberg across the probed hypotheses): beating "
+           "1/2 is not enough, as the models' style alone can give them away.")
 store = get_store()
 run_id = pick_run("probe_run")
 if run_id is None:
@@ -74,21 +75,24 @@ if summary is None or not summary["hypotheses"]:
     st.stop()
 probed = summary["hypotheses"]
 for h in probed:  # st.text: hypothesis text is never markup
-    c = h["control"]
-    control = (f"control {c['correct']}/{c['n']} right (p = {c['p_value']:.2g})" if c["n"]
+    c, pair = h["control"], h["paired"]
+    control = (f"control {c['correct']}/{c['n']} right on the same rounds; the hypothesis won "
+               f"{pair['won']} and lost {pair['lost']} of those they split (paired p = "
+               f"{h['p_value']:.2g}, q = {h['q_value']:.2g})" if c["n"]
                else "control not played yet")
     st.text(f"{'PROBE-VALIDATED' if h['probe_validated'] else 'not probe-validated'}  "
-            f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy {h['accuracy']:.2f}, "
-            f"p = {h['p_value']:.2g}, q = {h['q_value']:.2g}); {control} — {h['text']}")
+            f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy {h['accuracy']:.2f}); "
+            f"{control} — {h['text']}")
 rows = [{"id": h["hypothesis_id"], "probe-validated": "yes" if h["probe_validated"] else "no",
          "hypothesis": h["text"], "right": f"{h['correct']}/{h['n']}", "accuracy": h["accuracy"],
-         "p": h["p_value"], "q": h["q_value"], "control": f"{h['control']['correct']}/"
-         f"{h['control']['n']}", "control accuracy": h["control_accuracy"],
-         "control p": h["control_p_value"]} for h in probed]
+         "control": f"{h['control']['correct']}/{h['control']['n']}",
+         "control accuracy": h["control_accuracy"],
+         "won / lost": f"{h['paired']['won']} / {h['paired']['lost']}",
+         "p (paired)": h["p_value"], "q": h["q_value"]} for h in probed]
 sci = st.column_config.NumberColumn(format="%.1e")
 two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-             column_config={"p": sci, "q": sci, "control p": sci, "accuracy": two,
+             column_config={"p (paired)": sci, "q": sci, "accuracy": two,
                             "control accuracy": two})
 st.plotly_chart(probe_figure(probed), key="probe-accuracy")
 

@@ -3,8 +3,9 @@ its predicate's rate differed most between A and B (then with plain wrappings of
 those run out), and guesses by the likelihood of the hidden model's answers under each model's
 rate on that prompt, as measured on the discovery texts.
 
-Without a hypothesis (the control) it has nothing to go on: it probes with the discovery prompts
-in a seeded order and guesses by a seeded fair coin, with belief 0.5."""
+Without a hypothesis (the control, which guesses the hypothesis arm's own rounds) it has nothing
+to go on: it guesses by a seeded fair coin, with belief 0.5 (and, asked for a probe, gives the
+discovery prompts in a seeded order)."""
 from __future__ import annotations
 
 import hashlib

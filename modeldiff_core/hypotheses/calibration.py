@@ -35,7 +35,8 @@ JUDGE_BATCH = 10  # what the chat assistant packs into one call
 NULLS = {"discriminative": ["identical", "heterogeneous", "judge drift"],
          "generative": ["identical", "heterogeneous", "donors 50% B", "donors 70% B",
                         "donors 90% B"],
-         "cluster": ["identical", "heterogeneous"]}
+         "cluster": ["identical", "heterogeneous"],
+         "probe": ["identical", "style only"]}
 PLANTED = "planted"
 
 
@@ -238,12 +239,49 @@ def _cluster_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[fl
     return float(row["fisher_p"].iloc[0]), float(row["p_value"].iloc[0])
 
 
+# --------------------------------------------------------------------------- probe
+
+PROBE_ROUNDS, PROBE_GAMES = 12, 3  # the CLI's default game
+STYLE_CUE = 0.3  # share of rounds whose answers give B away by style alone, to either arm
+HYPOTHESIS_CUE = 0.5  # planted: share of the other rounds where the hypothesis names what shows
+
+
+def _probe_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
+    """One probe game of the CLI's size, through `summarise`. Each round's hidden model is a
+    fair coin. "style only": in STYLE_CUE of the rounds B's answers carry a style cue that any
+    guesser reads, with or without the hypothesis (a guesser shown labelled examples); in the
+    rest each arm guesses by a coin of its own — both arms right 65% of the time, the
+    hypothesis adding nothing. "planted": the hypothesis arm also reads the hypothesis'
+    behaviour in HYPOTHESIS_CUE of the rounds without a cue. Old: the arm against 1/2; new:
+    the arm against the control on the same rounds."""
+    from ..methods.probe.summary import summarise
+    from .types import ProbeRound
+
+    cue = STYLE_CUE if scenario != "identical" else 0.0
+    told = HYPOTHESIS_CUE if scenario == PLANTED else 0.0
+    arms: dict[str, list] = {"hypothesis": [], "control": []}
+    for g in range(PROBE_GAMES):
+        for r in range(PROBE_ROUNDS):
+            hidden = "B" if rng.random() < 0.5 else "A"
+            seen = rng.random() < cue  # the answers give it away, to both arms
+            shown = rng.random() < told
+            for arm, knows in (("hypothesis", shown), ("control", False)):
+                right = seen or knows or rng.random() < 0.5
+                guess = hidden if right else ("A" if hidden == "B" else "B")
+                arms[arm].append(ProbeRound(g, r, f"probe {g}.{r}", hidden, [f"answer {g}.{r}"],
+                                            guess, 0.5))
+    (h,) = summarise([{"hypothesis_id": "h1", "text": "", "rounds": arms["hypothesis"],
+                       "control_rounds": arms["control"]}], 0.05)
+    return h["p_vs_chance"], h["p_value"]
+
+
 REPS: dict[str, Callable] = {"discriminative": _discriminative_rep,
-                             "generative": _generative_rep, "cluster": _cluster_rep}
+                             "generative": _generative_rep, "cluster": _cluster_rep,
+                             "probe": _probe_rep}
 # The p-values each repetition returns, in order. "old-paired": the old generative pairs
 # (donors from both models) under the new paired test, to show the donors' bias on its own.
 METHODS = {"discriminative": ("old", "new"), "generative": ("old", "old-paired", "new"),
-           "cluster": ("old", "new")}
+           "cluster": ("old", "new"), "probe": ("old", "new")}
 
 
 def simulate(test: str, scenario: str, reps: int, seed: int = 0) -> np.ndarray:

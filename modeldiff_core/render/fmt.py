@@ -121,26 +121,29 @@ def lens_tables(lens: dict) -> dict:
     return tables
 
 
-PROBE_HEAD = ["hypothesis", "right", "accuracy", "p", "q", "probe-validated", "control right",
-              "control accuracy", "control p"]
+PROBE_HEAD = ["hypothesis", "right", "accuracy", "control right", "control accuracy",
+              "won / lost", "p (paired)", "q", "probe-validated"]
 
 
 def probe_rows(probe: dict) -> list[list[str]]:
     """One row per probed hypothesis (strings; the hypothesis' text is the caller's to escape)."""
     return [[f"{h['hypothesis_id']}: {h['text']}", f"{h['correct']}/{h['n']}",
-             fmt_num(h["accuracy"]), fmt_p(h["p_value"]), fmt_p(h["q_value"]),
-             "yes" if h["probe_validated"] else "no",
-             f"{h['control']['correct']}/{h['control']['n']}", fmt_num(h["control_accuracy"]),
-             fmt_p(h["control_p_value"])] for h in probe["hypotheses"]]
+             fmt_num(h["accuracy"]), f"{h['control']['correct']}/{h['control']['n']}",
+             fmt_num(h["control_accuracy"]), f"{h['paired']['won']} / {h['paired']['lost']}",
+             fmt_p(h["p_value"]), fmt_p(h["q_value"]), "yes" if h["probe_validated"] else "no"]
+            for h in probe["hypotheses"]]
 
 
 def probe_caption(probe: dict) -> str:
     s = probe["settings"]
     return (f"Each round an assistant told the hypothesis writes a probe, a hidden model (A or B "
             f"by a fair coin) gives {s.get('answers')} answer(s), and the assistant guesses which "
-            f"it was; exact binomial test against 1/2, Benjamini–Hochberg across the probed "
-            f"hypotheses (probe-validated at q < {s.get('alpha', 0.05)}); the control plays the "
-            "same game with an empty hypothesis.")
+            "it was; the control guesses the same rounds (same probes, hidden models and "
+            "answers) with an empty hypothesis. Probe-validated: the hypothesis beats the "
+            "control — won / lost counts the rounds where only one arm was right, McNemar's "
+            "exact test, one-sided — at q < "
+            f"{s.get('alpha', 0.05)} (Benjamini–Hochberg across the probed hypotheses). Beating "
+            "1/2 is not enough: the models' style alone can give that away.")
 
 
 def feature_caption(lens: dict) -> str:

@@ -75,15 +75,17 @@ def layers_summary(result: dict) -> str:
 
 
 def probe_summary(result: dict) -> str:
-    """One line per probed hypothesis: accuracy with its binomial p and q, and the control's."""
+    """One line per probed hypothesis: both arms' rounds right, and the paired test against the
+    control with its q."""
     lines = []
     for h in result["hypotheses"]:
         verdict = "probe-validated" if h["probe_validated"] else "not probe-validated"
+        pair = h["paired"]
         lines.append(f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy "
-                     f"{h['accuracy']:.2f}, p = {h['p_value']:.2g}, q = {h['q_value']:.2g}; "
-                     f"{verdict}); control {h['control']['correct']}/{h['control']['n']} "
-                     f"(accuracy {h['control_accuracy']:.2f}, p = {h['control_p_value']:.2g}) "
-                     f"- {h['text']}")
+                     f"{h['accuracy']:.2f}); control {h['control']['correct']}/"
+                     f"{h['control']['n']} right on the same rounds; of the rounds they split, "
+                     f"the hypothesis won {pair['won']} and lost {pair['lost']}: p = "
+                     f"{h['p_value']:.2g}, q = {h['q_value']:.2g}; {verdict} - {h['text']}")
     return "\n".join(lines) or "nothing was probed"
 
 

@@ -15,6 +15,7 @@ REPS = 400
     ("discriminative", "judge drift", "old"),     # every judge call shifts its scores
     ("cluster", "heterogeneous", "old"),
     ("generative", "donors 90% B", "old-paired"),  # donor sentences mostly B's own text
+    ("probe", "style only", "old"),  # the guesser reads B's style, with or without the hypothesis
 ])
 def test_new_test_holds_its_level_where_the_old_does_not(test, scenario, old_method):
     p = simulate(test, scenario, REPS, seed=seeded(1))

@@ -1,7 +1,7 @@
 """The probe game on a stored run with fake hidden models (no weights): the binomial test against
 brute force, the game at chance under a simulated null, the offline assistant's power on a real
-difference, the control at chance, resume with no round replayed, the coin's fairness, and the
-refusals."""
+difference, the control at chance on the same rounds, a style-only guesser not validated, resume
+with no round replayed, the coin's fairness, and the refusals."""
 import math
 import random
 
@@ -111,7 +111,8 @@ def test_under_a_simulated_null_the_game_rejects_at_most_alpha():
     """Both hidden models the same: over many seeds (each its own coins and answers), the
     hypothesis arm is at chance — the share of games rejected at 0.05 stays at most 0.05 (up to
     Monte Carlo error), and accuracy averages 1/2."""
-    rejected, accuracies = 0, []
+    rejected = rejected_vs_chance = 0
+    accuracies = []
     settings = ProbeSettings(rounds=12, games=1, answers=2)
     n_sims = 80
     with Store() as store:
@@ -121,8 +122,10 @@ def test_under_a_simulated_null_the_game_rejects_at_most_alpha():
             out = _play(store, run_id, {"A": model, "B": model}, settings,
                        seed=seeded(sim))["hypotheses"][0]
             rejected += out["p_value"] < 0.05
+            rejected_vs_chance += out["p_vs_chance"] < 0.05
             accuracies.append(out["accuracy"])
-    assert rejected / n_sims <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n_sims)
+    for count in (rejected, rejected_vs_chance):  # against the control, and against 1/2
+        assert count / n_sims <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n_sims)
     assert abs(np.mean(accuracies) - 0.5) < 4 * math.sqrt(0.25 / (12 * n_sims))
 
 
@@ -136,9 +139,53 @@ def test_the_offline_assistant_tells_a_real_difference_apart_and_its_control_doe
     assert out["probe_validated"] and out["q_value"] < 0.05
     assert all("sea" in r["probe"] for r in out["rounds"])
     assert out["control"]["n"] == 36 and out["control_p_value"] > 0.05
+    # The control guessed the same rounds: the same probes, hidden models and answers.
+    same = ("game", "round", "probe", "hidden", "answers")
+    assert [[r[k] for k in same] for r in out["control"]["rounds"]] == \
+        [[r[k] for k in same] for r in out["rounds"]]
+    pair = out["paired"]
+    assert pair["n"] == 36 and pair["won"] > pair["lost"] and out["p_value"] == pair["p_value"]
+    assert out["p_value"] == pytest.approx(binomial_p(pair["won"], pair["won"] + pair["lost"]))
     assert {r["hidden"] for r in out["rounds"]} == {"A", "B"}
     assert all(r["answer"] == r["answers"][0] and len(r["answers"]) == 4 for r in out["rounds"])
     assert [g["n"] for g in out["per_game"]] == [12, 12, 12]
+
+
+class StyledModel(FakeModel):
+    """A FakeModel whose answers end with " !" at `style` (seeded per answer)."""
+
+    def __init__(self, rate: float, style: float):
+        super().__init__(rate)
+        self.style = style
+
+    def answer(self, prompt, settings, seeds, run_id=None):
+        return [t + (" !" if random.Random(f"style:{s}").random() < self.style else "")
+                for t, s in zip(super().answer(prompt, settings, seeds, run_id), seeds)]
+
+
+class StyleGuesser(OfflineAssistant):
+    """A guesser that reads only a style cue of B's answers, told the hypothesis or not (as an
+    LLM shown labelled examples may)."""
+
+    def guess(self, hypothesis, history, probe, answers, ctx):
+        return ("B", 0.9) if any(a.endswith("!") for a in answers) else ("A", 0.6)
+
+
+def test_a_guesser_that_reads_only_style_beats_chance_but_not_its_control():
+    """B's answers carry a style cue; both models mention cats alike, so the cats hypothesis
+    tells the guesser nothing. It beats 1/2 by style alone — the old test, against 1/2, called
+    that probe-validated — and guesses exactly as its control does, so it is not."""
+    with Store() as store:
+        a, b = FakeModel(0.3), StyledModel(0.3, style=0.8)
+        run_id = _run(store, a, b)
+        chosen = chosen_hypotheses(store, run_id, "offline", ["h1"])
+        out = probe_run(store, run_id, "offline", chosen,
+                        Players(StyleGuesser(), {"A": a, "B": b}, GenerationSettings()),
+                        ProbeSettings())["hypotheses"][0]
+    assert out["accuracy"] >= 0.8 and out["p_vs_chance"] < 0.001  # what the old test used
+    assert out["control_accuracy"] == out["accuracy"]
+    assert out["paired"] == {"n": 36, "won": 0, "lost": 0, "p_value": 1.0}
+    assert not out["probe_validated"] and out["q_value"] == 1.0
 
 
 def test_an_interrupted_game_resumes_without_replaying_a_round():
@@ -151,10 +198,11 @@ def test_an_interrupted_game_resumes_without_replaying_a_round():
         with pytest.raises(KeyboardInterrupt):
             _play(store, run_id, {"A": a, "B": b})
         kept = len(store.probe_rounds(run_id, "offline", ProbeSettings().key(0)))
-        assert 0 < kept < 72
+        assert 0 < kept < 36  # killed in the hypothesis arm
         a2, b2 = FakeModel(0.05), FakeModel(0.6)
         resumed = _play(store, run_id, {"A": a2, "B": b2})
-        assert a2.calls + b2.calls == 72 - kept  # only the missing rounds were played
+        # Only the missing rounds were played; the control asks the models nothing.
+        assert a2.calls + b2.calls == 36 - kept
         assert stored_probe(store, run_id, "offline")["hypotheses"] == resumed["hypotheses"]
     assert resumed["hypotheses"] == whole["hypotheses"]
 
@@ -206,7 +254,7 @@ def test_more_rounds_extend_the_stored_games():
         _play(store, run_id, {"A": FakeModel(0.05), "B": FakeModel(0.6)}, ProbeSettings(rounds=4))
         a, b = FakeModel(0.05), FakeModel(0.6)
         out = _play(store, run_id, {"A": a, "B": b}, ProbeSettings(rounds=6))["hypotheses"][0]
-    assert a.calls + b.calls == 2 * 3 * 2 and out["n"] == 18
+    assert a.calls + b.calls == 3 * 2 and out["n"] == 18
 
 
 def test_what_cannot_be_probed_is_refused_with_the_reason():

@@ -1,9 +1,10 @@
 """The probe game: for each hypothesis, games of rounds in which the assistant writes a probe,
 a hidden model (A or B by a seeded fair coin) answers it with the run's sampling settings, and
-the assistant guesses which model answered. The same game is played with the hypothesis left
-out (the control). Every round is stored as it finishes, so an interrupted game resumes at its
-first missing round, and a replayed round sends the assistant the same requests (a cached LLM
-answers them again for free).
+the assistant guesses which model answered. The control guesses the very same rounds — the
+same probes, hidden models and answers — with the hypothesis left out, so the two arms differ
+only in what the guesser was told (the paired test in `summary`). Every round is stored as it
+finishes, so an interrupted game resumes at its first missing round, and a replayed round sends
+the assistant the same requests (a cached LLM answers them again for free).
 
 Why each round is one fair trial: the coin of a round is drawn afresh, independently of
 everything before it. Where the hypothesis says nothing that tells the models apart, the
@@ -97,23 +98,37 @@ class Players:
     generation: object  # GenerationSettings
 
 
+def _same_round(a: ProbeRound, b: ProbeRound) -> bool:
+    return (a.probe, a.hidden, list(a.answers)) == (b.probe, b.hidden, list(b.answers))
+
+
 def play(store, game: Game, players: Players, ctx: ProbeContext, settings: ProbeSettings,
-         stored: pd.DataFrame, bar: Optional[StageProgress] = None) -> list[ProbeRound]:
-    """Every round of the arm's games, stored ones read back, missing ones played and stored."""
+         stored: pd.DataFrame, bar: Optional[StageProgress] = None,
+         paired: Optional[list[ProbeRound]] = None) -> list[ProbeRound]:
+    """Every round of the arm's games, stored ones read back, missing ones played and stored.
+    `paired` (the control): the hypothesis arm's rounds, whose probes, hidden models and
+    answers this arm guesses again; a stored round of another probe is played anew."""
     key, seed, assistant = settings.key(ctx.seed), ctx.seed, players.assistant
     done = _stored_rounds(stored, game.hypothesis_id, game.arm)
+    given = {(r.game, r.round): r for r in paired or []}
     out = []
     for g in range(settings.games):
         history: list[ProbeRound] = []
         for r in range(settings.rounds):
-            got = done.get((g, r))
+            got, twin = done.get((g, r)), given.get((g, r))
+            if got is not None and twin is not None and not _same_round(got, twin):
+                got = None
             if got is None:
                 here = replace(ctx, game=g, round=r, rounds=settings.rounds)
-                probe = assistant.write_probe(game.hypothesis, history, here)
-                hidden = hidden_model(seed, game.hypothesis_id, game.arm, g, r)
-                seeds = answer_seeds(seed, game.hypothesis_id, game.arm, g, r, settings.answers)
-                answers = players.sources[hidden].answer(probe, players.generation, seeds,
-                                                         game.run_id)
+                if twin is not None:
+                    probe, hidden, answers = twin.probe, twin.hidden, list(twin.answers)
+                else:
+                    probe = assistant.write_probe(game.hypothesis, history, here)
+                    hidden = hidden_model(seed, game.hypothesis_id, game.arm, g, r)
+                    seeds = answer_seeds(seed, game.hypothesis_id, game.arm, g, r,
+                                         settings.answers)
+                    answers = players.sources[hidden].answer(probe, players.generation, seeds,
+                                                             game.run_id)
                 guess, confidence = assistant.guess(game.hypothesis, history, probe, answers, here)
                 got = ProbeRound(g, r, probe, hidden, answers, guess, confidence)
                 store.save_probe_round(game.run_id, game.hypothesis_set, game.hypothesis_id, key,

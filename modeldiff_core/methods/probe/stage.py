@@ -73,10 +73,13 @@ def probe_run(store, run_id: str, hypothesis_set: str, chosen: pd.DataFrame, pla
     for row in chosen.itertuples():
         h = Hypothesis(row.text, row.direction, row.source, row.predicate, row.evidence)
         memo = replace(ctx, memo={})  # one hypothesis' ranking of prompts, its rates by probe
-        rounds = {arm: play(store, Game(run_id, hypothesis_set, row.hypothesis_id,
-                                        h if arm == "hypothesis" else None, arm),
-                            players, memo, settings, stored, bar)
-                  for arm in ARMS}
+        rounds = {"hypothesis": play(store, Game(run_id, hypothesis_set, row.hypothesis_id, h,
+                                                 "hypothesis"), players, memo, settings, stored,
+                                     bar)}
+        # The control guesses the hypothesis arm's own rounds, without the hypothesis.
+        rounds["control"] = play(store, Game(run_id, hypothesis_set, row.hypothesis_id, None,
+                                             "control"), players, memo, settings, stored, bar,
+                                 paired=rounds["hypothesis"])
         played.append({"hypothesis_id": row.hypothesis_id, "text": row.text,
                        "rounds": rounds["hypothesis"], "control_rounds": rounds["control"]})
     # Benjamini-Hochberg over every hypothesis of the set probed with these settings, those of
