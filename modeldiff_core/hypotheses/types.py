@@ -42,6 +42,12 @@ class ProbeRound:
     def correct(self) -> bool:
         return self.guess == self.hidden
 
+    def same_trial(self, other: "ProbeRound") -> bool:
+        """The same probe put to the same hidden model, with the same answers: the control
+        guesses the hypothesis arm's rounds, and is paired with them only where this holds."""
+        return (self.probe, self.hidden, list(self.answers)) == (other.probe, other.hidden,
+                                                                 list(other.answers))
+
 
 @dataclass
 class ProbeContext:

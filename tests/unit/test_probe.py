@@ -188,6 +188,23 @@ def test_a_guesser_that_reads_only_style_beats_chance_but_not_its_control():
     assert not out["probe_validated"] and out["q_value"] == 1.0
 
 
+def test_a_stored_control_round_of_another_probe_is_not_paired_and_is_guessed_again():
+    with Store() as store:
+        a, b = FakeModel(0.05), FakeModel(0.6)
+        run_id = _run(store, a, b)
+        settings = ProbeSettings(rounds=2, games=1)
+        first = _play(store, run_id, {"A": a, "B": b}, settings)["hypotheses"][0]
+        # An older game's control round, with a probe of its own, in place of round 0's.
+        older = dict(first["control"]["rounds"][0], probe="an older control's own probe")
+        store.save_probe_round(run_id, "offline", "h1", settings.key(0), "control", older)
+        assert stored_probe(store, run_id, "offline")["hypotheses"][0]["paired"]["n"] == 1
+        a2, b2 = FakeModel(0.05), FakeModel(0.6)
+        again = _play(store, run_id, {"A": a2, "B": b2}, settings)["hypotheses"][0]
+    assert a2.calls + b2.calls == 0  # the arm's own rounds were stored: only a guess is asked
+    assert again["control"]["rounds"][0]["probe"] == first["rounds"][0]["probe"]
+    assert again["paired"]["n"] == 2 and again == first
+
+
 def test_an_interrupted_game_resumes_without_replaying_a_round():
     with Store() as store:
         a, b = FakeModel(0.05), FakeModel(0.6)

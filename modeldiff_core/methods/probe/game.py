@@ -98,10 +98,6 @@ class Players:
     generation: object  # GenerationSettings
 
 
-def _same_round(a: ProbeRound, b: ProbeRound) -> bool:
-    return (a.probe, a.hidden, list(a.answers)) == (b.probe, b.hidden, list(b.answers))
-
-
 def play(store, game: Game, players: Players, ctx: ProbeContext, settings: ProbeSettings,
          stored: pd.DataFrame, bar: Optional[StageProgress] = None,
          paired: Optional[list[ProbeRound]] = None) -> list[ProbeRound]:
@@ -116,7 +112,7 @@ def play(store, game: Game, players: Players, ctx: ProbeContext, settings: Probe
         history: list[ProbeRound] = []
         for r in range(settings.rounds):
             got, twin = done.get((g, r)), given.get((g, r))
-            if got is not None and twin is not None and not _same_round(got, twin):
+            if got is not None and twin is not None and not got.same_trial(twin):
                 got = None
             if got is None:
                 here = replace(ctx, game=g, round=r, rounds=settings.rounds)

@@ -50,8 +50,7 @@ def paired_test(rounds: list[ProbeRound], control_rounds: list[ProbeRound]) -> d
     won = lost = n = 0
     for r in rounds:
         c = control.get((r.game, r.round))
-        if c is None or (c.probe, c.hidden, list(c.answers)) != (r.probe, r.hidden,
-                                                               list(r.answers)):
+        if c is None or not c.same_trial(r):
             continue
         n += 1
         won += r.correct and not c.correct
