@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from ..assistants.base import Assistant
@@ -157,13 +158,21 @@ def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
 
 
 def apply_bh(store, run_id: str, hypothesis_set: str, alpha: float) -> pd.DataFrame:
-    """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha."""
+    """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha.
+    Every hypothesis of the set is in the discriminative family: one whose test failed (a
+    malformed judge answer, every score dropped) or has not run yet counts as p = 1, so a
+    failure never shrinks the family and eases the others' correction."""
     val = store.validations(run_id, hypothesis_set)
     if val.empty:
         return val
+    hypotheses = store.hypotheses(run_id, hypothesis_set)["hypothesis_id"]
     for test in ("discriminative", "generative"):
         part = val[val["test"] == test]
-        q = stats.benjamini_hochberg(part["p_value"].astype(float).to_numpy())
+        p = part["p_value"].astype(float).to_numpy()
+        if test == "discriminative":
+            untested = len(set(hypotheses) - set(part["hypothesis_id"]))
+            p = np.concatenate([np.nan_to_num(p, nan=1.0), np.ones(untested)])
+        q = stats.benjamini_hochberg(p)[:len(part)]
         val.loc[part.index, "q_value"] = q
     val["validated"] = (val["test"] == "discriminative") & (val["q_value"] < alpha)
     store.set_q_values(run_id, hypothesis_set,

@@ -345,6 +345,14 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
     weather = by_text["Model B writes about the weather more than Model A."]
     assert weather["discriminative"] is None and not weather["validated"]
     assert len(first["failed_steps"]) == 1 and "discriminative" in first["failed_steps"][0]
+    # The failed test stays in the family as p = 1: the others' q-values are corrected for it.
+    from modeldiff_core.hypotheses.stats import benjamini_hochberg
+
+    ps = [h["discriminative"]["p_value"] if h["discriminative"] else 1.0
+          for h in first["hypotheses"]]
+    for h, q in zip(first["hypotheses"], benjamini_hochberg(ps)):
+        if h["discriminative"]:
+            assert h["discriminative"]["q_value"] == pytest.approx(q)
     with FakeLLMServer(_assistant_answers) as srv:
         config.assistant_base_url = srv.url + "/v1"
         with Store(db) as st:
