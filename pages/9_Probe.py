@@ -11,6 +11,7 @@ from modeldiff_core.jobs import job_line
 from modeldiff_core.methods.probe.game import ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
+from modeldiff_core.render.fmt import against_control
 
 st.set_page_config(page_title="modeldiff · probe", layout="wide")
 st.title("Probe")
@@ -75,11 +76,7 @@ if summary is None or not summary["hypotheses"]:
     st.stop()
 probed = summary["hypotheses"]
 for h in probed:  # st.text: hypothesis text is never markup
-    c, pair = h["control"], h["paired"]
-    control = (f"control {c['correct']}/{c['n']} right on the same rounds; the hypothesis won "
-               f"{pair['won']} and lost {pair['lost']} of those they split (paired p = "
-               f"{h['p_value']:.2g}, q = {h['q_value']:.2g})" if c["n"]
-               else "control not played yet")
+    control = against_control(h) if h["control"]["n"] else "control not played yet"
     st.text(f"{'PROBE-VALIDATED' if h['probe_validated'] else 'not probe-validated'}  "
             f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy {h['accuracy']:.2f}); "
             f"{control} — {h['text']}")

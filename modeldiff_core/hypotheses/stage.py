@@ -158,7 +158,7 @@ def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
 
 
 def apply_bh(store, run_id: str, hypothesis_set: str, alpha: float) -> pd.DataFrame:
-    """q-values across all of the run's hypotheses, per test; validated = discriminative q < alpha.
+    """q-values across all of the set's hypotheses, per test; validated = discriminative q < alpha.
     Every hypothesis of the set is in the discriminative family: one whose test failed (a
     malformed judge answer, every score dropped) or has not run yet counts as p = 1, so a
     failure never shrinks the family and eases the others' correction."""

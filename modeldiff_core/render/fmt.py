@@ -134,6 +134,15 @@ def probe_rows(probe: dict) -> list[list[str]]:
             for h in probe["hypotheses"]]
 
 
+def against_control(h: dict) -> str:
+    """A probed hypothesis against its control, in words: the control's rounds right and the
+    paired test with its q (the CLI summary and the Probe page say it alike)."""
+    c, pair = h["control"], h["paired"]
+    return (f"control {c['correct']}/{c['n']} right on the same rounds; of the rounds they "
+            f"split, the hypothesis won {pair['won']} and lost {pair['lost']}: p = "
+            f"{h['p_value']:.2g}, q = {h['q_value']:.2g}")
+
+
 def probe_caption(probe: dict) -> str:
     s = probe["settings"]
     return (f"Each round an assistant told the hypothesis writes a probe, a hidden model (A or B "

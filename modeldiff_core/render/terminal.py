@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .fmt import against_control
+
 
 def bench_summary(bench: dict) -> str:
     lines = [f"{'truth':<58} {'recovered':<9} {'score':>5}  best validated hypothesis"]
@@ -80,12 +82,8 @@ def probe_summary(result: dict) -> str:
     lines = []
     for h in result["hypotheses"]:
         verdict = "probe-validated" if h["probe_validated"] else "not probe-validated"
-        pair = h["paired"]
         lines.append(f"{h['hypothesis_id']}: {h['correct']}/{h['n']} right (accuracy "
-                     f"{h['accuracy']:.2f}); control {h['control']['correct']}/"
-                     f"{h['control']['n']} right on the same rounds; of the rounds they split, "
-                     f"the hypothesis won {pair['won']} and lost {pair['lost']}: p = "
-                     f"{h['p_value']:.2g}, q = {h['q_value']:.2g}; {verdict} - {h['text']}")
+                     f"{h['accuracy']:.2f}); {against_control(h)}; {verdict} - {h['text']}")
     return "\n".join(lines) or "nothing was probed"
 
 
