@@ -35,6 +35,11 @@ def _hypothesis_rows(store, run_id: str, hypothesis_set: str) -> list[dict]:
                                      ("accuracy", "auc", "p_value", "ci_low", "ci_high")}
             row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]),
                                          n_prompts=_count(d.result.get("n_prompts")))
+            if d.result.get("placebo"):  # an LLM judge: what it separates with no hypothesis
+                row["discriminative"].update(
+                    placebo_auc=_num(d.result["placebo"].get("auc")),
+                    **{k: _num(d.result.get(k)) for k in
+                       ("added_auc", "added_auc_ci_low", "added_auc_ci_high", "p_vs_chance")})
             row["validated"] = bool(d.validated)
         if g is not None and g.result.get("skipped"):  # a side without log-probs: say so
             row["generative_skipped"] = g.result["skipped"]

@@ -6,7 +6,7 @@ from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import config_for_run, config_to_dict
-from modeldiff_core.render.fmt import coverage_line
+from modeldiff_core.render.fmt import coverage_line, placebo_clause
 from modeldiff_core.results import current_result
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
@@ -48,7 +48,9 @@ b = result["baseline"]
 st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "
          f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha. "
          "p and q are prompt-level: A's and B's held-out texts are paired by prompt and the "
-         "per-prompt difference is sign-flipped over prompts; accuracy is balanced accuracy.")
+         "per-prompt difference is sign-flipped over prompts; accuracy is balanced accuracy. "
+         "An LLM judge must beat itself under a content-free placebo hypothesis on the same "
+         "texts: *judge alone* is its AUC there, *added* what the hypothesis adds.")
 st.write(coverage_line(result["coverage"]))
 rows = []
 for h in result["hypotheses"]:
@@ -56,6 +58,7 @@ for h in result["hypotheses"]:
     rows.append({"id": h["id"], "validated": "yes" if h["validated"] else "no",
                  "hypothesis": h["text"], "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
                  "texts": d.get("n"), "prompts": d.get("n_prompts"),
+                 "judge alone AUC": d.get("placebo_auc"), "added AUC": d.get("added_auc"),
                  "p": d.get("p_value"), "q": d.get("q_value"),
                  "generative AUC": g.get("auc"), "generative q": g.get("q_value"),
                  "source": h["source"], "verdict": notes.get(h["id"], {}).get("verdict", "")})
@@ -65,12 +68,12 @@ for h in validated:  # st.text: model and assistant text is shown as plain text,
     d = h["discriminative"]
     st.text(f"VALIDATED  {h['id']}: {h['text']}  — accuracy {d['accuracy']:.2f}, "
             f"AUC {d['auc']:.2f}, n = {d['n']} texts of {d.get('n_prompts')} prompts, "
-            f"q = {d['q_value']:.2g}")
+            f"q = {d['q_value']:.2g}{placebo_clause(d)}")
 sci = st.column_config.NumberColumn(format="%.1e")
 two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
              column_config={"p": sci, "q": sci, "generative q": sci, "accuracy": two, "AUC": two,
-                            "generative AUC": two})
+                            "generative AUC": two, "judge alone AUC": two, "added AUC": two})
 skipped = {h["generative_skipped"] for h in result["hypotheses"] if h.get("generative_skipped")}
 for reason in sorted(skipped):
     st.info(f"Generative test skipped: {reason}")

@@ -40,6 +40,13 @@ class Assistant(ABC):
     def judge(self, hypothesis: Hypothesis, texts: list[str]) -> list[float]:
         """For each text, a score in [0, 1]: how likely it was written by B, given the hypothesis."""
 
+    def judge_needs_placebo(self, hypothesis: Hypothesis) -> bool:
+        """Whether this assistant's judge needs the placebo control: any judge that reads texts
+        for itself (an LLM) may separate the models by a cue the hypothesis does not name, so
+        the hypothesis has to beat the same judge under a content-free hypothesis. A judge that
+        is the hypothesis' own predicate needs none."""
+        return True
+
     def judge_groups(self, hypothesis: Hypothesis, groups: list[list[str]]) -> list[list[float]]:
         """`judge` over groups of texts (one prompt's A and B texts each). An assistant whose
         calls can drift judges each group's texts together; this default judges them flat."""

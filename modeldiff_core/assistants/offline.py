@@ -152,6 +152,9 @@ class OfflineAssistant(Assistant):
                 if qq < self.fdr and e >= self.min_rate_gap]
 
     # ------------------------------------------------------------------ judge
+    def judge_needs_placebo(self, hypothesis):
+        return False  # the judge is the hypothesis' own predicate
+
     def judge(self, hypothesis, texts):
         pred = hypothesis.predicate
         if pred is None:

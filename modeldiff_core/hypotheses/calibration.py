@@ -28,11 +28,20 @@ from ..assistants.offline import OfflineAssistant
 from ..assistants.predicates import predicate_fires, sentences
 from . import stats
 from .types import Hypothesis
-from .validation import discriminative, generative_stats, heldout_texts, paired_heldout, spread_over_prompts
+from .validation import (
+    PLACEBO_TEXT,
+    discriminative,
+    generative_stats,
+    heldout_texts,
+    paired_heldout,
+    spread_over_prompts,
+)
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call
-NULLS = {"discriminative": ["identical", "heterogeneous", "judge drift"],
+MAX_JUDGE_TEXTS = 240  # the held-out budget the pipeline judges by default
+NULLS = {"discriminative": ["identical", "heterogeneous", "skewed", "judge drift", "style cue",
+                            "one text per prompt"],
          "generative": ["identical", "heterogeneous", "donors 50% B", "donors 70% B",
                         "donors 90% B"],
          "cluster": ["identical", "heterogeneous"],
@@ -51,57 +60,85 @@ def _sigmoid(x):
 # ------------------------------------------------------------------ discriminative
 
 class _StubJudge:
-    """A provider for the chat assistant: each judge call answers the texts' true
-    probabilities plus one drift shared by the whole call (a judge in a mood)."""
+    """A provider for the chat assistant. Each text has a probability of "written by B" that
+    any judge reads (its prompt's base rate and, in "style cue", a cue in B's texts that no
+    hypothesis names), plus the hypothesis' behaviour, which the judge sees only when told the
+    hypothesis (never under the placebo). Every call adds noise of its own to each text
+    (U(-0.05, 0.05)) and, for a judge in a mood, one drift shared by the call."""
 
     class client:
         provider = "stub"
 
-    def __init__(self, prob: dict[str, float], drift_sd: float, rng: np.random.Generator):
-        self.prob, self.drift_sd, self.rng = prob, drift_sd, rng
+    def __init__(self, seen: dict[str, float], named: dict[str, float], drift_sd: float,
+                 rng: np.random.Generator):
+        self.seen, self.named, self.drift_sd, self.rng = seen, named, drift_sd, rng
 
     def complete_json(self, system, messages, check=None, **kwargs):
-        texts = json.loads(messages[0]["content"].split("INPUT (JSON):\n", 1)[1])["texts"]
-        return {"scores": [100 * float(v) for v in self.scores(texts)]}
+        data = json.loads(messages[0]["content"].split("INPUT (JSON):\n", 1)[1])
+        told = data["hypothesis"] != PLACEBO_TEXT
+        return {"scores": [100 * float(v) for v in self.scores(data["texts"], told)]}
 
-    def scores(self, texts: list[str]) -> np.ndarray:
+    def scores(self, texts: list[str], told: bool) -> np.ndarray:
         drift = self.rng.normal(0, self.drift_sd) if self.drift_sd else 0.0
-        return np.clip(np.array([self.prob[t] for t in texts]) + drift, 0, 1)
+        p = np.array([self.seen[t] + (self.named[t] if told else 0.0) for t in texts])
+        return np.clip(p + self.rng.uniform(-0.05, 0.05, len(texts)) + drift, 0, 1)
+
+
+STYLE_CUE_SHIFT = 0.15  # "style cue": B's texts look this much likelier B's to any judge
+
+
+def _named_effect(rng: np.random.Generator, scenario: str) -> np.ndarray:
+    """Per prompt, how much likelier B's texts look than A's to a judge told the hypothesis
+    (probability units, |e| <= 0.45 so nothing is clipped). Null scenarios have mean zero:
+    "heterogeneous" symmetric, "skewed" a common small effect for B against a rare large one
+    for A (a sign flip assumes symmetry, which this breaks)."""
+    if scenario == "heterogeneous":
+        return rng.uniform(-0.4, 0.4, N_PROMPTS)
+    if scenario == "skewed":  # mean 0.9 * 0.05 - 0.1 * 0.45 = 0; a one-sided test's bad tail
+        return np.where(rng.random(N_PROMPTS) < 0.1, -0.45, 0.05)
+    if scenario == PLANTED:
+        return rng.uniform(0.0, 0.1, N_PROMPTS)
+    return np.zeros(N_PROMPTS)
 
 
 def _discriminative_world(rng: np.random.Generator, scenario: str):
-    m = _texts_per_prompt(rng)
-    difficulty = rng.normal(0, 1, N_PROMPTS)  # some prompts look B-like for both models
-    effect = {"identical": np.zeros(N_PROMPTS), "judge drift": np.zeros(N_PROMPTS),
-              "heterogeneous": rng.normal(0, 3.0, N_PROMPTS),
-              PLANTED: rng.normal(0.6, 0.5, N_PROMPTS)}[scenario]
+    m = np.ones(N_PROMPTS, int) if scenario == "one text per prompt" else _texts_per_prompt(rng)
+    base = rng.uniform(0.3, 0.7, N_PROMPTS)  # some prompts look B-like for both models
+    effect = _named_effect(rng, scenario)
+    cue = STYLE_CUE_SHIFT if scenario == "style cue" else 0.0
     rows = []
     for p in range(N_PROMPTS):
         for k in range(m[p]):
             for side, sign in (("A", -1), ("B", 1)):
-                logit = 0.4 * (difficulty[p] + rng.normal()) + sign * effect[p] / 2
-                rows.append((side, p, k, f"t{p}.{k}.{side}", float(_sigmoid(logit))))
-    val = pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "prob"])
+                seen = base[p] + rng.uniform(-0.05, 0.05) + (cue if side == "B" else 0.0) - cue / 2
+                rows.append((side, p, k, f"t{p}.{k}.{side}", seen, sign * effect[p] / 2))
+    val = pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "seen", "named"])
     return val, (0.1 if scenario == "judge drift" else 0.0)
 
 
-def _discriminative_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
+def _discriminative_rep(rng: np.random.Generator, scenario: str,
+                        seed: int) -> tuple[float, float, float]:
     from ..assistants.chat import ChatAssistant
 
     val, drift = _discriminative_world(rng, scenario)
-    prob = dict(zip(val["text"], val["prob"]))
     h = Hypothesis("Model B does the thing.")
-    # New: the production layout and call packing, the prompt-level test.
-    judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
-    stub = _StubJudge(prob, drift, rng)
+    stub = _StubJudge(dict(zip(val["text"], val["seen"])), dict(zip(val["text"], val["named"])),
+                      drift, rng)
+    # New: the held-out budget as the pipeline uses it, its call packing, the test against
+    # the placebo.
+    judged = heldout_texts(val, paired_heldout(val, MAX_JUDGE_TEXTS, seed), seed)
     new = discriminative(ChatAssistant(stub, judge_batch=JUDGE_BATCH), h, judged, seed,
                          n_resamples=999, n_boot=0)
     # Old: texts sorted by side, flat batches of ten (so all-A or all-B calls), binomial.
     flat = val.sort_values(["side", "prompt_id", "sample_idx"])
-    scores = np.concatenate([stub.scores(flat["text"].iloc[i:i + JUDGE_BATCH].tolist())
+    scores = np.concatenate([stub.scores(flat["text"].iloc[i:i + JUDGE_BATCH].tolist(), True)
                              for i in range(0, len(flat), JUDGE_BATCH)])
     correct = int(((scores > 0.5) == (flat["side"].to_numpy() == "B")).sum())
-    return stats.binomial_test_p(correct, len(flat)), new["p_value"]
+    # Old-prompt: the test before the placebo, the same scores' per-prompt B - A sign-flipped.
+    rate_b, rate_a = stats.per_prompt_rates(np.asarray(new["scores"]), judged["side"].to_numpy(),
+                                            judged["prompt_id"].to_numpy())
+    old_prompt = stats.sign_flip_p(rate_b - rate_a, 999, seed)
+    return stats.binomial_test_p(correct, len(flat)), old_prompt, new["p_value"]
 
 
 # ---------------------------------------------------------------------- generative
@@ -280,7 +317,7 @@ REPS: dict[str, Callable] = {"discriminative": _discriminative_rep,
                              "probe": _probe_rep}
 # The p-values each repetition returns, in order. "old-paired": the old generative pairs
 # (donors from both models) under the new paired test, to show the donors' bias on its own.
-METHODS = {"discriminative": ("old", "new"), "generative": ("old", "old-paired", "new"),
+METHODS = {"discriminative": ("old", "old-prompt", "new"), "generative": ("old", "old-paired", "new"),
            "cluster": ("old", "new"), "probe": ("old", "new")}
 
 

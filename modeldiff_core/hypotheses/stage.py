@@ -1,5 +1,6 @@
 """The hypotheses stage of a run: propose from discovery texts (once per settings), validate each
-hypothesis on the held-out texts (each test stored as it finishes), Benjamini-Hochberg across them."""
+hypothesis on the held-out texts (each test stored as it finishes), Benjamini-Hochberg over the
+run's ledger: every hypothesis of every set tested on these held-out texts."""
 from __future__ import annotations
 
 from typing import Optional
@@ -17,7 +18,9 @@ from .validation import (
     discriminative,
     generative,
     heldout_texts,
+    judge_scores,
     paired_heldout,
+    placebo_hypothesis,
     spread_over_prompts,
 )
 
@@ -80,8 +83,8 @@ def _proposed(store, run_id: str, config, assistant: Assistant,
 def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: dict,
                    progress: Optional[ProgressCallback] = None) -> list[str]:
     """Propose from discovery texts (once per settings; stored), validate each hypothesis on
-    validation texts (each test stored as it finishes), then Benjamini-Hochberg across the
-    run's hypotheses. Returns notes for the researcher (a set put aside)."""
+    validation texts (each test stored as it finishes), then Benjamini-Hochberg over the run's
+    ledger. Returns notes for the researcher (a set put aside, a verdict the ledger changed)."""
     hypothesis_set, seed = config.assistant_settings().hypothesis_set, config.generation.seed
     note, stored = _proposed(store, run_id, config, assistant, progress)
     val = store.generations(run_id, split="validation")
@@ -94,6 +97,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
     # Hypotheses validated before count as done, not as work: the rate is of work done now.
     bar = StageProgress(progress, "validate", len(stored), unit="hypotheses", done=len(finished))
     failed: list[str] = []
+    placebo = _Placebo(assistant, judged, config.judge_mode)
     for row in stored.itertuples():
         if row.hypothesis_id in finished:
             continue
@@ -102,7 +106,8 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
         # touched, and the same run started again retries just the missing steps.
         try:
             if (row.hypothesis_id, "discriminative") not in done_keys:
-                r = discriminative(assistant, h, judged, seed, config.judge_mode)
+                r = discriminative(assistant, h, judged, seed, config.judge_mode,
+                                   placebo_scores=placebo.scores(h))
                 r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
                 store.save_validation(run_id, hypothesis_set, row.hypothesis_id,
                                       "discriminative", r)
@@ -116,8 +121,23 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
             failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
     store.set_run_failures(run_id, hypothesis_set, failed)
-    apply_bh(store, run_id, hypothesis_set, config.alpha)
-    return [note] if note else []
+    return [note] * bool(note) + apply_ledger(store, run_id, config.alpha)
+
+
+class _Placebo:
+    """The held-out texts' scores under the placebo, judged once per stage (in the calls every
+    hypothesis' texts are judged in) and only when some hypothesis' judge needs it."""
+
+    def __init__(self, assistant: Assistant, judged: pd.DataFrame, mode: str):
+        self.assistant, self.judged, self.mode, self._scores = assistant, judged, mode, None
+
+    def scores(self, h: Hypothesis):
+        if not self.assistant.judge_needs_placebo(h):
+            return None
+        if self._scores is None:
+            self._scores = judge_scores(self.assistant, placebo_hypothesis(), self.judged,
+                                        self.mode)
+        return self._scores
 
 
 def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:
@@ -157,24 +177,50 @@ def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
     return r
 
 
-def apply_bh(store, run_id: str, hypothesis_set: str, alpha: float) -> pd.DataFrame:
-    """q-values across all of the set's hypotheses, per test; validated = discriminative q < alpha.
-    Every hypothesis of the set is in the discriminative family: one whose test failed (a
-    malformed judge answer, every score dropped) or has not run yet counts as p = 1, so a
-    failure never shrinks the family and eases the others' correction."""
-    val = store.validations(run_id, hypothesis_set)
-    if val.empty:
-        return val
-    hypotheses = store.hypotheses(run_id, hypothesis_set)["hypothesis_id"]
+def apply_ledger(store, run_id: str, alpha: float) -> list[str]:
+    """q-values over the run's ledger: every hypothesis of every set ever tested on this run's
+    held-out texts (another assistant, other settings, a set put aside), per test, one
+    Benjamini-Hochberg family; validated = discriminative q < alpha. A hypothesis whose test
+    failed (a malformed judge answer, every score dropped) or has not run yet counts as p = 1,
+    so neither a failure nor a new set eases the others' correction. A new set can withdraw
+    an earlier verdict (the family grew): that is never silent — returns a note per verdict
+    that changed."""
+    frames = []
+    for hypothesis_set in store.hypothesis_sets(run_id):
+        val = store.validations(run_id, hypothesis_set).assign(hypothesis_set=hypothesis_set)
+        ids = store.hypotheses(run_id, hypothesis_set)["hypothesis_id"]
+        missing = sorted(set(ids) - set(val.loc[val["test"] == "discriminative", "hypothesis_id"]))
+        frames.append(val)
+        if missing:  # in the family as p = 1, with no row to write back
+            frames.append(pd.DataFrame({"hypothesis_id": missing, "test": "discriminative",
+                                        "p_value": 1.0, "hypothesis_set": hypothesis_set,
+                                        "untested": True}))
+    if not frames:
+        return []
+    ledger = pd.concat(frames, ignore_index=True)
+    if "untested" not in ledger:
+        ledger["untested"] = False
+    ledger["untested"] = ledger["untested"].fillna(False).astype(bool)
+    before = ledger["validated"].fillna(False).astype(bool) if "validated" in ledger else None
     for test in ("discriminative", "generative"):
-        part = val[val["test"] == test]
+        part = ledger[ledger["test"] == test]
         p = part["p_value"].astype(float).to_numpy()
         if test == "discriminative":
-            untested = len(set(hypotheses) - set(part["hypothesis_id"]))
-            p = np.concatenate([np.nan_to_num(p, nan=1.0), np.ones(untested)])
-        q = stats.benjamini_hochberg(p)[:len(part)]
-        val.loc[part.index, "q_value"] = q
-    val["validated"] = (val["test"] == "discriminative") & (val["q_value"] < alpha)
-    store.set_q_values(run_id, hypothesis_set,
-                       val[["hypothesis_id", "test", "q_value", "validated"]], alpha)
-    return val
+            p = np.nan_to_num(p, nan=1.0)
+        ledger.loc[part.index, "q_value"] = stats.benjamini_hochberg(p)
+    ledger["validated"] = (ledger["test"] == "discriminative") & (ledger["q_value"] < alpha)
+    notes = []
+    written = ledger[~ledger["untested"]]
+    for hypothesis_set, rows in written.groupby("hypothesis_set", sort=False):
+        store.set_q_values(run_id, hypothesis_set,
+                           rows[["hypothesis_id", "test", "q_value", "validated"]], alpha)
+    if before is not None:
+        n = int((ledger["test"] == "discriminative").sum())
+        flipped = written[(before[written.index] != written["validated"])
+                          & written["alpha"].notna() & (written["test"] == "discriminative")]
+        for r in flipped.itertuples():
+            now = "is now validated" if r.validated else "is no longer validated"
+            notes.append(f"{r.hypothesis_id} of the set '{r.hypothesis_set}' {now} (q = "
+                         f"{r.q_value:.2g}): the run's ledger now holds {n} hypotheses tested "
+                         "on its held-out texts")
+    return notes

@@ -11,6 +11,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .types import Hypothesis
+
 BOW_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # words and single punctuation marks ("?" matters)
 
 
@@ -169,66 +171,125 @@ def judge_calls(group_sizes: list[int], batch: int) -> list[list[tuple[int, int]
     return calls
 
 
+PLACEBO_TEXT = "Model B's outputs differ from Model A's in some way."
+
+
+def placebo_hypothesis():
+    """The placebo: a content-free hypothesis. Whatever a judge scores under it is what the
+    judge tells apart without being told what differs (length, markdown, any cue), which a
+    hypothesis has to beat to be validated."""
+    return Hypothesis(PLACEBO_TEXT, "B", "placebo")
+
+
+def _b_minus_a(scores, sides, prompt_ids) -> np.ndarray:
+    from . import stats
+
+    rate_b, rate_a = stats.per_prompt_rates(scores, sides, prompt_ids)
+    return rate_b - rate_a
+
+
 def discriminative_stats(scores, sides, prompt_ids, seed: int = 0, n_resamples: int = 9999,
-                         n_boot: int = 1000) -> dict:
+                         n_boot: int = 1000, placebo=None) -> dict:
     """The discriminative test from scores ("written by B", in [0, 1]) of texts paired by
-    prompt. The per-prompt statistic is mean score of B's texts minus mean score of A's; its
-    p-value is a one-sided sign flip over prompts. Balanced accuracy (score > 0.5 means B) and
-    AUC are text-level figures with prompt-level bootstrap CIs."""
+    prompt. Without a placebo (a judge that is the hypothesis' own predicate) the per-prompt
+    statistic is mean score of B's texts minus mean score of A's, against zero. With
+    `placebo` (the same texts' scores under the content-free hypothesis, judged in the same
+    calls) it is that difference minus the same difference under the placebo: the test asks
+    whether the hypothesis separates the models *better than the judge alone*, and a judge
+    that rewards any other cue scores both arms alike. Either way the p-value is a one-sided
+    sign flip over prompts (under the null the two arms are exchangeable within a prompt).
+    Balanced accuracy (score > 0.5 means B) and AUC are text-level figures with prompt-level
+    bootstrap CIs; `p_vs_chance` is the test against zero, kept for comparison."""
     from . import stats
 
     scores = np.asarray(scores, dtype=float)
     sides = np.asarray(sides, dtype=object)
     prompt_ids = np.asarray(prompt_ids)
     ok = np.isfinite(scores)
+    if placebo is not None:
+        placebo = np.asarray(placebo, dtype=float)
+        ok &= np.isfinite(placebo)
+        placebo = placebo[ok]
     scores, sides, prompt_ids = scores[ok], sides[ok], prompt_ids[ok]
     y = sides == "B"
-    rate_b, rate_a = stats.per_prompt_rates(scores, sides, prompt_ids)
-    per_prompt = rate_b - rate_a
+    per_prompt = _b_minus_a(scores, sides, prompt_ids)
     acc = stats.balanced_accuracy(scores, y)
     auc = stats.auc_score(scores, y)
     ci = stats.cluster_bootstrap_ci(prompt_ids, lambda i: stats.balanced_accuracy(scores[i], y[i]),
                                     n_boot, seed)
     auc_ci = stats.cluster_bootstrap_ci(prompt_ids, lambda i: stats.auc_score(scores[i], y[i]),
                                         n_boot, seed)
-    return {"accuracy": acc, "ci_low": ci[0], "ci_high": ci[1], "auc": auc,
-            "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1],
-            "mean_score_diff": float(per_prompt.mean()) if len(per_prompt) else math.nan,
-            "p_value": stats.sign_flip_p(per_prompt, n_resamples, seed),
-            "n": int(len(scores)), "n_texts": int(len(scores)),
-            "n_prompts": int(len(per_prompt)), "n_dropped": int((~ok).sum()),
-            "unit": "prompt"}
+    p_chance = stats.prompt_level_p(per_prompt, n_resamples, seed)
+    out = {"accuracy": acc, "ci_low": ci[0], "ci_high": ci[1], "auc": auc,
+           "auc_ci_low": auc_ci[0], "auc_ci_high": auc_ci[1],
+           "mean_score_diff": float(per_prompt.mean()) if len(per_prompt) else math.nan,
+           "p_value": p_chance, "p_vs_chance": p_chance,
+           "n": int(len(scores)), "n_texts": int(len(scores)),
+           "n_prompts": int(len(per_prompt)), "n_dropped": int((~ok).sum()),
+           "unit": "prompt", "control": "none: the judge is the hypothesis' own predicate"}
+    if placebo is None:
+        return out
+    beyond = per_prompt - _b_minus_a(placebo, sides, prompt_ids)
+    placebo_auc = stats.auc_score(placebo, y)
+    added = stats.cluster_bootstrap_ci(
+        prompt_ids, lambda i: stats.auc_score(scores[i], y[i]) - stats.auc_score(placebo[i], y[i]),
+        n_boot, seed)
+    out.update(p_value=stats.prompt_level_p(beyond, n_resamples, seed), control="placebo",
+               placebo={"text": PLACEBO_TEXT, "auc": placebo_auc,
+                        "accuracy": stats.balanced_accuracy(placebo, y),
+                        "mean_score_diff": float(np.mean(per_prompt - beyond))
+                        if len(beyond) else math.nan},
+               added_auc=auc - placebo_auc, added_auc_ci_low=added[0], added_auc_ci_high=added[1],
+               mean_score_diff_beyond_placebo=float(beyond.mean()) if len(beyond) else math.nan)
+    return out
 
 
-def discriminative(assistant, hypothesis, judged: pd.DataFrame, seed: int = 0,
-                   mode: str = "score", n_resamples: int = 9999, n_boot: int = 1000) -> dict:
-    """The assistant, given the hypothesis, judges held-out texts paired by prompt: `judged`
-    has columns text, side, prompt_id, laid out as `heldout_texts` lays them. `mode="score"`:
-    each text scored for "written by B", judged in calls that each hold one prompt's A and B
-    texts. `mode="pairwise"`: each (A, B) pair is asked "which is B's?" in both orders; an
-    answer that flips with the order is dropped. Returns `discriminative_stats` plus the scores
-    in the order of the texts (NaN where dropped)."""
-    texts, sides, prompt_ids = (judged[c].tolist() for c in ("text", "side", "prompt_id"))
+def judge_scores(assistant, hypothesis, judged: pd.DataFrame, mode: str = "score") -> np.ndarray:
+    """The assistant's "written by B" score of each text of `judged` (columns text, prompt_id,
+    laid out as `heldout_texts` lays them) given the hypothesis. `mode="score"`: each text
+    scored, judged in calls that each hold one prompt's A and B texts. `mode="pairwise"`: each
+    (A, B) pair is asked "which is B's?" in both orders; an answer that flips with the order is
+    dropped (NaN)."""
+    texts, prompt_ids = judged["text"].tolist(), judged["prompt_id"].tolist()
     groups: dict = {}
     for i, pid in enumerate(prompt_ids):
         groups.setdefault(pid, []).append(i)
     index = list(groups.values())
+    scores = np.full(len(texts), np.nan)
     if mode == "score":
         judged_scores = assistant.judge_groups(hypothesis, [[texts[i] for i in g] for g in index])
-        scores = np.full(len(texts), np.nan)
         for g, values in zip(index, judged_scores):
             scores[g] = values
     elif mode == "pairwise":
         pairs = [(i, j) for g in index for i, j in zip(g[0::2], g[1::2])]
         picks = assistant.judge_pairs(hypothesis, [(texts[i], texts[j]) for i, j in pairs])
-        scores = np.full(len(texts), np.nan)
         for (i, j), pick in zip(pairs, picks):
             if pick is not None:  # pick: which of the two is B's (0 or 1)
                 scores[i], scores[j] = float(pick == 0), float(pick == 1)
     else:
         raise ValueError(f"unknown judge mode {mode!r}; choose score or pairwise")
-    out = discriminative_stats(scores, sides, prompt_ids, seed, n_resamples, n_boot)
+    return scores
+
+
+def discriminative(assistant, hypothesis, judged: pd.DataFrame, seed: int = 0,
+                   mode: str = "score", n_resamples: int = 9999, n_boot: int = 1000,
+                   placebo_scores=None) -> dict:
+    """The assistant, given the hypothesis, judges held-out texts paired by prompt
+    (`judge_scores`). A judge that is not the hypothesis' own predicate also judges the same
+    texts, in the same calls, under the placebo (`placebo_scores`: those scores when already
+    judged, e.g. once for all of a run's hypotheses), and the hypothesis must beat it.
+    Returns `discriminative_stats` plus the scores in the order of the texts (NaN where
+    dropped), and the placebo's."""
+    scores = judge_scores(assistant, hypothesis, judged, mode)
+    placebo = None
+    if assistant.judge_needs_placebo(hypothesis):
+        placebo = (np.asarray(placebo_scores, dtype=float) if placebo_scores is not None
+                   else judge_scores(assistant, placebo_hypothesis(), judged, mode))
+    out = discriminative_stats(scores, judged["side"].tolist(), judged["prompt_id"].tolist(),
+                               seed, n_resamples, n_boot, placebo)
     out.update(scores=[float(v) for v in scores], mode=mode)
+    if placebo is not None:
+        out["placebo_scores"] = [float(v) for v in placebo]
     return out
 
 
@@ -251,7 +312,7 @@ def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
                 "n_dropped": int((~ok).sum()), "unit": "prompt"}
     per_prompt = pd.Series(d).groupby(pd.Series(keys).astype(str).to_numpy()).mean().to_numpy()
     return {"auc": float((d > 0).mean() + (d == 0).mean() / 2),
-            "p_value": stats.sign_flip_p(per_prompt, n_resamples, seed),
+            "p_value": stats.prompt_level_p(per_prompt, n_resamples, seed),
             "mean_diff": float(d.mean()), "mean_diff_favoured": float(fav[ok].mean()),
             "mean_diff_contrast": float(con[ok].mean()),
             "n": int(len(d)), "n_pairs": int(len(d)), "n_prompts": int(len(per_prompt)),

@@ -49,7 +49,17 @@ def disc_line(d: Optional[dict]) -> str:
     return (f"accuracy {fmt_num(d.get('accuracy'))} (95% CI {fmt_num(d.get('ci_low'))}–"
             f"{fmt_num(d.get('ci_high'))}), AUC {fmt_num(d.get('auc'))}, n = {d.get('n')} texts "
             f"of {d.get('n_prompts')} prompts, p = {fmt_p(d.get('p_value'))}, "
-            f"q = {fmt_p(d.get('q_value'))} (prompt-level)")
+            f"q = {fmt_p(d.get('q_value'))} (prompt-level){placebo_clause(d)}")
+
+
+def placebo_clause(d: dict) -> str:
+    """What an LLM judge separates on its own, and what the hypothesis adds to it."""
+    if d.get("placebo_auc") is None:
+        return ""
+    return (f"; against the placebo: the judge alone separates at AUC "
+            f"{fmt_num(d['placebo_auc'])}, the hypothesis adds {d.get('added_auc') or 0.0:+.2f} "
+            f"(95% CI {fmt_num(d.get('added_auc_ci_low'))} to "
+            f"{fmt_num(d.get('added_auc_ci_high'))})")
 
 
 def gen_line(g: Optional[dict], skipped: Optional[str] = None) -> str:

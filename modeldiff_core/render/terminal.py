@@ -43,8 +43,9 @@ def run_summary(result: dict, alpha: float) -> str:
         mark = "VALIDATED" if h["validated"] else "         "
         if d:
             lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
-                         f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}  "
-                         f"{h['text']}")
+                         f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}"
+                         + (f" (judge alone {d['placebo_auc']:.2f}, added {d.get('added_auc') or 0.0:+.2f})"
+                            if d.get("placebo_auc") is not None else "") + f"  {h['text']}")
     return "\n".join(lines)
 
 

@@ -13,6 +13,8 @@ REPS = 400
 @pytest.mark.parametrize("test, scenario, old_method", [
     ("discriminative", "heterogeneous", "old"),   # B's effect varies by prompt, mean zero
     ("discriminative", "judge drift", "old"),     # every judge call shifts its scores
+    ("discriminative", "style cue", "old-prompt"),  # the judge reads a cue no hypothesis names
+    ("discriminative", "skewed", "old-prompt"),   # B's effect by prompt: mean zero, skewed
     ("cluster", "heterogeneous", "old"),
     ("generative", "donors 90% B", "old-paired"),  # donor sentences mostly B's own text
     ("probe", "style only", "old"),  # the guesser reads B's style, with or without the hypothesis
