@@ -10,6 +10,7 @@ from fake_llm_server import FakeLLMServer
 from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
 from modeldiff_core.cli import main
 from modeldiff_core.config import ModelDiffError
+from modeldiff_core.hypotheses.validation import PLACEBO_TEXT
 from modeldiff_core.store import Store
 
 SECRET = "sk-test-SECRET-123"
@@ -244,6 +245,13 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
         for call in judge_calls:
             sides = set().union(*(side_of[t] for t in call["texts"]))
             assert sides == {"A", "B"}, call["texts"]
+        # The placebo is judged once for the run, in the very calls each hypothesis' held-out
+        # texts are judged in.
+        placebo = [c["texts"] for c in judge_calls if c["hypothesis"] == PLACEBO_TEXT]
+        weather_calls = [c["texts"] for c in judge_calls
+                         if c["hypothesis"] == "Model B writes about the weather more than Model A."]
+        assert placebo and all(c in weather_calls for c in placebo)
+        assert len(placebo) == len({tuple(c) for c in placebo})  # each batch judged once
         hyps = {h["text"]: h for h in result["hypotheses"]}
         cats = hyps["Model B mentions cats far more often than Model A."]
         weather = hyps["Model B writes about the weather more than Model A."]
@@ -256,6 +264,9 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
         assert cats["discriminative"]["n_prompts"] == 30
         assert cats["generative"]["auc"] > 0.9
         assert not weather["validated"] and weather["discriminative"]["accuracy"] == 0.5
+        # The fake judge scores 50 under the placebo: it tells nothing apart on its own.
+        assert cats["discriminative"]["placebo_auc"] == 0.5
+        assert cats["discriminative"]["added_auc"] == cats["discriminative"]["auc"] - 0.5
         assert usage["calls"] == calls and usage["input_tokens"] == 11 * calls
         # The same run again: everything stored, zero calls.
         with Store(db) as st:
