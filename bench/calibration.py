@@ -1,9 +1,12 @@
 """Calibration of the held-out tests on simulated nulls: for each test (discriminative,
-generative, cluster, probe) and scenario, the false-positive rate at alpha of the old test
+generative, cluster, probe, features) and scenario, the false-positive rate at alpha of the old test
 and of the new one on the same simulated worlds, with its standard error, and
 their power on a planted effect. See modeldiff_core/hypotheses/calibration.py for the worlds.
 
-    python bench/calibration.py [--reps 1000] [--json]
+    python bench/calibration.py [--reps 1000] [--max-reps 4000] [--json]
+
+A null whose new test's rate is within 3 SE of alpha gets more repetitions (batches of
+--reps, on fresh worlds) until its SE is at most 0.004 or --max-reps is reached.
 
 With --json the last line printed is one JSON list of
 {test, scenario, method, reps, fpr, se, power} (power null for a null, fpr null for planted)."""
@@ -31,13 +34,17 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--tests", help="comma-separated subset: discriminative,generative,cluster,probe")
+    parser.add_argument("--max-reps", type=int, default=4000,
+                        help="most repetitions of an undecided null (0: --reps only)")
+    parser.add_argument("--tests", help="comma-separated subset: discriminative,generative,"
+                        "cluster,probe,features")
     parser.add_argument("--json", action="store_true", help="end with the rows as one JSON line")
     args = parser.parse_args()
     t0 = time.perf_counter()
     rows = run_calibration(args.reps, args.seed, args.alpha,
                            args.tests.split(",") if args.tests else None,
-                           progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True))
+                           progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True),
+                           max_reps=args.max_reps)
     print(f"alpha = {args.alpha}, {args.reps} repetitions per scenario, "
           f"{time.perf_counter() - t0:.0f} s")
     print("| test | scenario | method | measure | rate ± SE | reps |")

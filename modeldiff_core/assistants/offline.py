@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..hypotheses import stats
-from ..hypotheses.types import Hypothesis
+from ..hypotheses.types import Hypothesis, NoPairs
 from . import offline_pairs, offline_probe
 from .base import Assistant
 from .chat_features import CHAT_UNITS
@@ -192,9 +192,10 @@ class OfflineAssistant(Assistant):
     # ---------------------------------------------------------- write pairs
     def write_pairs(self, hypothesis, texts, prompts, examples_a, examples_b, n):
         """Counterfactual edits of held-out texts, so the two texts of a pair differ only in
-        what the hypothesis names (`offline_pairs`); none for a hypothesis without a predicate."""
+        what the hypothesis names (`offline_pairs`); NoPairs for a hypothesis without a
+        predicate or a behaviour no one word carries."""
         if hypothesis.predicate is None:
-            return []
+            raise NoPairs("the offline assistant writes pairs only for a hypothesis with a predicate")
         return offline_pairs.write_pairs(hypothesis.predicate, texts, prompts, examples_a,
                                          examples_b, n, self.seed)
 

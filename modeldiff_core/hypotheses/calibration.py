@@ -1,16 +1,23 @@
-"""Simulated nulls for the held-out tests: does each test reject a true null at its level?
+"""Simulated worlds for the held-out tests, built to break them: does each test reject a true
+null at its level, and find a planted effect?
 
-Each scenario draws one synthetic world per repetition: prompts with 3-4 texts per side, prompts
-that differ from each other (heterogeneity), and, depending on the scenario, a B effect that
-varies by prompt with mean zero, a judge whose scores drift from call to call, or donor
-sentences drawn mostly from B. The *new* tests run through the production code on that world
-(the chat assistant's call packing over a stub provider, the offline assistant's pair writer,
-the prompt-level statistics); the *old* ones are the text-level tests this project used before
-(exact binomial on accuracy, unpaired Mann-Whitney on pairs built from both models' donors,
-Fisher's exact test on pooled counts), kept here only to be compared against.
+Each scenario draws one synthetic world per repetition: 40 prompts with 3-4 texts per side
+(or one, "one text per prompt") that differ from each other, the held-out budget the pipeline
+judges (240 texts) and, by scenario, a B effect that varies by prompt with mean zero
+(symmetric, or skewed), a judge whose scores drift from call to call, a judge that reads a cue
+no hypothesis names ("style cue"), donor sentences drawn mostly from B, B a flatter or sharper
+copy of A ("tempered"), a guesser who reads style alone, or B's texts longer with the same
+per-token activations. The *new* tests run through the production code on that world (the
+chat assistant's call packing over a stub provider with the placebo, the offline assistant's
+pair writer with placebo words, the probe summary, the feature table); the *old* ones are the
+tests this project used before, kept here only to be compared against: "old" the text-level
+tests (exact binomial on accuracy, unpaired Mann-Whitney on pairs built from both models'
+donors, Fisher's exact test on pooled counts, a probe arm against 1/2, a latent's largest
+activation per text), "old-prompt" the judge's prompt-level test against zero (no placebo),
+"old-paired" the old pairs under the paired test, "unmatched" the pair writer before placebo
+words (the term against a word its donor model puts in the slot).
 
-`run_calibration` returns rows {test, scenario, method, reps, fpr, se, power} (method "old",
-"new", and for the generative test also "old-paired"): a null
+`run_calibration` returns rows {test, scenario, method, reps, fpr, se, power}: a null
 scenario reports its false-positive rate at alpha (with its binomial standard error), a
 planted one its power."""
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
@@ -31,6 +38,7 @@ from .types import Hypothesis
 from .validation import (
     PLACEBO_TEXT,
     discriminative,
+    generative,
     generative_stats,
     heldout_texts,
     paired_heldout,
@@ -43,9 +51,11 @@ MAX_JUDGE_TEXTS = 240  # the held-out budget the pipeline judges by default
 NULLS = {"discriminative": ["identical", "heterogeneous", "skewed", "judge drift", "style cue",
                             "one text per prompt"],
          "generative": ["identical", "heterogeneous", "donors 50% B", "donors 70% B",
-                        "donors 90% B"],
+                        "donors 90% B", "tempered 5% flatter", "tempered 10% flatter",
+                        "tempered 5% sharper", "one text per prompt"],
          "cluster": ["identical", "heterogeneous"],
-         "probe": ["identical", "style only"]}
+         "probe": ["identical", "style only"],
+         "features": ["identical", "B 1.25x as long", "B 1.5x as long", "B 2x as long"]}
 PLANTED = "planted"
 
 
@@ -144,33 +154,81 @@ def _discriminative_rep(rng: np.random.Generator, scenario: str,
 # ---------------------------------------------------------------------- generative
 
 TERM = "zebra"
-NOUNS = ["dog", "horse", "fox", "cow", "goat", "duck", "bird", "mouse", "lamp", "boat"]
+COMMON = ["dog", "horse", "fox", "cow", "goat", "duck", "bird", "mouse", "lamp", "boat"]
+RARE = ["yak", "newt", "lynx", "ibis", "gnu", "okapi", "tapir", "quail", "egret", "heron"]
 VERBS = ["sat", "slept", "ran", "waited", "stood"]
+# A's distribution over each slot: common nouns 80% of the noun slot, rare ones (zebra among
+# them) 20%; verbs alike. B = A at a temperature in the "tempered" scenarios.
+SLOTS = {"noun": {**{w: 0.8 / len(COMMON) for w in COMMON},
+                  **{w: 0.2 / (len(RARE) + 1) for w in RARE + [TERM]}},
+         "verb": {w: 1 / len(VERBS) for w in VERBS}}
+TEMPERATURE = {"tempered 5% flatter": 1.05, "tempered 10% flatter": 1.10,
+               "tempered 5% sharper": 1 / 1.05}
 
 
 @dataclass
 class _Words:
-    """log p_B - log p_A of every word of the world: each sentence opens with a word of its
-    writer's own (its value: the writer's self-preference plus noise), then "the NOUN VERB ."
-    with nouns and verbs both models share. A text is scored by summing over its words."""
-    value: dict
+    """Log-probs of every word of the world under A and under B. Each sentence opens with a
+    word of its writer's own (log p_B - log p_A: the writer's self-preference plus noise),
+    then "the NOUN VERB ." with the noun and verb drawn from the writer's slot distribution.
+    B's slots are A's at temperature T (log p_B = log p_A / T - log Z); a text is scored by
+    summing over its words (a unigram model: what precedes a word does not change it)."""
+    lp: dict  # side -> word -> log-prob
     counter: int = 0
+    cdf: dict = field(default_factory=dict)  # (side, slot) -> (words, cumulative p)
 
-    def make(self, rng: np.random.Generator, carry: bool, value: float) -> str:
+    @classmethod
+    def at(cls, temperature: float) -> "_Words":
+        lp = {"A": {}, "B": {}}
+        for dist in SLOTS.values():
+            words, p = list(dist), np.array(list(dist.values()))
+            tempered = p ** (1 / temperature)
+            lp["A"].update(zip(words, np.log(p)))
+            lp["B"].update(zip(words, np.log(tempered / tempered.sum())))
+        return cls(lp)
+
+    def draw(self, rng: np.random.Generator, side: str, slot: str) -> str:
+        if (side, slot) not in self.cdf:
+            words = list(SLOTS[slot])
+            p = np.exp([self.lp[side][w] for w in words])
+            self.cdf[side, slot] = (words, np.cumsum(p / p.sum()))
+        words, cdf = self.cdf[side, slot]
+        return words[min(int(np.searchsorted(cdf, rng.random())), len(words) - 1)]
+
+    def make(self, rng: np.random.Generator, side: str, value: float,
+             carry: Optional[bool] = None) -> str:
         self.counter += 1
         uid = f"w{self.counter}"
-        self.value[uid] = value
-        noun = TERM if carry else NOUNS[int(rng.integers(len(NOUNS)))]
-        return f"{uid} the {noun} {VERBS[int(rng.integers(len(VERBS)))]} ."
+        self.lp["A"][uid], self.lp["B"][uid] = 0.0, value
+        noun = self.draw(rng, side, "noun")
+        if carry is not None:  # the donors scenarios set who carries zebras, by hand
+            noun = TERM if carry else self.draw(rng, side, "noun").replace(TERM, COMMON[0])
+        return f"{uid} the {noun} {self.draw(rng, side, 'verb')} ."
+
+
+class _WorldScorer:
+    """One model of the world as a scorer: summed word log-probs, plus B's effect of zebras on
+    the prompt and scoring noise (N(0, 0.2) per text)."""
+
+    def __init__(self, world: _Words, side: str, zebra: np.ndarray, rng: np.random.Generator):
+        self.world, self.side, self.zebra, self.rng = world, side, zebra, rng
+
+    def score(self, text: str, prompt: str) -> float:
+        words = text.split()
+        lp = self.world.lp[self.side]
+        effect = self.zebra[int(prompt.split()[1])] * words.count(TERM) if self.side == "B" else 0
+        return float(sum(lp.get(w, 0.0) for w in words) + effect + self.rng.normal(0, 0.2))
+
+    def sum_logprobs(self, texts, prompts, use_chat_template: bool = True, end: bool = True):
+        return np.array([self.score(t, q) for t, q in zip(texts, prompts)])
 
 
 def _generative_world(rng: np.random.Generator, scenario: str):
-    """Held-out texts (both sides, paired by prompt) and each side's discovery texts; the
-    hypothesis "B mentions zebras" has no effect on likelihood in a null scenario."""
+    """Held-out texts (both sides, paired by prompt), each side's discovery texts and a scorer
+    per side; the hypothesis "B mentions zebras" has no effect on likelihood in a null
+    scenario (under tempering B does write zebras more often: a rare word's share grows)."""
     donors = scenario.startswith("donors")
-    # Shared words are alike under both models: a swap of "zebra" against another noun then
-    # measures zebra alone (the claim the swap tests is relative to the slot's other words).
-    world = _Words({w: 0.0 for w in NOUNS + VERBS})
+    world = _Words.at(TEMPERATURE.get(scenario, 1.0))
     self_pref = 1.0 if donors else 0.0
     share_b = float(scenario.split()[1].rstrip("%")) / 100 if donors else 0.5
     carry_rate = {"A": 0.4 * (1 - share_b), "B": 0.4 * share_b}  # B's share of zebra donors
@@ -181,25 +239,19 @@ def _generative_world(rng: np.random.Generator, scenario: str):
     def origin(side):
         return self_pref if side == "B" else -self_pref
 
-    examples = {side: [" ".join(world.make(rng, rng.random() < carry_rate[side],
-                                           origin(side) + rng.normal(0, 0.3))
+    examples = {side: [" ".join(world.make(rng, side, origin(side) + rng.normal(0, 0.3),
+                                           (rng.random() < carry_rate[side]) if donors else None)
                                 for _ in range(4)) for _ in range(150)] for side in "AB"}
     rows = []
-    m = _texts_per_prompt(rng)
+    m = np.ones(N_PROMPTS, int) if scenario == "one text per prompt" else _texts_per_prompt(rng)
     for p in range(N_PROMPTS):
         for k in range(m[p]):
             for side in "AB":
-                sents = [world.make(rng, rng.random() < 0.1,
-                                    shift[p] / 4 + origin(side) + rng.normal(0, 0.3))
+                sents = [world.make(rng, side, shift[p] / 4 + origin(side) + rng.normal(0, 0.3))
                          for _ in range(int(rng.integers(3, 6)))]
                 rows.append((side, p, k, " ".join(sents), f"prompt {p}"))
     val = pd.DataFrame(rows, columns=["side", "prompt_id", "sample_idx", "text", "prompt"])
-
-    def score(text: str, prompt: str) -> float:
-        words = text.split()
-        return float(sum(world.value.get(w, 0.0) for w in words)
-                     + zebra[int(prompt.split()[1])] * words.count(TERM) + rng.normal(0, 0.2))
-    return val, examples, score
+    return val, examples, {side: _WorldScorer(world, side, zebra, rng) for side in "AB"}
 
 
 def _old_pairs(pred: dict, texts: list[str], prompts: list[str], donors_from: list[str],
@@ -226,32 +278,41 @@ def _old_pairs(pred: dict, texts: list[str], prompts: list[str], donors_from: li
 
 
 def _generative_rep(rng: np.random.Generator, scenario: str, seed: int,
-                    n_pairs: int = 60) -> tuple[float, float, float]:
-    val, examples, score = _generative_world(rng, scenario)
+                    n_pairs: int = 60) -> tuple[float, float, float, float]:
+    from ..assistants import offline_pairs
+
+    val, examples, scorers = _generative_world(rng, scenario)
     pred = {"type": "mentions", "terms": [TERM], "favours": "B"}
     h = Hypothesis(f'Model B mentions "{TERM}" more often.', "B", "corpus", pred)
-    # New: the pipeline's held-out layout, the offline pair writer, the paired test.
-    judged = heldout_texts(val, paired_heldout(val, len(val), seed), seed)
+    # New: the pipeline's held-out budget and layout, the offline pair writer with placebo
+    # words of the term's frequency, the matched test.
+    judged = heldout_texts(val, paired_heldout(val, MAX_JUDGE_TEXTS, seed), seed)
     held = spread_over_prompts(judged)
-    pairs = OfflineAssistant(seed=seed).write_pairs(h, held["text"].tolist(),
-                                                    held["prompt"].tolist(), examples["A"],
+    texts, prompts = held["text"].tolist(), held["prompt"].tolist()
+    pairs = OfflineAssistant(seed=seed).write_pairs(h, texts, prompts, examples["A"],
                                                     examples["B"], n_pairs)
-    fav = [score(p.favoured, p.prompt) for p in pairs]
-    con = [score(p.contrast, p.prompt) for p in pairs]
-    new = generative_stats(fav, con, [p.prompt for p in pairs], seed, n_resamples=999)
+    new = generative(pairs, scorers["A"], scorers["B"], seed=seed, n_resamples=999)
+    # Unmatched: the writer before placebos (the term against a word its donor model puts in
+    # that slot), whole texts, favoured against contrast, the same prompt-level test.
+    unmatched = offline_pairs.write_pairs(pred, texts, prompts, examples["A"], examples["B"],
+                                          n_pairs, seed, matched=False)
+    p_unmatched = generative(unmatched, scorers["A"], scorers["B"], seed=seed,
+                             n_resamples=999)["p_value"]
     # Old: all held-out texts shuffled, donors from both sides, unpaired Mann-Whitney.
     shuffled = val.sample(frac=1.0, random_state=seed)
     old = _old_pairs(pred, shuffled["text"].tolist(), shuffled["prompt"].tolist(),
                      examples["A"] + examples["B"], n_pairs, random.Random(seed))
     if not old:
-        return math.nan, math.nan, new["p_value"]
-    old_fav = [score(f, q) for f, _, q in old]
-    old_con = [score(c, q) for _, c, q in old]
+        return math.nan, math.nan, p_unmatched, new["p_value"]
+    score = {side: [scorers[side].score(t, q) for pair in old for t, q in
+                    ((pair[0], pair[2]), (pair[1], pair[2]))] for side in "AB"}
+    diff = np.array(score["B"]) - np.array(score["A"])
+    old_fav, old_con = diff[0::2], diff[1::2]
     _, p_old = stats.auc_mann_whitney(old_fav, old_con)
-    # The old pairs under the new paired test: what is left is the donors' bias alone.
+    # The old pairs under the paired test: what is left is the donors' bias alone.
     p_old_paired = generative_stats(old_fav, old_con, [q for *_, q in old], seed,
                                     n_resamples=999)["p_value"]
-    return p_old, p_old_paired, new["p_value"]
+    return p_old, p_old_paired, p_unmatched, new["p_value"]
 
 
 # ------------------------------------------------------------------------- cluster
@@ -312,13 +373,48 @@ def _probe_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[floa
     return h["p_vs_chance"], h["p_value"]
 
 
+# ------------------------------------------------------------------------ features
+
+FEATURE_LATENTS = 5
+
+
+def _features_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[float, float]:
+    """One feature table through `feature_table`: 40 prompts, two texts per side, sparse
+    per-token activations alike for both models; "B 1.5x as long" etc.: B's texts that much
+    longer; planted: latent 0 fires more on B's tokens. Old: a text's value is its largest
+    activation; new: its mean per token. Returns latent 0's p-values."""
+    from ..methods.features.table import feature_table
+
+    scale = float(scenario.split()[1].rstrip("x")) if scenario.startswith("B ") else 1.0
+    rise = 0.3 if scenario == PLANTED else 0.0
+    peak, mean, sides, prompts = [], [], [], []
+    for p in range(N_PROMPTS):
+        base = int(rng.integers(15, 40))
+        for side in "AB":
+            for _ in range(2):
+                length = int(round(base * (scale if side == "B" else 1.0)))
+                code = np.maximum(0, rng.normal(-1.0, 1.0, (length, FEATURE_LATENTS)))
+                if side == "B":
+                    code[:, 0] += rise * (code[:, 0] > 0)
+                peak.append(code.max(0))
+                mean.append(code.mean(0))
+                sides.append(side)
+                prompts.append(p)
+    out = []
+    for values in (peak, mean):
+        table = feature_table(np.array(values), sides, prompts, seed=seed)
+        out.append(float(table.loc[table["latent"] == 0, "p_value"].iloc[0]))
+    return out[0], out[1]
+
+
 REPS: dict[str, Callable] = {"discriminative": _discriminative_rep,
                              "generative": _generative_rep, "cluster": _cluster_rep,
-                             "probe": _probe_rep}
+                             "probe": _probe_rep, "features": _features_rep}
 # The p-values each repetition returns, in order. "old-paired": the old generative pairs
 # (donors from both models) under the new paired test, to show the donors' bias on its own.
-METHODS = {"discriminative": ("old", "old-prompt", "new"), "generative": ("old", "old-paired", "new"),
-           "cluster": ("old", "new"), "probe": ("old", "new")}
+METHODS = {"discriminative": ("old", "old-prompt", "new"),
+           "generative": ("old", "old-paired", "unmatched", "new"),
+           "cluster": ("old", "new"), "probe": ("old", "new"), "features": ("old", "new")}
 
 
 def simulate(test: str, scenario: str, reps: int, seed: int = 0) -> np.ndarray:
@@ -339,15 +435,37 @@ def rejection_rate(p: np.ndarray, alpha: float = 0.05) -> tuple[float, float, in
     return rate, math.sqrt(rate * (1 - rate) / len(p)), len(p)
 
 
+SE_NEAR_BOUND = 0.004  # a null's rate near the level is measured to this standard error
+
+
+def decided(p: np.ndarray, alpha: float) -> bool:
+    """Whether a null's rejection rate settles its verdict: far from alpha (3 SE), or
+    measured to SE_NEAR_BOUND."""
+    rate, se, _ = rejection_rate(p, alpha)
+    return se <= SE_NEAR_BOUND or abs(rate - alpha) > 3 * se
+
+
 def run_calibration(reps: int = 1000, seed: int = 0, alpha: float = 0.05,
                     tests: Optional[list[str]] = None,
-                    progress: Optional[Callable[[str], None]] = None) -> list[dict]:
+                    progress: Optional[Callable[[str], None]] = None,
+                    max_reps: int = 0) -> list[dict]:
+    """Rows {test, scenario, method, reps, fpr, se, power}. With `max_reps` > reps, a null
+    scenario whose new test's rate is not yet decided (`decided`) gets more repetitions, in
+    batches of `reps` on fresh worlds, up to max_reps."""
     rows = []
     for test in tests or list(REPS):
+        new_col = METHODS[test].index("new")
         for scenario in [*NULLS[test], PLANTED]:
             if progress:
                 progress(f"{test} / {scenario}")
             p = simulate(test, scenario, reps, seed)
+            batch = 1
+            while (scenario != PLANTED and len(p) + reps <= max_reps
+                   and not decided(p[:, new_col], alpha)):
+                if progress:
+                    progress(f"{test} / {scenario}: {len(p)} repetitions, more to decide")
+                p = np.vstack([p, simulate(test, scenario, reps, seed + 100_000 * batch)])
+                batch += 1
             for col, method in enumerate(METHODS[test]):
                 rate, se, n = rejection_rate(p[:, col], alpha)
                 null = scenario != PLANTED

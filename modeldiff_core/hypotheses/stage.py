@@ -13,7 +13,7 @@ from ..assistants.llm import AssistantAnswerError
 from ..progress import ProgressCallback, StageProgress
 from . import stats
 from .propose import ProposalSettings, propose_hypotheses
-from .types import Hypothesis
+from .types import Hypothesis, NoPairs
 from .validation import (
     discriminative,
     generative,
@@ -166,14 +166,20 @@ def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
     if skipped:
         return {"skipped": skipped, "n": 0}
     held = spread_over_prompts(judged)
-    pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
-                                  disc.loc[disc["side"] == "A", "text"].tolist(),
-                                  disc.loc[disc["side"] == "B", "text"].tolist(), config.n_pairs)
+    try:
+        pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
+                                      disc.loc[disc["side"] == "A", "text"].tolist(),
+                                      disc.loc[disc["side"] == "B", "text"].tolist(),
+                                      config.n_pairs)
+    except NoPairs as why:
+        return {"skipped": str(why), "n": 0}
+    if not pairs:
+        return {"skipped": "no pair could be written from the held-out texts", "n": 0}
     r = generative(pairs, sources["A"].scorer(), sources["B"].scorer(),
                    use_chat_template=config.generation.use_chat_template,
                    seed=config.generation.seed)
-    r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt}
-                  for p in pairs]
+    r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt,
+                   "placebos": p.placebos, "carrier": p.carrier} for p in pairs]
     return r
 
 

@@ -292,10 +292,14 @@ def prompt_level_p(values, n_resamples: int = 9999, seed: int = 0) -> float:
 
 
 def sign_flip_p_columns(diffs, n_resamples: int = 9999, seed: int = 0,
-                        alternative: str = "two-sided") -> np.ndarray:
+                        alternative: str = "two-sided", tail_bound: bool = False) -> np.ndarray:
     """sign_flip_p for every column of a (prompts x tests) matrix at once: the same test per
     column, with one draw of sign vectors shared by all columns (exact enumeration when 2^n is
-    no more than n_resamples + 1). NaN for a column with a non-finite value."""
+    no more than n_resamples + 1). NaN for a column with a non-finite value. `tail_bound`:
+    where Hoeffding's bound on the exact sign-flip p (exp(-s^2 / (2 sum d^2)) per tail, s the
+    observed sum) is below the Monte Carlo floor 1 / (R + 1), the bound is the p-value: never
+    below the exact one, so a lone strong test among many can pass BH however few the
+    resamples."""
     if alternative not in ("greater", "less", "two-sided"):
         raise ValueError(f"unknown alternative {alternative!r}")
     d = np.asarray(diffs, dtype=float)
@@ -317,6 +321,12 @@ def sign_flip_p_columns(diffs, n_resamples: int = 9999, seed: int = 0,
         signs = rng.integers(0, 2, size=(size, n), dtype=np.int8) * 2.0 - 1.0
         hits += _count_extreme(signs @ d, observed, tol, alternative)
     out[ok] = (1 + hits) / (1 + n_resamples)
+    if tail_bound:
+        sq = np.maximum((d ** 2).sum(0), 1e-300)
+        s = {"greater": np.maximum(observed, 0), "less": np.maximum(-observed, 0),
+             "two-sided": np.abs(observed)}[alternative]
+        bound = np.minimum(1.0, (2 if alternative == "two-sided" else 1) * np.exp(-s ** 2 / (2 * sq)))
+        out[ok] = np.where(bound < 1 / (1 + n_resamples), bound, out[ok])
     return out
 
 

@@ -20,10 +20,20 @@ class Hypothesis:
 
 @dataclass
 class GeneratedPair:
-    """A text that should be likelier under the model the hypothesis favours, and its contrast."""
+    """A text that should be likelier under the model the hypothesis favours, and its contrast.
+    An edit pair also carries `placebos`: the version with the hypothesis' term (`carrier`:
+    "favoured" or "contrast") with the term swapped for words of its own frequency, the first
+    of them the contrast (or the favoured text)."""
     favoured: str
     contrast: str
     prompt: Optional[str] = None
+    placebos: list = field(default_factory=list)
+    carrier: str = "favoured"
+
+
+class NoPairs(Exception):
+    """Raised by `write_pairs` when no pair can be written for a hypothesis, with the reason:
+    the generative test is then stored as skipped, saying why, never as silently empty."""
 
 
 @dataclass

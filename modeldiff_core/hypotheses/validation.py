@@ -6,6 +6,8 @@ hypotheses explain (`coverage`), against the bag-of-words baseline."""
 from __future__ import annotations
 
 import math
+import os
+import re
 from typing import Optional
 
 import numpy as np
@@ -14,6 +16,7 @@ import pandas as pd
 from .types import Hypothesis
 
 BOW_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # words and single punctuation marks ("?" matters)
+_WORD_CHAR = re.compile(r"[A-Za-z0-9']")  # a character of a word, as the pair writer edits them
 
 
 def _grouped_cv(make_model, x, y: np.ndarray, groups, seed: int, max_folds: int = 5):
@@ -294,16 +297,16 @@ def discriminative(assistant, hypothesis, judged: pd.DataFrame, seed: int = 0,
 
 
 def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
-                     n_resamples: int = 9999) -> dict:
+                     n_resamples: int = 9999, d=None) -> dict:
     """Paired generative test: per pair d = (B - A on the favoured text) - (B - A on its
-    contrast), averaged per prompt and sign-flipped over prompts (one-sided: d > 0 if the
-    hypothesis holds). "auc" is P(d > 0) + P(d = 0) / 2 over pairs. Non-finite pairs are
-    dropped and counted."""
+    contrast) — or, for matched pairs, the `d` given (`matched_differences`) — averaged per
+    prompt, one-sided over prompts (`stats.prompt_level_p`: d > 0 if the hypothesis holds).
+    "auc" is P(d > 0) + P(d = 0) / 2 over pairs. Non-finite pairs are dropped and counted."""
     from . import stats
 
     fav = np.asarray(diff_favoured, dtype=float)
     con = np.asarray(diff_contrast, dtype=float)
-    d = fav - con
+    d = fav - con if d is None else np.asarray(d, dtype=float)
     ok = np.isfinite(d)
     keys = np.asarray(prompt_keys, dtype=object)[ok]
     d = d[ok]
@@ -313,29 +316,117 @@ def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
     per_prompt = pd.Series(d).groupby(pd.Series(keys).astype(str).to_numpy()).mean().to_numpy()
     return {"auc": float((d > 0).mean() + (d == 0).mean() / 2),
             "p_value": stats.prompt_level_p(per_prompt, n_resamples, seed),
-            "mean_diff": float(d.mean()), "mean_diff_favoured": float(fav[ok].mean()),
-            "mean_diff_contrast": float(con[ok].mean()),
+            "mean_diff": float(d.mean()), "mean_diff_favoured": float(np.nanmean(fav[ok])),
+            "mean_diff_contrast": float(np.nanmean(con[ok])),
             "n": int(len(d)), "n_pairs": int(len(d)), "n_prompts": int(len(per_prompt)),
             "n_dropped": int((~ok).sum()), "unit": "prompt"}
 
 
-def generative(pairs, scorer_a, scorer_b, use_chat_template: bool = True, seed: int = 0) -> dict:
-    """Each text of each pair is scored by its summed log-prob under A and under B, end of text
-    included (so "B stops sooner" is measured, and the shared part of a pair cancels); if the
-    hypothesis holds, B - A is larger for the favoured text than for its contrast. A scorer is
-    anything with `sum_logprobs` (models.sources.base.Scorer)."""
+def matched_differences(shift_carrier, mean_carrier, shift_placebos, mean_placebos
+                        ) -> tuple[np.ndarray, float]:
+    """Per pair, how much likelier B finds the term than words of its own frequency: the
+    carrier's B - A shift minus its placebos', less what its difference in mean log-prob
+    (A + B) / 2 from them predicts. Under a tempered B (log p_B = a log p_A - log Z per token)
+    a word's shift is linear in its mean log-prob with slope 2(a - 1)/(a + 1) the same
+    everywhere, so the slope is fitted once, within pairs, over every pair's placebos (their
+    deviations from their pair's mean), and the residual is exact for it; the B - A shift of
+    an identical A and B is zero whatever the slope. `*_placebos`: one array per pair.
+    Returns (d per pair, NaN where a pair has no finite placebo; the slope)."""
+    centred_s, centred_m = [], []
+    for s, m in zip(shift_placebos, mean_placebos):
+        s, m = np.asarray(s, float), np.asarray(m, float)
+        ok = np.isfinite(s) & np.isfinite(m)
+        if ok.sum() >= 2:
+            centred_s.append(s[ok] - s[ok].mean())
+            centred_m.append(m[ok] - m[ok].mean())
+    cs = np.concatenate(centred_s) if centred_s else np.zeros(0)
+    cm = np.concatenate(centred_m) if centred_m else np.zeros(0)
+    slope = float(cs @ cm / (cm @ cm)) if len(cm) and cm @ cm > 0 else 0.0
+    d = np.full(len(shift_carrier), np.nan)
+    for i, (s, m) in enumerate(zip(shift_placebos, mean_placebos)):
+        s, m = np.asarray(s, float), np.asarray(m, float)
+        ok = np.isfinite(s) & np.isfinite(m)
+        if ok.any():
+            d[i] = (shift_carrier[i] - s[ok].mean()) - slope * (mean_carrier[i] - m[ok].mean())
+    return d, slope
 
+
+def through_edit(text: str, other: str) -> tuple[str, str]:
+    """Both texts cut right after the first word in which they differ: what precedes it is
+    the same context in both, so log p of the cut texts differ only by that word's tokens."""
+    i = len(os.path.commonprefix([text, other]))
+    while i > 0 and _WORD_CHAR.match(text[i - 1]):
+        i -= 1
+
+    def cut(t: str) -> str:
+        j = i
+        while j < len(t) and _WORD_CHAR.match(t[j]):
+            j += 1
+        return t[:j]
+    return cut(text), cut(other)
+
+
+def generative(pairs, scorer_a, scorer_b, use_chat_template: bool = True, seed: int = 0,
+               n_resamples: int = 9999) -> dict:
+    """If the hypothesis holds, B - A log-prob is larger for each pair's favoured text than
+    for its contrast. Edit pairs with placebos (`GeneratedPair.placebos`) are scored where they
+    differ: each version is cut right after its edited word (`through_edit`) and scored
+    without the end of text, so every version has the same context and only the word is
+    scored; the term is then tested against its placebos (`matched_differences`), which is
+    exact when B is a flatter or sharper copy of A. Other pairs (an LLM's) are scored whole,
+    end of text included (so "B stops sooner" is measured), favoured against contrast. A
+    scorer is anything with `sum_logprobs` (models.sources.base.Scorer)."""
     if not pairs:
         return generative_stats([], [], [], seed)
+    keys = [p.prompt or i for i, p in enumerate(pairs)]
+    if any(p.placebos for p in pairs):
+        return _generative_matched(pairs, keys, scorer_a, scorer_b, use_chat_template, seed,
+                                   n_resamples)
     texts = [p.favoured for p in pairs] + [p.contrast for p in pairs]
     prompts = [p.prompt for p in pairs] * 2
-    use_prompts = all(p is not None for p in prompts)
-    kwargs = {"prompts": prompts if use_prompts else None, "use_chat_template": use_chat_template}
+    kwargs = {"prompts": prompts if all(q is not None for q in prompts) else None,
+              "use_chat_template": use_chat_template}
     diff = scorer_b.sum_logprobs(texts, **kwargs) - scorer_a.sum_logprobs(texts, **kwargs)
     fav, con = diff[:len(pairs)], diff[len(pairs):]
-    out = generative_stats(fav, con, [p.prompt or i for i, p in enumerate(pairs)], seed)
+    out = generative_stats(fav, con, keys, seed, n_resamples)
     out["diffs"] = {"favoured": [float(v) for v in fav], "contrast": [float(v) for v in con]}
     out["score"] = "summed log-prob, end of text included"
+    out["design"] = "unmatched: the favoured text against its contrast"
+    return out
+
+
+def _generative_matched(pairs, keys, scorer_a, scorer_b, use_chat_template: bool,
+                        seed: int, n_resamples: int) -> dict:
+    texts, prompts, spans = [], [], []
+    for p in pairs:
+        carrier = p.favoured if p.carrier == "favoured" else p.contrast
+        cuts = [through_edit(carrier, other) for other in p.placebos]
+        start = len(texts)
+        texts += [cuts[0][0] if cuts else carrier] + [c[1] for c in cuts]
+        prompts += [p.prompt] * (1 + len(cuts))
+        spans.append((start, len(texts)))
+    kwargs = {"prompts": prompts if all(q is not None for q in prompts) else None,
+              "use_chat_template": use_chat_template, "end": False}
+    lp_a = scorer_a.sum_logprobs(texts, **kwargs)
+    lp_b = scorer_b.sum_logprobs(texts, **kwargs)
+    shift, mean = lp_b - lp_a, (lp_a + lp_b) / 2
+    first = np.array([a for a, _ in spans])
+    d, slope = matched_differences(shift[first], mean[first],
+                                   [shift[a + 1:b] for a, b in spans],
+                                   [mean[a + 1:b] for a, b in spans])
+    towards = np.array([p.carrier == "favoured" for p in pairs])
+    d = np.where(towards, d, -d)
+    # Shown beside each pair: the favoured and the contrast version's B - A, as scored.
+    placebo0 = np.array([shift[a + 1] if b > a + 1 else np.nan for a, b in spans])
+    fav = np.where(towards, shift[first], placebo0)
+    con = np.where(towards, placebo0, shift[first])
+    out = generative_stats(fav, con, keys, seed, n_resamples, d=d)
+    out.update(diffs={"favoured": [float(v) for v in fav], "contrast": [float(v) for v in con]},
+               score="log-prob of the edited word (each version cut right after it)",
+               design="matched: the term against words of its own frequency in both models' "
+                      "texts, in the same slot, less what their mean log-prob predicts",
+               slope=slope, n_placebos=int(sum(b - a - 1 for a, b in spans)),
+               d=[float(v) for v in d])
     return out
 
 

@@ -120,8 +120,9 @@ def mean_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]
 
 
 def sum_logprobs(lm: LoadedModel, texts: list[str], prompts: Optional[list[str]] = None,
-                 batch_size: int = 16, use_chat_template: bool = True) -> np.ndarray:
+                 batch_size: int = 16, use_chat_template: bool = True,
+                 end: bool = True) -> np.ndarray:
     """log p(text, then end of text): the summed log-prob of each text's tokens and the stop
-    (NaN for a text with nothing scored)."""
-    per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template, add_eos=True)
+    (`end=False`: without the stop). NaN for a text with nothing scored."""
+    per_token = token_logprobs(lm, texts, prompts, batch_size, use_chat_template, add_eos=end)
     return np.array([lp.sum() if len(lp) else np.nan for lp in per_token])

@@ -17,6 +17,8 @@ REPS = 400
     ("discriminative", "skewed", "old-prompt"),   # B's effect by prompt: mean zero, skewed
     ("cluster", "heterogeneous", "old"),
     ("generative", "donors 90% B", "old-paired"),  # donor sentences mostly B's own text
+    ("generative", "tempered 10% flatter", "unmatched"),  # B is A at a higher temperature
+    ("features", "B 1.5x as long", "old"),  # per-token activations alike, B's texts longer
     ("probe", "style only", "old"),  # the guesser reads B's style, with or without the hypothesis
 ])
 def test_new_test_holds_its_level_where_the_old_does_not(test, scenario, old_method):

@@ -47,9 +47,10 @@ def _lens(name: str, layer: int, seed: int = SEED):
     base, delta = fit_pair(x_a, y_a, x_b, y_b, a_on_b, DictionarySettings(seed=seed))
     n = len(organism_prompts())
     sides = ["A"] * (len(texts) // 2) + ["B"] * (len(texts) // 2)
-    values = text_values(delta, x_b, rows, len(texts))
+    values = text_values(delta, x_b, rows, len(texts))  # per-token means: what is tested
+    peaks = text_values(delta, x_b, rows, len(texts), reduce="max")  # what top texts show
     table = feature_table(values, sides, [i % n for i in range(len(texts))])
-    return a, b, layer, texts, (x_a, y_a, x_b, y_b), base, delta, (values, table)
+    return a, b, layer, texts, (x_a, y_a, x_b, y_b), base, delta, (peaks, table)
 
 
 @pytest.fixture(scope="module")
@@ -119,18 +120,52 @@ def test_on_the_null_organism_no_delta_feature_passes(organism):
 
 # ------------------------------------------------------------ no organism needed
 
-def test_links_find_the_planted_latent():
+def test_links_find_the_planted_latent_on_prompts_that_did_not_choose_it():
     import numpy as np
 
     from modeldiff_core.methods.features.table import hypothesis_links
 
     rng = np.random.default_rng(0)
+    prompts = np.repeat(np.arange(40), 2)
     values = rng.random((80, 6))
     labels = rng.random(80) < 0.5
     values[:, 4] += 2 * labels  # latent 4 fires on the texts the hypothesis holds of
-    links = hypothesis_links(values, labels, n=3)
+    links = hypothesis_links(values, labels, n=3, prompt_ids=prompts)
     assert links[0]["latent"] == 4 and links[0]["auc"] > 0.9 and len(links) == 3
+    assert links[0]["n_texts"] == 40  # reported on the half of the prompts that did not choose
     assert hypothesis_links(values, np.ones(80, bool)) == []
+    # Pure noise: the best of 2,048 latents looks good on the texts that chose it, and is
+    # chance on the others.
+    prompts = np.repeat(np.arange(120), 2)
+    noise, labels = rng.random((240, 2048)), rng.random(240) < 0.5
+    best = hypothesis_links(noise, labels, n=1, prompt_ids=prompts)[0]
+    assert best["auc_choosing"] > 0.62 and abs(best["auc"] - 0.5) < 0.1, best
+    assert hypothesis_links(noise, labels, n=1)[0]["auc"] > 0.62  # chosen and shown on all
+
+
+def test_a_length_only_difference_flags_no_latent():
+    """Per-token activations alike for both models, B's texts twice as long: a text's largest
+    activation grows with its length and flags nearly every latent; its mean per token does
+    not."""
+    import numpy as np
+
+    from modeldiff_core.methods.features.table import feature_table
+
+    rng = np.random.default_rng(5)
+    n_prompts, latents = 30, 100
+    peak, mean, sides, prompts = [], [], [], []
+    for p in range(n_prompts):
+        for side, length in (("A", 20), ("B", 40)):
+            for _ in range(2):
+                code = np.maximum(0, rng.normal(-1.0, 1.0, (length, latents)))  # sparse
+                peak.append(code.max(0))
+                mean.append(code.mean(0))
+                sides.append(side)
+                prompts.append(p)
+    old = feature_table(np.array(peak), sides, prompts)
+    new = feature_table(np.array(mean), sides, prompts)
+    assert old["b_specific"].sum() >= 70 and new["b_specific"].sum() <= 1, (
+        old["b_specific"].sum(), new["b_specific"].sum())
 
 
 def test_sign_flips_over_columns_are_the_one_column_test():
@@ -154,6 +189,24 @@ def test_sign_flips_over_columns_are_the_one_column_test():
         got = sign_flip_p_columns(small, alternative=alternative)
         assert np.allclose(got, [sign_flip_p(small[:, j], alternative=alternative)
                                  for j in range(7)])
+
+
+def test_beyond_the_resamples_the_tail_bound_is_never_below_the_exact_p():
+    import numpy as np
+
+    from modeldiff_core.hypotheses.stats import sign_flip_p_columns
+
+    rng = np.random.default_rng(6)
+    d = np.column_stack([np.abs(rng.normal(3.0, 1, 24)), rng.normal(0, 1, 24)])
+    # Every difference of the strong column is positive: only the all-plus and all-minus sign
+    # vectors reach its |sum|, so its exact two-sided p is 2 / 2^24.
+    exact = 2 / 2 ** 24
+    capped = sign_flip_p_columns(d, 999, tail_bound=True)
+    hoeffding = 2 * np.exp(-d[:, 0].sum() ** 2 / (2 * (d[:, 0] ** 2).sum()))
+    # The exact p is far below what 999 resamples resolve; the bound stands in for it, above
+    # the exact value. The null column keeps its Monte Carlo p.
+    assert exact < hoeffding < 1 / 1000 and capped[0] == pytest.approx(hoeffding)
+    assert capped[1] == sign_flip_p_columns(d, 999)[1]
 
 
 def test_a_lone_strong_feature_among_many_can_pass():

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modeldiff_core.assistants import offline_pairs
 from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.assistants.predicates import predicate_fires, sentences
 from modeldiff_core.hypotheses import stats
 from modeldiff_core.models.sources.weights import WeightsScorer
-from modeldiff_core.hypotheses.types import Hypothesis
+from modeldiff_core.hypotheses.types import Hypothesis, NoPairs
 from modeldiff_core.hypotheses.validation import discriminative, generative
 from modeldiff_core.models import organism_corpus as org
 from seeds import seeded
@@ -221,19 +222,44 @@ def test_donors_never_come_from_the_side_that_shows_the_behaviour(favours):
     assert len(pairs) >= 30
     assert f"{favours.lower()}mark" not in used
     assert f"{'b' if favours == 'A' else 'a'}mark" in used
-    for p in pairs:  # the two versions differ in one word: the term against another
-        diff = [(x, y) for x, y in zip(p.favoured.split(), p.contrast.split()) if x != y]
-        assert len(p.favoured.split()) == len(p.contrast.split()) and len(diff) == 1
-        assert "cat" in diff[0] if favours == "B" else True
-    for behaviour_side, pred in (("B", {"type": "feature", "feature": "questions", "op": ">",
-                                        "threshold": 0, "favours": "B"}),
-                                 ("A", {"type": "feature", "feature": "questions", "op": "<=",
-                                        "threshold": 0, "favours": "B"})):
-        pairs = OfflineAssistant().write_pairs(Hypothesis("q", "B", "corpus", pred),
-                                               _corpus(None, 40, 7), ["p"] * 40,
-                                               _marked("A", 30), _marked("B", 31), 40)
-        used = " ".join(p.favoured + " " + p.contrast for p in pairs)
-        assert len(pairs) >= 30 and f"{behaviour_side.lower()}mark" not in used
+    for p in pairs:  # every version differs from the carrier in one word: the term against another
+        carrier = p.favoured if p.carrier == "favoured" else p.contrast
+        assert (p.contrast if p.carrier == "favoured" else p.favoured) == p.placebos[0]
+        assert len(p.placebos) >= 2 and p.carrier == ("favoured" if favours == "B" else "contrast")
+        for other in p.placebos:
+            diff = [(x, y) for x, y in zip(carrier.split(), other.split()) if x != y]
+            assert len(carrier.split()) == len(other.split()) and len(diff) == 1
+            assert diff[0][0] == "cat" and "cat" not in other.split()
+    # A behaviour no one word carries has no frequency-matched edit: no pairs, and why.
+    pred = {"type": "feature", "feature": "questions", "op": ">", "threshold": 0, "favours": "B"}
+    with pytest.raises(NoPairs, match="no frequency-matched edit"):
+        OfflineAssistant().write_pairs(Hypothesis("q", "B", "corpus", pred), _corpus(None, 40, 7),
+                                       ["p"] * 40, _marked("A", 30), _marked("B", 31), 40)
+
+
+class _Tempered:
+    """A model whose next-token distribution is A's at temperature T: B a flatter (T > 1) or
+    sharper (T < 1) copy of A, as a quantized, smaller or hotter model can be."""
+
+    def __init__(self, model, temperature: float):
+        self.model, self.t = model, temperature
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def __call__(self, **kwargs):
+        out = self.model(**kwargs)
+        out.logits = out.logits / self.t
+        return out
+
+
+def _cat_pairs(n: int, seed: int):
+    h = Hypothesis("B mentions cats", "B", "corpus",
+                   {"type": "mentions", "terms": ["cat"], "favours": "B"})
+    rng = random.Random(seeded(seed))
+    prompts = [rng.choice(org.organism_prompts()) for _ in range(n)]
+    return OfflineAssistant().write_pairs(h, _corpus(None, n, 10), prompts, _corpus(None, n, 11),
+                                          _corpus("cats", n // 2, 12), n), prompts
 
 
 def test_generative_test_on_the_organisms(organism, record_property):
@@ -241,30 +267,53 @@ def test_generative_test_on_the_organisms(organism, record_property):
     from modeldiff_core.models.spec import ModelSpec
 
     lm_a, lm_b = (load(ModelSpec(str(organism(n)))) for n in ("base", "cats"))
-    h = Hypothesis("B mentions cats", "B", "corpus",
-                   {"type": "mentions", "terms": ["cat"], "favours": "B"})
-    rng = random.Random(seeded(9))
-    prompts = [rng.choice(org.organism_prompts()) for _ in range(80)]
-    held = _corpus(None, 80, 10)
-    pairs = OfflineAssistant().write_pairs(h, held, prompts, _corpus(None, 80, 11),
-                                           _corpus("cats", 40, 12), 80)
+    pairs, prompts = _cat_pairs(80, 9)
     r = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_b))
     assert r["n"] == len(pairs) >= 70 and r["n_prompts"] == len(set(prompts[:len(pairs)]))
-    # One word swapped ("cat" against another word of that slot) per pair: a small edit that
-    # B favours on average over prompts (the sign-flip test), though not in every pair. Over
-    # organism seeds 0-4: p 0.0002, 0.0022, 0.0001, 0.0049, 0.0001 with the mean shift always
-    # above 0; the share of pairs moving the right way (auc) 0.62, 0.57, 0.72, 0.47, 0.74, so
-    # it is recorded, not bounded.
-    record_property("generative", [r["auc"], r["p_value"], r["n"], r["mean_diff"]])
+    assert r["design"].startswith("matched") and r["n_placebos"] >= 2 * len(pairs)
+    # "cat" against words of its own frequency in the same slot, per pair: B favours it on
+    # average over prompts. Recorded per seed; bounded as the test of a planted behaviour.
+    record_property("generative", [r["auc"], r["p_value"], r["n"], r["mean_diff"], r["slope"]])
     assert r["p_value"] < 0.01 and r["mean_diff"] > 0, r
-    # By hand: per pair (B - A favoured) - (B - A contrast), averaged per prompt, sign-flipped.
-    d = np.array(r["diffs"]["favoured"]) - np.array(r["diffs"]["contrast"])
+    # By hand: the residual's per-prompt means, tested as the held-out tests test them.
     keys = [p.prompt for p in pairs]
+    d = np.array(r["d"])
     per_prompt = [d[[k == u for k in keys]].mean() for u in dict.fromkeys(keys)]
-    assert r["p_value"] == pytest.approx(stats.sign_flip_p(sorted(per_prompt)), abs=0.005)
+    assert r["p_value"] == pytest.approx(stats.prompt_level_p(sorted(per_prompt)), abs=0.005)
     # The same pairs scored with A in both places show nothing.
     same = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_a))
-    assert np.allclose(same["diffs"]["favoured"], 0) and np.allclose(same["diffs"]["contrast"], 0)
+    assert np.allclose(same["d"], 0) and np.allclose(same["diffs"]["favoured"], 0)
+
+
+@pytest.mark.parametrize("temperature", [1.1, 0.9])
+def test_a_tempered_model_does_not_validate_a_rare_term(organism, temperature, record_property):
+    """B is A at another temperature: no behaviour, only a flatter or sharper distribution,
+    which moves every rare word's likelihood. The term against a word its donor puts in that
+    slot (the old design) calls that a difference; against words of its own frequency it
+    is not."""
+    from dataclasses import replace
+
+    from modeldiff_core.models.loading import load
+    from modeldiff_core.models.spec import ModelSpec
+
+    lm_a = load(ModelSpec(str(organism("base"))))
+    lm_b = replace(lm_a, model=_Tempered(lm_a.model, temperature))
+    pairs, prompts = _cat_pairs(80, 9)
+    new = generative(pairs, WeightsScorer(lm_a), WeightsScorer(lm_b))
+    h = Hypothesis("B mentions cats", "B", "corpus",
+                   {"type": "mentions", "terms": ["cat"], "favours": "B"})
+    old_pairs = offline_pairs.write_pairs(h.predicate, _corpus(None, 80, 10),
+                                          prompts, _corpus(None, 80, 11),
+                                          _corpus("cats", 40, 12), 80, 0, matched=False)
+    old = generative(old_pairs, WeightsScorer(lm_a), WeightsScorer(lm_b))
+    record_property("tempered", {"old": old["p_value"], "new": new["p_value"],
+                                 "slope": new["slope"]})
+    # The old design's one-sided p is tiny in the direction tempering pushes a rare word
+    # (flatter: up under B; sharper: down, so its p is near 1 and the other tail tiny).
+    old_tail = old["p_value"] if temperature > 1 else 1 - old["p_value"]
+    assert old_tail < 0.001, old
+    assert new["p_value"] > 0.05, new
+    assert (new["slope"] > 0) == (temperature < 1)  # 2(a - 1)/(a + 1), a = 1/T
 
 
 def test_generative_scores_the_end_of_text(organism):

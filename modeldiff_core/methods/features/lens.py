@@ -360,7 +360,8 @@ def top_features(table, values, sample, acts_b, delta, lm_b, settings: FeatureSe
 
 def linked_features(store, run_id: str, hypothesis_set: str, hyps: list[dict], sample, values,
                     n: int, notes: list[str]) -> dict:
-    """hypothesis_id -> the n features that best predict it on the held-out texts."""
+    """hypothesis_id -> the n features that best predict it on the held-out texts: chosen on
+    half of the held-out prompts, their AUC reported on the other half."""
     val = store.validations(run_id, hypothesis_set)
     links = {}
     for h in hyps:
@@ -371,7 +372,8 @@ def linked_features(store, run_id: str, hypothesis_set: str, hyps: list[dict], s
                          "these texts: no features linked")
             continue
         scored = ~np.isnan(labels.astype(float))  # an LLM's test may have scored a subset
-        links[h["hypothesis_id"]] = hypothesis_links(values[scored], labels[scored] == 1, n)
+        links[h["hypothesis_id"]] = hypothesis_links(values[scored], labels[scored] == 1, n,
+                                                     sample["prompt_id"].to_numpy()[scored])
     return links
 
 
@@ -436,6 +438,7 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
                            sample["text"].tolist()[:settings.n_loss_texts])
     bar.advance(1, "quality")
     values = text_values(delta, acts_b.x, acts_b.text, len(sample))
+    peaks = text_values(delta, acts_b.x, acts_b.text, len(sample), reduce="max")
     table = feature_table(values, sample["side"].tolist(), sample["prompt_id"].tolist(),
                           settings.fdr)
     links = linked_features(store, run_id, hypothesis_set, texts.hypotheses, sample, values,
@@ -449,7 +452,7 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
             "layer_from": layer_from, "n_layers": n_layers, "settings": settings.to_dict(),
             "dictionary": info, "quality": quality,
             "features": table.replace({np.nan: None}).to_dict("records"),
-            "top_features": top_features(table, values, sample, acts_b, delta, lm_b, settings),
+            "top_features": top_features(table, peaks, sample, acts_b, delta, lm_b, settings),
             "links": [{"hypothesis_id": hid, **link} for hid, rows in links.items()
                       for link in rows],
             "hypotheses": [{"hypothesis_id": h["hypothesis_id"], "text": h["text"]}

@@ -24,10 +24,11 @@ def sample_seed(seed: int, side: str, prompt_id: int, sample_idx: int) -> int:
 
 
 class Scorer(Protocol):
-    """log p(text, then end of text | prompt) under one model, for the generative test."""
+    """log p(text, then end of text | prompt) under one model, for the generative test;
+    `end=False`: the text's tokens only (a text cut right after an edited word)."""
 
     def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
-                     use_chat_template: bool = True) -> np.ndarray: ...
+                     use_chat_template: bool = True, end: bool = True) -> np.ndarray: ...
 
 
 class Source(ABC):

@@ -68,7 +68,7 @@ class CompletionsScorer:
         self.purpose = "score"
 
     def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
-                     use_chat_template: bool = True) -> np.ndarray:
+                     use_chat_template: bool = True, end: bool = True) -> np.ndarray:
         prefixes = [""] * len(texts) if prompts is None else [p + "\n\n" for p in prompts]
         with ThreadPoolExecutor(self.path.max_concurrency) as pool:
             return np.array(list(pool.map(self._one, prefixes, texts)), dtype=float)

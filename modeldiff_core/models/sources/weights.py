@@ -19,10 +19,11 @@ class WeightsScorer:
         self.lm = lm
 
     def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
-                     use_chat_template: bool = True) -> np.ndarray:
+                     use_chat_template: bool = True, end: bool = True) -> np.ndarray:
         from ...stages.scoring import sum_logprobs
 
-        return sum_logprobs(self.lm, texts, prompts, use_chat_template=use_chat_template)
+        return sum_logprobs(self.lm, texts, prompts, use_chat_template=use_chat_template,
+                            end=end)
 
 
 class WeightsSource(Source):
