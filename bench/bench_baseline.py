@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from modeldiff_core.hypotheses import validation
+from modeldiff_core.hypotheses import yardstick
 
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpacaeval"
 
@@ -22,18 +22,18 @@ def timed(solver: str, texts, sides, groups, repeats: int):
     from sklearn.pipeline import make_pipeline
 
     def model():
-        return make_pipeline(CountVectorizer(token_pattern=validation.BOW_TOKENS,
+        return make_pipeline(CountVectorizer(token_pattern=yardstick.BOW_TOKENS,
                                              ngram_range=(1, 2), min_df=2),
                              LogisticRegression(C=1.0, solver=solver, max_iter=2000))
-    real, times = validation._bow_model, []
-    validation._bow_model = model
+    real, times = yardstick._bow_model, []
+    yardstick._bow_model = model
     try:
         for _ in range(repeats):
             t0 = time.perf_counter()
-            out = validation.bow_baseline(texts, sides, groups)
+            out = yardstick.bow_baseline(texts, sides, groups)
             times.append(time.perf_counter() - t0)
     finally:
-        validation._bow_model = real
+        yardstick._bow_model = real
     return min(times), out["auc"]
 
 

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 from .assistants.registry import AssistantSettings, make_assistant
 from .config import ModelDiffError
+from .hypotheses.self_check import self_check
 from .hypotheses.stage import hypotheses_run
 from .models.loading import ModelCache
 from .models.sources import Source, make_source
@@ -195,6 +196,7 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
         store.set_run_status(run_id, "hypotheses")
         notes = [*config.notes, *hypotheses_run(store, run_id, config, assistant, sources,
                                                 progress)]
+        self_check(store, run_id, config, assistant, progress)  # stored; read by build_result
         result = build_result(store, run_id, settings.hypothesis_set)
         if cut.n_truncated:  # long answers: the map and clusters saw their beginnings only
             result["embedding"] = cut.to_dict()

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from .hypotheses import stats
-from .hypotheses.validation import TEXT_KEY, bow_baseline, coverage, judged_texts
+from .assistants.predicates import b_scores
+from .hypotheses.validation import TEXT_KEY, judged_texts
+from .hypotheses.yardstick import bow_yardstick, coverage
 
 SIDES = ("A", "B")
 
@@ -46,7 +48,8 @@ def _hypothesis_rows(store, run_id: str, hypothesis_set: str) -> list[dict]:
         if g is not None and g.result.get("n"):
             row["generative"] = {"auc": _num(g.result["auc"]), "p_value": _num(g.result["p_value"]),
                                  "q_value": _num(g.q_value), "n": int(g.result["n"]),
-                                 "n_prompts": _count(g.result.get("n_prompts"))}
+                                 "n_prompts": _count(g.result.get("n_prompts")),
+                                 "design": g.result.get("design")}
         out.append(row)
     return out
 
@@ -56,10 +59,11 @@ def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
     run = store.get_run(run_id)
     gens = store.generations(run_id)
     clusters = store.clusters(run_id)
-    val = gens[gens["split"] == "validation"]
+    val, disc = gens[gens["split"] == "validation"], gens[gens["split"] == "discovery"]
     seed = (run["settings"] or {}).get("generation", {}).get("seed", 0)
-    base = bow_baseline(val["text"].tolist(), val["side"].tolist(), val["prompt_id"].tolist(),
-                        seed=seed)
+    base = bow_yardstick(disc["text"].tolist(), disc["side"].tolist(), val["text"].tolist(),
+                         val["side"].tolist(), val["prompt_id"].tolist(), seed)
+    base.pop("prob", None)
     cluster_rows = [
         {"cluster_id": int(r.cluster_id), "size_a": int(r.size_a), "size_b": int(r.size_b),
          "share_b": float(r.share_b), "log_odds": float(r.log_odds), "ci_low": float(r.ci_low),
@@ -75,7 +79,15 @@ def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
             "baseline": base, "clusters": cluster_rows, "assistant": hypothesis_set,
             "hypotheses": hypotheses, "coverage": run_coverage(store, run_id, hypothesis_set, gens, seed),
+            "self_check": stored_self_check(store, run_id, hypothesis_set),
             "failed_steps": store.run_failures(run_id, hypothesis_set)}
+
+
+def stored_self_check(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
+    """The run's A1-vs-A2 false-positive check as stored ({validated, proposed, n_prompts});
+    None before it has run."""
+    stored = store.self_check(run_id, hypothesis_set)
+    return None if stored is None else {k: v for k, v in stored.items() if k != "settings"}
 
 
 def current_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
@@ -90,9 +102,22 @@ def current_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
 
 
 def run_coverage(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame, seed: int) -> dict:
-    """`validation.coverage` on the held-out texts the validated hypotheses were judged on."""
+    """`yardstick.coverage` of the validated hypotheses. When each is a predicate (judging
+    costs nothing), both classifiers are fitted on the discovery texts and scored on every
+    validation text; otherwise on the held-out texts the judge scored, cross-validated."""
     val = store.validations(run_id, hypothesis_set)
     disc = val[(val["test"] == "discriminative") & val["validated"].fillna(False).astype(bool)]
+    hyps = store.hypotheses(run_id, hypothesis_set).set_index("hypothesis_id")
+    preds = [hyps.loc[h, "predicate"] if h in hyps.index else None for h in disc["hypothesis_id"]]
+    if preds and all(preds):
+        train, held = (gens[gens["split"] == split] for split in ("discovery", "validation"))
+
+        def scores(texts):
+            return np.column_stack([b_scores(p, texts) for p in preds])
+        return coverage(scores(held["text"].tolist()), held["text"].tolist(),
+                        held["side"].tolist(), held["prompt_id"].tolist(), seed,
+                        train={"scores": scores(train["text"].tolist()),
+                               "texts": train["text"].tolist(), "sides": train["side"].tolist()})
     frames = [judged_texts(gens, r.result) for r in disc.itertuples()]
     frames = [f for f in frames if f is not None]
     if not frames:
@@ -105,3 +130,5 @@ def run_coverage(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame, se
     scores = np.column_stack([f.loc[common, "score"].to_numpy() for f in keyed])
     return coverage(scores, first["text"].tolist(), common.get_level_values("side").tolist(),
                     common.get_level_values("prompt_id").tolist(), seed)
+
+

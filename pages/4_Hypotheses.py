@@ -6,7 +6,7 @@ from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import config_for_run, config_to_dict
-from modeldiff_core.render.fmt import coverage_line, placebo_clause
+from modeldiff_core.render.fmt import baseline_line, coverage_line, placebo_clause, self_check_line
 from modeldiff_core.results import current_result
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
@@ -45,13 +45,13 @@ hypothesis_set = st.selectbox("Hypotheses from", sets or ["offline"])
 result = current_result(store, run_id, hypothesis_set)
 notes = store.annotations(run_id, hypothesis_set)
 b = result["baseline"]
-st.write(f"Yardstick — bag-of-words baseline on held-out texts: accuracy {b['accuracy']:.2f}, "
-         f"AUC {b['auc']:.2f} (n = {b['n']}). **Validated** = discriminative q < alpha. "
+st.write(f"Yardstick — {baseline_line(b)}. **Validated** = discriminative q < alpha. "
          "p and q are prompt-level: A's and B's held-out texts are paired by prompt and the "
          "per-prompt difference is sign-flipped over prompts; accuracy is balanced accuracy. "
          "An LLM judge must beat itself under a content-free placebo hypothesis on the same "
          "texts: *judge alone* is its AUC there, *added* what the hypothesis adds.")
 st.write(coverage_line(result["coverage"]))
+st.write(self_check_line(result.get("self_check")))
 rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}

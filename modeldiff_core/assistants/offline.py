@@ -26,7 +26,7 @@ from .offline_candidates import (
     passing,
     sharpen_themes,
 )
-from .predicates import FEATURE_WORDS, STYLE_FEATURES, mentions, predicate_fires
+from .predicates import FEATURE_WORDS, STYLE_FEATURES, b_scores, mentions, predicate_fires
 
 
 def _compared(source: str) -> str:
@@ -159,8 +159,7 @@ class OfflineAssistant(Assistant):
         pred = hypothesis.predicate
         if pred is None:
             raise ValueError("the offline assistant judges only hypotheses with a predicate")
-        fires_means_b = pred.get("favours", "B") == "B"
-        return [1.0 if predicate_fires(pred, t) == fires_means_b else 0.0 for t in texts]
+        return b_scores(pred, texts)
 
     # -------------------------------------------------------------- probe game
     def _ranked(self, hypothesis, ctx):

@@ -77,6 +77,13 @@ def predicate_fires(predicate: dict, text: str) -> bool:
     raise ValueError(f"unknown predicate type {predicate['type']!r}")
 
 
+def b_scores(predicate: dict, texts: list[str]) -> list[float]:
+    """The predicate as a judge: 1.0 where a text looks like B's by it (it fires, for a
+    predicate favouring B; it does not, for one favouring A), else 0.0."""
+    fires_means_b = predicate.get("favours", "B") == "B"
+    return [1.0 if predicate_fires(predicate, t) == fires_means_b else 0.0 for t in texts]
+
+
 def behaviour_side(pred: dict) -> str:
     """The model that shows more of what the predicate counts (mentions of the terms, marks,
     length): the side donor sentences must never come from."""

@@ -1,8 +1,9 @@
 """Validation of hypotheses on held-out texts, with the prompt as the unit of inference: which
-texts are held out (paired by prompt), the discriminative test (the assistant judges them) and
-the generative one (pairs scored under both models), each a per-prompt statistic with its
-p-value from a sign flip over prompts. And how much of the models' separability the validated
-hypotheses explain (`coverage`), against the bag-of-words baseline."""
+texts are held out (paired by prompt), the discriminative test (the assistant judges them,
+against a placebo when the judge is an LLM) and the generative one (pairs scored under both
+models, an edit's term against placebo words of its frequency), each a per-prompt statistic
+tested over prompts (`stats.prompt_level_p`). How much of the models' separability the
+validated hypotheses explain is in `yardstick`."""
 from __future__ import annotations
 
 import math
@@ -15,94 +16,7 @@ import pandas as pd
 
 from .types import Hypothesis
 
-BOW_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # words and single punctuation marks ("?" matters)
 _WORD_CHAR = re.compile(r"[A-Za-z0-9']")  # a character of a word, as the pair writer edits them
-
-
-def _grouped_cv(make_model, x, y: np.ndarray, groups, seed: int, max_folds: int = 5):
-    """Out-of-fold P(B) of `make_model()` fitted on x (a list of texts or a matrix), folds
-    grouped by prompt so samples of one prompt never sit on both sides of a split; None when
-    it cannot be fitted (one class, or fewer than two prompts)."""
-    from sklearn.model_selection import GroupKFold
-
-    groups = np.asarray(groups)
-    n_groups = len(set(groups.tolist()))
-    if len(set(y.tolist())) < 2 or n_groups < 2:
-        return None, 0
-    take = (lambda idx: [x[i] for i in idx]) if isinstance(x, list) else (lambda idx: x[idx])
-    folds = min(max_folds, n_groups)
-    prob = np.zeros(len(y))
-    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(np.zeros(len(y)), y, groups):
-        if len(set(y[train].tolist())) < 2:
-            prob[test] = y[train].mean()
-            continue
-        model = make_model()
-        try:
-            model.fit(take(train), y[train])
-            prob[test] = model.predict_proba(take(test))[:, 1]
-        except ValueError:  # e.g. an empty vocabulary in this fold
-            prob[test] = y[train].mean()
-    return prob, folds
-
-
-def _bow_model():
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(
-        CountVectorizer(token_pattern=BOW_TOKENS, ngram_range=(1, 2), min_df=2, lowercase=True),
-        # The same L2 model as lbfgs' (the intercept unpenalised), solved by Newton-CG: lbfgs
-        # crawls on raw counts of long answers (6x slower on 400 real ones: bench_baseline.py).
-        LogisticRegression(C=1.0, solver="newton-cg", max_iter=2000))
-
-
-def bow_baseline(texts: list[str], sides: list[str], groups: list, seed: int = 0,
-                 max_folds: int = 5) -> dict:
-    """Cross-validated logistic regression on word/punctuation counts telling A from B.
-
-    Folds are grouped by prompt, so samples of one prompt never sit on both sides of a split.
-    Returns out-of-fold accuracy and AUC with n; NaN (and a reason) when it cannot be fitted."""
-    from sklearn.metrics import roc_auc_score
-
-    y = np.array([1 if s == "B" else 0 for s in sides])
-    prob, folds = _grouped_cv(_bow_model, list(texts), y, groups, seed, max_folds)
-    if prob is None:
-        return {"accuracy": math.nan, "auc": math.nan, "n": int(len(y)), "folds": 0,
-                "note": "needs texts from both models and at least two prompts"}
-    accuracy = float(((prob >= 0.5).astype(int) == y).mean())
-    return {"accuracy": accuracy, "auc": float(roc_auc_score(y, prob)), "n": int(len(y)),
-            "folds": folds}
-
-
-def coverage(scores: np.ndarray, texts: list[str], sides: list[str], prompt_ids: list,
-             seed: int = 0) -> dict:
-    """How much of the two models' separability the validated hypotheses explain: a
-    model-identity classifier over their judge scores (texts x hypotheses; logistic regression,
-    cross-validated with folds grouped by prompt) against the bag-of-words baseline on the
-    same held-out texts. share = (AUC of the hypotheses - 0.5) / (AUC of the baseline - 0.5),
-    clipped to [0, 1]: a low share says something the hypotheses do not name remains."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-
-    out = {"accuracy": None, "auc": None, "baseline_accuracy": None, "baseline_auc": None,
-           "share": None, "n_prompts": len(set(prompt_ids)), "n_texts": len(texts),
-           "n_hypotheses": int(scores.shape[1]) if scores.ndim == 2 else 0}
-    if out["n_hypotheses"] == 0:
-        return {**out, "note": "not applicable: no validated hypothesis"}
-    y = np.array([1 if s == "B" else 0 for s in sides])
-    prob, _ = _grouped_cv(lambda: LogisticRegression(max_iter=2000), np.nan_to_num(scores, nan=0.5),
-                          y, prompt_ids, seed)
-    base = bow_baseline(texts, sides, prompt_ids, seed)
-    if prob is None or not np.isfinite(base["auc"]):
-        return {**out, "note": "not applicable: needs texts of both models from two prompts"}
-    out.update(accuracy=float(((prob >= 0.5) == y).mean()), auc=float(roc_auc_score(y, prob)),
-               baseline_accuracy=base["accuracy"], baseline_auc=base["auc"])
-    if base["auc"] <= 0.55:
-        return {**out, "note": "not applicable: the baseline cannot tell the models apart"}
-    out["share"] = float(np.clip((out["auc"] - 0.5) / (base["auc"] - 0.5), 0.0, 1.0))
-    return out
 
 
 def paired_heldout(val: pd.DataFrame, max_texts: int, seed: int = 0) -> pd.DataFrame:
@@ -322,32 +236,43 @@ def generative_stats(diff_favoured, diff_contrast, prompt_keys, seed: int = 0,
             "n_dropped": int((~ok).sum()), "unit": "prompt"}
 
 
-def matched_differences(shift_carrier, mean_carrier, shift_placebos, mean_placebos
-                        ) -> tuple[np.ndarray, float]:
+def matched_differences(shift_carrier, mean_carrier, shift_placebos, mean_placebos,
+                        sign=None) -> tuple[np.ndarray, float]:
     """Per pair, how much likelier B finds the term than words of its own frequency: the
     carrier's B - A shift minus its placebos', less what its difference in mean log-prob
-    (A + B) / 2 from them predicts. Under a tempered B (log p_B = a log p_A - log Z per token)
-    a word's shift is linear in its mean log-prob with slope 2(a - 1)/(a + 1) the same
+    (A + B) / 2 from them predicts (`sign`: -1 where the hypothesis predicts the term is
+    *less* likely under B). Under a tempered B (log p_B = a log p_A - log Z per token) a
+    word's shift is linear in its mean log-prob with slope 2(a - 1)/(a + 1) the same
     everywhere, so the slope is fitted once, within pairs, over every pair's placebos (their
-    deviations from their pair's mean), and the residual is exact for it; the B - A shift of
-    an identical A and B is zero whatever the slope. `*_placebos`: one array per pair.
-    Returns (d per pair, NaN where a pair has no finite placebo; the slope)."""
-    centred_s, centred_m = [], []
+    deviations from their pair's mean), and the residual is exact for it; the shift of an
+    identical A and B is zero whatever the slope. The fitted slope is shared by every pair,
+    so each pair's value also carries its share of the slope's error (its influence on the
+    fit, scaled by how far the pairs' terms sit from their placebos on average): the values
+    keep their mean, and a test over prompts sees the slope's uncertainty. `*_placebos`:
+    one array per pair. Returns (value per pair, NaN where a pair has no finite placebo;
+    the slope)."""
+    n = len(shift_carrier)
+    sign = np.ones(n) if sign is None else np.asarray(sign, dtype=float)
+    cs, cm = [], []
     for s, m in zip(shift_placebos, mean_placebos):
         s, m = np.asarray(s, float), np.asarray(m, float)
         ok = np.isfinite(s) & np.isfinite(m)
-        if ok.sum() >= 2:
-            centred_s.append(s[ok] - s[ok].mean())
-            centred_m.append(m[ok] - m[ok].mean())
-    cs = np.concatenate(centred_s) if centred_s else np.zeros(0)
-    cm = np.concatenate(centred_m) if centred_m else np.zeros(0)
-    slope = float(cs @ cm / (cm @ cm)) if len(cm) and cm @ cm > 0 else 0.0
-    d = np.full(len(shift_carrier), np.nan)
+        cs.append(s[ok] - s[ok].mean() if ok.sum() >= 2 else np.zeros(0))
+        cm.append(m[ok] - m[ok].mean() if ok.sum() >= 2 else np.zeros(0))
+    sxx = float(sum(c @ c for c in cm))
+    slope = float(sum(a @ b for a, b in zip(cm, cs)) / sxx) if sxx > 0 else 0.0
+    d, x = np.full(n, np.nan), np.full(n, np.nan)
     for i, (s, m) in enumerate(zip(shift_placebos, mean_placebos)):
         s, m = np.asarray(s, float), np.asarray(m, float)
         ok = np.isfinite(s) & np.isfinite(m)
         if ok.any():
-            d[i] = (shift_carrier[i] - s[ok].mean()) - slope * (mean_carrier[i] - m[ok].mean())
+            x[i] = sign[i] * (mean_carrier[i] - m[ok].mean())
+            d[i] = sign[i] * (shift_carrier[i] - s[ok].mean()) - slope * x[i]
+    fitted = np.isfinite(d)
+    if sxx > 0 and fitted.any():
+        # d(slope) / d(pair i's placebos) = u_i / sxx, u_i = sum of cm * (cs - slope * cm)
+        u = np.array([c_m @ (c_s - slope * c_m) for c_m, c_s in zip(cm, cs)])
+        d[fitted] -= np.mean(x[fitted]) * fitted.sum() * u[fitted] / sxx
     return d, slope
 
 
@@ -411,11 +336,10 @@ def _generative_matched(pairs, keys, scorer_a, scorer_b, use_chat_template: bool
     lp_b = scorer_b.sum_logprobs(texts, **kwargs)
     shift, mean = lp_b - lp_a, (lp_a + lp_b) / 2
     first = np.array([a for a, _ in spans])
+    towards = np.array([p.carrier == "favoured" for p in pairs])
     d, slope = matched_differences(shift[first], mean[first],
                                    [shift[a + 1:b] for a, b in spans],
-                                   [mean[a + 1:b] for a, b in spans])
-    towards = np.array([p.carrier == "favoured" for p in pairs])
-    d = np.where(towards, d, -d)
+                                   [mean[a + 1:b] for a, b in spans], np.where(towards, 1, -1))
     # Shown beside each pair: the favoured and the contrast version's B - A, as scored.
     placebo0 = np.array([shift[a + 1] if b > a + 1 else np.nan for a, b in spans])
     fav = np.where(towards, shift[first], placebo0)

@@ -71,20 +71,46 @@ def gen_line(g: Optional[dict], skipped: Optional[str] = None) -> str:
             f"p = {fmt_p(g.get('p_value'))}, q = {fmt_p(g.get('q_value'))} (paired, prompt-level)")
 
 
+def self_check_line(sc: Optional[dict]) -> str:
+    """The run's own false-positive check (A1 vs A2), in one sentence."""
+    if not sc:
+        return "Self-check (A1 vs A2): not run yet."
+    if sc.get("validated") is None:
+        return f"Self-check (A1 vs A2): {sc.get('note') or 'not run'}."
+    return (f"Self-check: A's samples split into two pseudo-models (A1 vs A2) and run through "
+            f"the same proposal and validation: {sc['validated']} of {sc['proposed']} proposed "
+            f"hypotheses validated on {sc['n_prompts']} held-out prompts — this run's own "
+            "false-positive check (0 is what a sound run shows).")
+
+
+def _ci(low, high) -> str:
+    return f"95% CI {fmt_num(low)}–{fmt_num(high)}"
+
+
 def coverage_line(c: Optional[dict]) -> str:
     """How much of the separability the validated hypotheses explain, in one sentence."""
     if not c or c.get("share") is None:
         note = (c or {}).get("note") or "not applicable"
         return f"Coverage: {note}."
+    share = c["share"]
+    said = (f"they separate the models better than the words do (share {share:.2f}" if share > 1
+            else f"they explain {100 * share:.0f}% of the separability (share {share:.2f}")
+    tail = " — something unexplained remains." if (c.get("share_ci_high") or share) < 0.8 else "."
+    fitted = ("fitted on discovery texts" if c.get("fit") == "discovery texts"
+              else "cross-validated by prompt")
     return (f"Coverage: the validated hypotheses ({c.get('n_hypotheses')}) tell the models "
-            f"apart at accuracy {fmt_num(c['accuracy'])} (AUC {fmt_num(c['auc'])}) where the "
-            f"bag-of-words reaches {fmt_num(c['baseline_accuracy'])} (AUC "
-            f"{fmt_num(c['baseline_auc'])}) on the same {c.get('n_texts')} held-out texts of "
-            f"{c.get('n_prompts')} prompts: they explain {100 * c['share']:.0f}% of the "
-            "separability" + (" — something unexplained remains." if c["share"] < 0.8 else "."))
+            f"apart at AUC {fmt_num(c['auc'])} ({_ci(c.get('auc_ci_low'), c.get('auc_ci_high'))})"
+            f" where the bag-of-words reaches {fmt_num(c['baseline_auc'])} "
+            f"({_ci(c.get('baseline_auc_ci_low'), c.get('baseline_auc_ci_high'))}), both "
+            f"{fitted}, on the same {c.get('n_texts')} held-out texts of {c.get('n_prompts')} "
+            f"prompts: {said}, {_ci(c.get('share_ci_low'), c.get('share_ci_high'))})" + tail)
 
 
 def baseline_line(b: dict) -> str:
+    if b.get("fit") == "discovery texts":
+        return (f"bag-of-words logistic regression fitted on discovery texts, scored on all "
+                f"{b.get('n')} held-out texts: accuracy {fmt_num(b.get('accuracy'))}, AUC "
+                f"{fmt_num(b.get('auc'))} ({_ci(b.get('auc_ci_low'), b.get('auc_ci_high'))})")
     return (f"bag-of-words logistic regression on held-out texts: accuracy "
             f"{fmt_num(b.get('accuracy'))}, AUC {fmt_num(b.get('auc'))} (n = {b.get('n')}, "
             f"{b.get('folds', '?')} folds grouped by prompt)")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .fmt import (
+    PROBE_HEAD,
     baseline_line,
     coverage_line,
     disc_line,
@@ -20,11 +21,11 @@ from .fmt import (
     fmt_p,
     gen_line,
     lens_tables,
+    ordered,
     probe_caption,
     probe_rows,
-    PROBE_HEAD,
-    ordered,
     quant_rows,
+    self_check_line,
     settings_lines,
     short,
 )
@@ -146,7 +147,8 @@ def _head(data: dict) -> list[str]:
         '<p class="yard">How separable A and B are at all — '
         f'{_e(baseline_line(data["baseline"]))}. '
         "A hypothesis explains the difference to the extent its accuracy approaches this.</p>",
-        f'<p class="yard">{_e(coverage_line(data.get("coverage")))}</p>']
+        f'<p class="yard">{_e(coverage_line(data.get("coverage")))}</p>',
+        f'<p class="yard">{_e(self_check_line(data.get("self_check")))}</p>']
 
 
 def _clusters(data: dict) -> str:

@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from .fmt import (
+    PROBE_HEAD,
     baseline_line,
     coverage_line,
     disc_line,
@@ -15,11 +16,11 @@ from .fmt import (
     fmt_p,
     gen_line,
     lens_tables,
+    ordered,
     probe_caption,
     probe_rows,
-    PROBE_HEAD,
-    ordered,
     quant_rows,
+    self_check_line,
     settings_lines,
     short,
 )
@@ -69,6 +70,7 @@ def _head(data: dict) -> list[str]:
     out += ["", "## Yardstick", "",
             f"How separable A and B are at all — {baseline_line(data['baseline'])}.",
             "", _md(coverage_line(data.get("coverage"))),
+            "", _md(self_check_line(data.get("self_check"))),
             "", f"## Top clusters (of {data['n_clusters']}, by q)", ""]
     return out + _table(
         ["cluster", "A", "B", "share B", "log odds (95% CI)", "p", "q", "top terms"],

@@ -124,6 +124,7 @@ def report_data(store, run_id: str, hypothesis_set: str = "offline") -> dict:
         "spec_b": run["spec_b"], "prompt_set": run["prompt_set"], "settings": run["settings"],
         "cluster_settings": run["cluster_settings"], "n_texts": result["n_texts"],
         "baseline": result["baseline"], "coverage": result.get("coverage"),
+        "self_check": result.get("self_check"),
         "assistant": hypothesis_set,
         "alpha": float(alphas.iloc[0]) if len(alphas) else 0.05,
         "n_clusters": len(clusters), "clusters": clusters[:TOP_CLUSTERS],

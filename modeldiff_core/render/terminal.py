@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .fmt import against_control
+from .fmt import against_control, self_check_line
 
 
 def bench_summary(bench: dict) -> str:
@@ -36,6 +36,8 @@ def run_summary(result: dict, alpha: float) -> str:
         lines.append(f"  cluster {c['cluster_id']:>3}: A={c['size_a']:>4} B={c['size_b']:>4} "
                      f"share B {c['share_b']:.2f} q={c['q_value']:.2g}  [{c['top_terms']}]")
     hyps = result["hypotheses"]
+    if result.get("self_check") is not None:
+        lines.append(self_check_line(result["self_check"]))
     lines.append(f"{sum(h['validated'] for h in hyps)} of {len(hyps)} hypotheses validated "
                  f"(discriminative q < {alpha}, held-out texts)")
     for h in hyps:

@@ -1,6 +1,6 @@
 """The database's schema: the migrations that build it, in order (the package's only DDL)."""
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -146,8 +146,15 @@ MIGRATIONS: list[list[str]] = [
             run_id VARCHAR, hypothesis_set VARCHAR, result VARCHAR, updated_at TIMESTAMP,
             PRIMARY KEY (run_id, hypothesis_set))""",
     ],
+    [
+        # A run's own false-positive check: the same proposal and validation on A's samples
+        # split into two pseudo-models, A1 against A2, as one result per hypothesis set.
+        """CREATE TABLE self_checks (
+            run_id VARCHAR, hypothesis_set VARCHAR, result VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, hypothesis_set))""",
+    ],
 ]
 # Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.
 HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
                          "truth_scores", "layer_lens", "hypothesis_settings", "probe_rounds",
-                         "feature_lens")
+                         "feature_lens", "self_checks")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .connection import Connection, now
 
-LENS_TABLES = ("layer_lens", "feature_lens")
+LENS_TABLES = ("layer_lens", "feature_lens", "self_checks")
 
 
 class StudyStore(Connection):
@@ -113,8 +113,8 @@ class StudyStore(Connection):
                    (SELECT count(*) FROM quant_levels l WHERE l.study_id = s.study_id) AS n_levels
             FROM quant_studies s {where} ORDER BY s.created_at DESC""", params)
 
-    # --------------------------------------------------- layer lens, feature lens
-    # Both are one JSON result per (run, hypothesis set), each in a table of its own.
+    # --------------------------------------- layer lens, feature lens, self-check
+    # Each is one JSON result per (run, hypothesis set), in a table of its own.
     def _save_lens(self, table: str, run_id: str, hypothesis_set: str, result: dict) -> None:
         assert table in LENS_TABLES  # a table name cannot be a parameter: only these
         with self._lock:
@@ -139,6 +139,12 @@ class StudyStore(Connection):
 
     def feature_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
         return self._lens("feature_lens", run_id, hypothesis_set)
+
+    def save_self_check(self, run_id: str, hypothesis_set: str, result: dict) -> None:
+        self._save_lens("self_checks", run_id, hypothesis_set, result)
+
+    def self_check(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
+        return self._lens("self_checks", run_id, hypothesis_set)
 
     def save_layer_setting(self, setting_key: str, logprobs: list, texts: list[str]) -> None:
         """One scaling setting's outcome (evidence log-probs, fresh generations): the layer

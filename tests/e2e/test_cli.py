@@ -15,6 +15,7 @@ from planted import names_behaviour
 
 from modeldiff_core.cli import main
 from modeldiff_core.models.organism_corpus import behaviour_present
+from modeldiff_core.render.terminal import run_summary
 from modeldiff_core.store import Store
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,6 +69,12 @@ def test_demo_on_the_null_organism_finds_no_cluster_and_validates_nothing(tmp_pa
     result = _demo(demo_db, tmp_path, "null")
     assert min(c["q_value"] for c in result["clusters"]) >= 0.05
     assert not [h for h in result["hypotheses"] if h["validated"]]
+    # The run's own false-positive check: A's four samples per prompt split in two pseudo-
+    # models, the same proposal and validation; it validates nothing, and says so in the
+    # CLI's summary.
+    sc = result["self_check"]
+    assert sc["validated"] == 0 and sc["proposed"] >= 0 and sc["n_prompts"] == 30, sc
+    assert "Self-check" in run_summary(result, 0.05)
     assert result["coverage"]["share"] is None
     assert result["coverage"]["note"].startswith("not applicable")
     # The probe game on the null pair: hypotheses a finetune could have had (cats, questions)
@@ -121,9 +128,15 @@ def test_demo_validates_a_hypothesis_naming_the_behaviour(tmp_path, capsys, demo
     # sentences, AUC 0.47 twice; a "?" swapped onto statements for questions, AUC 0.28).
     # test_offline_assistant checks its power on a one-word hypothesis.
     g = named[0]["generative"]
-    assert g is not None
-    record_property("generative", [g["auc"], g["p_value"], g["n"]])
-    assert g["n"] > 10 and 0 <= g["auc"] <= 1 and 0 < g["p_value"] <= 1
+    if named[0]["predicate"]["type"] == "mentions":  # a word: swapped against its placebos
+        assert g is not None and g["design"].startswith("matched")
+        record_property("generative", [g["auc"], g["p_value"], g["n"]])
+        assert g["n"] > 10 and 0 <= g["auc"] <= 1 and 0 < g["p_value"] <= 1
+    else:  # questions, length: no frequency-matched edit, and the result says so
+        assert g is None and "no frequency-matched edit" in named[0]["generative_skipped"]
+    # The self-check (A1 vs A2, both the base model) validates nothing here either.
+    record_property("self_check", result["self_check"])
+    assert result["self_check"]["validated"] == 0, result["self_check"]
     # The probe game tells the models apart by the named hypothesis; the control, guessing the
     # same rounds without it, does not. The CLI's default game (12 rounds x 3 games) on cats;
     # 8 x 3 on the others, where a round costs the same and says the same (the paired test

@@ -40,8 +40,10 @@ def test_a_run_with_both_models_served(tmp_path):
     assert result["n_texts"] == {"A": 240, "B": 240} and chats == 480
     validated = [h for h in result["hypotheses"] if h["validated"]]
     assert any("cat" in h["text"] for h in validated), result["hypotheses"]
-    for h in result["hypotheses"]:
-        assert "generative_skipped" not in h  # the server gives log-probs: the test runs
+    for h in result["hypotheses"]:  # the server gives log-probs: never skipped for want of them
+        assert "log-probs" not in h.get("generative_skipped", "")
+        if h["predicate"]["type"] != "mentions":  # no word to swap: skipped, and why
+            assert "no frequency-matched edit" in h["generative_skipped"]
     assert any(h["generative"] and h["generative"]["n"] > 0 for h in validated)
     assert srv.calls("completions"), "the generative test scored texts on the server"
     assert again["hypotheses"] == result["hypotheses"]

@@ -155,6 +155,8 @@ def test_hypotheses_page_shows_validated_and_saves_a_verdict(with_run, run_db):
     assert table["hypothesis"].str.contains("cat").any()
     assert any(m.value.startswith("Coverage: the validated hypotheses") and "% of the" in m.value
                for m in at.markdown)
+    assert any(m.value.startswith("Self-check: A's samples split") and " of " in m.value
+               for m in at.markdown)
     verdict = next(r for r in at.radio if r.label == "Verdict")
     verdict.set_value("accepted")  # inside a form: committed by its submit button
     at.text_area[0].set_value("clearly the cats")

@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from modeldiff_core.hypotheses.validation import bow_baseline, coverage
+from modeldiff_core.hypotheses.yardstick import bow_baseline, coverage
 from seeds import seeded
 
 
@@ -60,7 +60,7 @@ def test_the_baseline_is_the_l2_logistic_regression_fitted_fold_by_fold():
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
-    from modeldiff_core.hypotheses.validation import BOW_TOKENS
+    from modeldiff_core.hypotheses.yardstick import BOW_TOKENS
 
     rng = random.Random(seeded(3))
     words = ["tree", "river", "stone", "bread", "lamp", "road", "cloud", "chair", "zebra", "!"]
@@ -83,3 +83,37 @@ def test_the_baseline_is_the_l2_logistic_regression_fitted_fold_by_fold():
     assert base["folds"] == 5 and base["n"] == len(texts)
     assert base["auc"] == pytest.approx(roc_auc_score(y, prob), abs=2e-3)
     assert base["accuracy"] == pytest.approx(((prob >= 0.5) == y).mean(), abs=2 / len(y))
+
+
+def test_fitted_on_discovery_scored_on_every_held_out_text_with_intervals():
+    """The predicate path: both classifiers fitted on discovery texts and scored on all
+    validation texts; against an independent fit, the share unclipped, the CIs around it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    train_texts, train_sides, _, train_marked = _world(seed=seeded(5))
+    texts, sides, prompts, marked = _world(n_prompts=60, seed=seeded(6))
+    out = coverage(marked[:, None], texts, sides, prompts,
+                   train={"scores": train_marked[:, None], "texts": train_texts,
+                          "sides": train_sides})
+    y = np.array([s == "B" for s in sides])
+    direct = LogisticRegression(max_iter=2000).fit(train_marked[:, None],
+                                                   [s == "B" for s in train_sides])
+    assert out["fit"] == "discovery texts" and out["n_texts"] == len(texts)
+    assert out["auc"] == pytest.approx(roc_auc_score(y, direct.predict_proba(marked[:, None])[:, 1]))
+    assert out["auc_ci_low"] < out["auc"] < out["auc_ci_high"]
+    assert out["baseline_auc_ci_low"] < out["baseline_auc"] < out["baseline_auc_ci_high"]
+    assert out["share"] == pytest.approx((out["auc"] - 0.5) / (out["baseline_auc"] - 0.5))
+    assert out["share_ci_low"] < out["share"] < out["share_ci_high"]
+
+
+def test_a_hypothesis_that_beats_the_words_is_not_clipped():
+    """The words separate the models well (a marker in 80% of B's texts); the hypothesis'
+    judge sees every B text: the share is above 1 and says so, where it used to be clipped
+    to 1."""
+    from modeldiff_core.render.fmt import coverage_line
+
+    texts, sides, prompts, _ = _world(seed=seeded(8))
+    sees = np.array([s == "B" for s in sides], dtype=float)
+    out = coverage(sees[:, None], texts, sides, prompts)
+    assert out["share"] > 1 and "better than the words do" in coverage_line(out), out

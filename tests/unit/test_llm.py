@@ -242,9 +242,12 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
         judge_calls = [json.loads(_task_text(r["json"]).split("INPUT (JSON):\n", 1)[1])
                        for r in srv.requests if _task_text(r["json"]).startswith("TASK: judge")]
         assert len(judge_calls) >= 2
-        for call in judge_calls:
-            sides = set().union(*(side_of[t] for t in call["texts"]))
-            assert sides == {"A", "B"}, call["texts"]
+        sides = [set().union(*(side_of[t] for t in call["texts"])) for call in judge_calls]
+        mixed = [k for k, s in enumerate(sides) if s == {"A", "B"}]
+        # The self-check (A1 against A2, both A's texts) judges last; every call before holds
+        # both models' texts.
+        assert mixed and all(s == {"A"} for s in sides[max(mixed) + 1:])
+        assert all(s == {"A", "B"} for s in sides[:max(mixed) + 1])
         # The placebo is judged once for the run, in the very calls each hypothesis' held-out
         # texts are judged in.
         placebo = [c["texts"] for c in judge_calls if c["hypothesis"] == PLACEBO_TEXT]
@@ -309,12 +312,18 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
         tasks = [_task_text(r["json"]) for r in srv.requests]
     split_of = dict(zip(gens["text"], gens["split"]))
     side_of = dict(zip(gens["text"], gens["side"]))
-    refine_at = [i for i, t in enumerate(tasks) if t.startswith("TASK: refine")]
-    assert len(refine_at) == 2  # round 2 adds nothing new, so the loop ends there
     first_validation = next(i for i, t in enumerate(tasks)
                             if any(split_of.get(x) == "validation"
                                    for x in json.loads(t.split("INPUT (JSON):\n", 1)[1]).get("texts", [])))
-    assert first_validation > refine_at[-1]
+    every_refine = [i for i, t in enumerate(tasks) if t.startswith("TASK: refine")]
+    refine_at = [i for i in every_refine if i < first_validation]
+    assert len(refine_at) == 2  # round 2 adds nothing new, so the loop ends there
+    # What refines after validation is the self-check (A1 against A2): A's texts only.
+    for i in every_refine[2:]:
+        data = json.loads(tasks[i].split("INPUT (JSON):\n", 1)[1])
+        shown = data["model_b_judged_as_a"] + data["model_a_judged_as_b"]
+        assert all(side_of[t] == "A" and split_of[t] == "discovery" for t in shown)
+    assert result["self_check"]["n_prompts"] > 0
     for k, i in enumerate(refine_at):
         data = json.loads(tasks[i].split("INPUT (JSON):\n", 1)[1])
         b_shown, a_shown = data["model_b_judged_as_a"], data["model_a_judged_as_b"]

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.render.fmt import coverage_line, fmt_p
+from modeldiff_core.render.fmt import coverage_line, fmt_p, self_check_line
 from modeldiff_core.render.html import map_svg, render_html
 from modeldiff_core.render.markdown import render_markdown
 from modeldiff_core.render.report import report_data
@@ -72,14 +72,18 @@ def test_markdown_names_the_validated_hypothesis_with_its_n(report):
     assert "bag-of-words" in md and "| cluster |" in md
     assert fmt_p(h["discriminative"]["q_value"]) in md
     assert coverage_line(data["coverage"]) in md and "% of the separability" in md
+    # The run's own false-positive check, with its count.
+    sc = data["self_check"]
+    assert sc["validated"] is not None and self_check_line(sc) in md
 
 
 def test_coverage_line_says_the_share_or_why_there_is_none():
     c = {"accuracy": 0.9, "auc": 0.93, "baseline_accuracy": 0.84, "baseline_auc": 0.91,
          "share": 1.0, "n_prompts": 30, "n_texts": 240, "n_hypotheses": 3}
     line = coverage_line(c)
-    assert "accuracy 0.90" in line and "reaches 0.84" in line and "explain 100%" in line
+    assert "AUC 0.93" in line and "reaches 0.91" in line and "explain 100%" in line
     assert "unexplained" in coverage_line(dict(c, share=0.4))
+    assert "better than the words do (share 1.20" in coverage_line(dict(c, share=1.2))
     assert coverage_line({"share": None, "note": "not applicable: no validated hypothesis"}) \
         == "Coverage: not applicable: no validated hypothesis."
 
@@ -90,6 +94,7 @@ def test_html_is_self_contained_with_map_and_figures(report):
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<circle" in page
     assert "VALIDATED" in page and f"n = {h['discriminative']['n']}" in page
     assert "bag-of-words" in page and "Yardstick" in page and "Coverage: " in page
+    assert "Self-check: A&#x27;s samples split into two pseudo-models" in page
     assert not re.search(r"https?://|<script|<link|@import|src=", page, re.I)
 
 

@@ -85,9 +85,10 @@ def test_schema_10_file_reads_back_under_hypothesis_set(tmp_path):
     path = tmp_path / "v10.duckdb"
     _schema_10_file(path)
     with Store(path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 13
+        assert st.schema_version() == SCHEMA_VERSION == 14
         assert st.probe_settings("r", "offline") == []  # schema 12: the probe game's rounds
         assert st.feature_lens("r", "offline") is None  # schema 13: the feature lens
+        assert st.self_check("r", "offline") is None  # schema 14: the self-check
         for table in HYPOTHESIS_SET_TABLES:
             cols = st._table_columns(table)
             assert "hypothesis_set" in cols and "assistant" not in cols, table
