@@ -13,7 +13,7 @@ from ..assistants.llm import AssistantAnswerError
 from ..progress import ProgressCallback, StageProgress
 from . import stats
 from .propose import ProposalSettings, propose_hypotheses
-from .validation import discriminative, heldout_texts, judge_scores, paired_heldout, placebo_hypothesis
+from .validation import discriminative, heldout_texts, paired_heldout
 
 
 def pseudo_models(points):
@@ -34,7 +34,7 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     two samples of any prompt. Validated counts hypotheses at BH q < alpha among those the
     self-check proposed; the generative test is not run (A1 and A2 are one model)."""
     from ..stages.cluster import cluster_tables
-    from .stage import proposal_settings
+    from .stage import Placebo, proposal_settings
 
     hypothesis_set = config.assistant_settings().hypothesis_set
     settings = proposal_settings(config)
@@ -58,13 +58,11 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     # The proposal, then one step per hypothesis: the bar ends full even when none was found.
     bar = StageProgress(progress, "self-check (A1 vs A2)", 1 + len(found), unit="steps")
     bar.advance(1)
-    placebo, p_values = None, []
+    placebo, p_values = Placebo(assistant, judged, config.judge_mode), []
     for h in found:
         try:
-            if placebo is None and assistant.judge_needs_placebo(h):
-                placebo = judge_scores(assistant, placebo_hypothesis(), judged, config.judge_mode)
             r = discriminative(assistant, h, judged, seed, config.judge_mode,
-                               placebo_scores=placebo)
+                               placebo_scores=placebo.scores(h))
             p_values.append(r["p_value"])
         except AssistantAnswerError:
             p_values.append(1.0)  # as in the run's ledger: a failed test counts as p = 1

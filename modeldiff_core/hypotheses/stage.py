@@ -97,7 +97,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
     # Hypotheses validated before count as done, not as work: the rate is of work done now.
     bar = StageProgress(progress, "validate", len(stored), unit="hypotheses", done=len(finished))
     failed: list[str] = []
-    placebo = _Placebo(assistant, judged, config.judge_mode)
+    placebo = Placebo(assistant, judged, config.judge_mode)
     for row in stored.itertuples():
         if row.hypothesis_id in finished:
             continue
@@ -124,9 +124,10 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
     return [note] * bool(note) + apply_ledger(store, run_id, config.alpha)
 
 
-class _Placebo:
+class Placebo:
     """The held-out texts' scores under the placebo, judged once per stage (in the calls every
-    hypothesis' texts are judged in) and only when some hypothesis' judge needs it."""
+    hypothesis' texts are judged in) and only when some hypothesis' judge needs it; the run's
+    validation and its self-check each keep one."""
 
     def __init__(self, assistant: Assistant, judged: pd.DataFrame, mode: str):
         self.assistant, self.judged, self.mode, self._scores = assistant, judged, mode, None
