@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 
+from modeldiff_core.hypotheses import calibration
 from modeldiff_core.hypotheses.calibration import run_calibration
 
 
@@ -38,8 +39,11 @@ def main() -> None:
                         help="most repetitions of an undecided null (0: --reps only)")
     parser.add_argument("--tests", help="comma-separated subset: discriminative,generative,"
                         "cluster,probe,features")
+    parser.add_argument("--probe-rounds", type=int, default=calibration.PROBE_ROUNDS,
+                        help="rounds a probe game (the CLI's default: 12; 3 games)")
     parser.add_argument("--json", action="store_true", help="end with the rows as one JSON line")
     args = parser.parse_args()
+    calibration.PROBE_ROUNDS = args.probe_rounds  # read by each probe repetition
     t0 = time.perf_counter()
     rows = run_calibration(args.reps, args.seed, args.alpha,
                            args.tests.split(",") if args.tests else None,
