@@ -61,7 +61,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="discriminative test: score each text, or ask which of a prompt's two "
                         "texts is B's (both orders; order-dependent answers dropped)")
     p.add_argument("--judge-texts", type=int, default=240,
-                   help="held-out texts judged per hypothesis (paired A/B by prompt)")
+                   help="held-out texts an LLM judge scores per hypothesis (paired A/B by "
+                        "prompt); a predicate judge (offline) scores every held-out text")
     p.add_argument("--refine-rounds", type=int, default=2,
                    help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",

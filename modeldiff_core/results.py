@@ -9,6 +9,8 @@ import pandas as pd
 
 from .hypotheses import stats
 from .assistants.predicates import b_scores
+from .hypotheses.explain import condition_values, explain
+from .render.fmt import ordered_hypotheses
 from .hypotheses.validation import TEXT_KEY, judged_texts
 from .hypotheses.yardstick import bow_yardstick, coverage
 
@@ -34,9 +36,13 @@ def _hypothesis_rows(store, run_id: str, hypothesis_set: str) -> list[dict]:
                "discriminative": None, "generative": None, "validated": False}
         if d is not None:
             row["discriminative"] = {k: _num(d.result.get(k)) for k in
-                                     ("accuracy", "auc", "p_value", "ci_low", "ci_high")}
+                                     ("accuracy", "auc", "p_value", "ci_low", "ci_high",
+                                      "mean_score_diff")}
             row["discriminative"].update(q_value=_num(d.q_value), n=int(d.result["n"]),
                                          n_prompts=_count(d.result.get("n_prompts")))
+            if d.result.get("rates"):  # a predicate's held-out rates: the claim's evidence
+                row["discriminative"]["rates"] = {k: _num(v) if k != "n_prompts" else _count(v)
+                                                  for k, v in d.result["rates"].items()}
             if d.result.get("placebo"):  # an LLM judge: what it separates with no hypothesis
                 row["discriminative"].update(
                     placebo_auc=_num(d.result["placebo"].get("auc")),
@@ -75,6 +81,12 @@ def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
                        "q_value": _num(r.disc_q_value)}}
         for r in clusters.itertuples()]
     hypotheses = _hypothesis_rows(store, run_id, hypothesis_set)
+    explained = run_explanations(store, run_id, hypothesis_set, gens, seed)
+    for h in hypotheses:  # what explains what: a finding held fixed by a stronger headline
+        e = explained.get(h["id"])
+        h["explained_by"] = e and e["by"]
+        h["conditional_p"] = _num(e and e["p_value"])
+    hypotheses = ordered_hypotheses(hypotheses)
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
             "baseline": base, "clusters": cluster_rows, "assistant": hypothesis_set,
@@ -118,17 +130,49 @@ def run_coverage(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame, se
                         held["side"].tolist(), held["prompt_id"].tolist(), seed,
                         train={"scores": scores(train["text"].tolist()),
                                "texts": train["text"].tolist(), "sides": train["side"].tolist()})
-    frames = [judged_texts(gens, r.result) for r in disc.itertuples()]
-    frames = [f for f in frames if f is not None]
-    if not frames:
+    keyed = _on_common_texts([judged_texts(gens, r.result) for r in disc.itertuples()])
+    if not keyed:
         return coverage(np.zeros((0, 0)), [], [], [], seed)
-    keyed = [f.set_index(TEXT_KEY) for f in frames]
+    first, common = keyed[0], keyed[0].index
+    scores = np.column_stack([f["score"].to_numpy() for f in keyed])
+    return coverage(scores, first["text"].tolist(), common.get_level_values("side").tolist(),
+                    common.get_level_values("prompt_id").tolist(), seed)
+
+
+def _on_common_texts(frames: list) -> list[pd.DataFrame]:
+    """Judged-text frames (None: a test without stored scores, left out) cut to the texts they
+    all judged, in one order, indexed by text key."""
+    keyed = [f.set_index(TEXT_KEY) for f in frames if f is not None]
+    if not keyed:
+        return []
     common = keyed[0].index
     for f in keyed[1:]:
         common = common.intersection(f.index)
-    first = keyed[0].loc[common]
-    scores = np.column_stack([f.loc[common, "score"].to_numpy() for f in keyed])
-    return coverage(scores, first["text"].tolist(), common.get_level_values("side").tolist(),
-                    common.get_level_values("prompt_id").tolist(), seed)
+    return [f.loc[common] for f in keyed]
+
+
+def run_explanations(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame,
+                     seed: int) -> dict:
+    """`explain.explain` over the validated hypotheses, strongest held-out effect first, on the
+    held-out texts they were all judged on: id -> {by, p_value}."""
+    val = store.validations(run_id, hypothesis_set)
+    disc = val[(val["test"] == "discriminative") & val["validated"].fillna(False).astype(bool)]
+    if disc.empty:
+        return {}
+    hyps = store.hypotheses(run_id, hypothesis_set).set_index("hypothesis_id")
+    rows = [r for r in disc.itertuples() if judged_texts(gens, r.result) is not None]
+    keyed = _on_common_texts([judged_texts(gens, r.result) for r in rows])
+    findings = []
+    for r, frame in zip(rows, keyed):
+        predicate = hyps.loc[r.hypothesis_id, "predicate"] if r.hypothesis_id in hyps.index else None
+        scores = frame["score"].to_numpy()
+        findings.append({"id": r.hypothesis_id, "scores": scores,
+                         "given": condition_values(predicate, frame["text"].tolist(), scores),
+                         "sides": frame.index.get_level_values("side").to_numpy(),
+                         "prompt_ids": frame.index.get_level_values("prompt_id").to_numpy(),
+                         "effect": r.result.get("mean_score_diff") or 0.0})
+    findings.sort(key=lambda f: -f["effect"])
+    alpha = float(disc["alpha"].dropna().iloc[0]) if disc["alpha"].notna().any() else 0.05
+    return explain(findings, alpha, seed)
 
 

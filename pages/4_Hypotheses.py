@@ -6,7 +6,15 @@ from dashboard import get_jobs, get_store, jobs_panel, pick_run
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import config_for_run, config_to_dict
-from modeldiff_core.render.fmt import baseline_line, coverage_line, placebo_clause, self_check_line
+from modeldiff_core.render.fmt import (
+    baseline_line,
+    coverage_line,
+    finding,
+    placebo_clause,
+    rates_clause,
+    role,
+    self_check_line,
+)
 from modeldiff_core.results import current_result
 
 st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
@@ -56,7 +64,9 @@ rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}
     rows.append({"id": h["id"], "validated": "yes" if h["validated"] else "no",
-                 "hypothesis": h["text"], "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
+                 "finding": role(h),
+                 "hypothesis": h["text"], "held out": rates_clause(d),
+                 "accuracy": d.get("accuracy"), "AUC": d.get("auc"),
                  "texts": d.get("n"), "prompts": d.get("n_prompts"),
                  "judge alone AUC": d.get("placebo_auc"), "added AUC": d.get("added_auc"),
                  "p": d.get("p_value"), "q": d.get("q_value"),
@@ -66,7 +76,10 @@ validated = [h for h in result["hypotheses"] if h["validated"]]
 st.markdown(f"**{len(validated)} of {len(rows)} hypotheses validated**")
 for h in validated:  # st.text: model and assistant text is shown as plain text, never markup
     d = h["discriminative"]
-    st.text(f"VALIDATED  {h['id']}: {h['text']}  — accuracy {d['accuracy']:.2f}, "
+    if h.get("explained_by"):  # folded under its headline, which comes just before it
+        st.text(f"    {h['id']} ({role(h)}): {h['text']}")
+        continue
+    st.text(f"VALIDATED  {h['id']}: {finding(h)}  — accuracy {d['accuracy']:.2f}, "
             f"AUC {d['auc']:.2f}, n = {d['n']} texts of {d.get('n_prompts')} prompts, "
             f"q = {d['q_value']:.2g}{placebo_clause(d)}")
 sci = st.column_config.NumberColumn(format="%.1e")

@@ -11,6 +11,9 @@ from ..hypotheses.types import GeneratedPair, Hypothesis, ProbeContext, ProbeRou
 
 class Assistant(ABC):
     kind: str
+    # A judge that costs nothing per text (a predicate) scores every held-out text of every
+    # held-out prompt; one that costs calls (an LLM) scores the run's budget.
+    judge_is_free: bool = False
 
     @abstractmethod
     def propose(self, texts_a: list[str], texts_b: list[str], source: str,

@@ -51,7 +51,8 @@ class ChatAssistant(Assistant):
             "propose. Read the samples of Model A and Model B. Write up to "
             f"{max_hypotheses} short, testable statements of how Model B's outputs differ from "
             "Model A's, each about something a reader could check in a single text (a topic, "
-            "a word, a style, the length). Start each with 'Model B'. Answer "
+            "a word, a style, the length). Start each with 'Model B'. Name the behaviour "
+            "only, with no counts or percentages: the tests supply the figures. Answer "
             '{"hypotheses": [{"text": "..."}]}.',
             {"model_a_samples": self._sample(texts_a), "model_b_samples": self._sample(texts_b)},
             purpose=f"propose {source}", check=check_list("hypotheses"))
@@ -72,7 +73,8 @@ class ChatAssistant(Assistant):
             "hypotheses, 'model_a_judged_as_b' the reverse. Write up to "
             f"{max_hypotheses} revised or additional short, testable statements of how Model "
             "B's outputs differ from Model A's that would judge these correctly, each about "
-            "something a reader could check in a single text. Start each with 'Model B'. "
+            "something a reader could check in a single text. Start each with 'Model B', "
+            "with no counts or percentages. "
             'Answer {"hypotheses": [{"text": "..."}]}.',
             {"current_hypotheses": [h.text for h in hypotheses],
              "model_b_judged_as_a": self._sample(b_missed),

@@ -29,35 +29,23 @@ from .offline_candidates import (
 from .predicates import FEATURE_WORDS, STYLE_FEATURES, b_scores, mentions, predicate_fires
 
 
-def _compared(source: str) -> str:
-    return "sampled texts" if source == "corpus" else f"the texts compared from {source}"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
 class OfflineAssistant(Assistant):
     """Proposes by testing every candidate feature on the discovery texts with the prompt as
-    the unit (`stats.rate_difference_test`), Benjamini-Hochberg over all candidates, and a
-    minimum effect as a difference of rates; words skewed to the same model that occur
-    together are merged into one theme, and style features that fire on the same texts into
-    one. A sparse feature that fires in a fifth of one model's texts and almost never in the
-    other's passes: nothing asks for an AUC."""
+    the unit (`stats.rate_difference_test`), Benjamini-Hochberg over all candidates; words
+    skewed to the same model that occur together are merged into one theme, and style
+    features that fire on the same texts into one. No minimum effect is asked of the
+    discovery estimate: a modest difference that the test supports goes to the held-out test,
+    which decides. A sparse feature that fires in a fifth of one model's texts and almost
+    never in the other's passes: nothing asks for an AUC."""
     kind = "offline"
+    judge_is_free = True
 
-    def __init__(self, fdr: float = 0.05, min_rate_gap: float = 0.1, min_support: int = 5,
-                 min_log_odds: float = 1.0, max_theme_terms: int = 8,
+    def __init__(self, fdr: float = 0.05, min_support: int = 5, max_theme_terms: int = 8,
                  embed: Optional[Callable] = None,
                  cut_distances: tuple = (0.5, 0.6, 0.7), seed: int = 0):
         if not 0 < fdr <= 1:
             raise ValueError("fdr must lie in (0, 1]")
-        if not 0 <= min_rate_gap < 1:
-            raise ValueError("min_rate_gap must lie in [0, 1)")
-        if not min_log_odds >= 0:
-            raise ValueError("min_log_odds must be 0 or more")
-        self.fdr, self.min_rate_gap, self.min_support = fdr, min_rate_gap, min_support
-        self.min_log_odds = min_log_odds
+        self.fdr, self.min_support = fdr, min_support
         self.max_theme_terms, self.seed = max_theme_terms, seed
         # embed(list of words) -> unit vectors: words that sit close join a theme too.
         self.embed, self.cut_distances = embed, cut_distances
@@ -67,15 +55,14 @@ class OfflineAssistant(Assistant):
         if not texts_a or not texts_b:
             return []
         contrast = Contrast.of(texts_a, texts_b, prompts_a, prompts_b)
-        candidates, word_fires = find_candidates(contrast, self.min_support, self.min_rate_gap,
-                                                 self.embed, self.cut_distances)
+        candidates, word_fires = find_candidates(contrast, self.min_support, self.embed,
+                                                 self.cut_distances)
         if not candidates:
             return []
-        kept, n_units = passing(candidates, contrast, self.fdr, self.min_rate_gap,
-                                self.min_log_odds)
+        kept, n_units = passing(candidates, contrast, self.fdr)
         sharpen_themes(kept, contrast, word_fires)
         themes = gather_themes([c for c in kept if c.kind != "feature"], contrast, word_fires,
-                               self.max_theme_terms, self.min_rate_gap)
+                               self.max_theme_terms, self.fdr)
         found = [self._theme_hypothesis(g, contrast, source, n_units) for g in themes]
         found += [self._feature_hypothesis(g, contrast, source, n_units)
                   for g in feature_groups([c for c in kept if c.kind == "feature"])]
@@ -100,8 +87,9 @@ class OfflineAssistant(Assistant):
             listed = ", ".join(terms[:6]) + (", ..." if len(terms) > 6 else "")
             named = (f'uses the words "{terms[0]}" and the like ({listed})' if lead.kind == "stop"
                      else f'mentions "{terms[0]}" and related words ({listed})')
-        text = (f"Model B {named} {more} often than Model A "
-                f"(in {_pct(fb)} vs {_pct(fa)} of {_compared(source)}).")
+        # The claim alone: its discovery rates are in the evidence, the held-out ones are shown
+        # beside it once tested (what the reader should weigh), and the source has its field.
+        text = f"Model B {named} {more} often than Model A."
         return Hypothesis(text, direction, source,
                           {"type": "mentions", "terms": terms, "favours": direction},
                           {"rate_a": float(fa), "rate_b": float(fb), "effect": effect, "t": t,
@@ -123,16 +111,12 @@ class OfflineAssistant(Assistant):
         fires = np.array([predicate_fires(predicate, t) for t in texts])
         fa, fb = fires[~is_b].mean(), fires[is_b].mean()
         phrase = FEATURE_WORDS[name][0 if direction == "B" else 1]
-        if name in CHAT_UNITS:
-            text = _chat_wording(name, phrase, thr, values > thr, is_b, source)
-        else:
-            text = (f"Model B {phrase} than Model A (median {np.median(values[is_b]):.3g} vs "
-                    f"{np.median(values[~is_b]):.3g} {name}; {_pct(fb)} vs {_pct(fa)} of "
-                    f"{_compared(source)} "
-                    f"{'above' if direction == 'B' else 'at or below'} {thr:.3g}).")
+        text = f"Model B {phrase} than Model A{_threshold_clause(name, thr, direction)}."
         return Hypothesis(text, "B", source, predicate,
                           {"rate_a": float(fa), "rate_b": float(fb), "effect": lead.effect,
-                           "t": lead.t, "p": lead.p, "q": lead.q, "strength": abs(lead.t),
+                           "median_a": float(np.median(values[~is_b])),
+                           "median_b": float(np.median(values[is_b])), "t": lead.t,
+                           "p": lead.p, "q": lead.q, "strength": abs(lead.t),
                            "same_as": [c.name for c in group[1:]], "n_prompts": int(n_units),
                            "n_a": int((~is_b).sum()), "n_b": int(is_b.sum())})
 
@@ -148,8 +132,7 @@ class OfflineAssistant(Assistant):
         effect, _, p, _ = stats.rate_difference_test(scores, judged["side"].to_numpy(),
                                                      judged["prompt_id"].to_numpy())
         q = stats.benjamini_hochberg(p)
-        return [h for h, e, qq in zip(found, effect, q)
-                if qq < self.fdr and e >= self.min_rate_gap]
+        return [h for h, e, qq in zip(found, effect, q) if qq < self.fdr and e > 0]
 
     # ------------------------------------------------------------------ judge
     def judge_needs_placebo(self, hypothesis):
@@ -199,13 +182,17 @@ class OfflineAssistant(Assistant):
                                          examples_b, n, self.seed)
 
 
-def _chat_wording(name: str, phrase: str, thr: float, shows: np.ndarray, is_b: np.ndarray,
-                  source: str) -> str:
-    """A chat-style feature in plain words: the share of each model's texts that show it (any,
-    or more than the threshold), B first, whichever way the predicate is put."""
-    much = "" if thr == 0 else f"more than {thr:.3g} {CHAT_UNITS[name]} in "
-    return (f"Model B {phrase} than Model A ({much}{_pct(shows[is_b].mean())} vs "
-            f"{_pct(shows[~is_b].mean())} of {_compared(source)}).")
+def _threshold_clause(name: str, thr: float, direction: str) -> str:
+    """Where the predicate draws its line, in the feature's own units: part of the claim (it is
+    what the judge checks), unlike any rate. "Any" (a count above 0) goes without saying."""
+    unit = CHAT_UNITS.get(name, name)
+    if name == "repetition":
+        return (f" (texts whose repetition is above {thr:.3g})" if direction == "B"
+                else f" (texts whose repetition is {thr:.3g} or less)")
+    if thr == 0:
+        return "" if direction == "B" else f" (texts with no {unit})"
+    return (f" (texts with more than {thr:.3g} {unit})" if direction == "B"
+            else f" (texts with {thr:.3g} {unit} or fewer)")
 
 
 def _distinct(found: list[Hypothesis]) -> list[Hypothesis]:

@@ -68,20 +68,19 @@ class Candidate:
     t: float = 0.0
     p: float = 1.0
     q: float = 1.0
+    natural: bool = False  # a feature's natural threshold: any at all (counted), or the median
+    looks: int = 1  # how many thresholds of its feature were tested
 
 
-def find_candidates(contrast: Contrast, min_support: int, min_rate_gap: float,
-                    embed: Optional[Callable] = None, cut_distances: tuple = ()
-                    ) -> tuple[list[Candidate], dict[str, np.ndarray]]:
+def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callable] = None,
+                    cut_distances: tuple = ()) -> tuple[list[Candidate], dict[str, np.ndarray]]:
     """The candidates, and which texts each content word (frequent enough to group) is in."""
     texts = contrast.texts
     docs = [words_and_bigrams(t) for t in texts]
     support = Counter(w for d in docs for w in d)
     # Support is counted over both models together, so which candidates are tested does not
-    # depend on which model wrote what; one that fires in fewer texts than the minimum effect
-    # needs on the smaller side could never pass, and would only cost power.
-    n_b = int(contrast.is_b.sum())
-    least = max(min_support, int(np.ceil(min_rate_gap / 2 * min(len(texts) - n_b, n_b))))
+    # depend on which model wrote what.
+    least = min_support
 
     def common(fires: np.ndarray) -> bool:
         return least <= fires.sum() <= len(texts) - least
@@ -101,10 +100,11 @@ def find_candidates(contrast: Contrast, min_support: int, min_rate_gap: float,
     for name, fn in STYLE_FEATURES.items():
         values = np.array([fn(t) for t in texts])
         thresholds = set(np.quantile(values, [0.1, 0.25, 0.5, 0.75, 0.9]).tolist())
-        if name in _COUNTED:
-            thresholds.add(0.0)
-        out += [Candidate("feature", name, values > thr, threshold=float(thr))
-                for thr in sorted(thresholds) if common(values > thr)]
+        natural = 0.0 if name in _COUNTED else float(np.median(values))
+        thresholds.add(natural)
+        kept = [thr for thr in sorted(thresholds) if common(values > thr)]
+        out += [Candidate("feature", name, values > thr, threshold=float(thr),
+                          natural=thr == natural, looks=len(kept)) for thr in kept]
     return out, word_fires
 
 
@@ -207,34 +207,20 @@ def _grow(rel: np.ndarray, taken: np.ndarray, seed: int, max_size: int) -> list[
     return group
 
 
-def passing(candidates: list[Candidate], contrast: Contrast, fdr: float, min_rate_gap: float,
-            min_log_odds: float) -> tuple[list[Candidate], int]:
+def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
+            ) -> tuple[list[Candidate], int]:
     """Every candidate tested (its figures set on it), Benjamini-Hochberg over all of them:
-    those under `fdr` with a large enough effect, strongest first, and the number of units."""
+    those under `fdr`, strongest first, and the number of units. No minimum effect: the
+    held-out test decides what a modest difference is worth."""
     effect, t, p, n_units = contrast.test_many(np.column_stack([c.fires for c in candidates]))
     q = stats.benjamini_hochberg(p)
-    is_b = contrast.is_b
     kept = []
     for c, e, tt, pp, qq in zip(candidates, effect, t, p, q):
         c.effect, c.t, c.p, c.q = float(e), float(tt), float(pp), float(qq)
-        if qq < fdr and _large_enough(e, c.fires[is_b], c.fires[~is_b], min_rate_gap,
-                                      min_log_odds):
+        if qq < fdr and e != 0:
             kept.append(c)
     kept.sort(key=lambda c: -abs(c.t))
     return kept, n_units
-
-
-def _large_enough(effect: float, fires_b: np.ndarray, fires_a: np.ndarray, min_rate_gap: float,
-                  min_log_odds: float) -> bool:
-    """The minimum effect: a rate difference of `min_rate_gap`, or half of it when the odds
-    differ `min_log_odds` or more (a sparse, specific feature: 9% against 0.5%)."""
-    k_b, n_b, k_a, n_a = fires_b.sum(), len(fires_b), fires_a.sum(), len(fires_a)
-    log_odds = (np.log((k_b + 0.5) / (n_b - k_b + 0.5))
-                - np.log((k_a + 0.5) / (n_a - k_a + 0.5)))
-    if abs(effect) >= min_rate_gap:
-        return True
-    return abs(effect) >= min_rate_gap / 2 and abs(log_odds) >= min_log_odds \
-        and np.sign(log_odds) == np.sign(effect)
 
 
 def sharpen_themes(kept: list[Candidate], contrast: Contrast,
@@ -253,7 +239,7 @@ def sharpen_themes(kept: list[Candidate], contrast: Contrast,
 
 
 def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[str, np.ndarray],
-                  max_terms: int, min_rate_gap: float) -> list[list[Candidate]]:
+                  max_terms: int, fdr: float) -> list[list[Candidate]]:
     """Greedy, strongest first: a word joins a theme of the same direction and kind (stop
     words only with stop words) when it occurs with the theme's words (most of its texts on
     the favoured side carry the theme, or at least twice as often as the side's texts do) and
@@ -297,21 +283,36 @@ def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[st
             if len(rest) < len(c.terms):
                 fires = np.logical_or.reduce([word_fires[w] for w in rest])
                 e, t, p = contrast.test(fires)
-                if e * np.sign(c.effect) < min_rate_gap:
+                if e * np.sign(c.effect) <= 0 or p >= fdr:  # what is left must still hold
                     continue
                 c = Candidate("theme", rest[0], fires, effect=e, t=t, p=p, q=c.q, terms=tuple(rest))
         themes.append(([c], c.fires.copy(), c.t))
     return [members for members, _, _ in themes]
 
 
+def chosen_threshold(options: list[Candidate]) -> Candidate:
+    """Of one feature's passing thresholds (strongest first), the natural one — any at all for
+    a count, the median otherwise — unless another beats it by more than having looked at
+    several can explain: its p-value times the number of thresholds tested (Bonferroni) still
+    under the natural one's. The largest |t| alone would follow noise ("bold > 10" over
+    "bold > 0", which then replicates worse)."""
+    best = options[0]
+    natural = next((c for c in options if c.natural), None)
+    if natural is None or best is natural or best.p * best.looks < natural.p:
+        return best
+    return natural
+
+
 def feature_groups(kept: list[Candidate]) -> list[list[Candidate]]:
-    """The best threshold of each style feature, then features that fire on the same texts in
-    the same direction (words and sentences, for length) merged, the strongest leading."""
-    best: dict[str, Candidate] = {}
+    """The chosen threshold of each style feature (`chosen_threshold`), then features that
+    fire on the same texts in the same direction (words and sentences, for length) merged,
+    the strongest leading."""
+    by_name: dict[str, list[Candidate]] = {}
     for c in kept:  # strongest first
-        best.setdefault(c.name, c)
+        by_name.setdefault(c.name, []).append(c)
+    best = {name: chosen_threshold(options) for name, options in by_name.items()}
     groups: list[list[Candidate]] = []
-    for c in best.values():
+    for c in sorted(best.values(), key=lambda c: -abs(c.t)):
         for g in groups:
             lead = g[0]
             a, b = lead.fires, c.fires

@@ -34,7 +34,7 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     two samples of any prompt. Validated counts hypotheses at BH q < alpha among those the
     self-check proposed; the generative test is not run (A1 and A2 are one model)."""
     from ..stages.cluster import cluster_tables
-    from .stage import Placebo, proposal_settings
+    from .stage import Placebo, judge_budget, proposal_settings
 
     hypothesis_set = config.assistant_settings().hypothesis_set
     settings = proposal_settings(config)
@@ -54,7 +54,8 @@ def self_check(store, run_id: str, config, assistant: Assistant,
                                ProposalSettings(alpha=config.alpha, rounds=config.refine_rounds,
                                                 seed=seed), progress=progress)
     val = pseudo[pseudo["split"] == "validation"]
-    judged = heldout_texts(val, paired_heldout(val, config.max_judge_texts, seed), seed)
+    judged = heldout_texts(val, paired_heldout(val, judge_budget(assistant, val, config), seed),
+                           seed)
     # The proposal, then one step per hypothesis: the bar ends full even when none was found.
     bar = StageProgress(progress, "self-check (A1 vs A2)", 1 + len(found), unit="steps")
     bar.advance(1)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..assistants.base import Assistant
 from ..assistants.llm import AssistantAnswerError
+from ..assistants.predicates import predicate_fires
 from ..progress import ProgressCallback, StageProgress
 from . import stats
 from .propose import ProposalSettings, propose_hypotheses
@@ -21,6 +22,7 @@ from .validation import (
     judge_scores,
     paired_heldout,
     placebo_hypothesis,
+    side_rates,
     spread_over_prompts,
 )
 
@@ -88,7 +90,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
     hypothesis_set, seed = config.assistant_settings().hypothesis_set, config.generation.seed
     note, stored = _proposed(store, run_id, config, assistant, progress)
     val = store.generations(run_id, split="validation")
-    judged = heldout_for(store, run_id, val, config.max_judge_texts, seed)
+    judged = heldout_for(store, run_id, val, judge_budget(assistant, val, config), seed)
     disc = store.generations(run_id, split="discovery")
     done = store.validations(run_id, hypothesis_set)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
@@ -109,6 +111,10 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
                 r = discriminative(assistant, h, judged, seed, config.judge_mode,
                                    placebo_scores=placebo.scores(h))
                 r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
+                if h.predicate is not None:  # the evidence beside the claim, in its own terms
+                    r["rates"] = side_rates([predicate_fires(h.predicate, t)
+                                             for t in judged["text"]],
+                                            judged["side"], judged["prompt_id"], seed)
                 store.save_validation(run_id, hypothesis_set, row.hypothesis_id,
                                       "discriminative", r)
         except AssistantAnswerError as err:
@@ -139,6 +145,12 @@ class Placebo:
             self._scores = judge_scores(self.assistant, placebo_hypothesis(), self.judged,
                                         self.mode)
         return self._scores
+
+
+def judge_budget(assistant: Assistant, val: pd.DataFrame, config) -> int:
+    """How many held-out texts each hypothesis is judged on: all of them (every pair of every
+    held-out prompt) when the judge is free, else the run's budget."""
+    return len(val) if assistant.judge_is_free else config.max_judge_texts
 
 
 def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:

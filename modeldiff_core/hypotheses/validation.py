@@ -161,6 +161,25 @@ def discriminative_stats(scores, sides, prompt_ids, seed: int = 0, n_resamples: 
     return out
 
 
+def side_rates(member, sides, prompt_ids, seed: int = 0, n_boot: int = 1000) -> dict:
+    """How often each model's held-out texts show a yes/no feature (a hypothesis' predicate):
+    per prompt the share of its A texts and of its B texts, averaged over prompts (the unit),
+    each with a percentile interval over prompts resampled with replacement."""
+    from . import stats
+
+    rate_b, rate_a = stats.per_prompt_rates(np.asarray(member, dtype=float), sides, prompt_ids)
+    out = {"n_prompts": int(len(rate_b))}
+    if not len(rate_b):
+        return out | {k: math.nan for k in ("rate_a", "rate_b", "rate_a_ci_low",
+                                              "rate_a_ci_high", "rate_b_ci_low", "rate_b_ci_high")}
+    pick = np.random.default_rng(seed).integers(0, len(rate_b), (n_boot, len(rate_b)))
+    for side, rate in (("a", rate_a), ("b", rate_b)):
+        low, high = np.percentile(rate[pick].mean(axis=1), [2.5, 97.5])
+        out |= {f"rate_{side}": float(rate.mean()), f"rate_{side}_ci_low": float(low),
+                f"rate_{side}_ci_high": float(high)}
+    return out
+
+
 def judge_scores(assistant, hypothesis, judged: pd.DataFrame, mode: str = "score") -> np.ndarray:
     """The assistant's "written by B" score of each text of `judged` (columns text, prompt_id,
     laid out as `heldout_texts` lays them) given the hypothesis. `mode="score"`: each text

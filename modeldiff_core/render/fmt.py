@@ -52,6 +52,26 @@ def disc_line(d: Optional[dict]) -> str:
             f"q = {fmt_p(d.get('q_value'))} (prompt-level){placebo_clause(d)}")
 
 
+def rates_clause(d: Optional[dict]) -> str:
+    """A predicate's held-out rates, each side's with its interval over prompts: the evidence
+    for the claim, in the claim's own terms ("" when the judge has no predicate or it is not
+    tested yet)."""
+    r = (d or {}).get("rates") or {}
+    if r.get("rate_b") is None:
+        return ""
+    pct = lambda x: f"{100 * x:.0f}%" if x is not None else "?"  # noqa: E731
+    return (f"Held out: {pct(r['rate_b'])} of B's texts (95% CI {pct(r.get('rate_b_ci_low'))}–"
+            f"{pct(r.get('rate_b_ci_high'))}) vs {pct(r['rate_a'])} of A's "
+            f"({pct(r.get('rate_a_ci_low'))}–{pct(r.get('rate_a_ci_high'))}), "
+            f"{r.get('n_prompts')} prompts.")
+
+
+def finding(h: dict) -> str:
+    """A hypothesis as the reader weighs it: the claim, then its held-out rates."""
+    clause = rates_clause(h.get("discriminative"))
+    return f"{h['text']} {clause}" if clause else h["text"]
+
+
 def placebo_clause(d: dict) -> str:
     """What an LLM judge separates on its own, and what the hypothesis adds to it."""
     if d.get("placebo_auc") is None:
@@ -117,11 +137,36 @@ def baseline_line(b: dict) -> str:
 
 
 def ordered(data: dict) -> list[dict]:
-    """Validated hypotheses first, then by discriminative q."""
-    def key(h):
-        q = (h["discriminative"] or {}).get("q_value")
-        return (not h["validated"], 2.0 if q is None else q)
-    return sorted(data["hypotheses"], key=key)
+    """Findings as a reader takes them: the validated headlines by held-out effect, each
+    followed by what it explains (`explained_by`), then the rest by discriminative q."""
+    return ordered_hypotheses(data["hypotheses"])
+
+
+def ordered_hypotheses(hypotheses: list[dict]) -> list[dict]:
+    def effect(h):
+        return -((h["discriminative"] or {}).get("mean_score_diff") or 0.0)
+
+    def q(h):
+        value = (h["discriminative"] or {}).get("q_value")
+        return 2.0 if value is None else value
+    validated = [h for h in hypotheses if h["validated"]]
+    out = []
+    for head in sorted((h for h in validated if not h.get("explained_by")), key=effect):
+        out.append(head)
+        out += sorted((h for h in validated if h.get("explained_by") == head["id"]), key=effect)
+    placed = {h["id"] for h in out}
+    return out + sorted((h for h in hypotheses if h["id"] not in placed), key=q)
+
+
+def role(h: dict) -> str:
+    """A hypothesis' place among the findings, in words."""
+    if not h["validated"]:
+        return "not validated"
+    if h.get("explained_by"):
+        p = h.get("conditional_p")
+        return (f"explained by {h['explained_by']} (conditional p = {fmt_p(p)})"
+                if p is not None else f"explained by {h['explained_by']}")
+    return "headline"
 
 
 def quant_rows(q: dict) -> list[list[str]]:

@@ -15,6 +15,8 @@ from .fmt import (
     baseline_line,
     coverage_line,
     disc_line,
+    finding,
+    role,
     feature_caption,
     feature_tables,
     fmt_num,
@@ -164,8 +166,9 @@ def _hypothesis(h: dict) -> str:
     ok = h["validated"]
     parts = [f'<div class="hyp{" ok" if ok else ""}"><h3>{_e(h["id"])} '
              f'<span class="badge">{"✔ VALIDATED" if ok else "not validated"}</span></h3>',
-             f"<blockquote>{_e(h['text'])}</blockquote>",
-             f'<p class="muted">source: {_e(h["source"])} · direction: {_e(h["direction"])}</p>',
+             f"<blockquote>{_e(finding(h))}</blockquote>",
+             f'<p class="muted">finding: {_e(role(h))} · source: {_e(h["source"])} · '
+             f'direction: {_e(h["direction"])}</p>',
              f"<p><b>Discriminative</b> (held-out texts): {_e(disc_line(h['discriminative']))}<br>"
              f"<b>Generative</b>: {_e(gen_line(h['generative'], h.get('generative_skipped')))}</p>"]
     if h.get("verdict"):

@@ -10,6 +10,8 @@ from .fmt import (
     baseline_line,
     coverage_line,
     disc_line,
+    finding,
+    role,
     feature_caption,
     feature_tables,
     fmt_num,
@@ -83,7 +85,8 @@ def _head(data: dict) -> list[str]:
 
 def _hypothesis(h: dict) -> list[str]:
     mark = "✅ **VALIDATED**" if h["validated"] else "not validated"
-    out = [f"### {h['id']} — {mark}", "", f"> {_md(h['text'])}", "",
+    out = [f"### {h['id']} — {mark}", "", f"> {_md(finding(h))}", "",
+           f"- finding: {_md(role(h))}",
            f"- source: {_md(h['source'])}; direction: {_md(h['direction'])}",
            f"- discriminative: {disc_line(h['discriminative'])}",
            f"- generative: {gen_line(h['generative'], h.get('generative_skipped'))}"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .fmt import against_control, self_check_line
+from .fmt import against_control, finding, role, self_check_line
 
 
 def bench_summary(bench: dict) -> str:
@@ -43,11 +43,13 @@ def run_summary(result: dict, alpha: float) -> str:
     for h in hyps:
         d = h["discriminative"] or {}
         mark = "VALIDATED" if h["validated"] else "         "
+        if h["validated"] and h.get("explained_by"):  # folded under the headline just above
+            mark = f"  {role(h)}:"
         if d:
             lines.append(f"  {mark} {h['id']}: acc {d['accuracy']:.2f} AUC {d['auc']:.2f} "
                          f"n={d['n']} texts/{d.get('n_prompts')} prompts q={d['q_value']:.2g}"
                          + (f" (judge alone {d['placebo_auc']:.2f}, added {d.get('added_auc') or 0.0:+.2f})"
-                            if d.get("placebo_auc") is not None else "") + f"  {h['text']}")
+                            if d.get("placebo_auc") is not None else "") + f"  {finding(h)}")
     return "\n".join(lines)
 
 

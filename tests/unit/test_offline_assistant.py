@@ -91,6 +91,29 @@ def test_a_sparse_specific_style_feature_passes():
                for h in found)
 
 
+def test_a_modest_difference_goes_to_the_held_out_test():
+    """No gate on the discovery point estimate: a mark in 57% of B's texts against 50% of A's
+    over 1500 prompts is plain to the test over prompts (t about 3.9), and it holds on fresh
+    prompts. A floor of 0.1 on the discovery rate gap (what proposal asked before) dropped it
+    whenever the estimate fell under 0.1: here about 19 times in 20."""
+    def marked(rate):
+        return lambda rng, text: text[:-1] + "!" if rng.random() < rate else text
+
+    def world(seed):
+        a, pa = _by_prompt(None, 1500, 1, seed, marked(0.50))
+        b, pb = _by_prompt(None, 1500, 1, seed + 1, marked(0.57))
+        return a + b, ["A"] * 1500 + ["B"] * 1500, pa + pb
+
+    texts, sides, prompts = world(seeded(0))
+    found = OfflineAssistant().propose(texts[:1500], texts[1500:], "corpus", 8, prompts[:1500],
+                                       prompts[1500:])
+    hit = [h for h in found if h.predicate.get("feature") == "exclamations"]
+    assert hit and hit[0].evidence["q"] < 0.05, [h.text for h in found]
+    assert hit[0].evidence["rate_b"] - hit[0].evidence["rate_a"] < 0.15
+    r = discriminative(OfflineAssistant(), hit[0], _judged(*world(seeded(0) + 2)))
+    assert r["n_prompts"] == 1500 and r["p_value"] < 0.01, r
+
+
 def test_a_theme_spread_over_words_is_one_hypothesis():
     """The sea in a quarter of B's texts, two of eight sea words at a time: one hypothesis
     that fires on any of them, named by its strongest words, not one per word."""

@@ -423,3 +423,32 @@ def test_rate_difference_holds_its_level_where_a_text_level_test_does_not():
     fpr_text = (np.array(text_level) < 0.05).mean()
     assert fpr_prompt < 0.05 + 2 * math.sqrt(0.05 * 0.95 / 900)
     assert fpr_text > 0.15
+
+
+def test_side_rates_average_prompts_not_texts():
+    """The held-out rates beside a claim: each prompt weighs the same whatever its number of
+    texts (brute force over prompts), and the interval matches the normal one over prompts."""
+    from modeldiff_core.hypotheses.validation import side_rates
+
+    rng = np.random.default_rng(seeded(11))
+    member, sides, prompts = [], [], []
+    truth = {"A": [], "B": []}
+    for p in range(200):
+        for side, k in (("A", 1 + p % 3), ("B", 1 + (p + 1) % 4)):
+            fires = rng.random(k) < (0.2 if side == "A" else 0.5)
+            member += fires.tolist()
+            sides += [side] * k
+            prompts += [p] * k
+            truth[side].append(fires.mean())
+    r = side_rates(member, np.array(sides, dtype=object), np.array(prompts), seed=seeded(3))
+    assert r["n_prompts"] == 200
+    for side in "AB":
+        rates = np.array(truth[side])
+        assert r[f"rate_{side.lower()}"] == pytest.approx(rates.mean())
+        half = 1.96 * rates.std(ddof=1) / math.sqrt(len(rates))
+        width = r[f"rate_{side.lower()}_ci_high"] - r[f"rate_{side.lower()}_ci_low"]
+        assert width == pytest.approx(2 * half, rel=0.15)
+    # Text-weighted rates differ here (B's prompts with more texts are not special, but A's
+    # rate over texts weighs prompts by 1-3 texts): the prompt is the unit.
+    assert r["rate_a"] != pytest.approx(np.mean([m for m, s in zip(member, sides) if s == "A"]),
+                                        abs=1e-12)
