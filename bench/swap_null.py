@@ -19,6 +19,7 @@ import numpy as np
 
 from modeldiff_core.cli import _config_from_args, build_parser
 from modeldiff_core.pipeline import run_pipeline
+from modeldiff_core.render.fmt import finding, role
 from modeldiff_core.store import Store
 
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpacaeval"
@@ -44,6 +45,25 @@ def swapped(pair: str, seed: int, folder: Path) -> tuple[Path, Path]:
     return paths
 
 
+def chat_feature_checks(held, validated_features: list[str]) -> list[dict]:
+    """Each chat feature at its natural threshold (any at all) on every held-out text: the
+    share of A's and of B's texts that show it (averaged over prompts), the prompt-level
+    two-sided p over all held-out prompts, and whether a validated hypothesis names it."""
+    from modeldiff_core.assistants.chat_features import CHAT_FEATURES
+    from modeldiff_core.hypotheses import stats
+
+    out = []
+    for name, feature in CHAT_FEATURES.items():
+        shows = np.array([feature(t) > 0 for t in held["text"]], dtype=float)
+        rate_b, rate_a = stats.per_prompt_rates(shows, held["side"], held["prompt_id"])
+        d = rate_b - rate_a
+        p = min(1.0, 2 * min(stats.prompt_level_p(d), stats.prompt_level_p(-d)))
+        out.append({"feature": name, "rate_a": float(rate_a.mean()),
+                    "rate_b": float(rate_b.mean()), "p_value": p, "n_prompts": int(len(d)),
+                    "validated": name in validated_features})
+    return out
+
+
 def one_run(pair: str, seed, folder: Path, judge_texts: int) -> dict:
     path_a, path_b = swapped(pair, seed, folder)
     config = _config_from_args(build_parser().parse_args(
@@ -52,8 +72,16 @@ def one_run(pair: str, seed, folder: Path, judge_texts: int) -> dict:
     t0 = time.perf_counter()
     with Store(folder / f"{pair}-{seed}.duckdb") as store:
         result = run_pipeline(store, config)
+        held = store.generations(result["run_id"], split="validation")
     validated = [h["text"] for h in result["hypotheses"] if h["validated"]]
+    features = [h["predicate"]["feature"] for h in result["hypotheses"]
+                if h["validated"] and (h["predicate"] or {}).get("type") == "feature"]
     return {"pair": pair, "seed": seed, "proposed": len(result["hypotheses"]),
+            "chat_features": chat_feature_checks(held, features),
+            "baseline": {k: result["baseline"].get(k) for k in ("accuracy", "auc", "n")},
+            "findings": [{"text": finding(h), "role": role(h), **{k: (h["discriminative"] or {})
+                          .get(k) for k in ("accuracy", "n", "n_prompts", "q_value")}}
+                         for h in result["hypotheses"]],
             "validated": len(validated), "validated_texts": validated,
             "min_p": min((h["discriminative"]["p_value"] for h in result["hypotheses"]
                           if (h.get("discriminative") or {}).get("p_value") is not None),
@@ -87,8 +115,18 @@ def main() -> None:
     real = [r for r in runs if r["seed"] is None]
     runs = [r for r in runs if r["seed"] is not None]
     for r in real:
-        print(f"{r['pair']} as it is: {r['validated']} of {r['proposed']} validated: "
-              + "; ".join(r["validated_texts"][:5]))
+        print(f"{r['pair']} as it is ({r['seconds']} s; bag-of-words AUC "
+              f"{r['baseline']['auc']:.2f} on {r['baseline']['n']} held-out texts): "
+              f"{r['validated']} of {r['proposed']} validated")
+        for f in r["findings"]:
+            print(f"  {f['role']}: {f['text']} (accuracy {f['accuracy']:.2f}, n = {f['n']} texts "
+                  f"of {f['n_prompts']} prompts, q = {f['q_value']:.1e})")
+        for c in r["chat_features"]:
+            if c["p_value"] < 0.001:
+                print(f"  chat feature {c['feature']}: {100 * c['rate_a']:.0f}% -> "
+                      f"{100 * c['rate_b']:.0f}% of held-out texts, p = {c['p_value']:.1e} "
+                      f"over {c['n_prompts']} prompts: "
+                      f"{'validated' if c['validated'] else 'NOT validated'}")
     hits = sum(r["validated"] > 0 for r in runs)
     per_pair = ", ".join(f"{p}: {sum(r['validated'] > 0 for r in runs if r['pair'] == p)} of "
                          f"{sum(r['pair'] == p for r in runs)}" for p in pairs)

@@ -209,11 +209,20 @@ def _grow(rel: np.ndarray, taken: np.ndarray, seed: int, max_size: int) -> list[
 
 def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
             ) -> tuple[list[Candidate], int]:
-    """Every candidate tested (its figures set on it), Benjamini-Hochberg over all of them:
+    """Every candidate tested (its figures set on it), Benjamini-Hochberg within each family:
     those under `fdr`, strongest first, and the number of units. No minimum effect: the
-    held-out test decides what a modest difference is worth."""
+    held-out test decides what a modest difference is worth. Two families, fixed before any
+    label is read: the style features (a few dozen thresholds) and the words, bigrams and
+    word groups (thousands on long answers). One family for both would let the thousands of
+    words bury a style habit the test plainly supports (a stock opener in 15% against 9% of
+    answers: p = 6.5e-5, q = 0.14 among 4,925 candidates). Proposal is a screen either way:
+    what it passes is tested again on held-out prompts, under the run's ledger."""
     effect, t, p, n_units = contrast.test_many(np.column_stack([c.fires for c in candidates]))
-    q = stats.benjamini_hochberg(p)
+    q = np.empty(len(candidates))
+    style = np.array([c.kind == "feature" for c in candidates])
+    for family in (style, ~style):
+        if family.any():
+            q[family] = stats.benjamini_hochberg(p[family])
     kept = []
     for c, e, tt, pp, qq in zip(candidates, effect, t, p, q):
         c.effect, c.t, c.p, c.q = float(e), float(tt), float(pp), float(qq)
