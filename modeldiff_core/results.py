@@ -9,8 +9,7 @@ import pandas as pd
 
 from .hypotheses import stats
 from .assistants.predicates import b_scores
-from .hypotheses.explain import condition_values, explain
-from .render.fmt import ordered_hypotheses
+from .hypotheses.explain import condition_values, explain, ordered_findings
 from .hypotheses.validation import TEXT_KEY, judged_texts
 from .hypotheses.yardstick import bow_yardstick, coverage
 
@@ -86,7 +85,7 @@ def build_result(store, run_id: str, hypothesis_set: str = "offline") -> dict:
         e = explained.get(h["id"])
         h["explained_by"] = e and e["by"]
         h["conditional_p"] = _num(e and e["p_value"])
-    hypotheses = ordered_hypotheses(hypotheses)
+    hypotheses = ordered_findings(hypotheses)
     return {"run_id": run_id, "model_a": run["model_a"], "model_b": run["model_b"],
             "n_texts": {s: int((gens["side"] == s).sum()) for s in SIDES},
             "baseline": base, "clusters": cluster_rows, "assistant": hypothesis_set,
@@ -160,8 +159,9 @@ def run_explanations(store, run_id: str, hypothesis_set: str, gens: pd.DataFrame
     if disc.empty:
         return {}
     hyps = store.hypotheses(run_id, hypothesis_set).set_index("hypothesis_id")
-    rows = [r for r in disc.itertuples() if judged_texts(gens, r.result) is not None]
-    keyed = _on_common_texts([judged_texts(gens, r.result) for r in rows])
+    judged = [(r, judged_texts(gens, r.result)) for r in disc.itertuples()]
+    rows = [r for r, frame in judged if frame is not None]
+    keyed = _on_common_texts([frame for _, frame in judged])
     findings = []
     for r, frame in zip(rows, keyed):
         predicate = hyps.loc[r.hypothesis_id, "predicate"] if r.hypothesis_id in hyps.index else None

@@ -69,14 +69,33 @@ def explain(findings: list[dict], alpha: float = 0.05, seed: int = 0) -> dict:
     out: dict = {}
     headlines: list[dict] = []
     for h in findings:
-        tested = []
+        largest = None
         for s in headlines:
-            r = conditional_p(h["scores"], s["given"], h["sides"], h["prompt_ids"], seed)
-            tested.append((s["id"], r["p_value"]))
-            if not r["p_value"] < alpha:  # NaN (nothing left to compare) explains it too
-                out[h["id"]] = {"by": s["id"], "p_value": r["p_value"]}
+            p = conditional_p(h["scores"], s["given"], h["sides"], h["prompt_ids"], seed)["p_value"]
+            if not p < alpha:  # NaN (nothing left to compare) explains it too
+                out[h["id"]] = {"by": s["id"], "p_value": p}
                 break
+            largest = p if largest is None else max(largest, p)
         else:
             headlines.append(h)
-            out[h["id"]] = {"by": None, "p_value": max((p for _, p in tested), default=None)}
+            out[h["id"]] = {"by": None, "p_value": largest}
     return out
+
+
+def ordered_findings(hypotheses: list[dict]) -> list[dict]:
+    """Result rows as a reader takes them: the validated headlines by held-out effect
+    (`mean_score_diff`), each followed by what it explains (`explained_by`), then the rest
+    by discriminative q."""
+    def effect(h):
+        return -((h["discriminative"] or {}).get("mean_score_diff") or 0.0)
+
+    def q(h):
+        value = (h["discriminative"] or {}).get("q_value")
+        return 2.0 if value is None else value
+    validated = [h for h in hypotheses if h["validated"]]
+    out = []
+    for head in sorted((h for h in validated if not h.get("explained_by")), key=effect):
+        out.append(head)
+        out += sorted((h for h in validated if h.get("explained_by") == head["id"]), key=effect)
+    placed = {h["id"] for h in out}
+    return out + sorted((h for h in hypotheses if h["id"] not in placed), key=q)

@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any, Optional
 
+from ..hypotheses.explain import ordered_findings
+
 
 def fmt_p(x: Optional[float]) -> str:
     """p- and q-values: 0.032, 0.41, 3.2e-05."""
@@ -139,23 +141,7 @@ def baseline_line(b: dict) -> str:
 def ordered(data: dict) -> list[dict]:
     """Findings as a reader takes them: the validated headlines by held-out effect, each
     followed by what it explains (`explained_by`), then the rest by discriminative q."""
-    return ordered_hypotheses(data["hypotheses"])
-
-
-def ordered_hypotheses(hypotheses: list[dict]) -> list[dict]:
-    def effect(h):
-        return -((h["discriminative"] or {}).get("mean_score_diff") or 0.0)
-
-    def q(h):
-        value = (h["discriminative"] or {}).get("q_value")
-        return 2.0 if value is None else value
-    validated = [h for h in hypotheses if h["validated"]]
-    out = []
-    for head in sorted((h for h in validated if not h.get("explained_by")), key=effect):
-        out.append(head)
-        out += sorted((h for h in validated if h.get("explained_by") == head["id"]), key=effect)
-    placed = {h["id"] for h in out}
-    return out + sorted((h for h in hypotheses if h["id"] not in placed), key=q)
+    return ordered_findings(data["hypotheses"])
 
 
 def role(h: dict) -> str:
