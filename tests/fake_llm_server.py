@@ -134,16 +134,20 @@ class FakeLLMServer:
                     if server.delay:
                         time.sleep(server.delay)
                     if scripted is not None and scripted[0] != 200:
-                        return self._send(scripted[0], _error(api, str(scripted[1])))
-                    if scripted is not None and isinstance(scripted[1], dict):
-                        return self._send(200, scripted[1])
-                    if scripted is not None:
-                        return self._send(200, _anthropic(body, scripted[1]) if api == "anthropic"
-                                          else _openai(body, scripted[1]))
-                    self._send(200, server._answer(api, body))
+                        status, reply = scripted[0], _error(api, str(scripted[1]))
+                    elif scripted is not None and isinstance(scripted[1], dict):
+                        status, reply = 200, scripted[1]
+                    elif scripted is not None:
+                        status, reply = 200, (_anthropic(body, scripted[1]) if api == "anthropic"
+                                              else _openai(body, scripted[1]))
+                    else:
+                        status, reply = 200, server._answer(api, body)
                 finally:
+                    # Out of flight before the reply leaves: once the client has it, it may
+                    # send the next request at once, before this thread would count down.
                     with server._lock:
                         server.in_flight -= 1
+                self._send(status, reply)
 
             def _send(self, status, obj):
                 self._send_raw(status, json.dumps(obj).encode())
