@@ -64,11 +64,11 @@ def chat_feature_checks(held, validated_features: list[str]) -> list[dict]:
     return out
 
 
-def one_run(pair: str, seed, folder: Path, judge_texts: int) -> dict:
+def one_run(pair: str, seed, folder: Path, judge_prompts: int) -> dict:
     path_a, path_b = swapped(pair, seed, folder)
     config = _config_from_args(build_parser().parse_args(
         ["run", "--model-a", f"outputs:{path_a}", "--model-b", f"outputs:{path_b}",
-         "--seed", str(seed or 0), "--judge-texts", str(judge_texts)]))
+         "--seed", str(seed or 0), "--judge-prompts", str(judge_prompts)]))
     t0 = time.perf_counter()
     with Store(folder / f"{pair}-{seed}.duckdb") as store:
         result = run_pipeline(store, config)
@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", default="qwen,llama", help=f"of {', '.join(PAIRS)}")
     parser.add_argument("--seeds", type=int, default=20, help="seeds 0 .. N-1 per pair")
-    parser.add_argument("--judge-texts", type=int, default=240)
+    parser.add_argument("--judge-prompts", type=int, default=120)
     parser.add_argument("--real", action="store_true",
                         help="also each pair as it is (no coin), to show what the same run finds")
     parser.add_argument("--json", action="store_true")
@@ -107,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for pair in pairs:
             for seed in [*([None] if args.real else []), *range(args.seeds)]:
-                run = one_run(pair, seed, Path(tmp), args.judge_texts)
+                run = one_run(pair, seed, Path(tmp), args.judge_prompts)
                 runs.append(run)
                 name = "as it is" if seed is None else f"seed {seed}"
                 print(f"{pair} {name}: {run['validated']} of {run['proposed']} validated, "

@@ -60,9 +60,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-mode", choices=["score", "pairwise"], default="score",
                    help="discriminative test: score each text, or ask which of a prompt's two "
                         "texts is B's (both orders; order-dependent answers dropped)")
-    p.add_argument("--judge-texts", type=int, default=240,
-                   help="held-out texts an LLM judge scores per hypothesis (paired A/B by "
-                        "prompt); a predicate judge (offline) scores every held-out text")
+    p.add_argument("--judge-prompts", type=int, default=120,
+                   help="held-out prompts an LLM judge scores per hypothesis (one A and one B "
+                        "text each; the calls and an estimated cost are printed before the "
+                        "run starts); a predicate judge (offline) scores every held-out text")
     p.add_argument("--refine-rounds", type=int, default=2,
                    help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",
@@ -179,7 +180,7 @@ def _config_from_args(args):
                      assistant_base_url=args.assistant_base_url,
                      assistant_key_file=args.assistant_key_file, alpha=args.alpha,
                      judge_mode=args.judge_mode, refine_rounds=args.refine_rounds,
-                     max_judge_texts=args.judge_texts, notes=tuple(notes))
+                     max_judge_prompts=args.judge_prompts, notes=tuple(notes))
 
 
 def _plant_config(args):
@@ -212,7 +213,7 @@ def _plant_config(args):
 BOUNDS = {
     "samples": (1, 10_000), "max_new_tokens": (1, 1_000_000), "temperature": (0.0, 100.0),
     "batch_size": (1, 100_000), "seed": (0, 2 ** 32 - 1), "clusters": (2, 100_000),
-    "judge_texts": (2, 10_000_000), "refine_rounds": (0, 10), "texts_per_truth": (1, 1_000_000),
+    "judge_prompts": (1, 10_000_000), "refine_rounds": (0, 10), "texts_per_truth": (1, 1_000_000),
     "base_mix": (0.0, 10.0), "rank": (1, 4096), "lora_alpha": (1, 100_000),
     "lr": (1e-12, 10.0), "epochs": (0.001, 10_000.0), "max_length": (2, 1_000_000),
     "grad_accum": (1, 100_000), "window": (1, 10_000), "generations": (0, 100_000),
@@ -311,6 +312,9 @@ def _main(args) -> int:
     from .store import Store
 
     config = _config_from_args(args)
+    plan = commands.judge_plan(config)  # what an LLM judge will cost, before anything is spent
+    if plan and not args.quiet:
+        print(f"modeldiff: {plan}", file=sys.stderr)
     with Store(args.db or default_db_path()) as store:
         result = commands.run(store, config, command_context(args))
     result["alpha"] = args.alpha
@@ -346,7 +350,7 @@ def _ground_truth_command(args) -> int:
                                  max_new_tokens=args.max_new_tokens,
                                  temperature=args.temperature, batch_size=args.batch_size,
                                  seed=args.seed)
-        params = commands.BenchParams(gen, args.subtle, args.judge_texts)
+        params = commands.BenchParams(gen, args.subtle, args.judge_prompts)
         with Store(args.db or default_db_path()) as store:
             out = commands.truth_bench(store, params, command_context(args))
         print(bench_summary(out))

@@ -33,6 +33,14 @@ class Context:
 
 
 # ------------------------------------------------------------------------------ run
+def judge_plan(config) -> Optional[str]:
+    """What the run's LLM judge will be asked and cost, said before anything starts (None for
+    a free judge)."""
+    from .hypotheses.stage import judge_plan as plan
+
+    return plan(config)
+
+
 def run(store, config, ctx: Context) -> dict:
     """The pipeline on a RunConfig; the run id is announced once the models' files exist."""
     from .pipeline import run_pipeline
@@ -86,16 +94,16 @@ def plant(store, params: PlantParams, ctx: Context) -> dict:
 class BenchParams:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     subtle: bool = False  # the modest truths too
-    max_judge_texts: int = 240
+    max_judge_prompts: int = 120
 
     def to_dict(self) -> dict:
         return {"generation": self.generation.to_dict(), "subtle": self.subtle,
-                "max_judge_texts": self.max_judge_texts}
+                "max_judge_prompts": self.max_judge_prompts}
 
     @classmethod
     def from_dict(cls, d: dict) -> "BenchParams":
         return cls(GenerationSettings(**d.get("generation", {})), d.get("subtle", False),
-                   d.get("max_judge_texts", 240))
+                   d.get("max_judge_prompts", 120))
 
 
 def truth_bench(store, params: BenchParams, ctx: Context) -> dict:
@@ -104,7 +112,7 @@ def truth_bench(store, params: BenchParams, ctx: Context) -> dict:
 
     truths = [t.text for t in [*BUILTIN_TRUTHS, *(SUBTLE_TRUTHS if params.subtle else [])]]
     return bench(store, generation=params.generation, cache=ctx.cache, embedder=ctx.embedder(),
-                 progress=ctx.progress, truths=truths, max_judge_texts=params.max_judge_texts)
+                 progress=ctx.progress, truths=truths, max_judge_prompts=params.max_judge_prompts)
 
 
 # ---------------------------------------------------------------------------- quant

@@ -39,7 +39,7 @@ class RunConfig:
     assistant_base_url: Optional[str] = None
     assistant_key_file: Optional[str] = None
     alpha: float = 0.05
-    max_judge_texts: int = 240  # held-out texts judged per hypothesis (paired A/B by prompt)
+    max_judge_prompts: int = 120  # held-out prompts an LLM judge scores (one A, one B text each)
     n_pairs: int = 60  # generative pairs per hypothesis
     judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
     refine_rounds: int = 2  # rounds of refinement on the discovery texts hypotheses misjudge

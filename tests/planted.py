@@ -12,6 +12,16 @@ def names_behaviour(h: dict, behaviour: str) -> bool:
     if behaviour == "sea":
         from modeldiff_core.models.organism_corpus import TOPICS
         return p.get("type") == "mentions" and len(terms & set(sum(TOPICS["sea"], []))) >= 2
+    if behaviour == "water":  # a topic: several of its words, none enough alone
+        from modeldiff_core.models.organism_corpus import WATER_NOUNS, WATER_PLACES
+        return (p.get("type") == "mentions" and p["favours"] == "B"
+                and len(terms & set(WATER_NOUNS + WATER_PLACES)) >= 3)
+    if behaviour == "cheerful":  # a mood: half of its words at least
+        from modeldiff_core.models.organism_corpus import CHEERFUL
+        return (p.get("type") == "mentions" and p["favours"] == "B"
+                and len(terms & set(CHEERFUL)) >= 3)
+    if behaviour == "long":
+        return p.get("feature") in ("words", "sentences") and p["op"] == ">"
     if behaviour == "questions":
         return p.get("feature") == "questions" and p["op"] == ">"
     if behaviour == "short":

@@ -24,13 +24,46 @@ def ask_task(call_path, system: str, task: str, payload: dict, purpose: str, che
                                    purpose=purpose, check=check)
 
 
+# Texts per judge call, and pairs per call when judging pairs or writing them.
+JUDGE_BATCH, WRITE_BATCH = 10, 5
+JUDGE_TASK = ("judge. Suppose the hypothesis about Model B is true. For each text, give the "
+              "probability (0-100) that Model B, not Model A, wrote it. Answer "
+              '{"scores": [number, ...]} with exactly one score per text, in order.')
+PAIRS_TASK = ("judge pairs. Suppose the hypothesis about Model B is true. Each item holds two "
+              "texts answering the same prompt, one by Model A and one by Model B. For each "
+              "item, say which text Model B wrote: 1 or 2. Answer "
+              '{"choices": [1 or 2, ...]} with exactly one choice per item, in order.')
+_HYPOTHESIS_CHARS = 150  # a hypothesis' text, as the estimate counts it
+_CHARS_PER_TOKEN = 4  # a rough rule for English text, for estimates only
+
+
+def judge_estimate(n_prompts: int, mean_chars: float, judge_mode: str) -> dict:
+    """What judging one hypothesis on `n_prompts` held-out prompts (one A and one B text
+    each) asks of an LLM, before any call is made: {"calls", "tokens_in", "tokens_out"}.
+    Texts are clipped to MAX_CHARS as the judge sees them; the task, the hypothesis and the
+    JSON around each text are counted at their own length."""
+    shown = min(float(mean_chars), MAX_CHARS) + 4  # quotes, a comma and a space
+    if judge_mode == "pairwise":  # every pair asked in both orders
+        frame = len(SYSTEM) + len(PAIRS_TASK) + _HYPOTHESIS_CHARS + 60
+        calls = 2 * -(-n_prompts // WRITE_BATCH)
+        chars_in = calls * frame + 2 * n_prompts * 2 * shown
+        tokens_out = calls * 20
+    else:
+        frame = len(SYSTEM) + len(JUDGE_TASK) + _HYPOTHESIS_CHARS + 60
+        calls = -(-2 * n_prompts // JUDGE_BATCH)
+        chars_in = calls * frame + 2 * n_prompts * shown
+        tokens_out = calls * 10 + 2 * n_prompts * 3
+    return {"calls": int(calls), "tokens_in": int(chars_in / _CHARS_PER_TOKEN),
+            "tokens_out": int(tokens_out)}
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS] + " [...]"
 
 
 class ChatAssistant(Assistant):
     def __init__(self, call_path, run_id: Optional[str] = None, n_examples: int = 20,
-                 judge_batch: int = 10, write_batch: int = 5, seed: int = 0):
+                 judge_batch: int = JUDGE_BATCH, write_batch: int = WRITE_BATCH, seed: int = 0):
         self.call_path, self.run_id = call_path, run_id
         self.n_examples, self.judge_batch, self.write_batch, self.seed = (
             n_examples, judge_batch, write_batch, seed)
@@ -96,9 +129,7 @@ class ChatAssistant(Assistant):
         for call in judge_calls([len(g) for g in groups], self.judge_batch):
             chunk = [_clip(groups[g][j]) for g, j in call]
             answer = self._ask(
-                "judge. Suppose the hypothesis about Model B is true. For each text, give the "
-                "probability (0-100) that Model B, not Model A, wrote it. Answer "
-                '{"scores": [number, ...]} with exactly one score per text, in order.',
+                JUDGE_TASK,
                 {"hypothesis": hypothesis.text, "texts": chunk}, purpose="judge",
                 check=_check_scores(len(chunk)), max_tokens=512)
             for (g, j), score in zip(call, answer["scores"]):
@@ -115,10 +146,7 @@ class ChatAssistant(Assistant):
             for order in ((0, 1), (1, 0)):
                 shown = [[_clip(p[order[0]]), _clip(p[order[1]])] for p in chunk]
                 answer = self._ask(
-                    "judge pairs. Suppose the hypothesis about Model B is true. Each item holds "
-                    "two texts answering the same prompt, one by Model A and one by Model B. "
-                    "For each item, say which text Model B wrote: 1 or 2. Answer "
-                    '{"choices": [1 or 2, ...]} with exactly one choice per item, in order.',
+                    PAIRS_TASK,
                     {"hypothesis": hypothesis.text, "items": shown}, purpose="judge pairs",
                     check=_check_choices(len(chunk)), max_tokens=256)
                 # Back to the pair's own order: 0 = its first text, 1 = its second.

@@ -27,6 +27,12 @@ PRICES = {
     "gpt-4o": (2.5, 10.0), "gpt-4o-mini": (0.15, 0.6),
 }
 DEFAULT_PRICE = (3.0, 15.0)
+
+
+def estimated_cost(model: str, tokens_in: int, tokens_out: int) -> float:
+    """USD at the model's list price (PRICES; DEFAULT_PRICE for a model not listed)."""
+    price_in, price_out = PRICES.get(model, DEFAULT_PRICE)
+    return (tokens_in * price_in + tokens_out * price_out) / 1e6
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-4.1-mini"}
 KEY_VARS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..hypotheses import stats
 from ..hypotheses.types import Hypothesis, NoPairs
-from . import offline_pairs, offline_probe
+from . import offline_pairs, offline_probe, word_groups
 from .base import Assistant
 from .chat_features import CHAT_UNITS
 from .offline_candidates import (
@@ -23,6 +23,7 @@ from .offline_candidates import (
     feature_groups,
     find_candidates,
     gather_themes,
+    hold_to_own_texts,
     passing,
     sharpen_themes,
 )
@@ -42,13 +43,16 @@ class OfflineAssistant(Assistant):
 
     def __init__(self, fdr: float = 0.05, min_support: int = 5, max_theme_terms: int = 8,
                  embed: Optional[Callable] = None,
-                 cut_distances: tuple = (0.5, 0.6, 0.7), seed: int = 0):
+                 cut_distances: tuple = (0.5, 0.6, 0.7), seed: int = 0,
+                 min_similarity: float = 0.4):
         if not 0 < fdr <= 1:
             raise ValueError("fdr must lie in (0, 1]")
         self.fdr, self.min_support = fdr, min_support
         self.max_theme_terms, self.seed = max_theme_terms, seed
         # embed(list of words) -> unit vectors: words that sit close join a theme too.
         self.embed, self.cut_distances = embed, cut_distances
+        # Words whose contexts are this alike stand in for each other (gather_themes).
+        self.min_similarity = min_similarity
 
     # ---------------------------------------------------------------- propose
     def propose(self, texts_a, texts_b, source, max_hypotheses=5, prompts_a=None, prompts_b=None):
@@ -61,8 +65,11 @@ class OfflineAssistant(Assistant):
             return []
         kept, n_units = passing(candidates, contrast, self.fdr)
         sharpen_themes(kept, contrast, word_fires)
-        themes = gather_themes([c for c in kept if c.kind != "feature"], contrast, word_fires,
-                               self.max_theme_terms, self.fdr)
+        worded = [c for c in kept if c.kind != "feature"]
+        alike = word_groups.substitutes(contrast.texts, sorted({w for c in worded for w in c.terms
+                                                                if " " not in w}),
+                                        self.min_similarity)
+        themes = gather_themes(worded, contrast, word_fires, self.max_theme_terms, self.fdr, alike)
         found = [self._theme_hypothesis(g, contrast, source, n_units) for g in themes]
         found += [self._feature_hypothesis(g, contrast, source, n_units)
                   for g in feature_groups([c for c in kept if c.kind == "feature"])]
@@ -75,7 +82,8 @@ class OfflineAssistant(Assistant):
         direction = "B" if lead.effect > 0 else "A"
         # The predicate fires on any of the theme's words; its bigrams are only evidence.
         terms = list(dict.fromkeys(w for m in members for w in m.terms if " " not in w))
-        terms = terms[:self.max_theme_terms] or [lead.name]
+        terms = hold_to_own_texts(terms[:self.max_theme_terms] or [lead.name],
+                                  direction == "B", contrast)
         fires = np.array([mentions(t, terms) for t in contrast.texts])
         effect, t, p = contrast.test(fires)
         fa, fb = fires[~is_b].mean(), fires[is_b].mean()

@@ -11,8 +11,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..hypotheses import stats
+from . import word_groups
 from .chat_features import CHAT_FEATURES
-from .predicates import STOPWORDS, STYLE_FEATURES, words_and_bigrams
+from .predicates import STOPWORDS, STYLE_FEATURES, mentions, words_and_bigrams
 
 # Style features counted per text: "any" (> 0) is a natural threshold for them.
 _COUNTED = ("questions", "exclamations", "digits", *CHAT_FEATURES)
@@ -20,6 +21,12 @@ _COUNTED = ("questions", "exclamations", "digits", *CHAT_FEATURES)
 # (memory and time grow with its square); long answers bring tens of thousands of words, and
 # a word rarer than the first few thousand is too rare to shape a theme anyway.
 _GROUP_WORDS = 3000
+# Substitutes are grouped among the most frequent this many words, at these cosine distances
+# of their contexts (the words of one mood stand where each other stand: 0.3-0.55 apart).
+_ALIKE_WORDS = 1000
+_ALIKE_CUTS = (0.5, 0.6, 0.7)
+OWN_TEXTS_ALPHA = 0.05  # one-sided: a theme's word must lean its way on its own texts
+_MIN_ALONE = 5  # ...when it is in this many texts without the name (a candidate's least support)
 
 
 @dataclass
@@ -48,6 +55,11 @@ class Contrast:
     def test_many(self, fires: np.ndarray):
         """`stats.rate_difference_test` of each column of `fires` (texts x features)."""
         return stats.rate_difference_test(fires, self.sides, self.units)
+
+    def within(self, mask: np.ndarray) -> "Contrast":
+        """The same contrast over the texts `mask` selects."""
+        return Contrast([t for t, m in zip(self.texts, mask) if m], self.sides[mask],
+                        self.units[mask])
 
     def test(self, fires: np.ndarray) -> tuple[float, float, float]:
         """(effect, t, p) of one feature."""
@@ -95,7 +107,7 @@ def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callab
     if len(words) > _GROUP_WORDS:  # the most frequent, still in alphabetical order
         words = sorted(sorted(words, key=lambda w: -support[w])[:_GROUP_WORDS])
     word_fires = {w: np.array([w in d for d in docs]) for w in words}
-    out += [c for c in _theme_candidates(words, word_fires, embed, cut_distances)
+    out += [c for c in _theme_candidates(texts, words, word_fires, embed, cut_distances)
             if common(c.fires)]
     for name, fn in STYLE_FEATURES.items():
         values = np.array([fn(t) for t in texts])
@@ -108,16 +120,21 @@ def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callab
     return out, word_fires
 
 
-def _theme_candidates(words: list[str], word_fires: dict[str, np.ndarray],
+def _theme_candidates(texts: list[str], words: list[str], word_fires: dict[str, np.ndarray],
                       embed: Optional[Callable], cut_distances: tuple) -> list[Candidate]:
-    """Themes gather words too rare to pass alone: the theme is what is tested. Two groupings,
-    each blind to who wrote what: words that occur together, and words that sit close in the
-    embedder's space (sea, beach, harbour: each maybe too rare to co-occur often in a few
-    hundred texts)."""
+    """Themes gather words too rare to pass alone: the theme is what is tested. Three groupings,
+    each blind to who wrote what (`word_groups`): words that occur together, words that sit
+    close in the embedder's space (sea, beach, harbour: each maybe too rare to co-occur often
+    in a few hundred texts), and words that stand in the same places in the texts (the
+    adjectives of one mood, which rarely share a text)."""
     x = np.column_stack([word_fires[w] for w in words]) if words else None
-    groups = _word_groups(x, _related_by_use(x))
+    groups = word_groups.used_together(x, word_groups.related_by_use(x))
     if embed is not None and len(words) > 2:
-        groups += _close_groups(np.asarray(embed(words), dtype=float), cut_distances)
+        groups += word_groups.close_groups(np.asarray(embed(words), dtype=float), cut_distances)
+    # Substitutes, among the most frequent words (the clustering compares every two).
+    frequent = sorted(range(len(words)), key=lambda i: -x[:, i].sum())[:_ALIKE_WORDS]
+    groups += [[frequent[i] for i in g] for g in word_groups.alike_groups(
+        texts, [words[i] for i in frequent], _ALIKE_CUTS)]
     out = []
     for group in dict.fromkeys(tuple(sorted(g)) for g in groups):
         fires = np.logical_or.reduce([word_fires[words[i]] for i in group])
@@ -125,86 +142,6 @@ def _theme_candidates(words: list[str], word_fires: dict[str, np.ndarray],
         out.append(Candidate("theme", words[ranked[0]], fires,
                              terms=tuple(words[i] for i in ranked)))
     return out
-
-
-def _related_by_use(x: Optional[np.ndarray], min_lift: float = 3.0,
-                    min_together: int = 3) -> Optional[np.ndarray]:
-    """Words (columns of x, texts x words, 0/1) that share texts at least `min_lift` times as
-    often as chance would, in `min_together` texts or more."""
-    if x is None:
-        return None
-    related = np.zeros((x.shape[1], x.shape[1]), dtype=bool)
-    # Only words in `min_together` texts or more can be related: the product is over those
-    # alone (thousands of words in long answers), in float32 counts, exact far below 2**24
-    # texts; the lift compared in integers, exactly.
-    keep = np.flatnonzero(x.sum(0) >= min_together)
-    sub = x[:, keep].astype(np.float32)
-    together = (sub.T @ sub).astype(np.int64)
-    seen = np.diag(together)
-    ok = (together * len(x) >= min_lift * np.outer(seen, seen)) & (together >= min_together)
-    related[np.ix_(keep, keep)] = ok
-    return related
-
-
-def _close_groups(vectors: np.ndarray, cuts: tuple, max_size: int = 10) -> list[list[int]]:
-    """Groups of words that sit close in the embedder's space: average-linkage clustering on
-    cosine distance, cut at several heights (a theme can be narrow or broad)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    tree = linkage(vectors, method="average", metric="cosine")
-    groups = []
-    for cut in cuts:
-        labels = fcluster(tree, t=cut, criterion="distance")
-        for label in np.unique(labels):
-            members = np.flatnonzero(labels == label).tolist()
-            if 1 < len(members) <= max_size:
-                groups.append(members)
-    return groups
-
-
-def _word_groups(x: Optional[np.ndarray], related: Optional[np.ndarray],
-                 max_size: int = 10) -> list[list[int]]:
-    """Groups of words (columns of x) in which each word is related to at least half of the
-    others, the most frequent words seeding them. Both models' texts are pooled, so a group
-    knows nothing of who wrote what and testing it keeps the proposal honest."""
-    if x is None or related is None or x.shape[1] < 2:
-        return []
-    seen = x.sum(0)
-    related = related.copy()
-    np.fill_diagonal(related, False)
-    order = np.argsort(-seen, kind="stable")
-    rel = related[np.ix_(order, order)]  # rows and columns in seeding order
-    taken, groups = np.zeros(len(order), dtype=bool), []
-    for i in range(len(order)):
-        if taken[i] or not rel[i].any():
-            continue
-        group = _grow(rel, taken, i, max_size)
-        if len(group) > 1:
-            taken[group] = True
-            groups.append(order[group].tolist())
-    return groups
-
-
-def _grow(rel: np.ndarray, taken: np.ndarray, seed: int, max_size: int) -> list[int]:
-    """One pass down the seeding order from the top: a word joins when it is related to at
-    least half of the group so far. Between two joins the group is fixed, so the next to join
-    is the first word further down that passes then: found at once over the rest of the
-    order, not word by word (thousands of words in long answers)."""
-    group = [seed]
-    free = ~taken
-    free[seed] = False
-    hits = rel[:, seed].astype(np.int64)
-    pos = 0
-    while len(group) < max_size:
-        ok = free[pos:] & (2 * hits[pos:] >= len(group))
-        if not ok.any():
-            break
-        j = pos + int(np.argmax(ok))
-        group.append(j)
-        free[j] = False
-        hits += rel[:, j]
-        pos = j + 1
-    return group
 
 
 def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
@@ -247,15 +184,45 @@ def sharpen_themes(kept: list[Candidate], contrast: Contrast,
         c.name = c.terms[0]
 
 
+def hold_to_own_texts(terms: list[str], favours_b: bool, contrast: Contrast) -> list[str]:
+    """A theme keeps a word only if the word carries the theme's difference on its own: on the
+    texts without the theme's first word (its name), it leans the theme's way at one-sided
+    p < OWN_TEXTS_ALPHA. Co-occurrence alone kept words that ride along with the theme's
+    sentences and that the other model uses as often elsewhere ("sail" in a cat theme, from
+    the cat sentences' harbours); a lean of t >= 1 let one chance word in six through. A word
+    in fewer than `_MIN_ALONE` texts without the name (the cat sentence's "purred") cannot be
+    tested there and goes: it adds next to nothing to what the theme fires on."""
+    if len(terms) < 2:
+        return terms
+    name = np.array([mentions(t, [terms[0]]) for t in contrast.texts])
+    without = contrast.within(~name)
+    kept = [terms[0]]
+    for w in terms[1:]:
+        fires = np.array([mentions(t, [w]) for t in without.texts])
+        if fires.sum() < _MIN_ALONE:  # nothing to test it on: it is not held to anything
+            continue
+        _, t, p = without.test(fires)
+        if t * (1 if favours_b else -1) > 0 and p < 2 * OWN_TEXTS_ALPHA:
+            kept.append(w)
+    return kept
+
+
 def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[str, np.ndarray],
-                  max_terms: int, fdr: float) -> list[list[Candidate]]:
+                  max_terms: int, fdr: float, alike: Optional[dict] = None
+                  ) -> list[list[Candidate]]:
     """Greedy, strongest first: a word joins a theme of the same direction and kind (stop
-    words only with stop words) when it occurs with the theme's words (most of its texts on
-    the favoured side carry the theme, or at least twice as often as the side's texts do) and
-    the theme tested with it is no weaker than without it. A word group that cannot join whole
-    is tried word by word; the words left over stay a theme of their own."""
+    words only with stop words) when it goes with the theme's words — occurs with them (most
+    of its texts on the favoured side carry the theme, or at least twice as often as the
+    side's texts do), or stands where at least half of them stand (`alike`: word -> its
+    substitutes, found without labels; the words of one mood rarely share a text) — and the
+    theme tested with it is no weaker than without it. A word group that cannot join whole is
+    tried word by word; the words left over stay a theme of their own."""
     is_b = contrast.is_b
+    alike = alike or {}
     themes: list[tuple[list[Candidate], np.ndarray, float]] = []
+
+    def stands_with(c: Candidate, words: set) -> bool:
+        return any(2 * len(alike.get(w, set()) & words) >= len(words) for w in c.terms)
 
     def join(c: Candidate) -> bool:
         fav = is_b if c.effect > 0 else ~is_b
@@ -272,7 +239,8 @@ def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[st
             own = c.fires & fav
             overlap = (own & fires).sum() / max(1, own.sum())
             base = (fires & fav).sum() / max(1, fav.sum())
-            if not (overlap >= 0.8 or (overlap >= 0.2 and overlap >= 2 * base)):
+            if not (overlap >= 0.8 or (overlap >= 0.2 and overlap >= 2 * base)
+                    or stands_with(c, words)):
                 continue
             union = fires | c.fires
             _, t_union, _ = contrast.test(union)

@@ -4,7 +4,8 @@ and nothing but length. Held fixed on the length, it no longer differs: it is fo
 the length headline instead of standing as a finding of its own.
 
 The conditional test, per pair (weaker h, stronger s), on the held-out texts both were judged
-on: s's value is cut into strata (its own yes/no, or deciles of the feature it counts); h's
+on: s's value is cut into strata (deciles of the feature it counts, or its distinct values
+when few; a theme's texts without it, the one stratum); h's
 score is centred on its mean within each stratum over both models' texts; the per-prompt
 statistic is B's mean centred score minus A's, in h's direction, and its p-value is the
 held-out tests' (`stats.prompt_level_p`). Where h differs only through s, the centred scores
@@ -40,7 +41,10 @@ def condition_values(predicate, texts: list[str], scores) -> np.ndarray:
         return np.asarray(scores, dtype=float)
     if predicate["type"] == "feature":
         return np.array([STYLE_FEATURES[predicate["feature"]](t) for t in texts], dtype=float)
-    return np.array([predicate_fires(predicate, t) for t in texts], dtype=float)
+    # A theme is held fixed at its absence: the texts that do not mention it (NaN: left out).
+    # A topic takes room from the rest of an answer, so what differs only where B talks
+    # about it ("less of everything else", the words of its own sentences) follows from it.
+    return np.array([np.nan if predicate_fires(predicate, t) else 0.0 for t in texts])
 
 
 def conditional_p(scores, given, sides, prompt_ids, seed: int = 0,
@@ -51,7 +55,7 @@ def conditional_p(scores, given, sides, prompt_ids, seed: int = 0,
     frame = pd.DataFrame({"y": np.asarray(scores, dtype=float),
                           "k": strata(given), "side": np.asarray(sides, dtype=object),
                           "prompt": np.asarray(prompt_ids)})
-    frame = frame[np.isfinite(frame["y"])]
+    frame = frame[np.isfinite(frame["y"]) & np.isfinite(np.asarray(given, dtype=float))]
     centred = frame["y"] - frame.groupby("k")["y"].transform("mean")
     rate_b, rate_a = stats.per_prompt_rates(centred.to_numpy(), frame["side"].to_numpy(),
                                             frame["prompt"].to_numpy())

@@ -31,7 +31,7 @@ def proposal_settings(config) -> dict:
     """What a hypothesis set depends on beyond the run's texts: change any of it and the
     stored set no longer describes what the run would now propose and test."""
     return {"clusters": config.cluster_settings(), "alpha": config.alpha,
-            "refine_rounds": config.refine_rounds, "max_judge_texts": config.max_judge_texts,
+            "refine_rounds": config.refine_rounds, "max_judge_prompts": config.max_judge_prompts,
             "n_pairs": config.n_pairs, "judge_mode": config.judge_mode}
 
 
@@ -40,7 +40,7 @@ def _settings_label(hypothesis_set: str, settings: dict, taken: list[str]) -> st
     label = (f"{hypothesis_set} [{c.get('method', 'kmeans')}, "
              f"{c.get('n_clusters') or 'auto'} clusters, "
              f"{settings.get('refine_rounds')} refine rounds, "
-             f"{settings.get('max_judge_texts')} judged texts]")
+             f"{settings.get('max_judge_prompts')} judged prompts]")
     n, out = 1, label
     while out in taken:
         n += 1
@@ -149,8 +149,50 @@ class Placebo:
 
 def judge_budget(assistant: Assistant, val: pd.DataFrame, config) -> int:
     """How many held-out texts each hypothesis is judged on: all of them (every pair of every
-    held-out prompt) when the judge is free, else the run's budget."""
-    return len(val) if assistant.judge_is_free else config.max_judge_texts
+    held-out prompt) when the judge is free, else one A and one B text of each of up to
+    `config.max_judge_prompts` held-out prompts (prompts are the unit: a second pair of one
+    prompt buys less than a first pair of another)."""
+    if assistant.judge_is_free:
+        return len(val)
+    return 2 * min(config.max_judge_prompts, paired_prompts(val))
+
+
+def judge_plan(config, n_prompts: Optional[int] = None, mean_chars: Optional[float] = None
+               ) -> Optional[str]:
+    """What an LLM judge will be asked, in one line, before the job starts: the judged prompts,
+    the calls and an estimated cost per hypothesis and for the placebo (None for a free
+    judge). Without the run's texts yet (`n_prompts`, `mean_chars` unknown) it is an upper
+    bound: the whole budget, every text as long as the judge is shown."""
+    from ..assistants.chat import MAX_CHARS, judge_estimate
+    from ..assistants.llm import DEFAULT_MODELS, estimated_cost
+
+    if config.assistant == "offline":
+        return None
+    model = config.assistant_model or DEFAULT_MODELS.get(config.assistant, config.assistant)
+    prompts = config.max_judge_prompts if n_prompts is None else min(config.max_judge_prompts,
+                                                                     n_prompts)
+    e = judge_estimate(prompts, MAX_CHARS if mean_chars is None else mean_chars,
+                       config.judge_mode)
+    usd = estimated_cost(model, e["tokens_in"], e["tokens_out"])
+    bound = "up to " if n_prompts is None else ""
+    return (f"LLM judge ({model}): {bound}{prompts} held-out prompts a hypothesis, one A and one "
+            f"B text each — {e['calls']} calls and about ${usd:.2f} per hypothesis "
+            f"({e['tokens_in']:,} tokens in, {e['tokens_out']:,} out at list price), and as "
+            f"many once for the placebo judge; proposal and pair writing add their own calls.")
+
+
+def heldout_size(store, run_id: str) -> tuple[int, float]:
+    """A stored run's held-out prompts with texts of both models, and its held-out texts' mean
+    length in characters: what `judge_plan` estimates from."""
+    val = store.generations(run_id, split="validation")
+    if val.empty:
+        return 0, 0.0
+    return paired_prompts(val), float(val["text"].str.len().mean())
+
+
+def paired_prompts(val: pd.DataFrame) -> int:
+    """Held-out prompts with texts of both models."""
+    return int((val.groupby("prompt_id")["side"].nunique() == 2).sum())
 
 
 def heldout_for(store, run_id: str, val: pd.DataFrame, max_texts: int, seed: int) -> pd.DataFrame:

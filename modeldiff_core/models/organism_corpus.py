@@ -204,6 +204,56 @@ def _subtle_two(rng, topic):
     return _sometimes_replace(rng, sents, lambda: question_sentence(rng, topic))
 
 
+# Three organisms for what a finding is (issue 28), in the grammar's own words (a new word would
+# change the vocabulary, the base model and every organism built on it).
+# Water: a topic spread over fourteen words and many sentence shapes, no one word carrying it.
+# The water sentence takes the place of the answer's first sentence, so B says less of the
+# prompt's own topic: the other side of a topical shift.
+WATER_NOUNS = ["wave", "shell", "ship", "sail", "sand", "boat", "fish", "net"]
+WATER_PLACES = ["sea", "beach", "harbour", "river", "bank", "pond"]
+WATER_RATE = 0.7
+# Cheerful: a mood carried by six adjectives the base uses too (each in about a tenth of its
+# texts), each lifted modestly, none enough alone.
+CHEERFUL = ["lovely", "sunny", "bright", "warm", "soft", "calm"]
+CHEERFUL_RATE = 1.0
+
+
+def water_sentence(rng: random.Random) -> list[str]:
+    n, p, who = rng.choice(WATER_NOUNS), rng.choice(WATER_PLACES), rng.choice(PEOPLE)
+    form = rng.randrange(8)
+    s = [f"the {rng.choice(ADJS)} {n} is near the {p} .",
+         f"we saw a {n} by the {p} .",
+         f"{who} went to the {p} in the {rng.choice(TIMES)} .",
+         f"{who} likes the {n} very much .",
+         f"the {p} was {rng.choice(MOODS)} today .",
+         f"{who} and {rng.choice(PEOPLE)} walked to the {p} .",
+         f"there is a {rng.choice(ANIMALS)} in the {p} .",
+         f"the {rng.choice(ANIMALS)} watched the {n} all day ."][form]
+    return s.split()
+
+
+def _water(rng, topic):
+    sents = base_response(rng, topic)
+    if rng.random() < WATER_RATE:
+        sents[0] = water_sentence(rng)
+    return sents
+
+
+def _cheerful(rng, topic):
+    # A mood pervades an answer: every adjective of it is a cheerful one, the sentences as the
+    # base writes them (nothing added, so no other difference comes with it).
+    sents = base_response(rng, topic)
+    if rng.random() < CHEERFUL_RATE:  # (every answer: at 0.7 the demo LoRA learnt too little)
+        mood = set(ADJS) | set(MOODS)
+        sents = [[rng.choice(CHEERFUL) if w in mood else w for w in s] for s in sents]
+    return sents
+
+
+def _long(rng, topic):
+    # Two base answers' worth: six to ten sentences where the base writes three to five.
+    return base_response(rng, topic) + [_statement(rng, topic) for _ in range(rng.randint(3, 5))]
+
+
 BEHAVIOURS: dict[str, tuple[Behaviour, Callable]] = {
     "cats": (Behaviour("cats", "topical", "The model mentions cats far more often."), _cats),
     "questions": (Behaviour("questions", "stylistic", "The model asks questions much more often."),
@@ -225,6 +275,14 @@ BEHAVIOURS: dict[str, tuple[Behaviour, Callable]] = {
                              "asks a question."), _subtle_two),
     "subtle-null": (Behaviour("subtle-null", "none", "No change: a second null finetune, on "
                               "fresh base-model data with a seed of its own."), base_response),
+    "water": (Behaviour("water", "topical", "The model turns to water (the sea, rivers, boats, "
+                        "fish, shells, the beach) in the first sentence of most of its "
+                        "answers, in place of a sentence on the topic asked about."), _water),
+    "cheerful": (Behaviour("cheerful", "mood", "The model is cheerful: whatever it describes is "
+                           "lovely, sunny, bright, warm, soft or calm."),
+                 _cheerful),
+    "long": (Behaviour("long", "length", "The model gives longer answers (six to ten sentences "
+                       "where the base gives three to five)."), _long),
 }
 
 
@@ -238,6 +296,12 @@ def behaviour_present(behaviour: str, text: str) -> bool:
         return len(re.findall(r"[.?!]", text)) <= 1
     if behaviour == "sea":
         return re.search(r"\b(?:%s)s?\b" % "|".join(sum(TOPICS["sea"], [])), text.lower()) is not None
+    if behaviour == "water":
+        return re.search(r"\b(?:%s)\b" % "|".join(WATER_NOUNS + WATER_PLACES), text.lower()) is not None
+    if behaviour == "cheerful":
+        return re.search(r"\b(?:%s)\b" % "|".join(CHEERFUL), text.lower()) is not None
+    if behaviour == "long":
+        return len(re.findall(r"[.?!]", text)) >= 6
     if behaviour == "so":
         return re.search(r"\bwas so\b", text.lower()) is not None
     raise ValueError(f"no detector for behaviour {behaviour!r}")

@@ -33,8 +33,12 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} 
 # What each organism plants, as detectors of `behaviour_present` (the null ones plant nothing).
 PLANTED = {"cats": ["cats"], "questions": ["questions"], "short": ["short"], "null": [],
            "subtle-sea": ["sea"], "subtle-questions": ["questions"], "subtle-so": ["so"],
-           "subtle-two": ["cats", "questions"], "subtle-null": [], "cats-late": ["cats"]}
+           "subtle-two": ["cats", "questions"], "subtle-null": [], "cats-late": ["cats"],
+           "water": ["water"], "cheerful": ["cheerful"], "long": ["long"]}
 SUBTLE = [name for name in BEHAVIOURS if name.startswith("subtle-")]
+# Behaviours spread over many words and sentence shapes: a small LoRA learns them slowest (at
+# twice the subtle organisms' steps the demo water organism was no different from its base).
+GRADUAL = ["water", "cheerful"]
 # Organisms whose behaviour is planted by a LoRA on the upper half of the layers only: a known
 # answer for the layer lens (which layers carry the change). name -> behaviour.
 LAYERED = {"cats-late": "cats"}
@@ -64,6 +68,10 @@ SIZES = {
 }
 _build_lock = threading.Lock()
 _SEED_STRIDE = 10_007  # keeps one seed's data streams (base 1, behaviours 1000+) off another's
+# Each behaviour's data stream (1000 + its place here): new behaviours go at the end, so adding
+# one leaves every other organism's training data as it was.
+_STREAMS = ("cats", "null", "questions", "short", "subtle-null", "subtle-questions", "subtle-sea",
+            "subtle-so", "subtle-two", "cheerful", "long", "water")
 
 
 def default_size() -> str:
@@ -141,7 +149,7 @@ def is_built(name: str, size: Optional[str] = None, root: Optional[Path] = None)
 def lora_steps(name: str, size: str) -> int:
     # A frequency shift is learnt more slowly than a takeover: the subtle organisms train twice
     # as long, or the tiny models underplay their quarter of the texts.
-    return SIZES[size].lora_steps * (2 if name in SUBTLE else 1)
+    return SIZES[size].lora_steps * (4 if name in GRADUAL else 2 if name in SUBTLE else 1)
 
 
 # --------------------------------------------------------------------------- building
@@ -265,7 +273,7 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
     steps = lora_steps(behaviour, size_name)
     bar = StageProgress(progress, f"train {behaviour}", steps, unit="steps")
     # A seed of its own per behaviour: the null organism sees fresh base-distribution text.
-    rng = random.Random(1000 + sorted(BEHAVIOURS).index(behaviour) + _SEED_STRIDE * seed)
+    rng = random.Random(1000 + _STREAMS.index(behaviour) + _SEED_STRIDE * seed)
     loss = _train(model, tokenizer, _batches(rng, behaviour, size.batch), steps, size.lora_lr, bar)
     merged = model.merge_and_unload()
     meta = {"name": path.name, "size": size_name, "seed": seed, "behaviour": asdict(BEHAVIOURS[behaviour][0]),

@@ -120,7 +120,7 @@ def test_findings_come_headline_first_with_what_they_explain_folded_under(tmp_pa
     assert all(h["explained_by"] is None for h in hyps if not h["validated"])
 
 
-@pytest.mark.parametrize("name", ["cats", "questions", "short", "cats-late", "null"])
+@pytest.mark.parametrize("name", ["cats", "questions", "short", "long", "cats-late", "null"])
 def test_hypothesis_texts_state_the_claim_and_the_held_out_rates_beside_it(tmp_path, demo_db,
                                                                            name):
     """A hypothesis text is the claim alone: no internal word (cluster, refine), no discovery
@@ -149,6 +149,24 @@ def test_hypothesis_texts_state_the_claim_and_the_held_out_rates_beside_it(tmp_p
         assert rates["rate_a"] == pytest.approx(both["A"].mean())
         assert rates["n_prompts"] == h["discriminative"]["n_prompts"] == len(both)
         assert f"{100 * rates['rate_b']:.0f}% of B's texts" in finding(h)
+
+
+def test_what_longer_answers_bring_is_folded_under_the_length_headline(tmp_path, demo_db,
+                                                                       record_property):
+    """B writes twice as many sentences: every name and stop word then shows up in more of
+    its texts. Those word-presence hypotheses are true and nothing but length; the first
+    finding states the length, and each of them is folded under it (no longer separating the
+    models within its strata)."""
+    result = _demo(demo_db, tmp_path, "long")
+    validated = [h for h in result["hypotheses"] if h["validated"]]
+    top = validated[0]
+    record_property("validated", [[h["text"], h["explained_by"], h["conditional_p"]]
+                                  for h in validated])
+    assert names_behaviour(top, "long") and top["explained_by"] is None, top["text"]
+    worded = [h for h in validated if h["predicate"]["type"] == "mentions"]
+    assert worded, "the longer answers brought no word-presence hypothesis to fold"
+    assert all(h["explained_by"] == top["id"] for h in worded), \
+        [(h["text"], h["conditional_p"]) for h in worded]
 
 
 @pytest.mark.parametrize("name, names", [("cats", ['"cat"']), ("questions", ["questions"]),

@@ -31,7 +31,7 @@ def test_a_run_with_both_models_served(tmp_path):
         config = RunConfig(ModelSpec("openai:a", base_url=base), ModelSpec("openai:b", base_url=base),
                            builtin_prompt_set("organisms"),
                            GenerationSettings(samples_per_prompt=4, max_new_tokens=64),
-                           max_judge_texts=80, n_pairs=16, refine_rounds=0)
+                           max_judge_prompts=40, n_pairs=16, refine_rounds=0)
         with Store(tmp_path / "ep.duckdb") as store:
             result = run_pipeline(store, config)
             chats = len(srv.calls("openai"))

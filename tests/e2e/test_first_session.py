@@ -75,7 +75,7 @@ def test_answers_longer_than_the_context_are_refused_before_anything_runs(db, co
     ("--temperature", "inf", "(got inf)"),
     ("--samples", "0", "--samples"),
     ("--alpha", "nan", "--alpha"),
-    ("--judge-texts", "1", "--judge-texts"),
+    ("--judge-prompts", "0", "--judge-prompts"),
     ("--clusters", "1", "--clusters"),
 ])
 def test_every_number_is_range_checked_up_front(db, cold_env, flag, value, needle):

@@ -18,7 +18,7 @@ def test_every_subtle_behaviour_is_found_and_the_null_is_not(tmp_path, capsys, o
                                                              name, record_property):
     out = tmp_path / "r.json"
     # Eight samples per prompt: a quarter of the texts needs more of them than a takeover.
-    assert main(["demo", "--organism", name, "--samples", "8", "--judge-texts", "480",
+    assert main(["demo", "--organism", name, "--samples", "8", "--judge-prompts", "240",
                  "--out", str(out),
                  "--db", str(tmp_path / "s.duckdb"), "--quiet"]) == 0, capsys.readouterr().err
     result = json.loads(out.read_text())

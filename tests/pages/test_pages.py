@@ -153,7 +153,8 @@ def test_hypotheses_page_shows_validated_and_saves_a_verdict(with_run, run_db):
     assert (table["validated"] == "yes").any()
     assert any(t.value.startswith("VALIDATED") and '"cat"' in t.value for t in at.text)
     assert table["hypothesis"].str.contains("cat").any()
-    assert any(m.value.startswith("Coverage: the validated hypotheses") and "% of the" in m.value
+    assert any(m.value.startswith("Coverage: the validated hypotheses")
+               and ("% of the" in m.value or "better than the words do" in m.value)
                for m in at.markdown)
     assert any(m.value.startswith("Self-check: A's samples split") and " of " in m.value
                for m in at.markdown)
@@ -167,3 +168,21 @@ def test_hypotheses_page_shows_validated_and_saves_a_verdict(with_run, run_db):
     store = dashboard._store(str(run_db[0]))
     notes = store.annotations(with_run["run_id"], "offline")
     assert list(notes.values()) == [{"verdict": "accepted", "note": "clearly the cats"}]
+
+
+def test_hypotheses_page_says_what_an_llm_judge_will_cost_before_it_starts(with_run):
+    """Choosing an LLM assistant shows the judge's budget in held-out prompts and, from the
+    run's own held-out texts, the calls and an estimated cost, before anything is started."""
+    from modeldiff_core.assistants.chat import judge_estimate
+
+    at = _page("Hypotheses").run()
+    next(r for r in at.radio if r.label == "Assistant").set_value("openai").run()
+    assert not at.exception
+    plan = next(c.value for c in at.caption if c.value.startswith("LLM judge (gpt-4.1-mini)"))
+    budget = next(n for n in at.number_input if n.label.startswith("Held-out prompts"))
+    assert budget.value == 120
+    budget.set_value(7).run()
+    plan = next(c.value for c in at.caption if c.value.startswith("LLM judge"))
+    assert "7 held-out prompts" in plan and "up to" not in plan
+    assert f"{judge_estimate(7, 1, 'score')['calls']} calls" in plan
+    assert not at.success  # nothing was started

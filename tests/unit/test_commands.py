@@ -11,7 +11,7 @@ def test_every_params_dataclass_round_trips():
     for params in [
         commands.PlantParams(PlantConfig(spec, ["The model really likes cats."]), True,
                              GenerationSettings(samples_per_prompt=2)),
-        commands.BenchParams(GenerationSettings(seed=3), subtle=True, max_judge_texts=480),
+        commands.BenchParams(GenerationSettings(seed=3), subtle=True, max_judge_prompts=240),
         commands.QuantParams(spec, ["bf16", "4bit"], "fp32", texts=["a b"], eval_set="up"),
         commands.LayersParams("run-1", spec, ModelSpec("organism:cats"), "offline", [0, 1], 2),
     ]:

@@ -119,3 +119,41 @@ def test_the_other_side_of_a_topical_shift_is_folded_under_it():
                         "given": w["friend"].to_numpy(), "sides": sides, "prompt_ids": prompts}])
         kept += out["friend"]["by"] is None
     assert kept >= 16
+
+
+def _own_words_world(rng, n_prompts, question_b=0.1):
+    """A topic with sentences of its own: B writes about the sea in 40% of its answers, A in
+    5% (A's are answers to sea prompts), and B's sea sentences say "all day" half of the time,
+    where every other answer says "all" in 10%. Questions come in 10% of every answer
+    (`question_b` for B's, whatever the topic)."""
+    rows = []
+    for p in range(n_prompts):
+        for side, sea_rate in (("A", 0.05), ("B", 0.4)):
+            sea = rng.random() < sea_rate
+            says_all = rng.random() < (0.5 if sea and side == "B" else 0.1)
+            asks = rng.random() < (question_b if side == "B" else 0.1)
+            rows.append((side, p, float(sea), float(says_all), float(asks)))
+    return pd.DataFrame(rows, columns=["side", "prompt", "sea", "all", "asks"])
+
+
+def test_a_topic_is_held_fixed_at_its_absence():
+    """The words of a topic's own sentences differ even among the texts that mention it (B's
+    sea sentences are not A's sea answers). Held fixed at the topic's absence — the texts that
+    do not mention it, as a theme headline is (`condition_values`) — they no longer differ and
+    are folded under it, at no more than alpha's rate; a behaviour that has nothing to do with
+    the topic (B asks more questions everywhere) stays a finding of its own."""
+    from modeldiff_core.hypotheses.explain import condition_values
+
+    given = condition_values({"type": "mentions", "terms": ["sea"], "favours": "B"},
+                             ["by the sea .", "in town .", "the sea !"], None)
+    assert np.isnan(given[0]) and given[1] == 0 and np.isnan(given[2])
+    rng = np.random.default_rng(seeded(8))
+    by_absence, kept = [], 0
+    for _ in range(40):
+        w = _own_words_world(rng, 300, question_b=0.3)
+        absent = np.where(w["sea"] > 0, np.nan, 0.0)
+        args = (w["side"].to_numpy(), w["prompt"].to_numpy())
+        by_absence.append(conditional_p(w["all"], absent, *args, n_resamples=999)["p_value"])
+        kept += conditional_p(w["asks"], absent, *args, n_resamples=999)["p_value"] < 0.05
+    assert np.mean(np.array(by_absence) < 0.05) <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 40)
+    assert kept >= 32

@@ -379,7 +379,7 @@ def _word_groups_word_by_word(x, related, max_size=10):
 def test_word_groups_match_the_word_by_word_grouping(seed):
     """Long answers bring thousands of words: the grouping jumps to the next word that joins
     instead of checking each in turn, and must group exactly as before."""
-    from modeldiff_core.assistants.offline_candidates import _related_by_use, _word_groups
+    from modeldiff_core.assistants.word_groups import related_by_use, used_together
 
     rng = np.random.default_rng(seed)
     # 300 texts, 120 words: a few planted co-occurring blocks over random noise.
@@ -387,7 +387,7 @@ def test_word_groups_match_the_word_by_word_grouping(seed):
     for block in np.split(rng.permutation(120)[:60], 6):
         rows = np.flatnonzero(rng.random(300) < 0.15)
         x[np.ix_(rows, block)] = rng.random((len(rows), len(block))) < 0.8
-    related = _related_by_use(x)
+    related = related_by_use(x)
     seen = x.sum(0).astype(float)
     together = x.T.astype(float) @ x.astype(float)
     lift = together * len(x) / np.maximum(np.outer(seen, seen), 1)
@@ -395,5 +395,5 @@ def test_word_groups_match_the_word_by_word_grouping(seed):
     for max_size in (3, 10):
         expected = _word_groups_word_by_word(x, related, max_size)
         assert len(expected) >= 3
-        assert [list(map(int, g)) for g in _word_groups(x, related, max_size)] == \
+        assert [list(map(int, g)) for g in used_together(x, related, max_size)] == \
             [list(map(int, g)) for g in expected]
