@@ -20,6 +20,7 @@ from .chat_features import CHAT_UNITS
 from .offline_candidates import (
     Candidate,
     Contrast,
+    chosen_on_halves,
     feature_groups,
     find_candidates,
     gather_themes,
@@ -59,8 +60,9 @@ class OfflineAssistant(Assistant):
         if not texts_a or not texts_b:
             return []
         contrast = Contrast.of(texts_a, texts_b, prompts_a, prompts_b)
-        candidates, word_fires = find_candidates(contrast, self.min_support, self.embed,
-                                                 self.cut_distances)
+        candidates, word_fires, groups = find_candidates(contrast, self.min_support, self.embed,
+                                                         self.cut_distances)
+        candidates += chosen_on_halves(groups, contrast, word_fires, self.min_support, self.seed)
         if not candidates:
             return []
         kept, n_units = passing(candidates, contrast, self.fdr)

@@ -25,6 +25,11 @@ _GROUP_WORDS = 3000
 # of their contexts (the words of one mood stand where each other stand: 0.3-0.55 apart).
 _ALIKE_WORDS = 1000
 _ALIKE_CUTS = (0.5, 0.6, 0.7)
+# A group is a theme candidate up to this many words; up to _WIDE, its leaning words are chosen
+# on half of the prompts (`chosen_on_halves`: a mood's six adjectives among the eighteen that
+# stand where they stand).
+_THEME_WORDS = 10
+_WIDE = 30
 OWN_TEXTS_ALPHA = 0.05  # one-sided: a theme's word must lean its way on its own texts
 _MIN_ALONE = 5  # ...when it is in this many texts without the name (a candidate's least support)
 
@@ -82,11 +87,16 @@ class Candidate:
     q: float = 1.0
     natural: bool = False  # a feature's natural threshold: any at all (counted), or the median
     looks: int = 1  # how many thresholds of its feature were tested
+    # A theme whose words were chosen by their lean on half of the prompts: its p-value from the
+    # other half (`chosen_on_halves`), which replaces the test on every text.
+    split_p: Optional[float] = None
 
 
 def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callable] = None,
-                    cut_distances: tuple = ()) -> tuple[list[Candidate], dict[str, np.ndarray]]:
-    """The candidates, and which texts each content word (frequent enough to group) is in."""
+                    cut_distances: tuple = ()
+                    ) -> tuple[list[Candidate], dict[str, np.ndarray], list[tuple]]:
+    """The candidates, which texts each content word (frequent enough to group) is in, and the
+    label-blind word groups (wider ones too) for `chosen_on_halves`."""
     texts = contrast.texts
     docs = [words_and_bigrams(t) for t in texts]
     support = Counter(w for d in docs for w in d)
@@ -107,8 +117,8 @@ def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callab
     if len(words) > _GROUP_WORDS:  # the most frequent, still in alphabetical order
         words = sorted(sorted(words, key=lambda w: -support[w])[:_GROUP_WORDS])
     word_fires = {w: np.array([w in d for d in docs]) for w in words}
-    out += [c for c in _theme_candidates(texts, words, word_fires, embed, cut_distances)
-            if common(c.fires)]
+    themes, groups = _theme_candidates(texts, words, word_fires, embed, cut_distances)
+    out += [c for c in themes if common(c.fires)]
     for name, fn in STYLE_FEATURES.items():
         values = np.array([fn(t) for t in texts])
         thresholds = set(np.quantile(values, [0.1, 0.25, 0.5, 0.75, 0.9]).tolist())
@@ -117,11 +127,12 @@ def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callab
         kept = [thr for thr in sorted(thresholds) if common(values > thr)]
         out += [Candidate("feature", name, values > thr, threshold=float(thr),
                           natural=thr == natural, looks=len(kept)) for thr in kept]
-    return out, word_fires
+    return out, word_fires, groups
 
 
 def _theme_candidates(texts: list[str], words: list[str], word_fires: dict[str, np.ndarray],
-                      embed: Optional[Callable], cut_distances: tuple) -> list[Candidate]:
+                      embed: Optional[Callable], cut_distances: tuple
+                      ) -> tuple[list[Candidate], list[tuple]]:
     """Themes gather words too rare to pass alone: the theme is what is tested. Three groupings,
     each blind to who wrote what (`word_groups`): words that occur together, words that sit
     close in the embedder's space (sea, beach, harbour: each maybe too rare to co-occur often
@@ -134,14 +145,69 @@ def _theme_candidates(texts: list[str], words: list[str], word_fires: dict[str, 
     # Substitutes, among the most frequent words (the clustering compares every two).
     frequent = sorted(range(len(words)), key=lambda i: -x[:, i].sum())[:_ALIKE_WORDS]
     groups += [[frequent[i] for i in g] for g in word_groups.alike_groups(
-        texts, [words[i] for i in frequent], _ALIKE_CUTS)]
+        texts, [words[i] for i in frequent], _ALIKE_CUTS, max_size=_WIDE)]
+    groups = list(dict.fromkeys(tuple(sorted(g)) for g in groups))
     out = []
-    for group in dict.fromkeys(tuple(sorted(g)) for g in groups):
+    for group in (g for g in groups if len(g) <= _THEME_WORDS):
         fires = np.logical_or.reduce([word_fires[words[i]] for i in group])
         ranked = sorted(group, key=lambda i: -x[:, i].sum())
         out.append(Candidate("theme", words[ranked[0]], fires,
                              terms=tuple(words[i] for i in ranked)))
-    return out
+    return out, [tuple(words[i] for i in g) for g in groups]
+
+
+def chosen_on_halves(groups: list[tuple], contrast: Contrast,
+                     word_fires: dict[str, np.ndarray], min_support: int, seed: int,
+                     min_words: int = 3) -> list[Candidate]:
+    """A label-blind group can mix words that lean both ways (a mood's adjectives stand where
+    the gloomy ones stand), so the group does not lean as a whole and no one word passes alone.
+    For each group of `min_words` or more and each way: the words that lean that way (t >= 1)
+    on one half of the prompts become a theme, tested on the other half alone, one-sided (the
+    choosing half fixed the way). Each half takes the choosing turn; the theme keeps the
+    smaller p of the two times two (Bonferroni), a valid p-value whatever was chosen, since the
+    half a theme is tested on took no part in choosing it. (A test on every text would count
+    the choosing as evidence.)"""
+    groups = [g for g in groups if len(g) >= min_words]
+    if not groups:
+        return []
+    words = sorted({w for g in groups for w in g})
+    col = {w: i for i, w in enumerate(words)}
+    x = np.column_stack([word_fires[w] for w in words])
+    units = np.unique(contrast.units)
+    first = np.random.default_rng(seed).permutation(len(units)) < len(units) // 2
+    halves = [np.isin(contrast.units, units[first]), np.isin(contrast.units, units[~first])]
+    leans = [contrast.within(h).test_many(x[h])[1] for h in halves]
+    options, of_group = [], []  # (terms by lean, way, half tested on); (group, way) of each
+    for gi, g in enumerate(groups):
+        for k in (0, 1):
+            for way in (1, -1):
+                terms = sorted((w for w in g if way * leans[k][col[w]] >= 1),
+                               key=lambda w: -way * leans[k][col[w]])
+                if len(terms) >= 2:
+                    options.append((terms, way, 1 - k))
+                    of_group.append((gi, way))
+    if not options:
+        return []
+    fires = np.column_stack([x[:, [col[w] for w in terms]].any(1) for terms, _, _ in options])
+    p = np.ones(len(options))
+    for k, h in enumerate(halves):
+        on = [i for i, o in enumerate(options) if o[2] == k]
+        if on:
+            e, _, pk, _ = contrast.within(h).test_many(fires[h][:, on])
+            # One-sided: the choosing half fixed the way.
+            p[on] = np.where(np.sign(e) == [options[i][1] for i in on], pk / 2, 1.0)
+    best: dict[tuple, int] = {}  # (group, way) -> its option with the smaller p
+    for i, key in enumerate(of_group):
+        if key not in best or p[i] < p[best[key]]:
+            best[key] = i
+    out: dict[tuple, Candidate] = {}  # one per set of words (groups overlap)
+    for i in best.values():
+        terms, f, p_two = options[i][0], fires[:, i], min(1.0, 2 * float(p[i]))
+        key = tuple(sorted(terms))
+        if min_support <= f.sum() <= len(f) - min_support and (
+                key not in out or p_two < out[key].split_p):
+            out[key] = Candidate("theme", terms[0], f, terms=tuple(terms), split_p=p_two)
+    return list(out.values())
 
 
 def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
@@ -155,6 +221,8 @@ def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
     answers: p = 6.5e-5, q = 0.14 among 4,925 candidates). Proposal is a screen either way:
     what it passes is tested again on held-out prompts, under the run's ledger."""
     effect, t, p, n_units = contrast.test_many(np.column_stack([c.fires for c in candidates]))
+    split = [i for i, c in enumerate(candidates) if c.split_p is not None]
+    p[split] = [candidates[i].split_p for i in split]
     q = np.empty(len(candidates))
     style = np.array([c.kind == "feature" for c in candidates])
     for family in (style, ~style):

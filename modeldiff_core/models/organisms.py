@@ -39,6 +39,11 @@ SUBTLE = [name for name in BEHAVIOURS if name.startswith("subtle-")]
 # Behaviours spread over many words and sentence shapes: a small LoRA learns them slowest (at
 # twice the subtle organisms' steps the demo water organism was no different from its base).
 GRADUAL = ["water", "cheerful"]
+# A mood moves probability among words the base already puts in the same places (lovely or cold
+# after "was"): their output vectors barely differ, and with the final layer norm frozen a LoRA
+# cannot pull them apart (measured on the demo: half of B's mood words cheerful at learning rates
+# 3e-3 and 1e-2, ranks 8 and 32, a third in the base); training that norm too, two thirds.
+FINAL_NORM_TOO = ["cheerful"]
 # Organisms whose behaviour is planted by a LoRA on the upper half of the layers only: a known
 # answer for the layer lens (which layers carry the change). name -> behaviour.
 LAYERED = {"cats-late": "cats"}
@@ -129,27 +134,30 @@ def planted_layers(name: str, size: Optional[str] = None) -> Optional[list[int]]
     return list(range(n_layer // 2, n_layer))
 
 
-def _is_built(path: Path, steps: Optional[int] = None) -> bool:
-    """Built, and (for a finetune) trained as long as its recipe now says."""
+def _is_built(path: Path, recipe: Optional[dict] = None) -> bool:
+    """Built, and (for a finetune) trained as its recipe now says (`lora_recipe`)."""
     meta = path / "organism.json"
     if not meta.exists():
         return False
-    return steps is None or json.loads(meta.read_text()).get("lora", {}).get("steps") == steps
+    lora = json.loads(meta.read_text()).get("lora", {})
+    return recipe is None or all(lora.get(k, False) == v for k, v in recipe.items())
 
 
 def is_built(name: str, size: Optional[str] = None, root: Optional[Path] = None) -> bool:
     """Built as its recipe now says: `ensure_organism` would not train anything."""
     size = size or default_size()
-    steps = None if name == "base" else lora_steps(LAYERED.get(name, name), size)
+    recipe = None if name == "base" else lora_recipe(LAYERED.get(name, name), size)
     if not _is_built(organism_path("base", size, root)):
         return False
-    return _is_built(organism_path(name, size, root), steps)
+    return _is_built(organism_path(name, size, root), recipe)
 
 
-def lora_steps(name: str, size: str) -> int:
-    # A frequency shift is learnt more slowly than a takeover: the subtle organisms train twice
-    # as long, or the tiny models underplay their quarter of the texts.
-    return SIZES[size].lora_steps * (4 if name in GRADUAL else 2 if name in SUBTLE else 1)
+def lora_recipe(name: str, size: str) -> dict:
+    """What a built finetune's record must say for it to be current: its steps (a frequency
+    shift is learnt more slowly than a takeover: the subtle organisms train twice as long, or
+    the tiny models underplay their quarter of the texts) and whether the final norm trained."""
+    steps = SIZES[size].lora_steps * (4 if name in GRADUAL else 2 if name in SUBTLE else 1)
+    return {"steps": steps, "final_norm": name in FINAL_NORM_TOO}
 
 
 # --------------------------------------------------------------------------- building
@@ -267,10 +275,12 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     lora = LoraConfig(r=size.lora_r, lora_alpha=2 * size.lora_r, lora_dropout=0.0,
                       target_modules=["c_attn", "c_proj", "c_fc"], fan_in_fan_out=True,
-                      layers_to_transform=layers, task_type="CAUSAL_LM")
+                      layers_to_transform=layers, task_type="CAUSAL_LM",
+                      modules_to_save=["ln_f"] if behaviour in FINAL_NORM_TOO else None)
     model = get_peft_model(model, lora)
     t0 = time.perf_counter()
-    steps = lora_steps(behaviour, size_name)
+    recipe = lora_recipe(behaviour, size_name)
+    steps = recipe["steps"]
     bar = StageProgress(progress, f"train {behaviour}", steps, unit="steps")
     # A seed of its own per behaviour: the null organism sees fresh base-distribution text.
     rng = random.Random(1000 + _STREAMS.index(behaviour) + _SEED_STRIDE * seed)
@@ -279,7 +289,7 @@ def _build_finetune(path: Path, base_path: Path, behaviour: str, size_name: str,
     meta = {"name": path.name, "size": size_name, "seed": seed, "behaviour": asdict(BEHAVIOURS[behaviour][0]),
             "final_loss": loss, "train_seconds": round(time.perf_counter() - t0, 1),
             "lora": {"r": size.lora_r, "alpha": 2 * size.lora_r, "lr": size.lora_lr,
-                     "steps": steps, "layers": layers,
+                     **recipe, "layers": layers,
                      "target_modules": ["c_attn", "c_proj", "c_fc"]}}
 
     def write(tmp: Path):
@@ -296,8 +306,8 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
     if name not in ORGANISMS:
         raise ModelDiffError(f"unknown organism {name!r}; built-in organisms: {', '.join(ORGANISMS)}")
     path = organism_path(name, size, root)
-    steps = None if name == "base" else lora_steps(LAYERED.get(name, name), size)
-    if _is_built(path, steps):
+    recipe = None if name == "base" else lora_recipe(LAYERED.get(name, name), size)
+    if _is_built(path, recipe):
         return path
     from filelock import FileLock
 
@@ -317,7 +327,7 @@ def ensure_organism(name: str, size: Optional[str] = None, root: Optional[Path] 
                 _build_base(base, size, progress)
         if name != "base":
             with lock(name):
-                if not _is_built(path, steps):
+                if not _is_built(path, recipe):
                     _build_finetune(path, base, LAYERED.get(name, name), size, progress,
                                     layers=planted_layers(name, size))
     return path

@@ -247,7 +247,7 @@ def test_real_answers_run_in_reasonable_time():
     for h in found:
         assert h.predicate["type"] in ("mentions", "feature") and h.evidence["q"] < 0.05
         assert len(OfflineAssistant().judge(h, a[:5])) == 5
-    candidates, _ = find_candidates(Contrast.of(a, b, units, units), 5)
+    candidates, _, _ = find_candidates(Contrast.of(a, b, units, units), 5)
     tested = {c.name for c in candidates if c.kind == "feature"}
     assert len(tested & set(CHAT_FEATURES)) >= 4, tested
 
@@ -271,7 +271,7 @@ def _bold_thresholds(world):
 
     texts, sides, prompts = world
     contrast = Contrast(texts, np.array(sides, dtype=object), np.array(prompts))
-    candidates, _ = find_candidates(contrast, 5)
+    candidates, _, _ = find_candidates(contrast, 5)
     return passing([c for c in candidates if c.name == "bold"], contrast, 0.05)[0]
 
 
