@@ -72,20 +72,20 @@ class OfflineAssistant(Assistant):
                                                                 if " " not in w}),
                                         self.min_similarity)
         themes = gather_themes(worded, contrast, word_fires, self.max_theme_terms, self.fdr, alike)
-        found = [self._theme_hypothesis(g, contrast, source, n_units) for g in themes]
+        found = [self._theme_hypothesis(g, contrast, source, n_units, word_fires) for g in themes]
         found += [self._feature_hypothesis(g, contrast, source, n_units)
                   for g in feature_groups([c for c in kept if c.kind == "feature"])]
         found.sort(key=lambda h: -h.evidence["strength"])
         return _distinct(found)[:max_hypotheses]
 
     def _theme_hypothesis(self, members: list[Candidate], contrast: Contrast, source: str,
-                          n_units: int) -> Hypothesis:
+                          n_units: int, word_fires: dict) -> Hypothesis:
         lead, is_b = members[0], contrast.is_b
         direction = "B" if lead.effect > 0 else "A"
         # The predicate fires on any of the theme's words; its bigrams are only evidence.
         terms = list(dict.fromkeys(w for m in members for w in m.terms if " " not in w))
         terms = hold_to_own_texts(terms[:self.max_theme_terms] or [lead.name],
-                                  direction == "B", contrast)
+                                  direction == "B", contrast, word_fires, self.min_support)
         fires = np.array([mentions(t, terms) for t in contrast.texts])
         effect, t, p = contrast.test(fires)
         fa, fb = fires[~is_b].mean(), fires[is_b].mean()
@@ -196,6 +196,9 @@ def _threshold_clause(name: str, thr: float, direction: str) -> str:
     """Where the predicate draws its line, in the feature's own units: part of the claim (it is
     what the judge checks), unlike any rate. "Any" (a count above 0) goes without saying."""
     unit = CHAT_UNITS.get(name, name)
+    if thr == 1 and unit.endswith("s"):  # "more than one question", not "1 questions"
+        return (f" (texts with more than one {unit[:-1]})" if direction == "B"
+                else f" (texts with one {unit[:-1]} or none)")
     if name == "repetition":
         return (f" (texts whose repetition is above {thr:.3g})" if direction == "B"
                 else f" (texts whose repetition is {thr:.3g} or less)")

@@ -31,7 +31,6 @@ _ALIKE_CUTS = (0.5, 0.6, 0.7)
 _THEME_WORDS = 10
 _WIDE = 30
 OWN_TEXTS_ALPHA = 0.05  # one-sided: a theme's word must lean its way on its own texts
-_MIN_ALONE = 5  # ...when it is in this many texts without the name (a candidate's least support)
 
 
 @dataclass
@@ -252,22 +251,31 @@ def sharpen_themes(kept: list[Candidate], contrast: Contrast,
         c.name = c.terms[0]
 
 
-def hold_to_own_texts(terms: list[str], favours_b: bool, contrast: Contrast) -> list[str]:
+def hold_to_own_texts(terms: list[str], favours_b: bool, contrast: Contrast,
+                      word_fires: Optional[dict] = None, min_support: int = 5) -> list[str]:
     """A theme keeps a word only if the word carries the theme's difference on its own: on the
     texts without the theme's first word (its name), it leans the theme's way at one-sided
     p < OWN_TEXTS_ALPHA. Co-occurrence alone kept words that ride along with the theme's
     sentences and that the other model uses as often elsewhere ("sail" in a cat theme, from
     the cat sentences' harbours); a lean of t >= 1 let one chance word in six through. A word
-    in fewer than `_MIN_ALONE` texts without the name (the cat sentence's "purred") cannot be
-    tested there and goes: it adds next to nothing to what the theme fires on."""
+    in fewer than `min_support` texts without the name (the cat sentence's "purred") cannot be
+    tested there and goes: it adds next to nothing to what the theme fires on. (`word_fires`:
+    which texts each word is in, where already known.)"""
     if len(terms) < 2:
         return terms
-    name = np.array([mentions(t, [terms[0]]) for t in contrast.texts])
+    known = word_fires or {}
+
+    def fires_of(word: str) -> np.ndarray:
+        if word in known:
+            return known[word]
+        return np.array([mentions(t, [word]) for t in contrast.texts])
+
+    name = fires_of(terms[0])
     without = contrast.within(~name)
     kept = [terms[0]]
     for w in terms[1:]:
-        fires = np.array([mentions(t, [w]) for t in without.texts])
-        if fires.sum() < _MIN_ALONE:  # nothing to test it on: it is not held to anything
+        fires = fires_of(w)[~name]
+        if fires.sum() < min_support:  # nothing to test it on: it is not held to anything
             continue
         _, t, p = without.test(fires)
         if t * (1 if favours_b else -1) > 0 and p < 2 * OWN_TEXTS_ALPHA:

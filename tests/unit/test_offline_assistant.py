@@ -397,3 +397,14 @@ def test_word_groups_match_the_word_by_word_grouping(seed):
         assert len(expected) >= 3
         assert [list(map(int, g)) for g in used_together(x, related, max_size)] == \
             [list(map(int, g)) for g in expected]
+
+
+def test_a_threshold_reads_in_plain_words():
+    from modeldiff_core.assistants.offline import _threshold_clause
+
+    assert _threshold_clause("questions", 0.0, "B") == ""
+    assert _threshold_clause("questions", 0.0, "A") == " (texts with no questions)"
+    assert _threshold_clause("questions", 1.0, "B") == " (texts with more than one question)"
+    assert _threshold_clause("questions", 1.0, "A") == " (texts with one question or none)"
+    assert _threshold_clause("words", 33.5, "B") == " (texts with more than 33.5 words)"
+    assert _threshold_clause("words", 33.5, "A") == " (texts with 33.5 words or fewer)"
