@@ -86,22 +86,32 @@ class OfflineAssistant(Assistant):
         terms = list(dict.fromkeys(w for m in members for w in m.terms if " " not in w))
         terms = hold_to_own_texts(terms[:self.max_theme_terms] or [lead.name],
                                   direction == "B", contrast, word_fires, self.min_support)
+        predicate = {"type": "mentions", "terms": terms, "favours": direction}
         fires = np.array([mentions(t, terms) for t in contrast.texts])
         effect, t, p = contrast.test(fires)
+        over = _in_their_place(members, terms, direction == "B", contrast, word_fires)
+        if over:  # a choice between words of one place: the theme's against the others
+            chosen = {**predicate, "over": over}
+            fires_over = np.array([predicate_fires(chosen, x) for x in contrast.texts])
+            e_over, t_over, p_over = contrast.test(fires_over)
+            if abs(t_over) > abs(t) and np.sign(t_over) == np.sign(t):
+                predicate, fires, effect, t, p = chosen, fires_over, e_over, t_over, p_over
         fa, fb = fires[~is_b].mean(), fires[is_b].mean()
         more = "more" if direction == "B" else "less"
         verb = "uses the word" if lead.kind == "stop" else "mentions"
         if len(terms) == 1:
             named = f'{verb} "{terms[0]}"'
         else:
-            listed = ", ".join(terms[:6]) + (", ..." if len(terms) > 6 else "")
-            named = (f'uses the words "{terms[0]}" and the like ({listed})' if lead.kind == "stop"
-                     else f'mentions "{terms[0]}" and related words ({listed})')
+            named = (f'uses the words "{terms[0]}" and the like ({_listed(terms)})'
+                     if lead.kind == "stop"
+                     else f'mentions "{terms[0]}" and related words ({_listed(terms)})')
+        if "over" in predicate:
+            named += (f" at least as often as the words used in their place "
+                      f"({_listed(predicate['over'])}),")
         # The claim alone: its discovery rates are in the evidence, the held-out ones are shown
         # beside it once tested (what the reader should weigh), and the source has its field.
         text = f"Model B {named} {more} often than Model A."
-        return Hypothesis(text, direction, source,
-                          {"type": "mentions", "terms": terms, "favours": direction},
+        return Hypothesis(text, direction, source, predicate,
                           {"rate_a": float(fa), "rate_b": float(fb), "effect": effect, "t": t,
                            "p": p, "q": lead.q,
                            "theme": list(dict.fromkeys(w for m in members for w in m.terms)),
@@ -190,6 +200,25 @@ class OfflineAssistant(Assistant):
             raise NoPairs("the offline assistant writes pairs only for a hypothesis with a predicate")
         return offline_pairs.write_pairs(hypothesis.predicate, texts, prompts, examples_a,
                                          examples_b, n, self.seed)
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(words[:6]) + (", ..." if len(words) > 6 else "")
+
+
+def _in_their_place(members: list[Candidate], terms: list[str], favours_b: bool,
+                    contrast: Contrast, word_fires: dict) -> list[str]:
+    """The words that stand where a chosen theme's words stand and lean the other way (a
+    mood's gloomy adjectives): the label-blind groups its words were chosen from
+    (`chosen_on_halves`), less the theme's words and any word that does not lean against it
+    on the discovery texts. Empty for a theme of no such group."""
+    group = list(dict.fromkeys(w for m in members for w in m.group
+                               if w not in terms and w in word_fires))
+    if not group:
+        return []
+    _, t, _, _ = contrast.test_many(np.column_stack([word_fires[w] for w in group]))
+    way = 1 if favours_b else -1
+    return [w for w, lean in zip(group, t) if way * lean < 0]
 
 
 def _threshold_clause(name: str, thr: float, direction: str) -> str:

@@ -89,6 +89,7 @@ class Candidate:
     # A theme whose words were chosen by their lean on half of the prompts: its p-value from the
     # other half (`chosen_on_halves`), which replaces the test on every text.
     split_p: Optional[float] = None
+    group: tuple = ()  # ...and the label-blind group it was chosen from
 
 
 def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callable] = None,
@@ -200,12 +201,13 @@ def chosen_on_halves(groups: list[tuple], contrast: Contrast,
         if key not in best or p[i] < p[best[key]]:
             best[key] = i
     out: dict[tuple, Candidate] = {}  # one per set of words (groups overlap)
-    for i in best.values():
+    for (gi, _), i in best.items():
         terms, f, p_two = options[i][0], fires[:, i], min(1.0, 2 * float(p[i]))
         key = tuple(sorted(terms))
         if min_support <= f.sum() <= len(f) - min_support and (
                 key not in out or p_two < out[key].split_p):
-            out[key] = Candidate("theme", terms[0], f, terms=tuple(terms), split_p=p_two)
+            out[key] = Candidate("theme", terms[0], f, terms=tuple(terms), split_p=p_two,
+                                 group=tuple(groups[gi]))
     return list(out.values())
 
 

@@ -1,7 +1,7 @@
 """What the offline assistant reads in a text — words, sentences, style features (those of
-chat answers in `chat_features`) — and its JSON predicates: "mentions" (any of some terms) or
-"feature" (a style feature above or at most a threshold). A predicate is how an offline
-hypothesis judges texts and edits them into pairs."""
+chat answers in `chat_features`) — and its JSON predicates: "mentions" (any of some terms, or
+them at least as often as some others) or "feature" (a style feature above or at most a
+threshold). A predicate is how an offline hypothesis judges texts and edits them into pairs."""
 from __future__ import annotations
 
 import re
@@ -67,10 +67,24 @@ def mentions(text: str, terms: list[str]) -> bool:
     return any(re.search(rf"(?<![\w']){re.escape(term)}(?![\w'])", low) for term in terms)
 
 
+def count_mentions(text: str, terms: list[str]) -> int:
+    low = " ".join(t for t in tokens(text) if t[0].isalnum())
+    return sum(len(re.findall(rf"(?<![\w']){re.escape(term)}(?![\w'])", low)) for term in terms)
+
+
+def _mentions_fire(predicate: dict, text: str) -> bool:
+    # With "over" (the words that stand in the terms' places: a mood's other adjectives), the
+    # text must use the terms at least as often as those: the choice between them is the claim.
+    if predicate.get("over"):
+        n = count_mentions(text, predicate["terms"])
+        return n > 0 and n >= count_mentions(text, predicate["over"])
+    return mentions(text, predicate["terms"])
+
+
 def predicate_fires(predicate: dict, text: str) -> bool:
     """Does a text show what the predicate describes (for the model it names as favoured)?"""
     if predicate["type"] == "mentions":
-        return mentions(text, predicate["terms"])
+        return _mentions_fire(predicate, text)
     if predicate["type"] == "feature":
         value = STYLE_FEATURES[predicate["feature"]](text)
         return value > predicate["threshold"] if predicate["op"] == ">" else value <= predicate["threshold"]
@@ -107,5 +121,5 @@ def carries(pred: dict, sentence: str) -> bool:
 def more_side_fires(pred: dict, text: str) -> bool:
     """Is the text on the 'more of it' side of the predicate (more mentions, more marks)?"""
     if pred["type"] == "mentions":
-        return mentions(text, pred["terms"])
+        return _mentions_fire(pred, text)
     return STYLE_FEATURES[pred["feature"]](text) > pred["threshold"]

@@ -17,8 +17,9 @@ MOOD = CHEERFUL + GLOOMY
 NOUNS = ["lamp", "chair", "table", "door"]
 
 
-def _world(seed: int, n_prompts: int, per_prompt: int, lift: float, prompt_skew: float = 0.0):
-    """Each text: two adjectives of one place. B picks a cheerful one with probability `lift`,
+def _world(seed: int, n_prompts: int, per_prompt: int, lift: float, prompt_skew: float = 0.0,
+           n_words: int = 2):
+    """Each text: `n_words` adjectives of one place. B picks a cheerful one with probability `lift`,
     else any mood word; each prompt favours a few mood words of its own for both models
     (`prompt_skew`), so words differ a lot between prompts and not at all between models."""
     rng = random.Random(seed)
@@ -28,14 +29,15 @@ def _world(seed: int, n_prompts: int, per_prompt: int, lift: float, prompt_skew:
         for side in "AB":
             for _ in range(per_prompt):
                 words = []
-                for _ in range(2):
+                for _ in range(n_words):
                     if side == "B" and rng.random() < lift:
                         words.append(rng.choice(CHEERFUL))
                     elif rng.random() < prompt_skew:
                         words.append(rng.choice(own))
                     else:
                         words.append(rng.choice(MOOD))
-                texts.append(f"the {words[0]} {rng.choice(NOUNS)} was {words[1]} today .")
+                texts.append(f"the {words[0]} {rng.choice(NOUNS)} was {words[1]} today . "
+                             + " ".join(f"a {w} {rng.choice(NOUNS)} ." for w in words[2:]))
                 sides.append(side)
                 units.append(f"p{p}")
     order = np.argsort(np.array(sides) == "B", kind="stable")  # A's texts first, as Contrast
@@ -113,3 +115,46 @@ def test_with_no_difference_the_chosen_words_pass_no_more_often_than_alpha():
     rate, se = passed / tried, np.sqrt(alpha * (1 - alpha) / tried)
     assert rate <= alpha + 2 * se, (passed, tried)
     assert naive / tried > 2 * alpha, (naive, tried)
+
+
+def test_a_mood_is_stated_as_its_words_at_least_as_often_as_the_words_used_in_their_place():
+    """A mood pervading a text (four adjectives each): the mood's words against the others of
+    their place tell the models apart on fresh texts of the same world better than "mentions
+    any of the mood's words", which most of A's texts do too."""
+    from modeldiff_core.assistants.offline import OfflineAssistant
+    from modeldiff_core.assistants.predicates import predicate_fires
+
+    def split(contrast):
+        a, b = ~contrast.is_b, contrast.is_b
+        return ([t for t, m in zip(contrast.texts, a) if m], [t for t, m in zip(contrast.texts, b) if m],
+                list(contrast.units[a]), list(contrast.units[b]))
+
+    texts_a, texts_b, units_a, units_b = split(_world(0, n_prompts=40, per_prompt=8, lift=0.35,
+                                                      n_words=4))
+    found = OfflineAssistant().propose(texts_a, texts_b, "corpus", 5, units_a, units_b)
+    first = found[0].predicate
+    assert first["favours"] == "B" and set(first["terms"]) <= set(CHEERFUL)
+    assert first["over"] and set(first["over"]) <= set(GLOOMY)
+    assert "at least as often as the words used in their place" in found[0].text
+
+    fresh = _world(1, n_prompts=40, per_prompt=8, lift=0.35, n_words=4)
+
+    def accuracy(pred):
+        fires = np.array([predicate_fires(pred, t) for t in fresh.texts])
+        return (fires[fresh.is_b].mean() + 1 - fires[~fresh.is_b].mean()) / 2
+
+    plain = {k: v for k, v in first.items() if k != "over"}
+    assert accuracy(first) > accuracy(plain) + 0.03
+
+
+def test_words_rather_than_others_count_every_mention():
+    from modeldiff_core.assistants.predicates import count_mentions, predicate_fires
+
+    pred = {"type": "mentions", "terms": ["warm", "sunny"], "over": ["cold"], "favours": "B"}
+    assert count_mentions("the warm sunny day, warm again", ["warm", "sunny"]) == 3
+    assert count_mentions("warmer and lukewarm", ["warm"]) == 0  # whole words only
+    assert predicate_fires(pred, "a warm day and a sunny one , cold night")
+    assert predicate_fires(pred, "a warm day , a cold night")  # as often
+    assert not predicate_fires(pred, "a warm day , a cold and cold night")
+    assert not predicate_fires(pred, "a cold day") and not predicate_fires(pred, "a day")
+    assert predicate_fires({**pred, "over": []}, "a warm day , cold cold")  # plain mentions
