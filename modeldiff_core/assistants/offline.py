@@ -209,10 +209,10 @@ def _listed(words: list[str]) -> str:
 def _in_their_place(members: list[Candidate], terms: list[str], favours_b: bool,
                     contrast: Contrast, word_fires: dict) -> list[str]:
     """The words that stand where a chosen theme's words stand and lean the other way (a
-    mood's gloomy adjectives): the label-blind groups its words were chosen from
+    mood's gloomy adjectives): the words of one place its words were chosen from
     (`chosen_on_halves`), less the theme's words and any word that does not lean against it
-    on the discovery texts. Empty for a theme of no such group."""
-    group = list(dict.fromkeys(w for m in members for w in m.group
+    on the discovery texts. Empty for a theme chosen from no such place."""
+    group = list(dict.fromkeys(w for m in members for w in m.place
                                if w not in terms and w in word_fires))
     if not group:
         return []
@@ -225,9 +225,10 @@ def _threshold_clause(name: str, thr: float, direction: str) -> str:
     """Where the predicate draws its line, in the feature's own units: part of the claim (it is
     what the judge checks), unlike any rate. "Any" (a count above 0) goes without saying."""
     unit = CHAT_UNITS.get(name, name)
-    if thr == 1 and unit.endswith("s"):  # "more than one question", not "1 questions"
-        return (f" (texts with more than one {unit[:-1]})" if direction == "B"
-                else f" (texts with one {unit[:-1]} or none)")
+    if thr == 1 and unit.endswith("s") and " " not in unit:  # "one question", not "1 questions"
+        one = unit[:-3] + "y" if unit.endswith("ies") else unit[:-1]
+        return (f" (texts with more than one {one})" if direction == "B"
+                else f" (texts with one {one} or none)")
     if name == "repetition":
         return (f" (texts whose repetition is above {thr:.3g})" if direction == "B"
                 else f" (texts whose repetition is {thr:.3g} or less)")

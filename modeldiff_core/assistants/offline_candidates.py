@@ -89,14 +89,16 @@ class Candidate:
     # A theme whose words were chosen by their lean on half of the prompts: its p-value from the
     # other half (`chosen_on_halves`), which replaces the test on every text.
     split_p: Optional[float] = None
-    group: tuple = ()  # ...and the label-blind group it was chosen from
+    split_way: int = 0  # ...the way it was chosen to lean (1: B more, -1: B less)
+    place: tuple = ()  # ...and the words of one place it was chosen from, if it was
 
 
 def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callable] = None,
                     cut_distances: tuple = ()
-                    ) -> tuple[list[Candidate], dict[str, np.ndarray], list[tuple]]:
+                    ) -> tuple[list[Candidate], dict[str, np.ndarray], dict[tuple, bool]]:
     """The candidates, which texts each content word (frequent enough to group) is in, and the
-    label-blind word groups (wider ones too) for `chosen_on_halves`."""
+    label-blind word groups (wider ones too) for `chosen_on_halves`: words -> whether they
+    stand in one place (substitutes) rather than occur together or sit close in meaning."""
     texts = contrast.texts
     docs = [words_and_bigrams(t) for t in texts]
     support = Counter(w for d in docs for w in d)
@@ -132,7 +134,7 @@ def find_candidates(contrast: Contrast, min_support: int, embed: Optional[Callab
 
 def _theme_candidates(texts: list[str], words: list[str], word_fires: dict[str, np.ndarray],
                       embed: Optional[Callable], cut_distances: tuple
-                      ) -> tuple[list[Candidate], list[tuple]]:
+                      ) -> tuple[list[Candidate], dict[tuple, bool]]:
     """Themes gather words too rare to pass alone: the theme is what is tested. Three groupings,
     each blind to who wrote what (`word_groups`): words that occur together, words that sit
     close in the embedder's space (sea, beach, harbour: each maybe too rare to co-occur often
@@ -144,19 +146,20 @@ def _theme_candidates(texts: list[str], words: list[str], word_fires: dict[str, 
         groups += word_groups.close_groups(np.asarray(embed(words), dtype=float), cut_distances)
     # Substitutes, among the most frequent words (the clustering compares every two).
     frequent = sorted(range(len(words)), key=lambda i: -x[:, i].sum())[:_ALIKE_WORDS]
-    groups += [[frequent[i] for i in g] for g in word_groups.alike_groups(
+    alike = [[frequent[i] for i in g] for g in word_groups.alike_groups(
         texts, [words[i] for i in frequent], _ALIKE_CUTS, max_size=_WIDE)]
-    groups = list(dict.fromkeys(tuple(sorted(g)) for g in groups))
+    one_place = {tuple(sorted(g)) for g in alike}
+    groups = list(dict.fromkeys(tuple(sorted(g)) for g in groups + alike))
     out = []
     for group in (g for g in groups if len(g) <= _THEME_WORDS):
         fires = np.logical_or.reduce([word_fires[words[i]] for i in group])
         ranked = sorted(group, key=lambda i: -x[:, i].sum())
         out.append(Candidate("theme", words[ranked[0]], fires,
                              terms=tuple(words[i] for i in ranked)))
-    return out, [tuple(words[i] for i in g) for g in groups]
+    return out, {tuple(words[i] for i in g): g in one_place for g in groups}
 
 
-def chosen_on_halves(groups: list[tuple], contrast: Contrast,
+def chosen_on_halves(groups: dict[tuple, bool], contrast: Contrast,
                      word_fires: dict[str, np.ndarray], min_support: int, seed: int,
                      min_words: int = 3) -> list[Candidate]:
     """A label-blind group can mix words that lean both ways (a mood's adjectives stand where
@@ -166,26 +169,27 @@ def chosen_on_halves(groups: list[tuple], contrast: Contrast,
     choosing half fixed the way). Each half takes the choosing turn; the theme keeps the
     smaller p of the two times two (Bonferroni), a valid p-value whatever was chosen, since the
     half a theme is tested on took no part in choosing it. (A test on every text would count
-    the choosing as evidence.)"""
-    groups = [g for g in groups if len(g) >= min_words]
-    if not groups:
+    the choosing as evidence.) `groups`: words -> whether they stand in one place, which the
+    theme remembers (`Candidate.place`) to be stated against the others of that place."""
+    groups = {g: one_place for g, one_place in groups.items() if len(g) >= min_words}
+    units = np.unique(contrast.units)
+    if not groups or len(units) < 4:  # two units a half at least, to test anything
         return []
     words = sorted({w for g in groups for w in g})
     col = {w: i for i, w in enumerate(words)}
     x = np.column_stack([word_fires[w] for w in words])
-    units = np.unique(contrast.units)
     first = np.random.default_rng(seed).permutation(len(units)) < len(units) // 2
     halves = [np.isin(contrast.units, units[first]), np.isin(contrast.units, units[~first])]
     leans = [contrast.within(h).test_many(x[h])[1] for h in halves]
     options, of_group = [], []  # (terms by lean, way, half tested on); (group, way) of each
-    for gi, g in enumerate(groups):
+    for g in groups:
         for k in (0, 1):
             for way in (1, -1):
                 terms = sorted((w for w in g if way * leans[k][col[w]] >= 1),
                                key=lambda w: -way * leans[k][col[w]])
                 if len(terms) >= 2:
                     options.append((terms, way, 1 - k))
-                    of_group.append((gi, way))
+                    of_group.append((g, way))
     if not options:
         return []
     fires = np.column_stack([x[:, [col[w] for w in terms]].any(1) for terms, _, _ in options])
@@ -200,14 +204,21 @@ def chosen_on_halves(groups: list[tuple], contrast: Contrast,
     for i, key in enumerate(of_group):
         if key not in best or p[i] < p[best[key]]:
             best[key] = i
-    out: dict[tuple, Candidate] = {}  # one per set of words (groups overlap)
-    for (gi, _), i in best.items():
+    return _one_per_set(options, fires, p, best, groups, min_support)
+
+
+def _one_per_set(options: list, fires: np.ndarray, p: np.ndarray, best: dict,
+                 groups: dict[tuple, bool], min_support: int) -> list[Candidate]:
+    """Each (group, way)'s better option as a candidate, one per set of words and way (groups
+    overlap), its p times two (either half could have been the better one)."""
+    out: dict[tuple, Candidate] = {}
+    for (g, way), i in best.items():
         terms, f, p_two = options[i][0], fires[:, i], min(1.0, 2 * float(p[i]))
-        key = tuple(sorted(terms))
+        key = (tuple(sorted(terms)), way)
         if min_support <= f.sum() <= len(f) - min_support and (
                 key not in out or p_two < out[key].split_p):
             out[key] = Candidate("theme", terms[0], f, terms=tuple(terms), split_p=p_two,
-                                 group=tuple(groups[gi]))
+                                 split_way=way, place=g if groups[g] else ())
     return list(out.values())
 
 
@@ -223,7 +234,9 @@ def passing(candidates: list[Candidate], contrast: Contrast, fdr: float
     what it passes is tested again on held-out prompts, under the run's ledger."""
     effect, t, p, n_units = contrast.test_many(np.column_stack([c.fires for c in candidates]))
     split = [i for i, c in enumerate(candidates) if c.split_p is not None]
-    p[split] = [candidates[i].split_p for i in split]
+    # (The other half's test fixed a way: leaning the other way on every text, it holds nothing.)
+    p[split] = [candidates[i].split_p if np.sign(effect[i]) == candidates[i].split_way else 1.0
+                for i in split]
     q = np.empty(len(candidates))
     style = np.array([c.kind == "feature" for c in candidates])
     for family in (style, ~style):
@@ -340,7 +353,8 @@ def gather_themes(kept: list[Candidate], contrast: Contrast, word_fires: dict[st
                 e, t, p = contrast.test(fires)
                 if e * np.sign(c.effect) <= 0 or p >= fdr:  # what is left must still hold
                     continue
-                c = Candidate("theme", rest[0], fires, effect=e, t=t, p=p, q=c.q, terms=tuple(rest))
+                c = Candidate("theme", rest[0], fires, effect=e, t=t, p=p, q=c.q, terms=tuple(rest),
+                              place=c.place)
         themes.append(([c], c.fires.copy(), c.t))
     return [members for members, _, _ in themes]
 

@@ -111,8 +111,8 @@ def behaviour_side(pred: dict) -> str:
 
 def carries(pred: dict, sentence: str) -> bool:
     """Does one sentence carry the thing the predicate counts (a term, a question mark...)?"""
-    if pred["type"] == "mentions":
-        return mentions(sentence, pred["terms"])
+    if pred["type"] == "mentions":  # (the words it is against, too: what an edit must move)
+        return mentions(sentence, pred["terms"] + pred.get("over", []))
     if pred["feature"] in ("words", "sentences", "repetition"):
         return True
     return STYLE_FEATURES[pred["feature"]](sentence) > 0

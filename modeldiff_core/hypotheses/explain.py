@@ -33,8 +33,9 @@ def strata(values) -> np.ndarray:
 
 def condition_values(predicate, texts: list[str], scores) -> np.ndarray:
     """What a stronger hypothesis is held fixed by: the feature its predicate counts (the
-    number of words, not "more than 57"), whether its words are mentioned, or, with no
-    predicate (an LLM's), its judge's scores."""
+    number of words, not "more than 57"), whether its predicate fires (its words
+    mentioned, or mentioned at least as often as those it is against), or, with no predicate
+    (an LLM's), its judge's scores."""
     from ..assistants.predicates import STYLE_FEATURES, predicate_fires
 
     if not predicate:

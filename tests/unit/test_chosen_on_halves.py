@@ -51,12 +51,23 @@ def _fires(contrast: Contrast) -> dict:
 
 def test_a_mood_among_words_of_one_place_is_chosen_on_one_half_and_holds_on_the_other():
     contrast = _world(0, n_prompts=40, per_prompt=8, lift=0.35)
-    found = chosen_on_halves([tuple(MOOD)], contrast, _fires(contrast), 5, seed=0)
+    found = chosen_on_halves({tuple(MOOD): True}, contrast, _fires(contrast), 5, seed=0)
     by_way = {bool(set(c.terms) & set(CHEERFUL)): c for c in found}
     assert len(found) == 2 and set(by_way) == {True, False}  # one theme each way
     more, less = by_way[True], by_way[False]
     assert set(more.terms) <= set(CHEERFUL) and len(more.terms) >= 3 and more.split_p < 1e-3
     assert set(less.terms) <= set(GLOOMY) and less.split_p < 1e-3  # the other side of it
+    assert more.split_way == 1 and less.split_way == -1 and more.place == tuple(MOOD)
+    # Words grouped for occurring together, not for standing in one place: no place to keep.
+    apart = chosen_on_halves({tuple(MOOD): False}, contrast, _fires(contrast), 5, seed=0)
+    assert apart and not any(c.place for c in apart)
+
+
+def test_too_few_prompts_to_halve_choose_nothing():
+    contrast = _world(0, n_prompts=3, per_prompt=8, lift=0.35)
+    assert chosen_on_halves({tuple(MOOD): True}, contrast, _fires(contrast), 5, seed=0) == []
+    one = Contrast(contrast.texts, contrast.sides, np.array(["p0"] * len(contrast.texts), dtype=object))
+    assert chosen_on_halves({tuple(MOOD): True}, one, _fires(one), 5, seed=0) == []
 
 
 def _by_hand(contrast: Contrast, words: list[str], seed: int) -> dict:
@@ -90,7 +101,7 @@ def _by_hand(contrast: Contrast, words: list[str], seed: int) -> dict:
 
 def test_the_p_value_is_the_other_halfs_one_sided_test_times_two_as_scipy_computes_it():
     contrast = _world(3, n_prompts=24, per_prompt=5, lift=0.2)
-    found = chosen_on_halves([tuple(MOOD)], contrast, _fires(contrast), 5, seed=7)
+    found = chosen_on_halves({tuple(MOOD): True}, contrast, _fires(contrast), 5, seed=7)
     expected = _by_hand(contrast, MOOD, seed=7)
     assert found and {frozenset(c.terms) for c in found} == set(expected)
     for c in found:
@@ -106,7 +117,7 @@ def test_with_no_difference_the_chosen_words_pass_no_more_often_than_alpha():
     for seed in range(worlds):
         contrast = _world(100 + seed, n_prompts=20, per_prompt=3, lift=0.0, prompt_skew=0.6)
         fires = _fires(contrast)
-        for c in chosen_on_halves([tuple(MOOD)], contrast, fires, 5, seed=seed):
+        for c in chosen_on_halves({tuple(MOOD): True}, contrast, fires, 5, seed=seed):
             tried += 1
             passed += c.split_p < alpha
             union = np.logical_or.reduce([fires[w] for w in c.terms])

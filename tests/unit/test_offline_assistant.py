@@ -408,3 +408,5 @@ def test_a_threshold_reads_in_plain_words():
     assert _threshold_clause("questions", 1.0, "A") == " (texts with one question or none)"
     assert _threshold_clause("words", 33.5, "B") == " (texts with more than 33.5 words)"
     assert _threshold_clause("words", 33.5, "A") == " (texts with 33.5 words or fewer)"
+    assert _threshold_clause("apologies", 1.0, "B") == " (texts with more than one apology)"
+    assert _threshold_clause("hedges", 1.0, "B") == " (texts with more than 1 hedge words per 100 words)"
