@@ -376,6 +376,10 @@ def test_llm_assistant_without_a_key(stored_db):
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
     proc = _cli("demo", "--assistant", "openai", "--db", str(stored_db), "--quiet", env=env)
     _one_line_error(proc, "OPENAI_API_KEY")
+    # Not quiet: the refusal still comes alone, with no cost estimate for a run that cannot start.
+    proc = _cli("run", "--model-a", "organism:base", "--model-b", "organism:cats", "--assistant",
+                "anthropic", "--db", str(stored_db), env=env)
+    _one_line_error(proc, "ANTHROPIC_API_KEY")
     _still_there(stored_db)
 
 
