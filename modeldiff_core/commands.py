@@ -33,14 +33,14 @@ class Context:
 
 
 # ------------------------------------------------------------------------------ run
-def judge_plan(config, api_key: Optional[str] = None) -> Optional[str]:
+def judge_plan(config) -> Optional[str]:
     """What the run's LLM judge will be asked and cost, said before anything starts (None for
     a free judge). A missing key is refused first: no estimate for a run that cannot start."""
     from .assistants.llm import KEY_VARS, read_key
     from .hypotheses.stage import judge_plan as plan
 
     if config.assistant in KEY_VARS:
-        read_key(config.assistant, api_key, config.assistant_key_file)
+        read_key(config.assistant, None, config.assistant_key_file)  # (the CLI has no session key)
     return plan(config)
 
 

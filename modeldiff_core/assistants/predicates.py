@@ -62,14 +62,21 @@ FEATURE_WORDS = {
 }
 
 
-def mentions(text: str, terms: list[str]) -> bool:
+def _words_and_patterns(text: str, terms: list[str]):
+    """The text's words joined by spaces, and each term as a whole-word (or whole-phrase)
+    pattern over them."""
     low = " ".join(t for t in tokens(text) if t[0].isalnum())
-    return any(re.search(rf"(?<![\w']){re.escape(term)}(?![\w'])", low) for term in terms)
+    return low, (re.compile(rf"(?<![\w']){re.escape(term)}(?![\w'])") for term in terms)
+
+
+def mentions(text: str, terms: list[str]) -> bool:
+    low, patterns = _words_and_patterns(text, terms)
+    return any(pattern.search(low) for pattern in patterns)
 
 
 def count_mentions(text: str, terms: list[str]) -> int:
-    low = " ".join(t for t in tokens(text) if t[0].isalnum())
-    return sum(len(re.findall(rf"(?<![\w']){re.escape(term)}(?![\w'])", low)) for term in terms)
+    low, patterns = _words_and_patterns(text, terms)
+    return sum(len(pattern.findall(low)) for pattern in patterns)
 
 
 def _mentions_fire(predicate: dict, text: str) -> bool:
