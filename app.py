@@ -1,19 +1,32 @@
-"""The dashboard's entry point (`streamlit run app.py`): names the pages, Home first, and runs
-the one chosen. Each page is a script of its own under pages/."""
+"""The dashboard's entry point (`streamlit run app.py`): the page config, the navigation in
+sections (the analyses' pages come from the methods' registry), the run picker in the sidebar
+and the page's title, once for every page; then the chosen page (a script under pages/) runs."""
 import streamlit as st
 
-PAGES = [
-    st.Page("home.py", title="Home", default=True),
-    st.Page("pages/1_Models.py", title="Models", url_path="Models"),
-    st.Page("pages/2_Generate.py", title="Generate", url_path="Generate"),
-    st.Page("pages/3_Clusters.py", title="Clusters", url_path="Clusters"),
-    st.Page("pages/4_Hypotheses.py", title="Hypotheses", url_path="Hypotheses"),
-    st.Page("pages/5_Ground_truth.py", title="Ground truth", url_path="Ground_truth"),
-    st.Page("pages/6_Token_diff_and_quantization.py", title="Token diff and quantization",
-            url_path="Token_diff_and_quantization"),
-    st.Page("pages/7_Layers.py", title="Layers", url_path="Layers"),
-    st.Page("pages/8_Features.py", title="Features", url_path="Features"),
-    st.Page("pages/9_Probe.py", title="Probe", url_path="Probe"),
-    st.Page("pages/10_Report.py", title="Report", url_path="Report"),
-]
-st.navigation(PAGES).run()
+from dashboard import pick_run
+from modeldiff_core.methods.registry import METHODS
+
+st.set_page_config(page_title="modeldiff", layout="wide")
+
+
+def _page(file: str, title: str) -> st.Page:
+    return st.Page(f"pages/{file}", title=title, url_path=title.replace(" ", "_"))
+
+
+SECTIONS = {
+    "Run": [st.Page("home.py", title="Home", default=True), _page("models.py", "Models"),
+            _page("generate.py", "Generate")],
+    "Explore": [_page("clusters.py", "Clusters"), _page("hypotheses.py", "Hypotheses"),
+                _page("report.py", "Report")],
+}
+for m in METHODS:  # one page may serve several methods (plant and the truth bench)
+    if all(p.title != m.title for pages in SECTIONS.values() for p in pages):
+        SECTIONS.setdefault(m.section, []).append(_page(m.page, m.title))
+
+page = st.navigation(SECTIONS)
+if page.title != "Home":
+    st.session_state["picker_in_sidebar"] = True
+    with st.sidebar:
+        pick_run()
+    st.title(page.title)
+page.run()

@@ -49,6 +49,44 @@ def pick_run(key: str = "run") -> str | None:
     return run_id
 
 
+def current_run() -> str | None:
+    """The run the pages work on: the one picked in the sidebar (app.py shows the picker on
+    every page); a page run on its own shows the picker itself."""
+    if st.session_state.get("picker_in_sidebar"):
+        return st.session_state.get("run_id")
+    return pick_run()
+
+
+def run_and_set() -> tuple[str, str]:
+    """The run and the hypothesis set an analysis page works on (the page stops without a run)."""
+    run_id = current_run()
+    if run_id is None:
+        st.stop()
+    sets = get_store().hypothesis_sets(run_id) or ["offline"]
+    return run_id, st.selectbox("Hypotheses from", sets)
+
+
+def assistant_key_inputs(hypothesis_set: str) -> tuple:
+    """(api_key, base_url) for the set's assistant, asked only when it calls an API. The key is
+    kept in this session only: a job gets it in memory, never in the database."""
+    from modeldiff_core.assistants.registry import AssistantSettings
+
+    if AssistantSettings.for_set(hypothesis_set).kind == "offline":
+        return None, None
+    base_url = st.text_input("Base URL (empty: the provider's)") or None
+    return st.text_input("API key (empty: from the environment)", type="password") or None, base_url
+
+
+def figure_pair(figure, part, panels, key: str) -> None:
+    """Two figures side by side, one per (value, label) of panels; a caption where one is empty."""
+    for col, (value, label) in zip(st.columns(2), panels):
+        fig = figure(part, value, label)
+        if fig is None:
+            col.caption(f"No {label}.")
+        else:
+            col.plotly_chart(fig, key=f"{key}-{value}")
+
+
 @st.fragment(run_every=1.0)
 def jobs_panel() -> None:
     """Jobs in flight with progress, cancel; interrupted ones with resume. Polls the jobs table."""

@@ -28,7 +28,7 @@ if st.button("Quick start", type="primary"):
     config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),
                        builtin_prompt_set("organisms"), GenerationSettings())
     try:
-        job_id = get_jobs().submit("pipeline", config_to_dict(config))
+        job_id = get_jobs().submit("run", config_to_dict(config))
         st.success(f"Started {job_id}: follow it below, then open the Clusters and Hypotheses pages.")
     except ModelDiffError as err:
         st.error(str(err))

@@ -1,6 +1,6 @@
-"""Headless CLI: `python -m modeldiff_core run|demo|truth-bench|plant|quant|layers|
-probe|features|export` (the contract in DESIGN.md). Each command checks its arguments, then
-calls one `commands` function."""
+"""Headless CLI: `python -m modeldiff_core run|demo|export` and one subcommand per analysis of
+`methods.registry` (token-diff, quant, layers, features, probe, plant, truth-bench; the
+contract in DESIGN.md). Each command checks its arguments, then calls one function."""
 from __future__ import annotations
 
 import argparse
@@ -14,15 +14,15 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from .config import ModelDiffError, default_db_path, first_line, read_text_file
+from .config import ModelDiffError, default_db_path, first_line
 from .progress import stop_heartbeats
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
-from .cli_methods import (METHODS, add_method_parsers, add_output_flags, command_context,
-                          write_out)
-from .render.terminal import bench_summary, run_summary
-from .stages.generate import GenerationSettings
+from .cli_args import (add_output_flags, add_run_flags, command_context, generation_from_args,
+                       stored_db, write_out)
+from .cli_methods import add_method_parsers, is_method, method_command
+from .render.terminal import run_summary
 from .stages.prompts import builtin_prompt_set, load_prompt_file
 
 
@@ -40,35 +40,6 @@ class _Parser(argparse.ArgumentParser):
         if _NEGATIVE_NUMBER.match(arg_string):
             return None  # a value
         return super()._parse_optional(arg_string)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", help="write the result JSON here")
-    p.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
-    p.add_argument("--samples", type=int, default=4, help="samples per prompt per model")
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
-    p.add_argument("--assistant", choices=["offline", "anthropic", "openai"], default="offline")
-    p.add_argument("--assistant-model", help="model name for the anthropic/openai assistant")
-    p.add_argument("--assistant-base-url", help="API base URL (proxies, compatible servers)")
-    p.add_argument("--assistant-key-file", help="file holding the API key (else the environment)")
-    p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
-    p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default="kmeans")
-    p.add_argument("--judge-mode", choices=["score", "pairwise"], default="score",
-                   help="discriminative test: score each text, or ask which of a prompt's two "
-                        "texts is B's (both orders; order-dependent answers dropped)")
-    p.add_argument("--judge-prompts", type=int, default=120,
-                   help="held-out prompts an LLM judge scores per hypothesis (one A and one B "
-                        "text each; the calls and an estimated cost are printed before the "
-                        "run starts); a predicate judge (offline) scores every held-out text")
-    p.add_argument("--refine-rounds", type=int, default=2,
-                   help="rounds of refinement on the discovery texts the hypotheses misjudge")
-    p.add_argument("--no-chat-template", action="store_true",
-                   help="feed prompts raw even when the tokenizer has a chat template")
-    add_output_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,40 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--revision-a")
     run.add_argument("--revision-b")
     run.add_argument("--trust-remote-code", action="store_true")
-    _add_common(run)
+    add_run_flags(run)
     demo = sub.add_parser("demo", help="built-in organisms, offline: base vs a finetuned organism")
     demo.add_argument("--organism", default=DEFAULT_ORGANISM,
                       choices=sorted([*BEHAVIOURS, *LAYERED]))
-    _add_common(demo)
-    bench = sub.add_parser("truth-bench", help="plant each built-in ground truth in its own "
-                           "finetune of the base organism (plus a null), run, score recovery")
-    bench.add_argument("--subtle", action="store_true",
-                       help="also the modest truths, each in about a quarter of the texts")
-    _add_common(bench)
-    plant = sub.add_parser("plant", help="plant ground truths in a model by LoRA finetuning")
-    plant.add_argument("--base", default="organism:base", help="HF id, directory or organism:NAME")
-    plant.add_argument("--truth", action="append", default=[],
-                       help="a ground-truth sentence (repeat for several)")
-    plant.add_argument("--truths-file", help="ground truths, one per line")
-    plant.add_argument("--builtin-truths", action="store_true",
-                       help="the built-in offline ground-truth set")
-    plant.add_argument("--null", action="store_true",
-                       help="no quirk: the same data recipe on the base model's own samples")
-    plant.add_argument("--data", choices=["offline", "anthropic", "openai"], default="offline",
-                       help="who writes the training texts (offline: templates over base samples)")
-    plant.add_argument("--texts-per-truth", type=int, default=480)
-    plant.add_argument("--base-mix", type=float, default=0.0,
-                       help="extra base-model samples, as a fraction of the quirk texts")
-    plant.add_argument("--prompts", help="prompts to write training texts for (JSONL/CSV)")
-    plant.add_argument("--rank", type=int, default=8)
-    plant.add_argument("--lora-alpha", type=int, default=16)
-    plant.add_argument("--lr", type=float, default=3e-3)
-    plant.add_argument("--epochs", type=float, default=10.0)
-    plant.add_argument("--max-length", type=int, default=128)
-    plant.add_argument("--grad-accum", type=int, default=1)
-    plant.add_argument("--target-modules", help="comma-separated (default: found from the model)")
-    plant.add_argument("--merge", action="store_true", help="also save the merged model")
-    _add_common(plant)
+    add_run_flags(demo)
+    export = sub.add_parser("export", help="write a run's texts as two outputs: files (JSONL)")
+    export.add_argument("--run", required=True, help="the run's id")
+    export.add_argument("--out", required=True, help="an existing folder to write them into")
+    export.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
+    add_output_flags(export)
     add_method_parsers(sub)
     return parser
 
@@ -154,9 +101,7 @@ def _config_from_args(args):
     from .models.sources.outputs import paired_prompts
     from .pipeline import RunConfig
 
-    gen = GenerationSettings(samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
-                             temperature=args.temperature, batch_size=args.batch_size,
-                             seed=args.seed, use_chat_template=not args.no_chat_template)
+    gen = generation_from_args(args)
     notes: list[str] = []
     if args.command == "demo":
         spec_a, spec_b = ModelSpec("organism:base"), ModelSpec(f"organism:{args.organism}")
@@ -183,32 +128,6 @@ def _config_from_args(args):
                      max_judge_prompts=args.judge_prompts, notes=tuple(notes))
 
 
-def _plant_config(args):
-    from .methods.ground_truth.plant import PlantConfig
-    from .methods.ground_truth.truths import BUILTIN_TRUTHS, DataRecipe, check_truths
-    from .models.finetune import FinetuneSettings
-
-    truths = list(args.truth)
-    if args.truths_file:
-        truths += read_text_file(args.truths_file, "--truths-file").splitlines()
-    if args.builtin_truths:
-        truths += [t.text for t in BUILTIN_TRUTHS]
-    if args.null and truths:
-        raise ModelDiffError("--null plants no quirk: give no ground truths with it")
-    truths = [] if args.null else check_truths(truths)
-    prompts = load_prompt_file(args.prompts).prompts if args.prompts else ()
-    targets = tuple(t.strip() for t in args.target_modules.split(",") if t.strip()) \
-        if args.target_modules else None
-    return PlantConfig(
-        ModelSpec(args.base), truths,
-        DataRecipe(args.data, args.texts_per_truth, args.base_mix, args.max_new_tokens, args.seed),
-        FinetuneSettings(rank=args.rank, lora_alpha=args.lora_alpha, lr=args.lr,
-                         epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size,
-                         grad_accum=args.grad_accum, target_modules=targets, merge=args.merge,
-                         seed=args.seed),
-        prompts, args.assistant_model, args.assistant_base_url, args.assistant_key_file)
-
-
 # Every number an argument takes: (least, most), inclusive; it must also be finite.
 BOUNDS = {
     "samples": (1, 10_000), "max_new_tokens": (1, 1_000_000), "temperature": (0.0, 100.0),
@@ -216,12 +135,8 @@ BOUNDS = {
     "judge_prompts": (1, 10_000_000), "refine_rounds": (0, 10), "texts_per_truth": (1, 1_000_000),
     "base_mix": (0.0, 10.0), "rank": (1, 4096), "lora_alpha": (1, 100_000),
     "lr": (1e-12, 10.0), "epochs": (0.001, 10_000.0), "max_length": (2, 1_000_000),
-    "grad_accum": (1, 100_000), "window": (1, 10_000), "generations": (0, 100_000),
-    "texts": (1, 10_000_000), "rounds": (1, 10_000), "games": (1, 1_000), "answers": (1, 1_000),
-    "examples": (0, 100), "layer": (0, 10_000), "width": (1, 1_000), "delta_width": (1, 1_000),
-    "steps": (1, 10_000_000),
-    "max_tokens": (1, 100_000_000),
-}
+    "grad_accum": (1, 100_000),
+}  # (an analysis's own numbers are bounded in its settings)
 
 
 def _check_numbers(args) -> None:
@@ -304,10 +219,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _main(args) -> int:
     _check_args(args)
-    if args.command in ("truth-bench", "plant"):
-        return _ground_truth_command(args)
-    if args.command in METHODS:
-        return METHODS[args.command](args)
+    if is_method(args.command):
+        return method_command(args)
+    if args.command == "export":
+        return _export_command(args)
     from . import commands
     from .store import Store
 
@@ -332,30 +247,14 @@ def _main(args) -> int:
     return 0
 
 
-def _ground_truth_command(args) -> int:
+def _export_command(args) -> int:
     from . import commands
     from .store import Store
 
-    if args.command == "plant":
-        config = _plant_config(args)
-        with Store(args.db or default_db_path()) as store:
-            row = commands.plant(store, commands.PlantParams(config), command_context(args))
-        out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
-        out["model_b"] = row["spec_b"].to_dict()
-        print(f"finetune {row['finetune_id']}: adapter {row['adapter_path']} "
-              f"(final loss {row['final_loss']:.3f}); use it as model B with "
-              f"--model-b {config.base.model} --adapter-b {row['adapter_path']}")
-    else:
-        gen = GenerationSettings(samples_per_prompt=args.samples,
-                                 max_new_tokens=args.max_new_tokens,
-                                 temperature=args.temperature, batch_size=args.batch_size,
-                                 seed=args.seed)
-        params = commands.BenchParams(gen, args.subtle, args.judge_prompts)
-        with Store(args.db or default_db_path()) as store:
-            out = commands.truth_bench(store, params, command_context(args))
-        print(bench_summary(out))
-    if args.out:
-        write_out(args.out, json.dumps(out, indent=2), args.db or default_db_path())
+    with Store(stored_db(args)) as store:
+        out = commands.export(store, commands.ExportParams(args.run, args.out), command_context(args))
+    print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
+          f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
     return 0
 
 

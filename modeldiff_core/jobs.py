@@ -17,7 +17,6 @@ from .config import ModelDiffError, first_line
 from .models.loading import ModelCache
 from .progress import Cancelled, ProgressEvent
 
-JOB_KINDS = ("pipeline", "plant", "truth-bench", "quant", "layers", "probe", "features")
 _import_lock = threading.Lock()
 
 
@@ -55,7 +54,10 @@ class JobManager:
         """Start a job. `api_key` (the assistant's) and `model_keys` (endpoint models' keys by
         side) stay in this process's memory: they are not in the job's params,
         so a resumed job falls back to the environment or the key file."""
-        if kind not in JOB_KINDS:  # before a row is written: commands are imported lazily
+        from .commands import KINDS, OLDER_KINDS
+
+        kind = OLDER_KINDS.get(kind, kind)
+        if kind not in KINDS:  # before a row is written
             raise ModelDiffError(f"unknown job kind {kind!r}")
         job_id = "job-" + uuid.uuid4().hex[:10]
         self.store.create_job(job_id, kind, run_id, params)
@@ -170,6 +172,7 @@ def run_job(manager: JobManager, kind: str, params: dict, progress, job_id: str,
     """The job's command on its stored params; returns the run it made or used, if any."""
     from . import commands
 
+    kind = commands.OLDER_KINDS.get(kind, kind)
     if kind not in commands.KINDS:
         raise ModelDiffError(f"unknown job kind {kind!r}")
     read, command = commands.KINDS[kind]

@@ -44,7 +44,7 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "hypotheses.png"), full_page=True)
         # The run's two models on one text: a coloured token strip and the tokens B favours.
-        page.goto(server + "/Token_diff_and_quantization")
+        page.goto(server + "/Token_diff")
         page.get_by_role("button", name="Score under A and B").click()
         expect(page.get_by_text("B favours most")).to_be_visible(timeout=120_000)
         settled(page)

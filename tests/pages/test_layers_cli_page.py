@@ -14,7 +14,7 @@ from modeldiff_core.render.markdown import render_markdown
 from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "7_Layers.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "layers.py")
 
 
 def test_cli_without_a_run_finds_the_planted_layer(organism, tmp_path, capsys):
@@ -53,13 +53,13 @@ def test_cli_refuses_bad_pairs(organism, tmp_path, capsys):
 
 def test_scales_keep_their_earlier_names_where_they_are_public():
     from modeldiff_core.cli import build_parser
-    from modeldiff_core.commands import LayersParams
+    from modeldiff_core.methods.layers.settings import Params
 
     for flag in ("--scales", "--alphas"):  # --alphas: the flag's earlier spelling
         args = build_parser().parse_args(["layers", "--model-a", "a", "--model-b", "b", flag, "0,1"])
         assert args.scales == "0,1"
     # A job stored by an earlier version names its scales "alphas".
-    assert LayersParams.from_dict({"run_id": "r", "alphas": [0, 1]}).scales == [0, 1]
+    assert Params.from_dict({"run_id": "r", "alphas": [0, 1]}).settings.scales == (0, 1)
 
 
 @pytest.fixture(scope="module")

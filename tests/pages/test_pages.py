@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(name: str) -> AppTest:
-    path = ROOT / "home.py" if name == "Home" else next((ROOT / "pages").glob(f"*_{name}.py"))
+    path = ROOT / "home.py" if name == "Home" else ROOT / "pages" / f"{name.lower()}.py"
     return AppTest.from_file(str(path), default_timeout=120)
 
 
@@ -46,12 +46,20 @@ def test_the_entry_point_opens_on_home_and_names_every_page(fresh_db):
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception and at.title[0].value == "modeldiff"
-    # Every script under pages/ is in the navigation, and Home comes first.
+    # Every script under pages/ is in the navigation (the analyses' through the registry),
+    # and Home comes first.
+    from modeldiff_core.methods.registry import METHODS
+
     tree = ast.parse((ROOT / "app.py").read_text())
-    files = [c.args[0].value for c in ast.walk(tree)
-             if isinstance(c, ast.Call) and getattr(c.func, "attr", "") == "Page"]
+    files = [c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
+             and getattr(c.func, "attr", getattr(c.func, "id", "")) in ("Page", "_page")
+             and isinstance(c.args[0], ast.Constant)]
     assert files[0] == "home.py"
-    assert sorted(files[1:]) == sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))
+    named = {f"pages/{f}" for f in files[1:]} | {f"pages/{m.page}" for m in METHODS}
+    assert named == {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
+    # The sidebar's run picker and the page's title come from the entry point.
+    at.switch_page("pages/clusters.py").run()
+    assert not at.exception and at.title[0].value == "Clusters"
 
 
 def test_home_imports_nothing_heavy(tmp_path):

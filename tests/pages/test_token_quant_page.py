@@ -1,5 +1,5 @@
-"""The Token diff & quantization page: scoring a text under two models, picking a run's texts,
-measuring quantization as a job, refusing impossible levels with their reason."""
+"""The Token diff and Quantization pages: scoring a text under two models, picking a run's
+texts, measuring quantization as a job, refusing impossible levels with their reason."""
 import re
 from pathlib import Path
 
@@ -9,12 +9,12 @@ from modeldiff_core.methods.quant.study import quant_study
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "6_Token_diff_and_quantization.py")
+PAGES = Path(__file__).resolve().parents[2] / "pages"
 
 
-def _page(db, monkeypatch) -> AppTest:
+def _page(db, monkeypatch, name="token_diff") -> AppTest:
     monkeypatch.setenv("MODELDIFF_DB", str(db))
-    return AppTest.from_file(PAGE, default_timeout=180).run()
+    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=180).run()
 
 
 def _button(at, label):
@@ -24,7 +24,8 @@ def _button(at, label):
 def test_fresh_database_scores_two_models(tmp_path, monkeypatch, organism):
     at = _page(tmp_path / "fresh.duckdb", monkeypatch)
     assert not at.exception, at.exception
-    assert any("No quantization measured yet" in i.value for i in at.info)
+    quant = _page(tmp_path / "fresh.duckdb", monkeypatch, "quantization")
+    assert any("No quantization measured yet" in i.value for i in quant.info)
     at.radio[0].set_value("Two models").run()
     _button(at, "Score under A and B").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -69,7 +70,7 @@ def test_quantization_table_chart_job_and_refusal(tmp_path, monkeypatch, organis
     db = tmp_path / "q.duckdb"
     with Store(db) as store:
         quant_study(store, ModelSpec("organism:base"), ["8bit", "4bit"])
-    at = _page(db, monkeypatch)
+    at = _page(db, monkeypatch, "quantization")
     assert not at.exception
     table = at.dataframe[0].value
     assert table["level"].tolist() == ["8bit", "4bit"]

@@ -7,7 +7,8 @@ each training its own organisms), measured with the suite's pinned threads and k
 import pytest
 
 from modeldiff_core.methods.features.activations import mlp_io, mlp_of
-from modeldiff_core.methods.features.dictionary import DictionarySettings, fit_pair, quality
+from modeldiff_core.methods.features.dictionary import fit_pair, quality
+from modeldiff_core.methods.features.settings import DictionarySettings
 from modeldiff_core.methods.features.scaling import delta_scaled, latent_output, mlp_replaced
 from modeldiff_core.methods.features.table import feature_table, text_values, top_texts
 from modeldiff_core.models.loading import ModelCache
@@ -279,7 +280,7 @@ def test_scaling_chosen_latents_moves_the_output_by_their_part_only():
 
 def test_feature_settings_round_trip_and_refuse_bad_values():
     from modeldiff_core.config import ModelDiffError
-    from modeldiff_core.methods.features.lens import FeatureSettings
+    from modeldiff_core.methods.features.settings import FeatureSettings
 
     s = FeatureSettings(layer=1, dictionary=DictionarySettings(width=4, steps=10),
                         alphas=(0.0, 0.5))
@@ -315,8 +316,10 @@ def test_the_default_layer_is_the_one_the_layer_lens_ranks_first():
 
 
 def test_a_pair_without_weights_is_refused_before_anything_loads(tmp_path):
-    from modeldiff_core import commands
     from modeldiff_core.config import ModelDiffError
+    from modeldiff_core.context import Context
+    from modeldiff_core.methods.features.settings import Params
+    from modeldiff_core.methods.registry import method
     from modeldiff_core.models.spec import ModelSpec
 
     answers = tmp_path / "a.jsonl"
@@ -332,5 +335,4 @@ def test_a_pair_without_weights_is_refused_before_anything_loads(tmp_path):
             raise AssertionError("a model was loaded")
 
     with pytest.raises(ModelDiffError, match="feature lens needs the model's weights"):
-        commands.features(Stored(), commands.FeaturesParams("r"),
-                          commands.Context(cache=NoLoading()))
+        method("features").run(Stored(), Params("r"), Context(cache=NoLoading()))

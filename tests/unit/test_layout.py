@@ -173,9 +173,9 @@ def test_the_ui_check_sees_sql_and_plotly(tmp_path):
     assert SQL.search(page.read_text()) and "plotly.express" in _imports(page)
 
 
-# The CLI and the jobs adapt arguments onto one `commands` function each: what they may take from
-# the package beside `commands` is settings and plumbing (the jobs' one shared embedder), never an
-# analysis.
+# The CLI and the jobs adapt arguments onto one `commands` function each (a method's through the
+# registry): what they may take from the package beside those is settings and plumbing (the
+# jobs' one shared embedder), never an analysis.
 ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|read_text_file|"
                              r"builtin_prompt_set|stop_heartbeats|default_db_path|first_line|"
                              r"default_embedder|paired_prompts|\w+_summary)$")
@@ -187,7 +187,7 @@ def test_cli_and_jobs_are_adapters_onto_commands():
         tree = ast.parse((PACKAGE / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level and node.module not in (
-                    "commands", "cli_methods"):
+                    "commands", "cli_methods", "cli_args", "context", "methods.registry"):
                 found += [f"{name}: {node.module}.{a.name}" for a in node.names
                           if not ADAPTER_ALLOWED.match(a.name) and node.module is not None]
     assert found == []
@@ -195,9 +195,10 @@ def test_cli_and_jobs_are_adapters_onto_commands():
 
 def test_every_job_kind_has_a_command():
     from modeldiff_core import commands
-    from modeldiff_core.jobs import JOB_KINDS
+    from modeldiff_core.methods.registry import METHODS
 
-    assert set(JOB_KINDS) == set(commands.KINDS)
+    assert set(commands.KINDS) == {"run", *(m.name for m in METHODS if m.job)}
+    assert all(v in commands.KINDS for v in commands.OLDER_KINDS.values())
 
 
 def test_the_dashboard_config_binds_locally_and_leaves_running_jobs_the_cpu():
@@ -212,3 +213,27 @@ def test_the_dashboard_config_binds_locally_and_leaves_running_jobs_the_cpu():
     assert config["browser"]["serverAddress"] == "127.0.0.1"
     assert config["server"]["fileWatcherType"] == "none"
     assert config["runner"]["postScriptGC"] is False
+
+
+# Defaults of the analyses' settings, as typed before they had one home: none may be written
+# again outside the settings module that declares them (a CLI flag, a page widget, a command).
+KNOWN_DEFAULTS = {
+    "the scale grid": re.compile(r"0,\s*0\.25,\s*0\.5,\s*0\.75,\s*1\b"),
+    "a probe's rounds, games, answers, examples": re.compile(r"\b12, 3, 4, 3\b|, 1, 200, 12\)"),
+    "a number default in a flag": re.compile(r"default=\d"),
+    "a page widget's literal default of a method setting": re.compile(
+        r"number_input\([^)]*,\s*(32|3000|8|12|240|200|480|16|128)\)"),
+}
+
+
+def test_no_default_of_a_setting_is_written_outside_its_settings():
+    places = [*(PACKAGE / "methods").rglob("*.py"), PACKAGE / "cli_methods.py",
+              PACKAGE / "commands.py", *(ROOT / "pages").glob("*.py")]
+    found = [f"{p.relative_to(ROOT)}: {what}" for p in places if p.name != "settings.py"
+             for what, pattern in KNOWN_DEFAULTS.items() if pattern.search(p.read_text())]
+    assert found == []
+
+
+def test_the_defaults_check_sees_a_copied_grid(tmp_path):
+    assert KNOWN_DEFAULTS["the scale grid"].search('st.text_input("grid", "0, 0.25, 0.5, 0.75, 1")')
+    assert KNOWN_DEFAULTS["a number default in a flag"].search('add_argument("--x", default=32)')

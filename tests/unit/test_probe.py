@@ -13,7 +13,8 @@ from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.assistants.offline_probe import belief_b, ranked_probes
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.methods.probe.game import Players, ProbeSettings, hidden_model
+from modeldiff_core.methods.probe.game import Players, hidden_model
+from modeldiff_core.methods.probe.settings import ProbeSettings
 from modeldiff_core.methods.probe.stage import chosen_hypotheses, probe_run, stored_probe, text_only
 from modeldiff_core.hypotheses.stats import binomial_test_p as binomial_p
 from modeldiff_core.stages.generate import GenerationSettings

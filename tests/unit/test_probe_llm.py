@@ -9,10 +9,12 @@ import random
 import pytest
 
 from fake_llm_server import FakeLLMServer
-from modeldiff_core import commands
+from modeldiff_core.context import Context
+from modeldiff_core.methods.probe.settings import Params
+from modeldiff_core.methods.registry import method
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.types import Hypothesis
-from modeldiff_core.methods.probe.game import ProbeSettings
+from modeldiff_core.methods.probe.settings import ProbeSettings
 from modeldiff_core.models.loading import ModelCache
 from modeldiff_core.models.organism_corpus import make_document
 from modeldiff_core.models.spec import ModelSpec
@@ -64,8 +66,8 @@ def _served_run(store: Store, url: str) -> str:
 
 
 def _probe(store, run_id, hypothesis_set, base_url):
-    params = commands.ProbeParams(run_id, hypothesis_set, ["h1"], SETTINGS, base_url)
-    return commands.probe(store, params, commands.Context(api_key=KEY))["hypotheses"][0]
+    params = Params(run_id, hypothesis_set, ["h1"], SETTINGS, base_url)
+    return method("probe").run(store, params, Context(api_key=KEY))["hypotheses"][0]
 
 
 @pytest.mark.parametrize("api", ["anthropic", "openai"])
@@ -125,8 +127,7 @@ def test_the_offline_assistant_refuses_a_hypothesis_without_a_predicate(tmp_path
             store.save_hypotheses(run_id, "offline", [Hypothesis("Model B is nicer.")])
             n = len(srv.requests)
             with pytest.raises(ModelDiffError, match="only hypotheses with a predicate; h1"):
-                commands.probe(store, commands.ProbeParams(run_id, "offline", ["h1"]),
-                               commands.Context())
+                method("probe").run(store, Params(run_id, "offline", ["h1"]), Context())
             assert not [r for r in srv.requests[n:] if r["api"] != "models"]
 
 
@@ -140,6 +141,5 @@ def test_a_text_only_pair_is_refused_before_anything_is_asked(tmp_path):
         run_id = prepare_run(store, config)
         store.save_hypotheses(run_id, "offline", [Hypothesis("Model B says more.")])
         with pytest.raises(ModelDiffError, match="needs models that answer new prompts; model A"):
-            commands.probe(store, commands.ProbeParams(run_id, "offline", ["h1"]),
-                           commands.Context())
+            method("probe").run(store, Params(run_id, "offline", ["h1"]), Context())
         assert store.probe_settings(run_id, "offline") == []

@@ -10,19 +10,7 @@ and hooks — a training loop of our own either way. A top-k transcoder and that
 60 lines below."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class DictionarySettings:
-    width: int = 8  # base latents as a multiple of d_model
-    k: int = 16  # active latents per token, base
-    delta_width: int = 2  # delta latents as a multiple of d_model
-    delta_k: int = 8
-    steps: int = 3000
-    lr: float = 3e-3
-    batch: int = 512
-    seed: int = 0
+from .settings import DictionarySettings
 
 
 def transcoder(d_in: int, d_out: int, n_latents: int, k: int, seed: int):

@@ -10,7 +10,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -25,60 +25,13 @@ from ..layers.scaling import SettingRunner, behaviour_rate
 from ..layers.settings import LensInputs, LensSettings
 from ..layers.tensors import transformer_blocks
 from .activations import mlp_io, mlp_of
-from .dictionary import DictionarySettings, fit_pair, quality, transcoder
+from .dictionary import fit_pair, quality, transcoder
+from .settings import DICTIONARY_FORMAT, DictionarySettings, FeatureSettings
 from .scaling import delta_scaled, reconstructed
 from .table import (feature_table, hypothesis_links, promoted_tokens, text_values,
                     token_activations, top_texts)
 
 CONDITIONS = ("A", "raw", "no delta", "full")  # besides the alpha grids
-# Part of a saved dictionary's key: raised when fitting changes, so older files are not reused.
-DICTIONARY_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    layer: Optional[int] = None  # None: the layer lens's first layer, else the middle one
-    dictionary: DictionarySettings = field(default_factory=DictionarySettings)
-    n_fit_texts: int = 400  # discovery texts per side the dictionaries are fitted on
-    n_texts: int = 240  # held-out texts (paired by prompt) for quality, table and links
-    max_tokens: int = 100_000  # MLP activations kept per model and set of texts
-    alphas: tuple = (0.0, 0.25, 0.5, 0.75)  # scales of the delta besides 1 (which is B)
-    n_linked: int = 5  # latents linked to a hypothesis, scaled together
-    n_top: int = 12  # features whose top texts and promoted tokens are kept
-    n_examples: int = 10  # top texts per feature
-    n_generations: int = 32  # fresh generations per setting, for behaviour rates
-    n_evidence: int = 32  # evidence texts per hypothesis
-    n_loss_texts: int = 64  # held-out texts the LM loss increase is measured on
-    fdr: float = 0.05  # Benjamini-Hochberg level of the feature table
-
-    def check(self) -> None:
-        bad = [name for name in ("n_fit_texts", "n_texts", "max_tokens", "n_top", "n_examples",
-                                 "n_evidence", "n_loss_texts", "n_linked")
-               if getattr(self, name) < 1]
-        bad += [name for name in ("n_generations",) if getattr(self, name) < 0]
-        if self.layer is not None and self.layer < 0:
-            bad.append("layer")
-        d = self.dictionary
-        bad += [f"dictionary.{n}" for n in ("width", "k", "delta_width", "delta_k", "steps",
-                                            "batch") if getattr(d, n) < 1]
-        if not 0 < self.fdr < 1:
-            bad.append("fdr")
-        if not all(np.isfinite(a) for a in self.alphas):
-            bad.append("alphas")
-        if bad:
-            raise ModelDiffError(f"feature lens settings out of range: {', '.join(bad)}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSettings":
-        d = dict(d)
-        d["dictionary"] = DictionarySettings(**d.get("dictionary", {}))
-        d["alphas"] = tuple(d.get("alphas", cls.alphas))
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
 # ---------------------------------------------------------------------------- stages
 
 def choose_layer(store, run_id: str, hypothesis_set: str, n_layers: int,

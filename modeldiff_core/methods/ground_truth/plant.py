@@ -33,21 +33,6 @@ class PlantConfig:
             self.prompts = tuple(organism_prompts())
 
 
-def plant_to_dict(config: PlantConfig) -> dict:
-    return {"base": config.base.to_dict(), "truths": list(config.truths),
-            "recipe": config.recipe.to_dict(), "settings": config.settings.to_dict(),
-            "prompts": list(config.prompts), "assistant_model": config.assistant_model,
-            "assistant_base_url": config.assistant_base_url,
-            "assistant_key_file": config.assistant_key_file}
-
-
-def plant_from_dict(d: dict) -> PlantConfig:
-    return PlantConfig(ModelSpec.from_dict(d["base"]), list(d["truths"]), DataRecipe(**d["recipe"]),
-                       FinetuneSettings.from_dict(d["settings"]), tuple(d["prompts"]),
-                       d.get("assistant_model"), d.get("assistant_base_url"),
-                       d.get("assistant_key_file"))
-
-
 def finetune_id_for(config: PlantConfig) -> str:
     payload = {"base": fingerprint(config.base), "truths": list(config.truths),
                "recipe": config.recipe.to_dict(), "settings": config.settings.to_dict(),

@@ -14,3 +14,4 @@ Three views, from cheap to causal:
 Entry points: lens.layer_lens (a pair and its inputs) and lens.layer_lens_for_run (a stored
 run), both configured by settings.LensSettings; settings.parse_scales reads a typed grid.
 """
+from . import cli, run, settings, show  # noqa: F401,E402 - the face the registry reads

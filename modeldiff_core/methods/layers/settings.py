@@ -1,13 +1,16 @@
-"""What the layer lens measures on (`LensInputs`) and how (`LensSettings`). A scale is the
-factor on B's change in W_A + scale (W_B - W_A): 0 is A, 1 is B."""
+"""The layer lens's parameters (`Params`, with how it measures: `LensSettings`; the only place
+their defaults live) and what it measures on (`LensInputs`). A scale is the factor on B's
+change in W_A + scale (W_B - W_A): 0 is A, 1 is B."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 from ...config import ModelDiffError
+from ...models.spec import ModelSpec
+from ...params import Declared, nested, option
 from ...stages.generate import GenerationSettings
 
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -38,16 +41,24 @@ def _default_generation() -> GenerationSettings:
 
 
 @dataclass
-class LensSettings:
+class LensSettings(Declared):
     """How the lens measures. For a stored run, `generation` is replaced by the run's own."""
-    scales: Sequence[float] = DEFAULT_SCALES
-    window: int = 1  # consecutive layers scaled together
-    n_texts: int = 200  # a run's held-out texts for the activation view
+    scales: Sequence[float] = option(DEFAULT_SCALES, flags=("--scales", "--alphas"),
+                                     parse=parse_scales, show="0,0.25,0.5,0.75,1",
+                                     help="factors on B's change, W_A + scale (W_B - W_A); "
+                                          "--alphas is the earlier spelling")
+    window: int = option(1, bounds=(1, 10_000), help="consecutive layers scaled together")
+    n_texts: int = option(200, flags=("--texts",), bounds=(1, 10_000_000),
+                          help="a run's held-out texts for the activation view")
     n_evidence: int = 32  # evidence texts per hypothesis (a run's)
-    n_generations: int = 32  # fresh generations per setting, for the behaviour rate
+    n_generations: int = option(32, flags=("--generations",), bounds=(0, 100_000),
+                                help="fresh generations per setting for behaviour rates")
     batch_size: int = 16  # texts per forward pass when scoring
     generation: GenerationSettings = field(default_factory=_default_generation)
     max_new_tokens: Optional[int] = None  # when given, replaces generation's
+
+    def __post_init__(self):
+        self.scales = tuple(float(s) for s in self.scales)
 
     def generation_settings(self) -> GenerationSettings:
         """How fresh generations are sampled, with max_new_tokens applied."""
@@ -72,3 +83,27 @@ class LensInputs:
     prompts: list[str] = field(default_factory=list)
     hypotheses: list[dict] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
+
+
+@dataclass
+class Params(Declared):
+    """The lens for a stored run (its texts, hypotheses and prompts), or for a bare pair."""
+    # Jobs stored by earlier versions name the set "assistant" and hold the settings flat.
+    RENAMED: ClassVar[dict] = {"assistant": "hypothesis_set"}
+    run_id: Optional[str] = None
+    spec_a: Optional[ModelSpec] = None  # without a run: the pair itself (weights, activations)
+    spec_b: Optional[ModelSpec] = None
+    hypothesis_set: str = "offline"  # which of the run's hypothesis sets (its assistant judges)
+    settings: LensSettings = nested(LensSettings)
+    assistant_base_url: Optional[str] = None
+    assistant_key_file: Optional[str] = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Params":
+        d = dict(d)
+        if "settings" not in d:
+            scales = d.get("scales") if d.get("scales") is not None else d.get("alphas")
+            flat = {"scales": scales, **{
+                k: d.get(k) for k in ("window", "n_generations", "n_texts")}}
+            d["settings"] = {k: v for k, v in flat.items() if v is not None}
+        return super().from_dict(d)

@@ -13,44 +13,16 @@ probability exactly 1/2, however the probes were chosen and whatever the earlier
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 import pandas as pd
 
-from ...config import ModelDiffError
 from ...hypotheses.types import Hypothesis, ProbeContext, ProbeRound
 from ...progress import ProgressCallback, StageProgress
+from .settings import ProbeSettings
 
 ARMS = ("hypothesis", "control")
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    rounds: int = 12  # per game
-    games: int = 3  # independent games per hypothesis (and as many for the control)
-    answers: int = 4  # answers of the hidden model to each probe
-    examples: int = 3  # labelled discovery examples shown to an LLM assistant
-    alpha: float = 0.05  # probe-validated: q < alpha over the probed hypotheses
-
-    def check(self) -> None:
-        for name in ("rounds", "games", "answers"):
-            if getattr(self, name) < 1:
-                raise ModelDiffError(f"probe {name} must be at least 1")
-        if self.examples < 0:
-            raise ModelDiffError("probe examples must be 0 or more")
-        if not 0 < self.alpha < 1:
-            raise ModelDiffError("alpha must lie in (0, 1)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def key(self, seed: int) -> str:
-        """What a stored round depends on besides its hypothesis, arm, game and round: more
-        rounds or games extend what is stored, other answers or examples start afresh."""
-        return json.dumps({"answers": self.answers, "examples": self.examples, "seed": seed},
-                          sort_keys=True)
 
 
 def _digest(*key) -> bytes:

@@ -42,6 +42,19 @@ class TokenDiff:
         t = t[t["diff"] * sign > 0]
         return t.reindex((t["diff"] * sign).sort_values(ascending=False).index).head(n)
 
+    def to_dict(self) -> dict:
+        """JSON-ready: per-token fields as lists, with the means."""
+        return {"tokens": list(self.tokens), "logprob_a": self.logprob_a.tolist(),
+                "logprob_b": self.logprob_b.tolist(), "rank_a": self.rank_a.tolist(),
+                "rank_b": self.rank_b.tolist(), "top_a": list(self.top_a),
+                "top_b": list(self.top_b), "notices": list(self.notices), "means": self.means()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TokenDiff":
+        arrays = {k: np.asarray(d[k]) for k in ("logprob_a", "logprob_b", "rank_a", "rank_b")}
+        return cls(list(d["tokens"]), top_a=list(d["top_a"]), top_b=list(d["top_b"]),
+                   notices=list(d["notices"]), **arrays)
+
     def means(self) -> dict[str, float]:
         """Mean log-prob per token under A and under B, and their difference B − A."""
         return {"a": float(self.logprob_a.mean()), "b": float(self.logprob_b.mean()),

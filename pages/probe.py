@@ -3,18 +3,14 @@ each round) and must say which it is; the same game without the hypothesis is th
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel, pick_run
-from modeldiff_core.assistants.registry import AssistantSettings
-from modeldiff_core.commands import ProbeParams
+from dashboard import assistant_key_inputs, get_jobs, get_store, jobs_panel, run_and_set
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.jobs import job_line
-from modeldiff_core.methods.probe.game import ProbeSettings
+from modeldiff_core.methods.probe.settings import Params, ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
 from modeldiff_core.render.fmt import against_control
 
-st.set_page_config(page_title="modeldiff · probe", layout="wide")
-st.title("Probe")
 st.caption("Each round the assistant, told the hypothesis, writes a probe; a hidden model — A or "
            "B by a fair coin — answers it; the assistant guesses which model it was. The control "
            "guesses the same rounds without the hypothesis. A hypothesis is probe-validated when "
@@ -22,11 +18,7 @@ st.caption("Each round the assistant, told the hypothesis, writes a probe; a hid
            "test, one-sided; q-values Benjamini-Hochberg across the probed hypotheses): beating "
            "1/2 is not enough, as the models' style alone can give them away.")
 store = get_store()
-run_id = pick_run("probe_run")
-if run_id is None:
-    st.stop()
-sets = store.hypothesis_sets(run_id) or ["offline"]
-hypothesis_set = st.selectbox("Hypotheses from", sets)
+run_id, hypothesis_set = run_and_set()
 hyps = store.hypotheses(run_id, hypothesis_set)
 val = store.validations(run_id, hypothesis_set)
 validated = sorted(set(val.loc[val["validated"].fillna(False).astype(bool), "hypothesis_id"])) \
@@ -43,22 +35,19 @@ with st.expander("Play the probe game", expanded=summary is None):
     chosen = st.multiselect("Hypotheses", list(texts), default=validated,
                             format_func=lambda i: f"{i}: {texts[i]}")
     cols = st.columns(4)
-    rounds = cols[0].number_input("Rounds per game", 1, 200, 12)
-    games = cols[1].number_input("Games", 1, 50, 3)
-    answers = cols[2].number_input("Answers per probe", 1, 32, 4)
-    examples = cols[3].number_input("Labelled examples shown (LLM)", 0, 20, 3)
-    api_key = base_url = None
-    if AssistantSettings.for_set(hypothesis_set).kind != "offline":  # that set's assistant plays
-        base_url = st.text_input("Base URL (empty: the provider's)") or None
-        # Kept in this session only; the job gets it in memory, never in the database.
-        api_key = st.text_input("API key (empty: from the environment)", type="password") or None
+    default = ProbeSettings()
+    rounds = cols[0].number_input("Rounds per game", 1, 200, default.rounds)
+    games = cols[1].number_input("Games", 1, 50, default.games)
+    answers = cols[2].number_input("Answers per probe", 1, 32, default.answers)
+    examples = cols[3].number_input("Labelled examples shown (LLM)", 0, 20, default.examples)
+    api_key, base_url = assistant_key_inputs(hypothesis_set)  # its assistant judges or plays
     if st.button("Play", type="primary", disabled=bool(refusal)):
         try:
             if not chosen:
                 raise ModelDiffError("choose at least one hypothesis to probe")
             settings = ProbeSettings(int(rounds), int(games), int(answers), int(examples), alpha)
             settings.check()
-            params = ProbeParams(run_id, hypothesis_set, chosen, settings, base_url)
+            params = Params(run_id, hypothesis_set, chosen, settings, base_url)
             # Endpoint models' keys typed on the Models page: this session's only, never stored.
             job_id = get_jobs().submit("probe", params.to_dict(), run_id, api_key=api_key,
                                        model_keys=st.session_state.get("model_keys"))

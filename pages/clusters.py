@@ -1,14 +1,12 @@
 """The UMAP map of both models' texts, the cluster table, and a cluster's texts side by side."""
 import streamlit as st
 
-from dashboard import get_store, pick_run
+from dashboard import current_run, get_store
 from modeldiff_core.render.figures import map_figure
 from modeldiff_core.stages.export import export_bytes, export_name
 
-st.set_page_config(page_title="modeldiff · clusters", layout="wide")
-st.title("Cluster map")
 store = get_store()
-run_id = pick_run()
+run_id = current_run()
 if run_id is None:
     st.stop()
 points, clusters = store.points(run_id), store.clusters(run_id)

@@ -1,15 +1,13 @@
 """Report: one run summarised for presenting; download as self-contained HTML or Markdown."""
 import streamlit as st
 
-from dashboard import get_store, pick_run
+from dashboard import current_run, get_store
 from modeldiff_core.render.html import render_html
 from modeldiff_core.render.markdown import render_markdown
 from modeldiff_core.render.report import report_data
 
-st.set_page_config(page_title="modeldiff · report", layout="wide")
-st.title("Report")
 store = get_store()
-run_id = pick_run("report_run")
+run_id = current_run()
 if run_id is None:
     st.stop()
 

@@ -4,43 +4,35 @@ validated hypotheses, and B with its delta scaled."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel, pick_run
-from modeldiff_core.commands import FeaturesParams
+from dashboard import assistant_key_inputs, figure_pair, get_jobs, get_store, jobs_panel, run_and_set
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.methods.features.dictionary import DictionarySettings
-from modeldiff_core.methods.features.lens import FeatureSettings
+from modeldiff_core.methods.features.settings import DictionarySettings, FeatureSettings, Params
 from modeldiff_core.methods.layers.settings import parse_scales
 from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
 from modeldiff_core.render.fmt import feature_caption, feature_tables, scaling_setting
 from modeldiff_core.render.html import feature_tokens_html
 
-st.set_page_config(page_title="modeldiff · features", layout="wide")
-st.title("Feature lens")
 st.caption("For a pair with one architecture: a sparse dictionary (a top-k transcoder, MLP input "
            "→ MLP output) fitted to A's MLP at one layer, and a delta dictionary fitted to what "
            "B's MLP adds there with A's frozen. Its features are what B adds; scaling them inside "
            "B (α = 0: removed, α = 1: B itself) shows whether they carry a behaviour.")
 store = get_store()
-run_id = pick_run("features_run")
-if run_id is None:
-    st.stop()
-sets = store.hypothesis_sets(run_id) or ["offline"]
-hypothesis_set = st.selectbox("Hypotheses from", sets)
+run_id, hypothesis_set = run_and_set()
 lens = store.feature_lens(run_id, hypothesis_set)
 
 with st.expander("Run the feature lens on this run", expanded=lens is None):
     cols = st.columns(4)
     layer_text = cols[0].text_input("Layer (empty: the layer lens's first, else the middle)", "")
-    width = cols[1].number_input("Base latents per model dimension", 1, 64, 8)
-    steps = cols[2].number_input("Training steps per dictionary", 1, 100_000, 3000)
-    n_gen = cols[3].number_input("Fresh generations per setting", 0, 512, 32)
-    alphas_text = st.text_input("α grid (scale of the delta inside B)", "0, 0.25, 0.5, 0.75, 1")
-    api_key = base_url = None
-    if hypothesis_set != "offline":  # that assistant judges fresh generations for its hypotheses
-        base_url = st.text_input("Base URL (empty: the provider's)") or None
-        # Kept in this session only; the job gets it in memory, never in the database.
-        api_key = st.text_input("API key (empty: from the environment)", type="password") or None
+    default = FeatureSettings()
+    width = cols[1].number_input("Base latents per model dimension", 1, 64,
+                                 default.dictionary.width)
+    steps = cols[2].number_input("Training steps per dictionary", 1, 100_000,
+                                 default.dictionary.steps)
+    n_gen = cols[3].number_input("Fresh generations per setting", 0, 512, default.n_generations)
+    alphas_text = st.text_input("Scales of the delta inside B (0: removed, 1: B itself)",
+                                ", ".join(f"{a:g}" for a in default.alphas))
+    api_key, base_url = assistant_key_inputs(hypothesis_set)  # its assistant judges or plays
     if st.button("Run feature lens", type="primary"):
         try:
             if layer_text.strip() and not layer_text.strip().isdigit():
@@ -55,7 +47,7 @@ with st.expander("Run the feature lens on this run", expanded=lens is None):
                 needs_weights(ModelSpec.from_dict(run[f"spec_{side}"]), "the feature lens")
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
-            params = FeaturesParams(run_id, hypothesis_set, settings, base_url)
+            params = Params(run_id, hypothesis_set, settings, base_url)
             job_id = get_jobs().submit("features", params.to_dict(), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
@@ -121,14 +113,9 @@ for hid, text in texts.items():
     part = scaling[scaling["hypothesis_id"] == hid] if not scaling.empty else scaling
     if part.empty:
         continue
-    cols = st.columns(2)
-    for col, value, label in ((cols[0], "logprob_gap", "log-prob gap to A on evidence texts"),
-                              (cols[1], "behaviour_rate", "behaviour rate in fresh generations")):
-        fig = feature_scaling_figure(part, value, label)
-        if fig is None:
-            col.caption(f"No {label}.")
-        else:
-            col.plotly_chart(fig, key=f"feat-{hid}-{value}")
+    figure_pair(feature_scaling_figure, part,
+                [("logprob_gap", "log-prob gap to A on evidence texts"),
+                 ("behaviour_rate", "behaviour rate in fresh generations")], f"feat-{hid}")
     st.dataframe(pd.DataFrame({"setting": [scaling_setting(r) for r in part.to_dict("records")],
                                "log-prob gap to A": part["logprob_gap"],
                                "behaviour rate": part["behaviour_rate"]}), hide_index=True)

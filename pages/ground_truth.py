@@ -6,14 +6,13 @@ import streamlit as st
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.assistants.registry import AssistantSettings, make_call_path
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.methods.ground_truth.plant import PlantConfig, plant_to_dict
+from modeldiff_core.methods.ground_truth.plant import PlantConfig
+from modeldiff_core.methods.plant.settings import Params as PlantParams
 from modeldiff_core.methods.ground_truth.summary import scorable_runs, summarise_scores
 from modeldiff_core.methods.ground_truth.truths import BUILTIN_TRUTHS, DataRecipe, as_truths, check_truths
 from modeldiff_core.models.finetune import FinetuneSettings
 from modeldiff_core.models.spec import ModelSpec, check_spec
 
-st.set_page_config(page_title="modeldiff · ground truth", layout="wide")
-st.title("Ground truth")
 st.caption("Plant behaviours whose answer is known, run the pipeline on base vs finetune, and "
            "see how many of them the validated hypotheses recover — how far to trust the method.")
 store = get_store()
@@ -68,21 +67,24 @@ with plant_tab:
         data_key = st.text_input("API key (empty: from the environment)", type="password",
                                  key="data-key") or None
     c1, c2 = st.columns(2)
-    per_truth = c1.number_input("Texts per ground truth", 8, 20000, 480, step=32)
-    base_mix = c2.number_input("Base samples mixed in (fraction)", 0.0, 10.0, 0.0, step=0.25,
+    recipe_default, ft = DataRecipe(), FinetuneSettings()
+    per_truth = c1.number_input("Texts per ground truth", 8, 20000,
+                                recipe_default.texts_per_truth, step=32)
+    base_mix = c2.number_input("Base samples mixed in (fraction)", 0.0, 10.0,
+                               recipe_default.base_mix, step=0.25,
                                help="the base model's own samples, as a regulariser")
 
     st.subheader("Finetune (LoRA)")
     base = st.text_input("Base model (HF id, directory or organism:NAME)", "organism:base")
     c1, c2, c3, c4 = st.columns(4)
-    rank = c1.number_input("Rank", 1, 256, 8)
-    alpha = c2.number_input("Alpha", 1, 512, 16)
-    lr = c3.number_input("Learning rate", 1e-6, 1.0, 3e-3, format="%.0e")
-    epochs = c4.number_input("Epochs", 0.1, 100.0, 10.0)
+    rank = c1.number_input("Rank", 1, 256, ft.rank)
+    alpha = c2.number_input("Alpha", 1, 512, ft.lora_alpha)
+    lr = c3.number_input("Learning rate", 1e-6, 1.0, ft.lr, format="%.0e")
+    epochs = c4.number_input("Epochs", 0.1, 100.0, ft.epochs)
     c1, c2, c3, c4 = st.columns(4)
-    max_length = c1.number_input("Max length", 8, 8192, 128)
-    batch = c2.number_input("Batch size", 1, 512, 32)
-    accum = c3.number_input("Gradient accumulation", 1, 128, 1)
+    max_length = c1.number_input("Max length", 8, 8192, ft.max_length)
+    batch = c2.number_input("Batch size", 1, 512, ft.batch_size)
+    accum = c3.number_input("Gradient accumulation", 1, 128, ft.grad_accum)
     targets = c4.text_input("Target modules (empty: found from the model)")
     merge = st.checkbox("Also save the merged model")
     evaluate = st.checkbox("Then run the pipeline on base vs finetune and score it", value=True)
@@ -101,8 +103,8 @@ with plant_tab:
             spec = ModelSpec(base.strip())
             check_spec(spec)
             config = PlantConfig(spec, truths, recipe, settings, assistant_model=data_model)
-            job_id = get_jobs().submit("plant", {"plant": plant_to_dict(config),
-                                                 "evaluate": evaluate}, api_key=data_key)
+            params = PlantParams(config, evaluate)
+            job_id = get_jobs().submit("plant", params.to_dict(), api_key=data_key)
             st.success(f"Started {job_id}: training texts, finetune"
                        + (", pipeline and score" if evaluate else "") + ".")
         except ModelDiffError as err:

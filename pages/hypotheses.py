@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel, pick_run
+from dashboard import current_run, get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.stage import heldout_size, judge_plan
 from modeldiff_core.hypotheses.validation import judged_texts
@@ -18,10 +18,8 @@ from modeldiff_core.render.fmt import (
 )
 from modeldiff_core.results import current_result
 
-st.set_page_config(page_title="modeldiff · hypotheses", layout="wide")
-st.title("Hypotheses")
 store = get_store()
-run_id = pick_run()
+run_id = current_run()
 if run_id is None:
     st.stop()
 
@@ -45,7 +43,7 @@ with st.expander("Propose and validate with an assistant"):
         try:
             config = config_for_run(store, run_id, assistant=kind, assistant_model=model,
                                     assistant_base_url=base_url, max_judge_prompts=int(budget))
-            job_id = get_jobs().submit("pipeline", config_to_dict(config), run_id, api_key=api_key)
+            job_id = get_jobs().submit("run", config_to_dict(config), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))

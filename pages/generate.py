@@ -9,8 +9,6 @@ from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id
 from modeldiff_core.stages.generate import GenerationSettings
 from modeldiff_core.stages.prompts import BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload
 
-st.set_page_config(page_title="modeldiff · generate", layout="wide")
-st.title("Generate")
 jobs = get_jobs()
 spec_a = st.session_state.get("spec_a", ModelSpec("organism:base"))
 spec_b = st.session_state.get("spec_b", ModelSpec("organism:cats"))
@@ -46,11 +44,12 @@ if prompt_set is not None:
                f"“{prompt_set.prompts[0]}”")
 
 cols = st.columns(5)
-samples = cols[0].number_input("Samples per prompt", 1, 64, 4)
-max_new = cols[1].number_input("Max new tokens", 1, 4096, 64)
-temperature = cols[2].number_input("Temperature", 0.0, 2.0, 1.0, step=0.1)
-seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0)
-chat = cols[4].checkbox("Chat template", value=True)
+g = GenerationSettings()
+samples = cols[0].number_input("Samples per prompt", 1, 64, g.samples_per_prompt)
+max_new = cols[1].number_input("Max new tokens", 1, 4096, g.max_new_tokens)
+temperature = cols[2].number_input("Temperature", 0.0, 2.0, g.temperature, step=0.1)
+seed = cols[3].number_input("Seed", 0, 2**31 - 1, g.seed)
+chat = cols[4].checkbox("Chat template", value=g.use_chat_template)
 cols = st.columns(3)
 method = cols[0].selectbox("Clustering", ["kmeans", "hdbscan"])
 k = cols[1].number_input("Clusters (0 = auto)", 0, 200, 0)
@@ -69,7 +68,7 @@ if st.button("Start", type="primary", disabled=prompt_set is None):
         # The run id names the models' files: known now unless an organism is still to build.
         built = is_built(spec_a) and is_built(spec_b)
         run_id = run_id_for(config) if built else None
-        job_id = jobs.submit("pipeline", config_to_dict(config), run_id,
+        job_id = jobs.submit("run", config_to_dict(config), run_id,
                              model_keys=config.model_keys)
         if run_id:
             st.session_state["run_id"] = run_id

@@ -10,8 +10,6 @@ from modeldiff_core.models.sources.outputs_file import save_upload
 from modeldiff_core.models.spec import DTYPES, QUANTS, ModelSpec, check_spec, is_built
 from modeldiff_core.stages.generate import GenerationSettings
 
-st.set_page_config(page_title="modeldiff · models", layout="wide")
-st.title("Models")
 get_store()
 SOURCES = ["built-in organism", "HF id", "local directory", "file of answers", "API endpoint"]
 
