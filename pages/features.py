@@ -10,7 +10,7 @@ from modeldiff_core.methods.features.settings import DictionarySettings, Feature
 from modeldiff_core.methods.layers.settings import parse_scales
 from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
-from modeldiff_core.render.fmt import feature_caption, feature_tables, scaling_setting
+from modeldiff_core.methods.features.show import feature_caption, feature_tables, scaling_setting
 from modeldiff_core.render.html import feature_tokens_html
 
 st.caption("For a pair with one architecture: a sparse dictionary (a top-k transcoder, MLP input "
@@ -19,7 +19,7 @@ st.caption("For a pair with one architecture: a sparse dictionary (a top-k trans
            "B (α = 0: removed, α = 1: B itself) shows whether they carry a behaviour.")
 store = get_store()
 run_id, hypothesis_set = run_and_set()
-lens = store.feature_lens(run_id, hypothesis_set)
+lens = store.method_result(run_id, "features", hypothesis_set)
 
 with st.expander("Run the feature lens on this run", expanded=lens is None):
     cols = st.columns(4)

@@ -123,7 +123,7 @@ if gen and gen.get("pairs"):
     pairs["Δ contrast"] = gen["diffs"]["contrast"]
     st.dataframe(pairs[["Δ favoured", "favoured", "Δ contrast", "contrast"]].head(20),
                  hide_index=True, width="stretch")
-features = store.feature_lens(run_id, hypothesis_set)
+features = store.method_result(run_id, "features", hypothesis_set)
 linked = [r for r in (features or {}).get("links", []) if r["hypothesis_id"] == hid]
 if linked:
     st.markdown(f"**Linked features** (feature lens, layer {features['layer']}; AUC of each "

@@ -17,7 +17,7 @@ store = get_store()
 run_id, hypothesis_set = run_and_set()
 
 with st.expander("Run the layer lens on this run",
-                 expanded=store.layer_lens(run_id, hypothesis_set) is None):
+                 expanded=store.method_result(run_id, "layers", hypothesis_set) is None):
     default = LensSettings()
     scales_text = st.text_input("Scales of B's change (0 is A, 1 is B)",
                                 ", ".join(f"{s:g}" for s in default.scales))
@@ -39,7 +39,7 @@ with st.expander("Run the layer lens on this run",
             st.error(str(err))
     jobs_panel()
 
-lens = store.layer_lens(run_id, hypothesis_set)
+lens = store.method_result(run_id, "layers", hypothesis_set)
 if lens is None:
     st.info("No layer lens for this run yet: run it above.")
     st.stop()

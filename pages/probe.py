@@ -9,7 +9,7 @@ from modeldiff_core.jobs import job_line
 from modeldiff_core.methods.probe.settings import Params, ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
-from modeldiff_core.render.fmt import against_control
+from modeldiff_core.methods.probe.show import against_control
 
 st.caption("Each round the assistant, told the hypothesis, writes a probe; a hidden model — A or "
            "B by a fair coin — answers it; the assistant guesses which model it was. The control "

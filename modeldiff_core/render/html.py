@@ -10,27 +10,22 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from ..formats import Section
 from .fmt import (
-    PROBE_HEAD,
     baseline_line,
     coverage_line,
     disc_line,
     finding,
     role,
-    feature_caption,
-    feature_tables,
     fmt_num,
     fmt_p,
     gen_line,
-    lens_tables,
     ordered,
-    probe_caption,
-    probe_rows,
-    quant_rows,
     self_check_line,
     settings_lines,
     short,
 )
+from .report import method_sections
 
 MAX_MAP_POINTS = 5000
 SIDE_COLOURS = {"A": "#1f77b4", "B": "#d62728"}
@@ -120,13 +115,8 @@ def render_html(data: dict, map_points: Optional[pd.DataFrame] = None,
             f'<p class="muted">Validated = discriminative q &lt; {data["alpha"]} '
             "(Benjamini–Hochberg across the run's hypotheses), tested on held-out texts only.</p>",
             *[_hypothesis(h) for h in ordered(data)]]
-    body += [_quantization(q) for q in data.get("quantization") or []]
-    if data.get("layer_lens"):
-        body += _layer_lens(data["layer_lens"])
-    if data.get("probe"):
-        body += _probe(data["probe"])
-    if data.get("features"):
-        body += _features(data["features"])
+    for section in method_sections(data):
+        body += _section(section)
     if data["failed_steps"]:
         body.append("<h2>Failed steps</h2><ul>"
                     + "".join(f"<li>{_e(s)}</li>" for s in data["failed_steps"]) + "</ul>")
@@ -196,41 +186,20 @@ def _hypothesis(h: dict) -> str:
     return "".join(parts) + "</div>"
 
 
-def _quantization(q: dict) -> str:
-    return (f"<h2>Quantization — <code>{_e(q['model'])}</code> against {_e(q['reference'])}</h2>"
-            f'<p class="muted">{q["n_texts"]} texts of {_e(q["eval_set"])}; '
-            "KL(reference ‖ level) per token; answer flips on the multiple-choice set.</p>"
-            + _table(["level", "KL mean", "KL median", "KL p99", "top-1 agreement",
-                      "ppl (reference)", "answer flips", "tokens"],
-                     [[_e(c) for c in r] for r in quant_rows(q)], {1, 2, 3, 4, 5, 7}))
-
-
-def _layer_lens(lens: dict) -> list[str]:
-    out = ["<h2>Layer lens</h2><ul>"
-           + "".join(f"<li><b>{_e(hid)}</b>: {_e(text)}</li>"
-                     for hid, text in lens["conclusions"].items())
-           + "".join(f'<li class="muted">{_e(n)}</li>' for n in lens.get("notes", []))
-           + "</ul>"]
-    for title, (head, rows) in lens_tables(lens).items():
-        out += [f"<p>{_e(title)}:</p>",
-                _table([_e(h) for h in head], [[_e(c) for c in r] for r in rows],
-                       set(range(1, len(head))))]
-    return out
-
-
-def _probe(probe: dict) -> list[str]:
-    return ["<h2>Probe game</h2>", f'<p class="muted">{_e(probe_caption(probe))}</p>',
-            _table([_e(h) for h in PROBE_HEAD], [[_e(c) for c in r] for r in probe_rows(probe)],
-                   set(range(1, len(PROBE_HEAD))))]
-
-
-def _features(lens: dict) -> list[str]:
-    out = ["<h2>Feature lens</h2>", f'<p class="muted">{_e(feature_caption(lens))}</p>']
-    out += [f'<p class="muted">{_e(n)}</p>' for n in lens.get("notes", [])]
-    for title, (head, rows) in feature_tables(lens).items():
-        out += [f"<p>{_e(title)}:</p>",
-                _table([_e(h) for h in head], [[_e(c) for c in r] for r in rows],
-                       set(range(2, len(head))))]
+def _section(sec: Section) -> list[str]:
+    title = _e(sec.title).replace("{}", f"<code>{_e(sec.code)}</code>")
+    out = [f"<h2>{title}</h2>"]
+    if sec.caption:
+        out.append(f'<p class="muted">{_e(sec.caption)}</p>')
+    if sec.bullets:
+        out.append("<ul>" + "".join(f"<li><b>{_e(bold)}</b>: {_e(text)}</li>"
+                                    for bold, text in sec.bullets) + "</ul>")
+    out += [f'<p class="muted">{_e(n)}</p>' for n in sec.notes]
+    for t in sec.tables:
+        if t.title:
+            out.append(f"<p>{_e(t.title)}:</p>")
+        out.append(_table([_e(h) for h in t.head], [[_e(c) for c in r] for r in t.rows],
+                          set(range(t.text_columns, len(t.head)))))
     return out
 
 

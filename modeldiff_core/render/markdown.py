@@ -5,27 +5,22 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..formats import Section
 from .fmt import (
-    PROBE_HEAD,
     baseline_line,
     coverage_line,
     disc_line,
     finding,
     role,
-    feature_caption,
-    feature_tables,
     fmt_num,
     fmt_p,
     gen_line,
-    lens_tables,
     ordered,
-    probe_caption,
-    probe_rows,
-    quant_rows,
     self_check_line,
     settings_lines,
     short,
 )
+from .report import method_sections
 
 
 def _code(text: Any) -> str:
@@ -49,14 +44,8 @@ def render_markdown(data: dict) -> str:
             f"(discriminative q < {data['alpha']}, held-out texts)", ""]
     for h in ordered(data):
         out += _hypothesis(h)
-    for q in data.get("quantization") or []:
-        out += _quantization(q)
-    if data.get("layer_lens"):
-        out += _layer_lens(data["layer_lens"])
-    if data.get("probe"):
-        out += _probe(data["probe"])
-    if data.get("features"):
-        out += _features(data["features"])
+    for section in method_sections(data):
+        out += _section(section)
     if data["failed_steps"]:
         out += ["## Failed steps", ""] + [f"- {_md(s)}" for s in data["failed_steps"]]
     return "\n".join(out) + "\n"
@@ -111,36 +100,15 @@ def _hypothesis(h: dict) -> list[str]:
     return out + [""]
 
 
-def _quantization(q: dict) -> list[str]:
-    out = [f"## Quantization — {_code(q['model'])} against {q['reference']}", "",
-           f"{q['n_texts']} texts of {_md(q['eval_set'])}; KL(reference ‖ level) per token.", ""]
-    out += _table(["level", "KL mean", "KL median", "KL p99", "top-1 agreement", "ppl (ref)",
-                   "answer flips", "tokens"], "|---|---:|---:|---:|---:|---:|---:|---:|",
-                  quant_rows(q))
-    return out + [""]
-
-
-def _layer_lens(lens: dict) -> list[str]:
-    out = ["## Layer lens", ""]
-    out += [f"- **{_md(hid)}:** {_md(text)}" for hid, text in lens["conclusions"].items()]
-    out += [f"- note: {_md(n)}" for n in lens.get("notes", [])]
-    for title, (head, rows) in lens_tables(lens).items():
-        out += ["", f"{title}:", ""]
-        out += _table(head, "|" + "---:|" * len(head), [[_md(c) for c in r] for r in rows])
-    return out + [""]
-
-
-def _probe(probe: dict) -> list[str]:
-    out = ["## Probe game", "", _md(probe_caption(probe)), ""]
-    out += _table(PROBE_HEAD, "|---|" + "---:|" * (len(PROBE_HEAD) - 1),
-                  [[_md(c) for c in r] for r in probe_rows(probe)])
-    return out + [""]
-
-
-def _features(lens: dict) -> list[str]:
-    out = ["## Feature lens", "", _md(feature_caption(lens)), ""]
-    out += [f"- note: {_md(n)}" for n in lens.get("notes", [])]
-    for title, (head, rows) in feature_tables(lens).items():
-        out += ["", f"{title}:", ""]
-        out += _table(head, "|---|" + "---:|" * (len(head) - 1), [[_md(c) for c in r] for r in rows])
+def _section(sec: Section) -> list[str]:
+    out = [f"## {_md(sec.title).replace('{}', _code(sec.code))}", ""]
+    if sec.caption:
+        out += [_md(sec.caption), ""]
+    out += [f"- **{_md(bold)}:** {_md(text)}" for bold, text in sec.bullets]
+    out += [f"- note: {_md(n)}" for n in sec.notes]
+    for t in sec.tables:
+        if t.title:
+            out += ["", f"{_md(t.title)}:", ""]
+        align = "|" + "---|" * t.text_columns + "---:|" * (len(t.head) - t.text_columns)
+        out += _table(t.head, align, [[_md(c) for c in r] for r in t.rows])
     return out + [""]

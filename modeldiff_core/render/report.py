@@ -129,42 +129,22 @@ def report_data(store, run_id: str, hypothesis_set: str = "offline") -> dict:
         "alpha": float(alphas.iloc[0]) if len(alphas) else 0.05,
         "n_clusters": len(clusters), "clusters": clusters[:TOP_CLUSTERS],
         "hypotheses": hypotheses, "failed_steps": result.get("failed_steps", []),
-        "quantization": quantization_for(store, [run["spec_a"]["model"], run["spec_b"]["model"]]),
-        "layer_lens": store.layer_lens(run_id, hypothesis_set),
-        "probe": probe_for(store, run_id, hypothesis_set),
-        "features": features_for(store, run_id, hypothesis_set)})
+        "methods": methods_for(store, run_id, hypothesis_set, run)})
 
 
-def probe_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
-    """The probe games stored for the set, summarised (their transcripts left out)."""
-    from ..methods.probe.stage import stored_probe
+def methods_for(store, run_id: str, hypothesis_set: str, run: dict) -> dict:
+    """Method name -> what its `show.report` keeps of it for this run and set (those with
+    nothing stored left out), in the registry's order."""
+    from ..methods.registry import METHODS
 
-    probe = stored_probe(store, run_id, hypothesis_set)
-    if probe is None:
-        return None
-    for h in probe["hypotheses"]:
-        h.pop("rounds")
-        h["control"].pop("rounds")
-        h["per_probe"] = h["per_probe"][:5]
-    return probe
+    found = {m.name: m.face.show.report(store, run_id, hypothesis_set, run) for m in METHODS}
+    return {name: data for name, data in found.items() if data is not None}
 
 
-def features_for(store, run_id: str, hypothesis_set: str) -> Optional[dict]:
-    """The stored feature lens, without the per-token activations and with the B-specific
-    features only (what the report's tables show)."""
-    lens = store.feature_lens(run_id, hypothesis_set)
-    if lens is None:
-        return None
-    lens["features"] = [f for f in lens["features"] if f["b_specific"]]
-    for t in lens["top_features"]:
-        t["texts"] = [{k: v for k, v in x.items() if k != "tokens"} for x in t["texts"][:1]]
-    return lens
+def method_sections(data: dict) -> list:
+    """The report sections of the methods with something stored for the run (registry order)."""
+    from ..methods.registry import METHODS
 
-
-def quantization_for(store, models: list[str]) -> list[dict]:
-    """The newest quantization study of each of the run's models, when one was measured."""
-    from ..methods.quant.study import quant_result
-
-    studies = store.quant_studies(list(dict.fromkeys(models)))
-    studies = studies[studies["n_levels"] > 0].drop_duplicates("model")
-    return [quant_result(store, sid) for sid in studies["study_id"]]
+    stored = data.get("methods", {})
+    return [section for m in METHODS if m.name in stored
+            for section in m.face.show.sections(stored[m.name])]

@@ -1,6 +1,6 @@
 """The database's schema: the migrations that build it, in order (the package's only DDL)."""
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -153,8 +153,24 @@ MIGRATIONS: list[list[str]] = [
             run_id VARCHAR, hypothesis_set VARCHAR, result VARCHAR, updated_at TIMESTAMP,
             PRIMARY KEY (run_id, hypothesis_set))""",
     ],
+    [
+        # One table for every method's result on a run: (run, method, hypothesis set) -> the
+        # result's JSON, with a digest of the settings that made it. The layer and feature
+        # lenses' own tables move into it. (What a method resumes from, row by row, stays in
+        # its tables: quant_levels, probe_rounds, layer_settings.)
+        """CREATE TABLE method_results (
+            run_id VARCHAR, method VARCHAR, hypothesis_set VARCHAR, settings_digest VARCHAR,
+            result VARCHAR, updated_at TIMESTAMP,
+            PRIMARY KEY (run_id, method, hypothesis_set))""",
+        """INSERT INTO method_results SELECT run_id, 'layers', hypothesis_set, NULL, result,
+            updated_at FROM layer_lens""",
+        """INSERT INTO method_results SELECT run_id, 'features', hypothesis_set, NULL, result,
+            updated_at FROM feature_lens""",
+        "DROP TABLE layer_lens",
+        "DROP TABLE feature_lens",
+    ],
 ]
 # Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.
 HYPOTHESIS_SET_TABLES = ("hypotheses", "validations", "run_failures", "annotations",
-                         "truth_scores", "layer_lens", "hypothesis_settings", "probe_rounds",
-                         "feature_lens", "self_checks")
+                         "truth_scores", "hypothesis_settings", "probe_rounds", "self_checks",
+                         "method_results")

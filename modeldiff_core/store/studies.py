@@ -1,15 +1,15 @@
 """The studies beside a run: planted ground truths (finetunes, their training texts, the scores
-of the runs on them), quantization studies, the layer lens and the feature lens."""
+of the runs on them), quantization studies, the methods' results on a run (one table for all),
+the run's self-check."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Optional
 
 import pandas as pd
 
 from .connection import Connection, now
-
-LENS_TABLES = ("layer_lens", "feature_lens", "self_checks")
 
 
 class StudyStore(Connection):
@@ -113,38 +113,40 @@ class StudyStore(Connection):
                    (SELECT count(*) FROM quant_levels l WHERE l.study_id = s.study_id) AS n_levels
             FROM quant_studies s {where} ORDER BY s.created_at DESC""", params)
 
-    # --------------------------------------- layer lens, feature lens, self-check
-    # Each is one JSON result per (run, hypothesis set), in a table of its own.
-    def _save_lens(self, table: str, run_id: str, hypothesis_set: str, result: dict) -> None:
-        assert table in LENS_TABLES  # a table name cannot be a parameter: only these
+    # ------------------------------------------------------------ methods' results
+    def save_method_result(self, run_id: str, method: str, hypothesis_set: str, result: dict,
+                           settings: Optional[dict] = None) -> None:
+        """A method's result on a run's hypothesis set (the newest replaces the one before),
+        with a digest of the settings that made it."""
+        digest = None if settings is None else hashlib.sha256(
+            json.dumps(settings, sort_keys=True, default=float).encode()).hexdigest()[:16]
         with self._lock:
-            self._q(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
-                    [run_id, hypothesis_set, json.dumps(result, default=float), now()])
+            self._q("INSERT OR REPLACE INTO method_results VALUES (?, ?, ?, ?, ?, ?)",
+                    [run_id, method, hypothesis_set, digest, json.dumps(result, default=float),
+                     now()])
 
-    def _lens(self, table: str, run_id: str, hypothesis_set: str) -> Optional[dict]:
-        assert table in LENS_TABLES
+    def method_result(self, run_id: str, method: str, hypothesis_set: str) -> Optional[dict]:
         with self._lock:
-            row = self._one(f"SELECT result FROM {table} WHERE run_id = ? AND "
-                            "hypothesis_set = ?", [run_id, hypothesis_set])
+            row = self._one("SELECT result FROM method_results WHERE run_id = ? AND method = ? "
+                            "AND hypothesis_set = ?", [run_id, method, hypothesis_set])
         return None if row is None else json.loads(row[0])
 
-    def save_layer_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
-        self._save_lens("layer_lens", run_id, hypothesis_set, result)
+    def method_results(self, run_id: str) -> pd.DataFrame:
+        """Which methods have a result for the run, by hypothesis set, newest first."""
+        return self._df("SELECT method, hypothesis_set, settings_digest, updated_at FROM "
+                        "method_results WHERE run_id = ? ORDER BY updated_at DESC", [run_id])
 
-    def layer_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
-        return self._lens("layer_lens", run_id, hypothesis_set)
-
-    def save_feature_lens(self, run_id: str, hypothesis_set: str, result: dict) -> None:
-        self._save_lens("feature_lens", run_id, hypothesis_set, result)
-
-    def feature_lens(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
-        return self._lens("feature_lens", run_id, hypothesis_set)
-
+    # ------------------------------------------------------------------ self-check
     def save_self_check(self, run_id: str, hypothesis_set: str, result: dict) -> None:
-        self._save_lens("self_checks", run_id, hypothesis_set, result)
+        with self._lock:
+            self._q("INSERT OR REPLACE INTO self_checks VALUES (?, ?, ?, ?)",
+                    [run_id, hypothesis_set, json.dumps(result, default=float), now()])
 
     def self_check(self, run_id: str, hypothesis_set: str) -> Optional[dict]:
-        return self._lens("self_checks", run_id, hypothesis_set)
+        with self._lock:
+            row = self._one("SELECT result FROM self_checks WHERE run_id = ? AND "
+                            "hypothesis_set = ?", [run_id, hypothesis_set])
+        return None if row is None else json.loads(row[0])
 
     def save_layer_setting(self, setting_key: str, logprobs: list, texts: list[str]) -> None:
         """One scaling setting's outcome (evidence log-probs, fresh generations): the layer

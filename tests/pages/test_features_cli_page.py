@@ -34,7 +34,7 @@ def features_db(demo_run_master, tmp_path_factory):
 def test_cli_stores_the_lens_with_every_part(features_db, capsys):
     path, run_id, doc = features_db
     with Store(path) as store:
-        assert store.feature_lens(run_id, "offline") == json.loads(json.dumps(doc))
+        assert store.method_result(run_id, "features", "offline") == json.loads(json.dumps(doc))
         validated = [h for h in store.result(run_id)["hypotheses"] if h["validated"]]
     assert doc["layer"] == 1 and doc["layer_from"].startswith("the middle layer")
     assert [q["dictionary"] for q in doc["quality"]] == ["base", "base (no delta)",

@@ -79,7 +79,7 @@ def test_cli_with_a_run_measures_each_validated_hypothesis(lens_db, capsys):
     path, run_id, doc = lens_db
     with Store(path) as store:
         validated = [h for h in store.result(run_id)["hypotheses"] if h["validated"]]
-        assert store.layer_lens(run_id, "offline")["scaling"] == doc["scaling"]
+        assert store.method_result(run_id, "layers", "offline")["scaling"] == doc["scaling"]
     assert {r["hypothesis_id"] for r in doc["scaling"]} == {h["id"] for h in validated}
     for r in doc["scaling"]:
         assert set(r) == {"hypothesis_id", "layer", "alpha", "logprob_gap", "predicate_rate"}

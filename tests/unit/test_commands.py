@@ -86,7 +86,7 @@ def test_every_method_shows_the_same_face(m):
     assert isinstance(m.face.cli.HELP, str) and m.face.cli.HELP
     for name in ("add_arguments", "params_from_args"):
         assert callable(getattr(m.face.cli, name))
-    for name in ("summary", "to_json"):
+    for name in ("summary", "to_json", "report", "sections"):
         assert callable(getattr(m.face.show, name))
     assert (ROOT / "pages" / m.page).is_file()
 

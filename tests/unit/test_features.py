@@ -299,8 +299,8 @@ def test_the_default_layer_is_the_one_the_layer_lens_ranks_first():
         def __init__(self, lens):
             self.lens = lens
 
-        def layer_lens(self, run_id, hypothesis_set):
-            return self.lens
+        def method_result(self, run_id, method, hypothesis_set):
+            return self.lens if method == "layers" else None
 
     rows = [{"hypothesis_id": "h1", "layer": 0, "layers": [0], "logprob_fraction": 0.1,
              "predicate_fraction": None},

@@ -176,10 +176,10 @@ def test_the_runs_report_carries_its_models_quantization(demo_run):
 
     db, run_id = demo_run
     with Store(db) as store:
-        assert report_data(store, run_id)["quantization"] == []
+        assert "quant" not in report_data(store, run_id)["methods"]
         quant_study(store, BASE, ["8bit", "4bit"])  # organism:base is the run's model A
         data = report_data(store, run_id)
-    (q,) = data["quantization"]
+    (q,) = data["methods"]["quant"]
     assert q["model"] == "organism:base" and [r["level"] for r in q["levels"]] == ["8bit", "4bit"]
     md, page = render_markdown(data), render_html(data)
     assert "## Quantization — `organism:base` against fp32" in md and "| 4bit |" in md

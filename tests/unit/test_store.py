@@ -1,4 +1,5 @@
 """The DuckDB store: schema/migrations, bulk inserts, joins, embeddings, clustering, jobs, locking."""
+import json
 import subprocess
 import sys
 
@@ -81,13 +82,44 @@ def _schema_10_file(path) -> None:
     con.close()
 
 
+def test_a_file_of_schema_14_keeps_its_lenses_as_method_results(tmp_path):
+    """The layer and feature lenses had a table each; opened now, each lens is the method's
+    result, unchanged, and its set still moves with the rest of the set."""
+    path = tmp_path / "v14.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for stmt in sum(MIGRATIONS[:14], []):
+        con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '14')")
+    layers = {"scaling": [{"alpha": 0.5, "layer": 1}], "notes": ["a note"]}
+    features = {"layer": 2, "features": [{"latent": 7, "b_specific": True}]}
+    con.execute("INSERT INTO layer_lens VALUES ('r', 'offline', ?, now())", [json.dumps(layers)])
+    con.execute("INSERT INTO feature_lens VALUES ('r', 'anthropic:m', ?, now())",
+                [json.dumps(features)])
+    con.execute("INSERT INTO self_checks VALUES ('r', 'offline', '{\"n\": 1}', now())")
+    con.close()
+    with Store(path) as st:
+        assert st.schema_version() == 15
+        assert st.method_result("r", "layers", "offline") == layers
+        assert st.method_result("r", "features", "anthropic:m") == features
+        assert st.method_result("r", "features", "offline") is None
+        assert st.self_check("r", "offline") == {"n": 1}
+        assert {"layer_lens", "feature_lens"}.isdisjoint(st._q(
+            "SELECT table_name FROM information_schema.tables").df()["table_name"])
+        st.save_method_result("r", "layers", "offline", {"new": True}, {"window": 2})
+        assert st.method_result("r", "layers", "offline") == {"new": True}
+        assert set(st.method_results("r")["method"]) == {"layers", "features"}
+        st.set_aside_hypotheses("r", "offline", "offline (old)")
+        assert st.method_result("r", "layers", "offline (old)") == {"new": True}
+
+
 def test_schema_10_file_reads_back_under_hypothesis_set(tmp_path):
     path = tmp_path / "v10.duckdb"
     _schema_10_file(path)
     with Store(path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 14
+        assert st.schema_version() == SCHEMA_VERSION == 15
         assert st.probe_settings("r", "offline") == []  # schema 12: the probe game's rounds
-        assert st.feature_lens("r", "offline") is None  # schema 13: the feature lens
+        assert st.method_result("r", "features", "offline") is None  # schema 15: methods' results
         assert st.self_check("r", "offline") is None  # schema 14: the self-check
         for table in HYPOTHESIS_SET_TABLES:
             cols = st._table_columns(table)

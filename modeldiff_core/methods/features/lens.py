@@ -43,7 +43,7 @@ def choose_layer(store, run_id: str, hypothesis_set: str, n_layers: int,
         if given >= n_layers:
             raise ModelDiffError(f"the models have layers 0 to {n_layers - 1}, not {given}")
         return given, "given"
-    lens = store.layer_lens(run_id, hypothesis_set)
+    lens = store.method_result(run_id, "layers", hypothesis_set)
     scores: dict[int, list[float]] = {}
     for row in (lens or {}).get("restoration", []):
         if isinstance(row.get("layer"), int) and len(row.get("layers", [])) == 1:

@@ -36,5 +36,6 @@ def run(store, params: Params, ctx) -> dict:
     # the cache must never see.
     result = feature_lens_for_run(store, params.run_id, ModelCache(), params.hypothesis_set,
                                   params.settings, judge=judge, progress=ctx.progress)
-    store.save_feature_lens(params.run_id, params.hypothesis_set, result)
+    store.save_method_result(params.run_id, "features", params.hypothesis_set, result,
+                             params.settings.to_dict())
     return result

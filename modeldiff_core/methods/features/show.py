@@ -1,7 +1,10 @@
 """What the feature lens shows on the terminal."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ...cli_args import as_json
+from ...formats import Section, Table, fmt_num, fmt_p, short
 
 
 def summary(result: dict) -> str:
@@ -42,3 +45,74 @@ def summary(result: dict) -> str:
 
 def to_json(result: dict) -> str:
     return as_json(result)
+
+
+def feature_caption(lens: dict) -> str:
+    s = lens["settings"]
+    return (f"Layer {lens['layer']} ({lens['layer_from']}). A top-k transcoder fitted to A's MLP "
+            f"there, and a delta dictionary fitted to what B's MLP adds with A's frozen, on "
+            f"{lens['n_fit_texts']} discovery texts; measured on {lens['n_texts']} held-out "
+            f"texts paired by prompt. A feature is B-specific when its per-prompt rise on B's "
+            f"texts passes a sign-flip test over prompts at Benjamini–Hochberg q < "
+            f"{s.get('fdr', 0.05)}.")
+
+
+def feature_tables(lens: dict, n_features: int = 10) -> dict:
+    """Title -> (header, rows of strings) for the feature lens: the dictionaries' quality, the
+    top B-specific features, each hypothesis' linked features and its scaling conditions.
+    Model text in the rows (top texts, tokens) is the caller's to escape."""
+    tables = {"Dictionary quality (held-out texts)": (
+        ["dictionary", "model", "variance explained", "L0 and dead latents of", "L0",
+         "dead latents", "LM loss increase (nats/token)"],
+        [[q["dictionary"], q["model"], fmt_num(q["fve"], 3), q.get("code", ""),
+          fmt_num(q["l0"], 1), f"{q['dead']}/{q['n_latents']}", f"{q['loss_increase']:+.4f}"]
+         for q in lens["quality"]])}
+    top = {t["latent"]: t for t in lens.get("top_features", [])}
+    specific = [f for f in lens["features"] if f["b_specific"]][:n_features]
+    if specific:
+        none = {"promoted": [], "texts": []}  # a feature past the top ones kept
+        tables["B-specific delta features"] = (
+            ["feature", "freq A", "freq B", "effect", "q", "promotes", "top text"],
+            [[str(f["latent"]), fmt_num(f["freq_a"]), fmt_num(f["freq_b"]),
+              f"{f['effect']:+.3g}", fmt_p(f["q_value"]), " ".join(t["promoted"][:5]),
+              short(t["texts"][0]["text"], 100) if t["texts"] else ""]
+             for f in specific for t in [top.get(f["latent"], none)]])
+    if lens.get("links"):
+        tables["Features that best predict each hypothesis (AUC on held-out texts)"] = (
+            ["hypothesis", "feature", "AUC"],
+            [[r["hypothesis_id"], str(r["latent"]), fmt_num(r["auc"])] for r in lens["links"]])
+    if lens.get("scaling"):
+        tables["B with its delta scaled (error term kept; reconstructions alone drop it)"] = (
+            ["hypothesis", "setting", "log-prob gap to A", "behaviour rate"],
+            [[r["hypothesis_id"], scaling_setting(r), fmt_num(r["logprob_gap"], 3),
+              fmt_num(r["behaviour_rate"])] for r in lens["scaling"]
+             if r["alpha"] in (None, 0.0)])
+    return tables
+
+
+def scaling_setting(row: dict) -> str:
+    """A feature-lens scaling row's setting in words."""
+    names = {"A": "model A", "raw": "model B", "no delta": "B, MLP = base reconstruction",
+             "full": "B, MLP = base + delta reconstruction"}
+    if row["condition"] in names:
+        return names[row["condition"]]
+    return f"B, {row['condition']} × {row['alpha']:g}"
+
+
+def report(store, run_id: str, hypothesis_set: str, run: dict) -> Optional[dict]:
+    """The stored feature lens, without the per-token activations and with the B-specific
+    features only (what the report's tables show)."""
+    lens = store.method_result(run_id, "features", hypothesis_set)
+    if lens is None:
+        return None
+    lens["features"] = [f for f in lens["features"] if f["b_specific"]]
+    for t in lens["top_features"]:
+        t["texts"] = [{k: v for k, v in x.items() if k != "tokens"} for x in t["texts"][:1]]
+    return lens
+
+
+def sections(lens: dict) -> list[Section]:
+    return [Section("Feature lens", caption=feature_caption(lens),
+                    notes=list(lens.get("notes", [])),
+                    tables=[Table(head, rows, title, text_columns=2) for title, (head, rows)
+                            in feature_tables(lens).items()])]

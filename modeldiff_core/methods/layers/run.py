@@ -34,5 +34,6 @@ def run(store, params: Params, ctx) -> dict:
     # another job sharing the cache must never see.
     result = layer_lens_for_run(store, params.run_id, ModelCache(), params.hypothesis_set,
                                 params.settings, judge=judge, progress=ctx.progress)
-    store.save_layer_lens(params.run_id, params.hypothesis_set, result)
+    store.save_method_result(params.run_id, "layers", params.hypothesis_set, result,
+                             params.settings.to_dict())
     return result

@@ -2,7 +2,10 @@
 each hypothesis' conclusion."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ...cli_args import as_json
+from ...formats import Section, Table, fmt_num, sci
 
 
 def summary(result: dict) -> str:
@@ -23,3 +26,38 @@ def summary(result: dict) -> str:
 
 def to_json(result: dict) -> str:
     return as_json(result)
+
+
+def lens_tables(lens: dict) -> dict:
+    """Title -> (header, rows of strings) for the layer lens tables."""
+    tables = {}
+    modules = list(dict.fromkeys(r["module"] for r in lens["weight_delta"]))
+    layers = list(dict.fromkeys(r["layer"] for r in lens["weight_delta"]))
+    value = {(r["layer"], r["module"]): r["rel_norm"] for r in lens["weight_delta"]}
+    if layers:
+        tables["Weight delta ‖W_B − W_A‖ / ‖W_A‖ by layer"] = (
+            ["layer", *modules], [[str(layer), *[sci(value.get((layer, m))) for m in modules]]
+                                  for layer in layers])
+    if lens["activation_diff"]:
+        tables["Activation difference by layer (held-out texts)"] = (
+            ["layer", "cosine distance", "relative L2"],
+            [[str(r["layer"]), sci(r["cosine"]), sci(r["rel_l2"])]
+             for r in lens["activation_diff"]])
+    if lens.get("restoration"):
+        tables["Share of B's effect restored by scaling these layers alone (α = 1)"] = (
+            ["hypothesis", "layers", "log-prob gap", "behaviour rate"],
+            [[r["hypothesis_id"], ", ".join(str(x) for x in r.get("layers") or [r["layer"]]),
+              fmt_num(r.get("logprob_fraction")), fmt_num(r.get("predicate_fraction"))]
+             for r in lens["restoration"]])
+    return tables
+
+
+def report(store, run_id: str, hypothesis_set: str, run: dict) -> Optional[dict]:
+    return store.method_result(run_id, "layers", hypothesis_set)
+
+
+def sections(lens: dict) -> list[Section]:
+    return [Section("Layer lens", bullets=list(lens["conclusions"].items()),
+                    notes=list(lens.get("notes", [])),
+                    tables=[Table(head, rows, title) for title, (head, rows)
+                            in lens_tables(lens).items()])]

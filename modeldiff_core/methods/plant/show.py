@@ -14,3 +14,11 @@ def to_json(row: dict) -> str:
     out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
     out["model_b"] = row["spec_b"].to_dict()
     return as_json(out)
+
+
+def report(store, run_id: str, hypothesis_set: str, run: dict) -> None:
+    return None  # nothing of a run's: it is not part of a run's report
+
+
+def sections(data) -> list:
+    return []

@@ -1,7 +1,11 @@
-"""What the quantization study shows: a table of levels on the terminal."""
+"""What the quantization study shows: a table of levels on the terminal, and in a run's report
+the newest study of each of its models."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ...cli_args import as_json
+from ...formats import Section, Table, fmt_num, sci
 
 
 def summary(result: dict) -> str:
@@ -18,3 +22,31 @@ def summary(result: dict) -> str:
 
 def to_json(result: dict) -> str:
     return as_json(result)
+
+
+def quant_rows(q: dict) -> list[list[str]]:
+    """A study's levels as table cells: level, KL mean/median/p99, top-1 agreement, perplexity
+    (reference), answer flips, tokens."""
+    return [[str(r["level"]), sci(r["kl_mean"]), sci(r["kl_median"]), sci(r["kl_p99"]),
+             fmt_num(r["top1_agreement"], 3),
+             f"{fmt_num(r['ppl'], 3)} ({fmt_num(r['ppl_ref'], 3)})",
+             f"{r['flips']} of {r['n_mc']}", str(r["n_tokens"])] for r in q["levels"]]
+
+
+def report(store, run_id: str, hypothesis_set: str, run: dict) -> Optional[list]:
+    """The newest study of each of the run's models, when one was measured."""
+    from .study import quant_result
+
+    models = list(dict.fromkeys([run["spec_a"]["model"], run["spec_b"]["model"]]))
+    studies = store.quant_studies(models)
+    studies = studies[studies["n_levels"] > 0].drop_duplicates("model")
+    return [quant_result(store, sid) for sid in studies["study_id"]] or None
+
+
+def sections(studies: list) -> list[Section]:
+    return [Section("Quantization — {} against " + q["reference"], code=q["model"],
+                    caption=f"{q['n_texts']} texts of {q['eval_set']}; KL(reference ‖ level) "
+                            "per token; answer flips on the multiple-choice set.",
+                    tables=[Table(["level", "KL mean", "KL median", "KL p99", "top-1 agreement",
+                                   "ppl (reference)", "answer flips", "tokens"],
+                                  quant_rows(q))]) for q in studies]
