@@ -22,7 +22,7 @@ st.write(f"Runs the built-in demo end to end: the base organism (A) against `{DE
 if st.button("Quick start", type="primary"):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, config_to_dict
-    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),

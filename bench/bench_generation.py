@@ -12,7 +12,7 @@ import time
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.organism_corpus import organism_prompts
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
+from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
 
 
 def tokens_per_second(lm, formatted, settings, batch_size):

@@ -47,7 +47,7 @@ def write_outputs(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
 def one_size(n: int) -> dict:
     """Every stage once at n texts per side; seconds per stage and peak memory."""
     from modeldiff_core.assistants.registry import make_assistant
-    from modeldiff_core.hypotheses.stage import _proposed, hypotheses_run
+    from modeldiff_core.stages.hypotheses import _proposed, hypotheses_run
     from modeldiff_core.models.loading import ModelCache
     from modeldiff_core.models.sources.outputs import paired_prompts
     from modeldiff_core.models.spec import ModelSpec
@@ -55,7 +55,7 @@ def one_size(n: int) -> dict:
     from modeldiff_core.stages.cluster import (cluster_tables, make_clusterer, top_terms,
                                                umap_project)
     from modeldiff_core.stages.embed import default_embedder, embed_texts
-    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.store import Store
 
     times = {}

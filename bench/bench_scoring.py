@@ -12,7 +12,7 @@ import time
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.organism_corpus import make_document, organism_prompts
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.scoring import token_logprobs
+from modeldiff_core.models.scoring import token_logprobs
 
 
 def tokens_per_second(lm, texts, prompts, batch_size):

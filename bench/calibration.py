@@ -19,8 +19,8 @@ import argparse
 import json
 import time
 
-from modeldiff_core.hypotheses import calibration
-from modeldiff_core.hypotheses.calibration import run_calibration
+from modeldiff_core import calibration
+from modeldiff_core.calibration import run_calibration
 
 
 def _fmt(row) -> str:

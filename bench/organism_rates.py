@@ -10,7 +10,7 @@ import argparse
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.organism_corpus import BEHAVIOURS, behaviour_present, organism_prompts
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
+from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
 
 DETECTED = ["cats", "questions", "short"]
 

@@ -49,7 +49,7 @@ def chat_feature_checks(held, validated_features: list[str]) -> list[dict]:
     """Each chat feature at its natural threshold (any at all) on every held-out text: the
     share of A's and of B's texts that show it (averaged over prompts), the prompt-level
     two-sided p over all held-out prompts, and whether a validated hypothesis names it."""
-    from modeldiff_core.assistants.chat_features import CHAT_FEATURES
+    from modeldiff_core.hypotheses.chat_features import CHAT_FEATURES
     from modeldiff_core.hypotheses import stats
 
     out = []

@@ -27,7 +27,7 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of a run of the pipeline (run, demo, and the ground-truth commands)."""
-    from .stages.generate import GenerationSettings
+    from .models.generation import GenerationSettings
 
     g = GenerationSettings()
     p.add_argument("--samples", type=int, default=g.samples_per_prompt,
@@ -89,7 +89,7 @@ def add_hypothesis_set_flag(p: argparse.ArgumentParser, role: str) -> None:
 
 
 def generation_from_args(args):
-    from .stages.generate import GenerationSettings
+    from .models.generation import GenerationSettings
 
     return GenerationSettings(samples_per_prompt=args.samples, max_new_tokens=args.max_new_tokens,
                               temperature=args.temperature, batch_size=args.batch_size,

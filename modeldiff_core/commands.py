@@ -16,8 +16,8 @@ __all__ = ["Context", "KINDS", "OLDER_KINDS", "judge_plan", "run", "export", "Ex
 def judge_plan(config) -> Optional[str]:
     """What the run's LLM judge will be asked and cost, said before anything starts (None for
     a free judge). A missing key is refused first: no estimate for a run that cannot start."""
-    from .assistants.llm import KEY_VARS, read_key
-    from .hypotheses.stage import judge_plan as plan
+    from .llm import KEY_VARS, read_key
+    from .stages.hypotheses import judge_plan as plan
 
     if config.assistant in KEY_VARS:
         read_key(config.assistant, None, config.assistant_key_file)  # (the CLI has no session key)

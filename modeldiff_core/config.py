@@ -2,11 +2,12 @@
 one reader of the text files a user names (prompts, keys, ground truths)."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"  # built-in prompt and text sets
@@ -69,3 +70,18 @@ def cache_dir() -> Path:
 
 def default_db_path() -> Path:
     return Path(os.environ.get("MODELDIFF_DB", cache_dir() / "modeldiff.duckdb"))
+
+
+def json_lines(text: str, name: str, expected: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSONL text; a line that is not JSON,
+    or not an object, is one line naming it (`expected` says what the line should hold)."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ModelDiffError(f"{name} line {lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(obj, dict):
+            raise ModelDiffError(f"{name} line {lineno}: {expected}")
+        yield lineno, obj

@@ -10,8 +10,8 @@ from typing import Callable, Optional
 
 from .assistants.registry import AssistantSettings, make_assistant
 from .config import ModelDiffError
-from .hypotheses.self_check import self_check
-from .hypotheses.stage import hypotheses_run
+from .stages.self_check import self_check
+from .stages.hypotheses import hypotheses_run
 from .models.loading import ModelCache
 from .models.sources import Source, make_source
 from .models.spec import ModelSpec, ensure_built, fingerprint
@@ -19,7 +19,7 @@ from .progress import ProgressCallback
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
 from .stages.embed import Embedder, default_embedder, truncation
-from .stages.generate import GenerationSettings
+from .models.generation import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits, check_splittable
 from .store.runs import RunRecord
 

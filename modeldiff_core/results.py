@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .hypotheses import stats
-from .assistants.predicates import b_scores
+from .hypotheses.predicates import b_scores
 from .hypotheses.explain import condition_values, explain, ordered_findings
 from .hypotheses.validation import TEXT_KEY, judged_texts
 from .hypotheses.yardstick import bow_yardstick, coverage

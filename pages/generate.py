@@ -6,7 +6,7 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.sources.outputs import paired_prompts
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload
 
 jobs = get_jobs()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import current_run, get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.hypotheses.stage import heldout_size, judge_plan
+from modeldiff_core.stages.hypotheses import heldout_size, judge_plan
 from modeldiff_core.hypotheses.validation import judged_texts
 from modeldiff_core.pipeline import RunConfig, config_for_run, config_to_dict
 from modeldiff_core.render.fmt import (

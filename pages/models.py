@@ -8,7 +8,7 @@ from modeldiff_core.models.sources import make_source
 from modeldiff_core.models.sources.outputs import paired_prompts
 from modeldiff_core.models.sources.outputs_file import save_upload
 from modeldiff_core.models.spec import DTYPES, QUANTS, ModelSpec, check_spec, is_built
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 
 get_store()
 SOURCES = ["built-in organism", "HF id", "local directory", "file of answers", "API endpoint"]

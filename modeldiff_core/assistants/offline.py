@@ -16,7 +16,7 @@ from ..hypotheses import stats
 from ..hypotheses.types import Hypothesis, NoPairs
 from . import offline_pairs, offline_probe, word_groups
 from .base import Assistant
-from .chat_features import CHAT_UNITS
+from ..hypotheses.chat_features import CHAT_UNITS
 from .offline_candidates import (
     Candidate,
     Contrast,
@@ -28,7 +28,8 @@ from .offline_candidates import (
     passing,
     sharpen_themes,
 )
-from .predicates import FEATURE_WORDS, STYLE_FEATURES, b_scores, mentions, predicate_fires
+from ..hypotheses.predicates import (FEATURE_WORDS, STYLE_FEATURES, b_scores, mentions,
+                                     predicate_fires)
 
 
 class OfflineAssistant(Assistant):

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..hypotheses import stats
 from . import word_groups
-from .chat_features import CHAT_FEATURES
-from .predicates import STOPWORDS, STYLE_FEATURES, mentions, words_and_bigrams
+from ..hypotheses.chat_features import CHAT_FEATURES
+from ..hypotheses.predicates import STOPWORDS, STYLE_FEATURES, mentions, words_and_bigrams
 
 # Style features counted per text: "any" (> 0) is a natural threshold for them.
 _COUNTED = ("questions", "exclamations", "digits", *CHAT_FEATURES)

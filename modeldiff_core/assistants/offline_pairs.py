@@ -23,7 +23,8 @@ from collections import Counter
 from typing import Optional
 
 from ..hypotheses.types import GeneratedPair, NoPairs
-from .predicates import STOPWORDS, behaviour_side, carries, more_side_fires, predicate_fires, sentences
+from ..hypotheses.predicates import (STOPWORDS, behaviour_side, carries, more_side_fires,
+                                     predicate_fires, sentences)
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 N_PLACEBOS = 6  # placebo words per pair: enough to read the slot's frequency-to-shift slope

@@ -41,7 +41,7 @@ class AssistantSettings:
 def make_call_path(settings: AssistantSettings, store=None, api_key: Optional[str] = None):
     """The provider's client wrapped once by the call path (retries, concurrency, cache, usage).
     `api_key` is a session's key: used, never stored."""
-    from .llm import CallPath, make_client
+    from ..llm import CallPath, make_client
 
     if settings.kind == "offline":
         raise ModelDiffError("the offline assistant makes no calls")

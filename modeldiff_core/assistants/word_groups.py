@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .predicates import tokens
+from ..hypotheses.predicates import tokens
 
 def related_by_use(x: Optional[np.ndarray], min_lift: float = 3.0,
                     min_together: int = 3) -> Optional[np.ndarray]:

@@ -36,7 +36,7 @@ def condition_values(predicate, texts: list[str], scores) -> np.ndarray:
     number of words, not "more than 57"), whether its predicate fires (its words
     mentioned, or mentioned at least as often as those it is against), or, with no predicate
     (an LLM's), its judge's scores."""
-    from ..assistants.predicates import STYLE_FEATURES, predicate_fires
+    from .predicates import STYLE_FEATURES, predicate_fires
 
     if not predicate:
         return np.asarray(scores, dtype=float)

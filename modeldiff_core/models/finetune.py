@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..config import LOAD_LOCK, ModelDiffError
 from ..progress import ProgressCallback, StageProgress
-from ..stages.generate import format_prompt
+from .generation import format_prompt
 from .spec import ModelSpec, check_spec, pick_device, resolve
 
 

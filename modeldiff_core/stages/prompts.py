@@ -4,14 +4,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pandas as pd
 
-from ..config import DATA_DIR, ModelDiffError, decode_text, read_text_file
+from ..config import DATA_DIR, ModelDiffError, decode_text, json_lines, read_text_file
 from ..models.organism_corpus import organism_prompt_groups, organism_prompts
 
 BUILTIN_SETS = ("organisms", "chat")
@@ -38,21 +37,6 @@ def builtin_prompt_set(name: str) -> PromptSet:
         return parse_prompt_text((DATA_DIR / "chat_prompts.jsonl").read_text(), "chat_prompts.jsonl",
                                  set_name="builtin:chat")
     raise ModelDiffError(f"unknown built-in prompt set {name!r}; choose one of {', '.join(BUILTIN_SETS)}")
-
-
-def json_lines(text: str, name: str, expected: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of each non-blank line of a JSONL text; a line that is not JSON,
-    or not an object, is one line naming it (`expected` says what the line should hold)."""
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ModelDiffError(f"{name} line {lineno}: not valid JSON ({err.msg})") from None
-        if not isinstance(obj, dict):
-            raise ModelDiffError(f"{name} line {lineno}: {expected}")
-        yield lineno, obj
 
 
 def _group_value(value, where: str) -> Optional[str]:

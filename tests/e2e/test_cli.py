@@ -126,7 +126,7 @@ def test_hypothesis_texts_state_the_claim_and_the_held_out_rates_beside_it(tmp_p
     """A hypothesis text is the claim alone: no internal word (cluster, refine), no discovery
     figure. Where it came from is its `source`; the evidence shown beside it is the held-out
     rates of its predicate, which agree with the texts it was judged on."""
-    from modeldiff_core.assistants.predicates import predicate_fires
+    from modeldiff_core.hypotheses.predicates import predicate_fires
     from modeldiff_core.hypotheses.validation import judged_texts
     from modeldiff_core.render.fmt import finding
 
@@ -388,8 +388,8 @@ def test_on_the_null_pair_even_loose_proposals_do_not_validate(tmp_path, demo_db
     from modeldiff_core.assistants.offline import OfflineAssistant
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.hypotheses import stats
-    from modeldiff_core.hypotheses.propose import ProposalSettings, propose_hypotheses
-    from modeldiff_core.hypotheses.stage import heldout_for
+    from modeldiff_core.stages.propose import ProposalSettings, propose_hypotheses
+    from modeldiff_core.stages.hypotheses import heldout_for
     from modeldiff_core.hypotheses.validation import discriminative
     from modeldiff_core.pipeline import run_pipeline
 

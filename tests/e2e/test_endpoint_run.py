@@ -10,7 +10,7 @@ from fake_llm_server import FakeLLMServer
 from modeldiff_core.models.organism_corpus import make_document
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.pipeline import RunConfig, run_pipeline
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import builtin_prompt_set
 from modeldiff_core.store import Store
 

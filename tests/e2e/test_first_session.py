@@ -469,7 +469,7 @@ def test_pages_read_a_finished_runs_stored_result_and_build_a_running_ones(demo_
 def test_a_wrongly_shaped_api_answer_names_the_field_and_the_exchange(api, missing, tmp_path):
     from fake_llm_server import FakeLLMServer
 
-    from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
+    from modeldiff_core.llm import AssistantAnswerError, CallPath, make_client
 
     with FakeLLMServer() as srv:
         srv.queue(api, 200, {"id": "x", "model": "m"})

@@ -20,7 +20,7 @@ from modeldiff_core.models import organisms
 from modeldiff_core.models.sources import make_source, outputs_file
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages import embed
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 
 
 def _answers(path: Path, rows: list[tuple]) -> Path:

@@ -4,7 +4,7 @@ test it replaced does not, on the same simulated worlds."""
 import numpy as np
 import pytest
 
-from modeldiff_core.hypotheses.calibration import METHODS, rejection_rate, simulate
+from modeldiff_core.calibration import METHODS, rejection_rate, simulate
 from seeds import seeded
 
 REPS = 400

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modeldiff_core.assistants.chat_features import CHAT_FEATURES, CHAT_UNITS, CHAT_WORDS
+from modeldiff_core.hypotheses.chat_features import CHAT_FEATURES, CHAT_UNITS, CHAT_WORDS
 from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.assistants.offline_candidates import Contrast, find_candidates
-from modeldiff_core.assistants.predicates import FEATURE_WORDS, STYLE_FEATURES, predicate_fires
+from modeldiff_core.hypotheses.predicates import FEATURE_WORDS, STYLE_FEATURES, predicate_fires
 from modeldiff_core.hypotheses.validation import discriminative, side_rates
 from seeds import seeded
 

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats as sps
 
 from modeldiff_core.assistants.offline_candidates import Contrast, chosen_on_halves
-from modeldiff_core.assistants.predicates import mentions
+from modeldiff_core.hypotheses.predicates import mentions
 
 CHEERFUL = ["sunny", "lovely", "warm", "bright"]
 GLOOMY = ["grey", "cold", "dull", "wet", "dark", "damp", "bleak", "pale"]
@@ -133,7 +133,7 @@ def test_a_mood_is_stated_as_its_words_at_least_as_often_as_the_words_used_in_th
     their place tell the models apart on fresh texts of the same world better than "mentions
     any of the mood's words", which most of A's texts do too."""
     from modeldiff_core.assistants.offline import OfflineAssistant
-    from modeldiff_core.assistants.predicates import predicate_fires
+    from modeldiff_core.hypotheses.predicates import predicate_fires
 
     def split(contrast):
         a, b = ~contrast.is_b, contrast.is_b
@@ -159,7 +159,7 @@ def test_a_mood_is_stated_as_its_words_at_least_as_often_as_the_words_used_in_th
 
 
 def test_words_rather_than_others_count_every_mention():
-    from modeldiff_core.assistants.predicates import count_mentions, predicate_fires
+    from modeldiff_core.hypotheses.predicates import count_mentions, predicate_fires
 
     pred = {"type": "mentions", "terms": ["warm", "sunny"], "over": ["cold"], "favours": "B"}
     assert count_mentions("the warm sunny day, warm again", ["warm", "sunny"]) == 3

@@ -16,7 +16,7 @@ from modeldiff_core.methods.probe.settings import ProbeSettings
 from modeldiff_core.methods.registry import FACE, METHODS, method
 from modeldiff_core.models.finetune import FinetuneSettings
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -103,7 +103,7 @@ def _tested_set(store, name: str, p_values: list[float]) -> None:
 def test_a_second_hypothesis_set_on_the_same_run_shares_the_ledger(tmp_path):
     from scipy.stats import false_discovery_control
 
-    from modeldiff_core.hypotheses.stage import apply_ledger
+    from modeldiff_core.stages.hypotheses import apply_ledger
     from modeldiff_core.store import Store
 
     first = [0.004, 0.3, 0.6]

@@ -12,7 +12,7 @@ from modeldiff_core.models.sources import endpoint, make_source
 from modeldiff_core.models.sources.base import sample_seed
 from modeldiff_core.models.sources.endpoint import NO_LOGPROBS
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
 

@@ -15,8 +15,8 @@ from modeldiff_core.models.loading import ModelCache
 from modeldiff_core.models.organism_corpus import behaviour_present, organism_prompts
 from modeldiff_core.models.organisms import planted_layers
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
-from modeldiff_core.stages.scoring import sum_logprobs
+from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
+from modeldiff_core.models.scoring import sum_logprobs
 
 
 from seeds import SEED  # the samples drawn, the dictionaries' initialisation and batches

@@ -7,7 +7,8 @@ from modeldiff_core.models.loading import load
 from modeldiff_core.models.organism_corpus import organism_prompts
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
-from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch, generate_side
+from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
+from modeldiff_core.stages.generate import generate_side
 from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord

@@ -6,7 +6,7 @@ import pytest
 
 from modeldiff_core.assistants.base import Assistant
 from modeldiff_core.assistants.offline import OfflineAssistant
-from modeldiff_core.hypotheses.propose import ProposalSettings, merge_duplicates, propose_hypotheses
+from modeldiff_core.stages.propose import ProposalSettings, merge_duplicates, propose_hypotheses
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.models import organism_corpus as org
 from modeldiff_core.stages.cluster import cluster_tables

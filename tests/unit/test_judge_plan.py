@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from modeldiff_core.assistants import chat
-from modeldiff_core.assistants.llm import PRICES, estimated_cost
-from modeldiff_core.hypotheses.stage import judge_budget, judge_plan, paired_prompts
+from modeldiff_core.llm import PRICES, estimated_cost
+from modeldiff_core.stages.hypotheses import judge_budget, judge_plan, paired_prompts
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.hypotheses.validation import heldout_texts, paired_heldout
 from modeldiff_core.models.spec import ModelSpec

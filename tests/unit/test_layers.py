@@ -26,8 +26,8 @@ from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org
 from modeldiff_core.models.loading import ModelCache, load
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.generate import GenerationSettings
-from modeldiff_core.stages.scoring import mean_logprobs, token_logprobs
+from modeldiff_core.models.generation import GenerationSettings
+from modeldiff_core.models.scoring import mean_logprobs, token_logprobs
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from modeldiff_core.assistants.llm import AssistantAnswerError, CallPath, make_client
+from modeldiff_core.llm import AssistantAnswerError, CallPath, make_client
 from modeldiff_core.cli import main
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.hypotheses.validation import PLACEBO_TEXT
@@ -217,7 +217,7 @@ def _assistant_answers(request: dict) -> str:
 def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, record_property):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY", SECRET)
@@ -298,7 +298,7 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
     hypothesis. No validation text is ever sent before validation starts."""
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
@@ -343,7 +343,7 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
 def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypatch, organism):
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
-    from modeldiff_core.stages.generate import GenerationSettings
+    from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     def broken_weather_judge(req):

@@ -9,7 +9,7 @@ import pytest
 
 from modeldiff_core.assistants import offline_pairs
 from modeldiff_core.assistants.offline import OfflineAssistant
-from modeldiff_core.assistants.predicates import predicate_fires, sentences
+from modeldiff_core.hypotheses.predicates import predicate_fires, sentences
 from modeldiff_core.hypotheses import stats
 from modeldiff_core.models.sources.weights import WeightsScorer
 from modeldiff_core.hypotheses.types import Hypothesis, NoPairs
@@ -343,7 +343,7 @@ def test_generative_scores_the_end_of_text(organism):
     """A pair that differs only in where it stops: with the stop scored, B = short sees it."""
     from modeldiff_core.models.loading import load
     from modeldiff_core.models.spec import ModelSpec
-    from modeldiff_core.stages.scoring import sum_logprobs, token_logprobs
+    from modeldiff_core.models.scoring import sum_logprobs, token_logprobs
 
     lm = load(ModelSpec(str(organism("base"))))
     text = "anna went to the garden in the morning ."

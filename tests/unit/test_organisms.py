@@ -9,7 +9,7 @@ from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.spec import ModelSpec, _quantizable_sizes
-from modeldiff_core.stages.generate import GenerationSettings, format_prompt, generate_batch
+from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
 
 
 def test_vocabulary_covers_the_grammar_exactly():

@@ -12,7 +12,7 @@ from modeldiff_core.models.sources.outputs import OutputsSource, paired_prompts
 from modeldiff_core.models.sources.outputs_file import read_outputs
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.export import export_bytes, export_run
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord

@@ -17,7 +17,7 @@ from modeldiff_core.methods.probe.game import Players, hidden_model
 from modeldiff_core.methods.probe.settings import ProbeSettings
 from modeldiff_core.methods.probe.stage import chosen_hypotheses, probe_run, stored_probe, text_only
 from modeldiff_core.hypotheses.stats import binomial_test_p as binomial_p
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import assign_splits
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord

@@ -19,7 +19,7 @@ from modeldiff_core.models.loading import ModelCache
 from modeldiff_core.models.organism_corpus import make_document
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.pipeline import RunConfig, check_run, generate_run, make_sources, prepare_run
-from modeldiff_core.stages.generate import GenerationSettings
+from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import PromptSet
 from modeldiff_core.store import Store
 

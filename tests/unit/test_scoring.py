@@ -5,7 +5,7 @@ import torch
 
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.stages.scoring import mean_logprobs, token_logprobs
+from modeldiff_core.models.scoring import mean_logprobs, token_logprobs
 
 TEXTS = ["the cat purred softly by the garden .",
          "tom went to the river in the morning . we saw a small boat by the mill .",

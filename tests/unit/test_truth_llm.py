@@ -57,7 +57,7 @@ def _dump(store) -> str:
 
 @pytest.mark.parametrize("api", APIS)
 def test_truths_proposed_by_an_assistant_are_checked(api, tmp_path):
-    from modeldiff_core.assistants.llm import CallPath, make_client
+    from modeldiff_core.llm import CallPath, make_client
 
     with FakeLLMServer(responder()) as srv, Store(tmp_path / "t.duckdb") as store:
         path = CallPath(make_client(api, base_url=_base_url(api, srv), api_key=SECRET), store=store)
@@ -108,7 +108,7 @@ def test_assistant_written_training_texts_and_finetune(api, tmp_path, monkeypatc
 
 @pytest.mark.parametrize("api", APIS)
 def test_judge_matcher(api, tmp_path):
-    from modeldiff_core.assistants.llm import CallPath, make_client
+    from modeldiff_core.llm import CallPath, make_client
 
     hyps = [{"id": "h1", "text": 'Model B mentions "cat" more often (in 80% vs 2%).',
              "validated": True},

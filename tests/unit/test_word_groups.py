@@ -11,7 +11,7 @@ from modeldiff_core.assistants.offline_candidates import (
     gather_themes,
     hold_to_own_texts,
 )
-from modeldiff_core.assistants.predicates import mentions
+from modeldiff_core.hypotheses.predicates import mentions
 
 NOUNS = ["lamp", "chair", "table", "door", "window", "floor"]
 PEOPLE = ["anna", "tom", "lena", "omar"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...models.loading import LoadedModel
-from ...stages.scoring import encode_texts, right_padded
+from ...models.scoring import encode_texts, right_padded
 from ..layers.tensors import transformer_blocks
 
 

@@ -19,7 +19,7 @@ from ...config import ModelDiffError, cache_dir
 from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, paired_heldout
 from ...models.spec import ModelSpec, needs_weights
 from ...progress import ProgressCallback, StageProgress
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 from ..layers.lens import run_generation, scaling_inputs
 from ..layers.scaling import SettingRunner, behaviour_rate
 from ..layers.settings import LensInputs, LensSettings
@@ -135,7 +135,7 @@ def _rebuilt(state: dict, s: dict, is_delta: bool, shape: list[int]):
 def _loss(lm, texts: list[str]) -> float:
     """Next-token loss in nats per token over all the texts' tokens (each read as plain
     text)."""
-    from ...stages.scoring import token_logprobs
+    from ...models.scoring import token_logprobs
 
     per_token = token_logprobs(lm, texts, None, 16, False)
     return float(-np.concatenate([lp for lp in per_token if len(lp)]).mean())
@@ -166,7 +166,7 @@ def hypothesis_labels(h: dict, sample, disc: Optional[dict]) -> Optional[np.ndar
     """Per held-out text, whether it shows what the hypothesis says B does: its predicate
     (oriented to B) or else the stored discriminative scores (> 0.5: B-like; NaN for a text the
     test did not score). None when neither says anything."""
-    from ...assistants.predicates import predicate_fires
+    from ...hypotheses.predicates import predicate_fires
 
     pred = h.get("predicate")
     if pred:

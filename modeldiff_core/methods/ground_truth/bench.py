@@ -10,7 +10,7 @@ from ...models.spec import ModelSpec
 from ...pipeline import RunConfig, run_pipeline
 from ...progress import ProgressCallback
 from ...stages.embed import Embedder, default_embedder
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 from .plant import PlantConfig, plant
 from .score import score_run
 from .truths import BUILTIN_TRUTHS

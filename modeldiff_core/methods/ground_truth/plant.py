@@ -53,7 +53,7 @@ def plant(store, config: PlantConfig, cache: Optional[ModelCache] = None,
     config.settings.check()
     call_path = None
     if config.recipe.source != "offline":  # its key before any model is built or row stored
-        from ...assistants.llm import CallPath, make_client
+        from ...llm import CallPath, make_client
         call_path = CallPath(make_client(config.recipe.source, model=config.assistant_model,
                                          base_url=config.assistant_base_url,
                                          key_file=config.assistant_key_file, api_key=api_key),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...params import Declared
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import pandas as pd
 
 from ...assistants.chat import ask_task, check_list
-from ...assistants.llm import AssistantAnswerError
+from ...llm import AssistantAnswerError
 from ...config import ModelDiffError
 from ...models import organism_corpus as corpus
 from ...progress import ProgressCallback, StageProgress
@@ -302,7 +302,7 @@ def _asked_texts(store, finetune_id: str, asked: pd.DataFrame, call_path,
 
 
 def _base_samples(lm, prompts: list[str], recipe: DataRecipe, seed: int) -> list[str]:
-    from ...stages.generate import GenerationSettings, format_prompt, generate_batch
+    from ...models.generation import GenerationSettings, format_prompt, generate_batch
 
     settings = GenerationSettings(max_new_tokens=recipe.max_new_tokens, temperature=1.0)
     chat = bool(getattr(lm.tokenizer, "chat_template", None))

@@ -10,7 +10,7 @@ import numpy as np
 from ...config import ModelDiffError
 from ...models.loading import LoadedModel
 from ...progress import ProgressCallback, StageProgress
-from ...stages.scoring import encode_texts, right_padded
+from ...models.scoring import encode_texts, right_padded
 from .hooks import hook_points, resid_post, run_with_cache
 
 

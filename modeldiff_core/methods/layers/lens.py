@@ -11,7 +11,7 @@ from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, pair
 from ...models.loading import LoadedModel
 from ...models.spec import ModelSpec
 from ...progress import ProgressCallback
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 from .activations import activation_diffs
 from .attribution import conclusion, restoration, top_layers_together
 from .deltas import weight_deltas
@@ -42,7 +42,7 @@ def evidence_texts(store, run_id: str, hypothesis_set: str, hypothesis_id: str, 
     """(texts, prompts): validation texts of the side the hypothesis favours that the stored
     discriminative test scored most typical of it; failing that, those its predicate fires on.
     Empty when neither is available."""
-    from ...assistants.predicates import predicate_fires
+    from ...hypotheses.predicates import predicate_fires
 
     hyps = store.hypotheses(run_id, hypothesis_set)
     match = hyps[hyps["hypothesis_id"] == hypothesis_id]

@@ -14,7 +14,7 @@ from ...config import ModelDiffError
 from ...hypotheses.types import Hypothesis
 from ...models.loading import LoadedModel
 from ...progress import ProgressCallback, StageProgress
-from ...stages.generate import format_prompt, generate_batch
+from ...models.generation import format_prompt, generate_batch
 from .interventions import DeltaScaling
 from .settings import SCALE_KEY, LensInputs, LensSettings
 
@@ -27,7 +27,7 @@ def _hypothesis(h: dict) -> Hypothesis:
 def behaviour_rate(h: dict, texts: list[str], judge: Optional[Callable]) -> Optional[float]:
     """Share of texts showing the hypothesis: its offline predicate fires, or else the judge
     scores the text above 0.5 (written by B); None when neither can say."""
-    from ...assistants.predicates import predicate_fires
+    from ...hypotheses.predicates import predicate_fires
 
     if not texts:
         return None
@@ -89,7 +89,7 @@ class SettingRunner:
             return self._logprobs(lm), self._generate(lm) if generate else []
 
     def _logprobs(self, lm: LoadedModel) -> np.ndarray:
-        from ...stages.scoring import mean_logprobs
+        from ...models.scoring import mean_logprobs
 
         if not self.texts:
             return np.array([])

@@ -11,7 +11,7 @@ from typing import ClassVar, Optional, Sequence
 from ...config import ModelDiffError
 from ...models.spec import ModelSpec
 from ...params import Declared, nested, option
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
 # The CLI's JSON and the stored lens name a scaling row's scale "alpha", as earlier versions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...params import Declared
-from ...stages.generate import GenerationSettings
+from ...models.generation import GenerationSettings
 from ..ground_truth.plant import PlantConfig
 
 

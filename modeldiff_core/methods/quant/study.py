@@ -22,7 +22,7 @@ from ...config import DATA_DIR, ModelDiffError, cache_dir
 from ...models.loading import _free_memory, load
 from ...models.spec import ModelSpec, check_spec, ensure_built, fingerprint, is_built, pick_device
 from ...progress import ProgressCallback, StageProgress
-from ...stages.scoring import encode_texts, iter_logits, token_logprobs
+from ...models.scoring import encode_texts, iter_logits, token_logprobs
 
 # Level name -> how the spec changes; int8-dynamic is torch's own CPU quantization, the
 # non-bitsandbytes reference point.

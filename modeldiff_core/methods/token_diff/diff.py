@@ -8,7 +8,7 @@ import numpy as np
 
 from ...config import ModelDiffError
 from ...models.loading import LoadedModel
-from ...stages.scoring import context_limit, encode_texts, iter_logits
+from ...models.scoring import context_limit, encode_texts, iter_logits
 
 
 @dataclass

@@ -22,8 +22,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ...assistants.llm import (KEY_VARS, PRICES, CallPath, ChatReply, NotAModelList, Sampling,
-                               TokenLogprobs, make_client, read_key)
+from ...llm import (KEY_VARS, PRICES, CallPath, ChatReply, NotAModelList, Sampling, TokenLogprobs,
+                    make_client, read_key)
 from ...config import ModelDiffError
 from ...progress import ProgressCallback, StageProgress
 from .base import sample_seed, Source

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from ...config import ModelDiffError, decode_text, first_line
-from ...stages.prompts import json_lines
+from ...config import json_lines
 
 REQUIRED = ("prompt", "output")
 OPTIONAL = ("sample", "model", "group", "id")

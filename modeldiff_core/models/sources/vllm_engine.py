@@ -51,7 +51,7 @@ def _engine(spec):
 
 
 def _formatted(llm, prompt: str, use_chat_template: bool) -> str:
-    from ...stages.generate import format_prompt
+    from ..generation import format_prompt
 
     return format_prompt(llm.get_tokenizer(), prompt, use_chat_template)
 

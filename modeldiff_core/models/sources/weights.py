@@ -20,7 +20,7 @@ class WeightsScorer:
 
     def sum_logprobs(self, texts: list[str], prompts: Optional[list[str]],
                      use_chat_template: bool = True, end: bool = True) -> np.ndarray:
-        from ...stages.scoring import sum_logprobs
+        from ..scoring import sum_logprobs
 
         return sum_logprobs(self.lm, texts, prompts, use_chat_template=use_chat_template,
                             end=end)
@@ -32,7 +32,7 @@ class WeightsSource(Source):
         self.cache = cache
 
     def check(self, settings) -> None:
-        from ...stages.generate import context_limit_of
+        from ..generation import context_limit_of
 
         config = check_spec(self.spec)
         if self.spec.engine == "vllm":
@@ -65,7 +65,7 @@ class WeightsSource(Source):
     def answer(self, prompt, settings, seeds, run_id=None):
         """HF generate, whatever the run's engine (a probe is one prompt at a time, where vLLM's
         batching gains nothing): the answers sampled as one batch, seeded by the first seed."""
-        from ...stages.generate import format_prompt, generate_batch
+        from ..generation import format_prompt, generate_batch
 
         lm = self.cache.get(self.spec)
         chat = settings.use_chat_template and bool(getattr(lm.tokenizer, "chat_template", None))

@@ -31,19 +31,12 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..assistants.offline import OfflineAssistant
-from ..assistants.predicates import predicate_fires, sentences
-from . import stats
-from .types import Hypothesis
-from .validation import (
-    PLACEBO_TEXT,
-    discriminative,
-    generative,
-    generative_stats,
-    heldout_texts,
-    paired_heldout,
-    spread_over_prompts,
-)
+from .assistants.offline import OfflineAssistant
+from .hypotheses.predicates import predicate_fires, sentences
+from .hypotheses import stats
+from .hypotheses.types import Hypothesis
+from .hypotheses.validation import (PLACEBO_TEXT, discriminative, generative, generative_stats,
+                                    heldout_texts, paired_heldout, spread_over_prompts)
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call
@@ -128,7 +121,7 @@ def _discriminative_world(rng: np.random.Generator, scenario: str):
 
 def _discriminative_rep(rng: np.random.Generator, scenario: str,
                         seed: int) -> tuple[float, float, float]:
-    from ..assistants.chat import ChatAssistant
+    from .assistants.chat import ChatAssistant
 
     val, drift = _discriminative_world(rng, scenario)
     h = Hypothesis("Model B does the thing.")
@@ -279,7 +272,7 @@ def _old_pairs(pred: dict, texts: list[str], prompts: list[str], donors_from: li
 
 def _generative_rep(rng: np.random.Generator, scenario: str, seed: int,
                     n_pairs: int = 60) -> tuple[float, float, float, float]:
-    from ..assistants import offline_pairs
+    from .assistants import offline_pairs
 
     val, examples, scorers = _generative_world(rng, scenario)
     pred = {"type": "mentions", "terms": [TERM], "favours": "B"}
@@ -352,8 +345,8 @@ def _probe_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[floa
     hypothesis adding nothing. "planted": the hypothesis arm also reads the hypothesis'
     behaviour in HYPOTHESIS_CUE of the rounds without a cue. Old: the arm against 1/2; new:
     the arm against the control on the same rounds."""
-    from ..methods.probe.summary import summarise
-    from .types import ProbeRound
+    from .methods.probe.summary import summarise
+    from .hypotheses.types import ProbeRound
 
     cue = STYLE_CUE if scenario != "identical" else 0.0
     told = HYPOTHESIS_CUE if scenario == PLANTED else 0.0
@@ -383,7 +376,7 @@ def _features_rep(rng: np.random.Generator, scenario: str, seed: int) -> tuple[f
     per-token activations alike for both models; "B 1.5x as long" etc.: B's texts that much
     longer; planted: latent 0 fires more on B's tokens. Old: a text's value is its largest
     activation; new: its mean per token. Returns latent 0's p-values."""
-    from ..methods.features.table import feature_table
+    from .methods.features.table import feature_table
 
     scale = float(scenario.split()[1].rstrip("x")) if scenario.startswith("B ") else 1.0
     rise = 0.3 if scenario == PLANTED else 0.0

@@ -9,22 +9,15 @@ import numpy as np
 import pandas as pd
 
 from ..assistants.base import Assistant
-from ..assistants.llm import AssistantAnswerError
-from ..assistants.predicates import predicate_fires
+from ..llm import AssistantAnswerError
+from ..hypotheses.predicates import predicate_fires
 from ..progress import ProgressCallback, StageProgress
-from . import stats
+from ..hypotheses import stats
 from .propose import ProposalSettings, propose_hypotheses
-from .types import Hypothesis, NoPairs
-from .validation import (
-    discriminative,
-    generative,
-    heldout_texts,
-    judge_scores,
-    paired_heldout,
-    placebo_hypothesis,
-    side_rates,
-    spread_over_prompts,
-)
+from ..hypotheses.types import Hypothesis, NoPairs
+from ..hypotheses.validation import (discriminative, generative, heldout_texts, judge_scores,
+                                     paired_heldout, placebo_hypothesis, side_rates,
+                                     spread_over_prompts)
 
 
 def proposal_settings(config) -> dict:
@@ -164,7 +157,7 @@ def judge_plan(config, n_prompts: Optional[int] = None, mean_chars: Optional[flo
     judge). Without the run's texts yet (`n_prompts`, `mean_chars` unknown) it is an upper
     bound: the whole budget, every text as long as the judge is shown."""
     from ..assistants.chat import MAX_CHARS, judge_estimate
-    from ..assistants.llm import DEFAULT_MODELS, estimated_cost
+    from ..llm import DEFAULT_MODELS, estimated_cost
 
     if config.assistant == "offline":
         return None

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from ..config import ModelDiffError, read_text_file
+from .config import ModelDiffError, read_text_file
 
 # USD per million tokens (input, output): an estimate for the usage table, not a bill.
 PRICES = {

@@ -10,8 +10,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ..models.loading import LoadedModel
-from .generate import context_limit_of, format_prompt
+from .loading import LoadedModel
+from .generation import context_limit_of, format_prompt
 
 
 def _encode(lm: LoadedModel, text: str, prompt: Optional[str], use_chat_template: bool,

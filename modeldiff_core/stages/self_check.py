@@ -9,11 +9,11 @@ from typing import Optional
 import numpy as np
 
 from ..assistants.base import Assistant
-from ..assistants.llm import AssistantAnswerError
+from ..llm import AssistantAnswerError
 from ..progress import ProgressCallback, StageProgress
-from . import stats
+from ..hypotheses import stats
 from .propose import ProposalSettings, propose_hypotheses
-from .validation import discriminative, heldout_texts, paired_heldout
+from ..hypotheses.validation import discriminative, heldout_texts, paired_heldout
 
 
 def pseudo_models(points):
@@ -33,8 +33,8 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     while the set's settings are unchanged), or with `note` and Nones when A has fewer than
     two samples of any prompt. Validated counts hypotheses at BH q < alpha among those the
     self-check proposed; the generative test is not run (A1 and A2 are one model)."""
-    from ..stages.cluster import cluster_tables
-    from .stage import Placebo, judge_budget, proposal_settings
+    from .cluster import cluster_tables
+    from .hypotheses import Placebo, judge_budget, proposal_settings
 
     hypothesis_set = config.assistant_settings().hypothesis_set
     settings = proposal_settings(config)

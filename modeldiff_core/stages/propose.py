@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..assistants.base import Assistant
-from ..assistants.llm import AssistantAnswerError
+from ..llm import AssistantAnswerError
 from ..progress import ProgressCallback, StageProgress
-from .stats import NOISE
-from .types import Hypothesis
-from .validation import heldout_texts, paired_heldout
+from ..hypotheses.stats import NOISE
+from ..hypotheses.types import Hypothesis
+from ..hypotheses.validation import heldout_texts, paired_heldout
 
 
 def _words(text: str) -> set[str]:
