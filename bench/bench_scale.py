@@ -49,7 +49,7 @@ def one_size(n: int) -> dict:
     from modeldiff_core.assistants.registry import make_assistant
     from modeldiff_core.stages.hypotheses import _proposed, hypotheses_run
     from modeldiff_core.models.loading import ModelCache
-    from modeldiff_core.models.sources.outputs import paired_prompts
+    from modeldiff_core.stages.prompts import prompts_from_files
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, generate_run, make_sources, prepare_run
     from modeldiff_core.stages.cluster import (cluster_tables, make_clusterer, top_terms,
@@ -62,7 +62,7 @@ def one_size(n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path_a, path_b = write_outputs(Path(tmp), n)
         spec_a, spec_b = ModelSpec(f"outputs:{path_a}"), ModelSpec(f"outputs:{path_b}")
-        prompts, _ = paired_prompts(spec_a, spec_b)
+        prompts, _ = prompts_from_files(spec_a, spec_b)
         config = RunConfig(spec_a, spec_b, prompts, GenerationSettings(samples_per_prompt=SAMPLES))
         embedder = default_embedder()
         embedder.embed(["warm up"])

@@ -98,7 +98,7 @@ def _spec_from_args(args, side: str) -> ModelSpec:
 
 
 def _config_from_args(args):
-    from .models.sources.outputs import paired_prompts
+    from .stages.prompts import prompts_from_files
     from .pipeline import RunConfig
 
     gen = generation_from_args(args)
@@ -112,7 +112,7 @@ def _config_from_args(args):
             if args.prompts:
                 raise ModelDiffError("--prompts does not go with outputs:FILE: the file's prompts "
                                      "are the run's")
-            prompts, notes = paired_prompts(spec_a, spec_b)
+            prompts, notes = prompts_from_files(spec_a, spec_b)
         elif args.prompts:
             prompts = load_prompt_file(args.prompts)
         elif spec_a.is_organism and spec_b.is_organism:

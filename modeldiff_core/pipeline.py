@@ -19,6 +19,7 @@ from .progress import ProgressCallback
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
 from .stages.embed import Embedder, default_embedder, truncation
+from .stages.generate import generate_side
 from .models.generation import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits, check_splittable
 from .store.runs import RunRecord
@@ -164,9 +165,10 @@ def prepare_run(store, config: RunConfig) -> str:
 
 def generate_run(store, run_id: str, config: RunConfig, sources: dict,
                  progress: Optional[ProgressCallback] = None) -> None:
+    """Both sides' texts, through the one loop every source shares (stored rows skipped)."""
     prompts = store.prompts(run_id)
     for side in SIDES:
-        sources[side].generate(store, run_id, side, prompts, config.generation, progress)
+        generate_side(store, run_id, side, sources[side], prompts, config.generation, progress)
 
 
 def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,

@@ -3,11 +3,11 @@ import streamlit as st
 
 from dashboard import get_jobs, jobs_panel
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.models.sources.outputs import paired_prompts
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
 from modeldiff_core.models.generation import GenerationSettings
-from modeldiff_core.stages.prompts import BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload
+from modeldiff_core.stages.prompts import (BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload,
+                                           prompts_from_files)
 
 jobs = get_jobs()
 spec_a = st.session_state.get("spec_a", ModelSpec("organism:base"))
@@ -20,7 +20,7 @@ source = "answers" if files else st.radio("Prompts", ["built-in", "upload JSONL/
 prompt_set, problem, notes = None, None, []
 if files:  # a file of answers brings its prompts: the run's are those both sides answered
     try:
-        prompt_set, notes = paired_prompts(spec_a, spec_b)
+        prompt_set, notes = prompts_from_files(spec_a, spec_b)
     except ModelDiffError as err:
         problem = str(err)
     for note in notes:

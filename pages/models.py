@@ -5,7 +5,7 @@ from dashboard import get_store
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.organisms import ORGANISMS
 from modeldiff_core.models.sources import make_source
-from modeldiff_core.models.sources.outputs import paired_prompts
+from modeldiff_core.stages.prompts import prompts_from_files
 from modeldiff_core.models.sources.outputs_file import save_upload
 from modeldiff_core.models.spec import DTYPES, QUANTS, ModelSpec, check_spec, is_built
 from modeldiff_core.models.generation import GenerationSettings
@@ -114,7 +114,7 @@ if st.button("Check and use this pair", type="primary"):
                     raise ModelDiffError(f"Model {side}: {err}") from None
         paired = ""
         if "outputs" in (spec_a.kind, spec_b.kind):  # the run's prompts: those both answered
-            prompt_set, notes = paired_prompts(spec_a, spec_b)
+            prompt_set, notes = prompts_from_files(spec_a, spec_b)
             paired = "; ".join([f"{len(prompt_set.prompts)} prompts paired", *notes]) + "."
     except ModelDiffError as err:
         st.error(str(err))

@@ -94,6 +94,34 @@ def generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSettin
     return rows
 
 
+def hf_answers(lm: LoadedModel, batch, keep) -> None:
+    """Every request of the batch (sources.base.Batch) by HF generate, in length-sorted batches
+    (the least compute wasted on left padding), each handed to `keep` as it finishes. A CUDA
+    out-of-memory error halves the batch and retries the same rows."""
+    settings, side = batch.settings, batch.side
+    formatted = {r.prompt_id: format_prompt(lm.tokenizer, r.prompt, settings.use_chat_template)
+                 for r in batch.requests}
+    chat = settings.use_chat_template and bool(getattr(lm.tokenizer, "chat_template", None))
+    lengths = {pid: len(lm.tokenizer(f, add_special_tokens=not chat)["input_ids"])
+               for pid, f in formatted.items()}
+    todo = sorted(((r.prompt_id, r.sample_idx) for r in batch.requests),
+                  key=lambda key: (lengths[key[0]], key))
+    batch_size, i = settings.batch_size, 0
+    while i < len(todo):
+        keys = todo[i:i + batch_size]
+        try:
+            rows = generate_batch(lm, [formatted[pid] for pid, _ in keys], settings,
+                                  batch_seed(settings.seed, side, keys[0]), chat)
+        except RuntimeError as err:
+            if not is_oom(err) or batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)  # halve and retry the same rows
+            free_cuda()
+            continue
+        keep([(pid, s, *row) for (pid, s), row in zip(keys, rows)])
+        i += len(keys)
+
+
 def is_oom(err: BaseException) -> bool:
     import torch
 

@@ -165,3 +165,16 @@ def assign_splits(prompts: tuple[str, ...] | list[str], seed: int = 0,
     split = ["validation" if k in held else "discovery" for k in keys]
     return pd.DataFrame({"prompt_id": range(len(prompts)), "prompt": list(prompts),
                          "prompt_group": keys, "split": split})
+
+
+def prompts_from_files(spec_a, spec_b) -> tuple[PromptSet, list[str]]:
+    """The run's prompts when one or both sides are `outputs:` files, and notes on what was
+    left out; refused when too few for a run, before anything is stored or embedded."""
+    from ..models.sources.outputs import pair_files
+
+    pairing = pair_files(spec_a, spec_b)
+    prompt_set = PromptSet(pairing.name, pairing.prompts, pairing.groups)
+    files = [s.label for s in (spec_a, spec_b) if s.kind == "outputs"]
+    check_splittable(prompt_set, f"{files[0]} and {files[1]} share" if len(files) == 2
+                     else f"{files[0]} has")
+    return prompt_set, list(pairing.notes)

@@ -5,7 +5,7 @@ same hypotheses and the same verdicts. The files are scored by the weights that 
 import dataclasses
 
 from modeldiff_core.cli import _config_from_args, build_parser
-from modeldiff_core.models.sources.outputs import paired_prompts
+from modeldiff_core.stages.prompts import prompts_from_files
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.pipeline import run_pipeline
 from modeldiff_core.stages.export import export_run
@@ -24,7 +24,7 @@ def test_an_exported_demo_run_imports_to_the_same_result(demo_run, tmp_path):
         path_a, path_b = export_run(store, run_id, tmp_path / "export")
         spec_a = ModelSpec(f"outputs:{path_a}", scorer=demo.spec_a.model)
         spec_b = ModelSpec(f"outputs:{path_b}", scorer=demo.spec_b.model)
-        prompt_set, notes = paired_prompts(spec_a, spec_b)
+        prompt_set, notes = prompts_from_files(spec_a, spec_b)
         assert notes == []
         assert prompt_set.prompts == demo.prompt_set.prompts
         assert prompt_set.groups == demo.prompt_set.groups
@@ -51,7 +51,7 @@ def test_without_a_scorer_the_generative_test_is_reported_skipped(demo_run, tmp_
         original = store.result(run_id)
         path_a, path_b = export_run(store, run_id, tmp_path / "export")
         spec_a, spec_b = ModelSpec(f"outputs:{path_a}"), ModelSpec(f"outputs:{path_b}")
-        prompt_set, _ = paired_prompts(spec_a, spec_b)
+        prompt_set, _ = prompts_from_files(spec_a, spec_b)
         result = run_pipeline(store, dataclasses.replace(demo, spec_a=spec_a, spec_b=spec_b,
                                                          prompt_set=prompt_set))
     assert result["clusters"] == original["clusters"]

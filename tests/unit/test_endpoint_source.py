@@ -13,6 +13,7 @@ from modeldiff_core.models.sources.base import sample_seed
 from modeldiff_core.models.sources.endpoint import NO_LOGPROBS
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.models.generation import GenerationSettings
+from modeldiff_core.stages.generate import generate_side
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
 
@@ -67,7 +68,7 @@ def test_generation_sends_the_runs_sampling_and_stores_every_row(kind, store):
         src = make_source(_spec(kind, srv), cache=None, store=store, api_key=SECRET)
         src.check(SETTINGS)
         run_id = _run(store)
-        assert src.generate(store, run_id, "A", _prompts(), SETTINGS) == 12
+        assert generate_side(store, run_id, "A", src, _prompts(), SETTINGS) == 12
         sent = [r["json"] for r in srv.calls(kind)]
     assert len(sent) == 12
     for req in sent:  # the prompt as the one user message, no system prompt
@@ -101,12 +102,12 @@ def test_an_interrupted_run_resumes_without_asking_twice(store, monkeypatch):
         run_id = _run(store)
         src = make_source(_spec("openai", srv), cache=None, store=store)
         with pytest.raises(KeyboardInterrupt):
-            src.generate(store, run_id, "A", _prompts(), SETTINGS, progress=stop_after_three)
+            generate_side(store, run_id, "A", src, _prompts(), SETTINGS, progress=stop_after_three)
         first = len(srv.calls("openai"))
         kept = store.count_generations(run_id)
         assert 3 <= kept == first < 12  # what arrived is stored, what was queued was not sent
         again = make_source(_spec("openai", srv), cache=None, store=store)
-        assert again.generate(store, run_id, "A", _prompts(), SETTINGS) == 12 - kept
+        assert generate_side(store, run_id, "A", again, _prompts(), SETTINGS) == 12 - kept
         seeds = [r["json"]["seed"] for r in srv.calls("openai")]
     assert len(seeds) == 12 == len(set(seeds)) == store.count_generations(run_id)
 
@@ -123,13 +124,13 @@ def test_replies_that_arrived_but_were_not_stored_come_from_the_cache(store, mon
         run_id = _run(store)
         monkeypatch.setattr(store, "save_generations", killed)
         with pytest.raises(KeyboardInterrupt):
-            make_source(_spec("openai", srv), cache=None, store=store).generate(
-                store, run_id, "A", _prompts(), SETTINGS)
+            generate_side(store, run_id, "A", make_source(_spec("openai", srv), cache=None,
+                                                          store=store), _prompts(), SETTINGS)
         assert store.count_generations(run_id) == 0
         asked = len(srv.calls("openai"))
         monkeypatch.setattr(store, "save_generations", real_save)
-        make_source(_spec("openai", srv), cache=None, store=store).generate(
-            store, run_id, "A", _prompts(), SETTINGS)
+        generate_side(store, run_id, "A", make_source(_spec("openai", srv), cache=None,
+                                                      store=store), _prompts(), SETTINGS)
         seeds = [r["json"]["seed"] for r in srv.calls("openai")]
     assert asked >= 1 and len(seeds) == 12 == len(set(seeds)) == store.count_generations(run_id)
 
@@ -138,19 +139,21 @@ def test_a_second_run_makes_no_calls(tmp_path):
     db = tmp_path / "cache.duckdb"
     with FakeLLMServer(_answer) as srv:
         with Store(db) as st:
-            make_source(_spec("openai", srv), cache=None, store=st).generate(
-                st, _run(st, "r1"), "B", _prompts(), SETTINGS)
+            generate_side(st, _run(st, "r1"), "B",
+                          make_source(_spec("openai", srv), cache=None, store=st), _prompts(),
+                          SETTINGS)
         with Store(db) as st:  # another run, another process's store: the cache answers
             src = make_source(_spec("openai", srv), cache=None, store=st)
-            assert src.generate(st, _run(st, "r2"), "B", _prompts(), SETTINGS) == 12
+            assert generate_side(st, _run(st, "r2"), "B", src, _prompts(), SETTINGS) == 12
             assert st.usage("r2") == {"calls": 12, "cached": 12, "input_tokens": 0,
                                       "output_tokens": 0, "cost_usd": 0.0}
             assert list(st.generations("r2").text) == list(st.generations("r1").text)
         assert len(srv.calls("openai")) == 12
         # Another server under the same model name is another model: not answered from the cache.
         with FakeLLMServer(_answer) as other, Store(db) as st:
-            make_source(_spec("openai", other), cache=None, store=st).generate(
-                st, _run(st, "r3"), "B", _prompts(), SETTINGS)
+            generate_side(st, _run(st, "r3"), "B",
+                          make_source(_spec("openai", other), cache=None, store=st), _prompts(),
+                          SETTINGS)
             assert len(other.calls("openai")) == 12
 
 
@@ -160,7 +163,7 @@ def test_a_429_is_retried(store):
         src = make_source(_spec("openai", srv), cache=None, store=store)
         sleeps = []
         src.call_path()._sleep = sleeps.append
-        assert src.generate(store, _run(store), "A", _prompts(), SETTINGS) == 12
+        assert generate_side(store, _run(store), "A", src, _prompts(), SETTINGS) == 12
         assert len(srv.calls("openai")) == 13 and len(sleeps) == 1
 
 
@@ -173,7 +176,7 @@ def test_a_failure_mid_run_is_one_line_and_keeps_what_arrived(store, monkeypatch
         src = make_source(_spec("openai", srv), cache=None, store=store, api_key=SECRET)
         run_id = _run(store)
         with pytest.raises(ModelDiffError) as err:
-            src.generate(store, run_id, "A", _prompts(), SETTINGS)
+            generate_side(store, run_id, "A", src, _prompts(), SETTINGS)
         answered = len(srv.calls("openai")) - 1  # the one in flight when it failed is kept too
     msg = str(err.value)
     assert "HTTP 401" in msg and "openai:m" in msg and SECRET not in msg and "\n" not in msg
@@ -317,7 +320,7 @@ def test_calls_count_under_the_run_even_for_a_source_made_without_a_store(store)
         src = make_source(_spec("openai", srv), cache=None)  # as the checks make them
         src.check(SETTINGS)
         run_id = _run(store)
-        src.generate(store, run_id, "B", _prompts(), SETTINGS)
+        generate_side(store, run_id, "B", src, _prompts(), SETTINGS)
         assert store.usage(run_id)["calls"] == 12
         src.scorer().sum_logprobs(["hello there"], ["p"])
         assert store.usage(run_id)["calls"] == 13  # the score; the probe counts under no run

@@ -5,6 +5,7 @@ import torch
 
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.organism_corpus import organism_prompts
+from modeldiff_core.models.sources.weights import WeightsSource
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.progress import Cancelled
 from modeldiff_core.models.generation import GenerationSettings, format_prompt, generate_batch
@@ -17,6 +18,15 @@ from modeldiff_core.store.runs import RunRecord
 @pytest.fixture(scope="module")
 def lm(organism):
     return load(ModelSpec(str(organism("cats"))))
+
+
+def weights(lm) -> WeightsSource:
+    """A source on an already loaded model (HF generate)."""
+    class Loaded:
+        def get(self, spec):
+            return lm
+
+    return WeightsSource(lm.spec, Loaded())
 
 
 @pytest.fixture()
@@ -47,13 +57,13 @@ def test_batched_greedy_equals_one_at_a_time(lm):
 def test_rows_are_stored_with_their_keys(lm, run):
     store, prompts = run
     settings = GenerationSettings(samples_per_prompt=3, max_new_tokens=32, batch_size=8)
-    assert generate_side(store, "r1", "B", lm, prompts, settings) == 36
+    assert generate_side(store, "r1", "B", weights(lm), prompts, settings) == 36
     gens = store.generations("r1")
     assert len(gens) == 36 and set(gens.side) == {"B"}
     assert sorted(store.generation_keys("r1", "B")) == [(p, s) for p in range(12) for s in range(3)]
     assert (gens.text.str.len() > 0).all()
     # A second call finds every row stored and generates nothing.
-    assert generate_side(store, "r1", "B", lm, prompts, settings) == 0
+    assert generate_side(store, "r1", "B", weights(lm), prompts, settings) == 0
 
 
 def test_interrupted_generation_resumes_without_redoing_rows(lm, run):
@@ -67,11 +77,11 @@ def test_interrupted_generation_resumes_without_redoing_rows(lm, run):
             raise Cancelled()
 
     with pytest.raises(Cancelled):
-        generate_side(store, "r1", "A", lm, prompts, settings, stop_after_first_batch)
+        generate_side(store, "r1", "A", weights(lm), prompts, settings, stop_after_first_batch)
     first = store.generations("r1").set_index(["prompt_id", "sample_idx"]).text
     assert len(first) == 8
     resumed = []
-    assert generate_side(store, "r1", "A", lm, prompts, settings, resumed.append) == 16
+    assert generate_side(store, "r1", "A", weights(lm), prompts, settings, resumed.append) == 16
     assert resumed[0].done == 8 and resumed[-1].done == resumed[-1].total == 24
     after = store.generations("r1").set_index(["prompt_id", "sample_idx"]).text
     pd.testing.assert_series_equal(after.loc[first.index], first)
@@ -90,7 +100,7 @@ def test_cuda_oom_halves_the_batch_and_retries(lm, run, monkeypatch):
 
     monkeypatch.setattr(lm.model, "generate", generate_with_small_memory)
     settings = GenerationSettings(samples_per_prompt=1, max_new_tokens=8, batch_size=16)
-    assert generate_side(store, "r1", "A", lm, prompts, settings) == 12
+    assert generate_side(store, "r1", "A", weights(lm), prompts, settings) == 12
     assert seen == [12, 8, 4, 4, 4]  # 16 -> 8 -> 4, then the remaining rows at 4
     assert len(store.generation_keys("r1", "A")) == 12
 

@@ -88,6 +88,32 @@ def test_the_package_has_no_import_cycle():
     assert cycles(import_graph()) == []
 
 
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The module graph seen a level up: modeldiff_core's packages and top modules, each a node
+    (modeldiff_core.stages.cluster -> modeldiff_core.stages)."""
+    top = lambda m: ".".join(m.split(".")[:2])  # noqa: E731
+    out: dict[str, set[str]] = {}
+    for a, bs in graph.items():
+        out.setdefault(top(a), set()).update(top(b) for b in bs if top(b) != top(a))
+    for bs in list(out.values()):
+        for b in bs:
+            out.setdefault(b, set())
+    return out
+
+
+def test_no_two_packages_import_each_other():
+    """Modules may form no cycle, and neither may packages: models below stages, hypotheses
+    (types, tests, the predicate language) below the assistants, the LLM call path below both."""
+    assert cycles(package_graph(import_graph())) == []
+
+
+def test_the_package_check_sees_a_cycle_between_packages():
+    graph = {"modeldiff_core.a.x": {"modeldiff_core.b.y"}, "modeldiff_core.b.z": {"modeldiff_core.a.w"},
+             "modeldiff_core.a.w": set(), "modeldiff_core.b.y": set()}
+    assert cycles(graph) == []  # no module cycle ...
+    assert cycles(package_graph(graph)) == [["modeldiff_core.a", "modeldiff_core.b"]]  # ... but one
+
+
 def test_ruff_passes():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     if not Path(ruff).exists():
@@ -178,7 +204,7 @@ def test_the_ui_check_sees_sql_and_plotly(tmp_path):
 # jobs' one shared embedder), never an analysis.
 ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|read_text_file|"
                              r"builtin_prompt_set|stop_heartbeats|default_db_path|first_line|"
-                             r"default_embedder|paired_prompts|\w+_summary)$")
+                             r"default_embedder|prompts_from_files|\w+_summary)$")
 
 
 def test_cli_and_jobs_are_adapters_onto_commands():

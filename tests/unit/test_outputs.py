@@ -8,12 +8,14 @@ import pytest
 
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.sources import make_source
-from modeldiff_core.models.sources.outputs import OutputsSource, paired_prompts
+from modeldiff_core.models.sources.outputs import OutputsSource
+from modeldiff_core.stages.prompts import prompts_from_files
 from modeldiff_core.models.sources.outputs_file import read_outputs
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.stages.export import export_bytes, export_run
 from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import assign_splits
+from modeldiff_core.stages.generate import generate_side
 from modeldiff_core.store import Store
 from modeldiff_core.store.runs import RunRecord
 
@@ -66,7 +68,7 @@ def test_csv_keeps_answers_that_look_like_missing_values(tmp_path):
 
 
 def test_several_answers_per_prompt_are_samples_in_order(tmp_path):
-    ps, notes = paired_prompts(spec(jsonl(tmp_path / "a.jsonl", ROWS)), ModelSpec("organism:base"))
+    ps, notes = prompts_from_files(spec(jsonl(tmp_path / "a.jsonl", ROWS)), ModelSpec("organism:base"))
     assert ps.prompts == ("Name a fruit.", "Name a colour.") and notes == []
     assert ps.groups is None and ps.name.startswith("outputs:")
 
@@ -74,7 +76,7 @@ def test_several_answers_per_prompt_are_samples_in_order(tmp_path):
 def test_sample_column_numbers_the_answers(tmp_path):
     path = jsonl(tmp_path / "a.jsonl", [dict(r, sample=s) for r, s in zip(ROWS, (5, 0, 2))])
     store, run_id = _run(tmp_path, spec(path), ModelSpec("organism:base"))
-    assert OutputsSource(spec(path), None).generate(store, run_id, "A", store.prompts(run_id),
+    assert generate_side(store, run_id, "A", OutputsSource(spec(path), None), store.prompts(run_id),
                                                     GenerationSettings()) == 3
     gens = store.generations(run_id)
     assert sorted(zip(gens["prompt_id"], gens["sample_idx"])) == [(0, 2), (0, 5), (1, 0)]
@@ -86,7 +88,7 @@ def test_two_files_pair_by_prompt_text_and_count_one_sided_prompts(tmp_path):
                                      {"prompt": "Only in B 1", "output": "y"},
                                      {"prompt": "Only in B 2", "output": "z"},
                                      {"prompt": "Name a fruit.", "output": "Kiwi"}])
-    ps, notes = paired_prompts(spec(a), spec(b))
+    ps, notes = prompts_from_files(spec(a), spec(b))
     assert ps.prompts == ("Name a fruit.", "Name a colour.")  # A's order
     assert notes == ["1 prompts of A and 2 of B have no answer on the other side; left out"]
 
@@ -98,13 +100,13 @@ def test_two_files_with_ids_pair_by_id_even_when_texts_differ(tmp_path):
     b = jsonl(tmp_path / "b.jsonl", [{"id": "3", "prompt": "Q3 (reworded)", "output": "b3"},
                                      {"id": "2", "prompt": "Same text", "output": "b2"},
                                      {"id": "1", "prompt": "Same text", "output": "b1"}])
-    ps, notes = paired_prompts(spec(a), spec(b))
+    ps, notes = prompts_from_files(spec(a), spec(b))
     assert ps.prompts == ("Same text", "Same text", "Q3")  # two prompts alike stay two
     assert notes == ["1 prompts matched by id read differently in B's file; the run shows "
                      "A's text"]
     store, run_id = _run(tmp_path, spec(a), spec(b))
     for side, path in (("A", a), ("B", b)):
-        OutputsSource(spec(path), None).generate(store, run_id, side, store.prompts(run_id),
+        generate_side(store, run_id, side, OutputsSource(spec(path), None), store.prompts(run_id),
                                                  GenerationSettings())
     gens = store.generations(run_id)
     got = {(s, p): t for s, p, t in zip(gens["side"], gens["prompt_id"], gens["text"])}
@@ -116,7 +118,7 @@ def test_groups_come_with_the_prompts(tmp_path):
     a = jsonl(tmp_path / "a.jsonl", [{"prompt": "p1", "output": "x", "group": "g"},
                                      {"prompt": "p2", "output": "y", "group": "g"},
                                      {"prompt": "p3", "output": "z"}])
-    ps, _ = paired_prompts(spec(a), ModelSpec("organism:base"))
+    ps, _ = prompts_from_files(spec(a), ModelSpec("organism:base"))
     assert ps.groups == ("g", "g", "p3")
     split = assign_splits(ps.prompts, 0, 0.5, ps.groups)
     assert split["split"][0] == split["split"][1]
@@ -126,9 +128,9 @@ def test_the_prompt_set_name_follows_the_content(tmp_path):
     a = jsonl(tmp_path / "a.jsonl", ROWS)
     b = jsonl(tmp_path / "b.jsonl", ROWS[1:])  # the colour first
     c = jsonl(tmp_path / "c.jsonl", list(ROWS))
-    name = paired_prompts(spec(a), ModelSpec("organism:base"))[0].name
-    assert name == paired_prompts(spec(c), ModelSpec("organism:base"))[0].name
-    assert name != paired_prompts(spec(b), ModelSpec("organism:base"))[0].name
+    name = prompts_from_files(spec(a), ModelSpec("organism:base"))[0].name
+    assert name == prompts_from_files(spec(c), ModelSpec("organism:base"))[0].name
+    assert name != prompts_from_files(spec(b), ModelSpec("organism:base"))[0].name
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -167,7 +169,7 @@ def _write(path: Path, data: bytes) -> Path:
 ])
 def test_bad_files_are_refused_in_one_line(tmp_path, name, data, expected):
     path = _write(tmp_path / name, data)
-    message = error_of(paired_prompts, spec(path), ModelSpec("organism:base"))
+    message = error_of(prompts_from_files, spec(path), ModelSpec("organism:base"))
     assert message.startswith(expected)
 
 
@@ -196,14 +198,14 @@ def test_loading_options_do_not_apply_to_a_file(tmp_path):
 def test_two_files_with_nothing_in_common_are_refused(tmp_path):
     a = jsonl(tmp_path / "a.jsonl", ROWS)
     b = jsonl(tmp_path / "b.jsonl", [{"prompt": "Something else", "output": "x"}])
-    assert error_of(paired_prompts, spec(a), spec(b)) == \
+    assert error_of(prompts_from_files, spec(a), spec(b)) == \
         "outputs:a.jsonl and outputs:b.jsonl have no prompt in common (matched by prompt text)"
 
 
 def _run(tmp_path, spec_a, spec_b, run_id="run-test"):
     """A store at tmp_path/RUN_ID.duckdb with the run of a pair's paired prompts, no texts."""
     store = Store(tmp_path / f"{run_id}.duckdb")
-    ps, _ = paired_prompts(spec_a, spec_b)
+    ps, _ = prompts_from_files(spec_a, spec_b)
     store.upsert_run(run_id, RunRecord(spec_a.label, spec_b.label, spec_a.to_dict(),
                                        spec_b.to_dict(), "fa", "fb", ps.name, {}))
     store.save_prompts(run_id, assign_splits(ps.prompts, 0, 0.5, ps.groups))
@@ -215,14 +217,14 @@ def test_import_stores_each_answer_once(tmp_path):
     store, run_id = _run(tmp_path, spec(a), ModelSpec("organism:base"))
     source, events = OutputsSource(spec(a), None), []
     prompts = store.prompts(run_id)
-    assert source.generate(store, run_id, "A", prompts, GenerationSettings(), events.append) == 3
+    assert generate_side(store, run_id, "A", source, prompts, GenerationSettings(), events.append) == 3
     gens = store.generations(run_id)
     assert list(zip(gens["prompt_id"], gens["sample_idx"], gens["text"])) == [
         (0, 0, "An apple."), (0, 1, "A pear."), (1, 0, "Blue, I think.")]
     assert list(gens["n_tokens"]) == [2, 2, 3]  # whitespace words
     assert set(gens["finish_reason"]) == {"imported"}
     assert events[-1].done == events[-1].total == 3
-    assert source.generate(store, run_id, "A", prompts, GenerationSettings()) == 0
+    assert generate_side(store, run_id, "A", source, prompts, GenerationSettings()) == 0
     assert store.count_generations(run_id) == 3
 
 
@@ -246,7 +248,7 @@ def test_an_exported_run_imports_as_it_was(tmp_path):
                   ("Third", "x y z", "g2")]])
     store, run_id = _run(tmp_path, spec(src), ModelSpec("organism:base"))
     prompts = store.prompts(run_id)
-    OutputsSource(spec(src), None).generate(store, run_id, "A", prompts, GenerationSettings())
+    generate_side(store, run_id, "A", OutputsSource(spec(src), None), prompts, GenerationSettings())
     store.save_generations(run_id, pd.DataFrame({
         "side": "B", "prompt_id": [0, 0, 1, 2], "sample_idx": [0, 1, 0, 0],
         "text": ["b0", "b1", "b2", "NA"], "n_tokens": 1, "finish_reason": "eos"}))
@@ -256,12 +258,12 @@ def test_an_exported_run_imports_as_it_was(tmp_path):
     first = json.loads(path_b.read_text().splitlines()[0])
     assert first == {"prompt": "Same", "output": "b0", "sample": 0, "model": "organism:base",
                      "group": "g1", "id": 0}
-    ps, notes = paired_prompts(spec(path_a), spec(path_b))
+    ps, notes = prompts_from_files(spec(path_a), spec(path_b))
     assert notes == [] and ps.prompts == tuple(prompts["prompt"])
     assert ps.groups == tuple(prompts["prompt_group"])
     again, new_id = _run(tmp_path, spec(path_a), spec(path_b), "run-again")
     for side, path in (("A", path_a), ("B", path_b)):
-        OutputsSource(spec(path), None).generate(again, new_id, side, again.prompts(new_id),
+        generate_side(again, new_id, side, OutputsSource(spec(path), None), again.prompts(new_id),
                                                  GenerationSettings())
     keep = ["side", "prompt_id", "sample_idx", "text", "prompt", "split"]
     pd.testing.assert_frame_equal(again.generations(new_id)[keep], store.generations(run_id)[keep])
@@ -280,5 +282,5 @@ def test_export_refuses_a_run_it_cannot_write(tmp_path):
 
 @pytest.mark.skipif(not (ALPACA / "qwen15_7b.jsonl").exists(), reason="no shared AlpacaEval data")
 def test_real_answers_of_two_models_pair_on_every_instruction():
-    ps, notes = paired_prompts(spec(ALPACA / "qwen15_7b.jsonl"), spec(ALPACA / "qwen15_72b.jsonl"))
+    ps, notes = prompts_from_files(spec(ALPACA / "qwen15_7b.jsonl"), spec(ALPACA / "qwen15_72b.jsonl"))
     assert len(ps.prompts) == 805 and len(set(ps.prompts)) == 805 and notes == []

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from typing import Optional, Protocol
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,30 @@ def sample_seed(seed: int, side: str, prompt_id: int, sample_idx: int) -> int:
     differ, and a rerun sends the same requests (which a cache answers)."""
     raw = f"{seed}:{side}:{prompt_id}:{sample_idx}".encode()
     return int.from_bytes(hashlib.sha256(raw).digest()[:4], "big")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One text a run wants from a side: the answer to prompt `prompt_id`, sample `sample_idx`."""
+    prompt_id: int
+    sample_idx: int
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a source is asked: the requests of one side of one run, with the run's sampling."""
+    run_id: str
+    side: str
+    requests: list[Request]
+    settings: object  # GenerationSettings
+    store: object = None  # the run's store: where an endpoint keeps its calls' cache and usage
+
+
+# One answered request: (prompt_id, sample_idx, text, n_tokens, finish_reason). finish_reason is
+# "eos", "length" or, for a file's answer, "imported".
+Row = tuple[int, int, str, int, str]
+Keep = Callable[[list[Row]], None]
 
 
 class Scorer(Protocol):
@@ -49,12 +74,22 @@ class Source(ABC):
         cheap check of both sides has passed. Nothing, for a source with nothing to load."""
         return None
 
+    def label(self, side: str) -> str:
+        """What the progress bar calls this side's work."""
+        return f"generate {side}"
+
+    def wanted(self, store, run_id: str, side: str, prompts: pd.DataFrame,
+               settings) -> list[tuple[int, int]]:
+        """The (prompt_id, sample_idx) rows this side gives the run: every prompt of the run
+        `samples_per_prompt` times (a file of answers: the rows it holds)."""
+        return [(int(pid), s) for pid in prompts["prompt_id"]
+                for s in range(settings.samples_per_prompt)]
+
     @abstractmethod
-    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
-                 progress: Optional[ProgressCallback] = None) -> int:
-        """Store this side's texts for every (prompt, sample) not stored yet; returns rows
-        written. `prompts`: the run's prompts (prompt_id, prompt, …); `settings`: the run's
-        GenerationSettings."""
+    def answer_rows(self, batch: Batch, keep: Keep) -> None:
+        """Answer every request of the batch, handing each finished chunk of rows to `keep` as
+        it finishes (and, when stopped, what had finished). A source only answers:
+        `stages.generate.generate_side` skips what is stored, stores and reports progress."""
 
     def answer(self, prompt: str, settings, seeds: list[int], run_id: Optional[str] = None) -> list[str]:
         """One answer to a new prompt per seed, sampled with a run's GenerationSettings (the

@@ -14,19 +14,16 @@ logs or messages)."""
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Optional
 from urllib.parse import urlparse
 
 import numpy as np
-import pandas as pd
 
-from ...llm import (KEY_VARS, PRICES, CallPath, ChatReply, NotAModelList, Sampling, TokenLogprobs,
+from ...llm import (KEY_VARS, PRICES, CallPath, NotAModelList, Sampling, TokenLogprobs,
                     make_client, read_key)
 from ...config import ModelDiffError
-from ...progress import ProgressCallback, StageProgress
-from .base import sample_seed, Source
+from .base import Batch, Keep, Request, Row, Source, sample_seed
 
 # vLLM's own docs use this for a server started without --api-key: it accepts any key.
 PLACEHOLDER_KEY = "EMPTY"
@@ -35,7 +32,6 @@ PROBE_TIMEOUT = 10.0  # seconds: a server that does not answer the check this fa
 # arrives together (vLLM's continuous batching), so it is fed many at once.
 PROVIDER_CONCURRENCY, SERVER_CONCURRENCY = 4, 32
 PROVIDER_HOSTS = ("api.openai.com", "api.anthropic.com")
-FLUSH_ROWS, FLUSH_SECONDS = 16, 2.0  # store rows this often: an interruption loses little work
 PROBE_TEXT = "The quick brown fox jumps over the lazy dog."
 NO_LOGPROBS = "no log-probs for this source"
 
@@ -79,37 +75,6 @@ class CompletionsScorer:
             raise ModelDiffError(f"{self.label}: the server returned no log-probs for a text, "
                                  "though it did for the probe")
         return text_logprob(got, len(prefix), len(prefix) + len(text))
-
-
-class _RowWriter:
-    """Collects replies and stores them in small batches (by count or by time)."""
-
-    def __init__(self, store, run_id: str, side: str):
-        self.store, self.run_id, self.side = store, run_id, side
-        self.rows: list[tuple[int, int, ChatReply]] = []
-        self.seen: set[tuple[int, int]] = set()
-        self.written = 0
-        self._last = time.monotonic()
-
-    def add(self, key: tuple[int, int], reply: ChatReply) -> None:
-        if key in self.seen:
-            return
-        self.seen.add(key)
-        self.rows.append((key[0], key[1], reply))
-        if len(self.rows) >= FLUSH_ROWS or time.monotonic() - self._last >= FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        self._last = time.monotonic()
-        if not self.rows:
-            return
-        rows, self.rows = self.rows, []
-        self.store.save_generations(self.run_id, pd.DataFrame({
-            "side": self.side, "prompt_id": [r[0] for r in rows],
-            "sample_idx": [r[1] for r in rows], "text": [r[2].text.strip() for r in rows],
-            "n_tokens": [int(r[2].output_tokens) for r in rows],
-            "finish_reason": [r[2].finish_reason for r in rows]}))
-        self.written += len(rows)
 
 
 class EndpointSource(Source):
@@ -214,44 +179,37 @@ class EndpointSource(Source):
         return f"{self.spec.label}: the check failed: {client.describe(err)}"
 
     # ---------------------------------------------------------------- generation
-    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
-                 progress: Optional[ProgressCallback] = None) -> int:
-        done = store.generation_keys(run_id, side)
-        total = len(prompts) * settings.samples_per_prompt
-        todo = [(int(pid), s) for pid in prompts["prompt_id"]
-                for s in range(settings.samples_per_prompt) if (int(pid), s) not in done]
-        bar = StageProgress(progress, f"generate {side}", total, unit="texts",
-                            done=total - len(todo))
-        self._run = (run_id, side)
-        if not todo:
-            return 0
-        path = self.call_path(store)
-        text_of = dict(zip(prompts["prompt_id"].astype(int), prompts["prompt"]))
+    def answer_rows(self, batch: Batch, keep: Keep) -> None:
+        """Every request sent (as many at once as the server takes), each reply handed to
+        `keep` as it arrives. Stopped (an error, an interrupt): what is in flight finishes and
+        is kept too; what was queued is never sent."""
+        settings, side = batch.settings, batch.side
+        self._run = (batch.run_id, side)
+        path = self.call_path(batch.store)
 
-        def one(key: tuple[int, int]) -> ChatReply:
-            sampling = Sampling(settings.top_p, sample_seed(settings.seed, side, *key))
-            return path.generate([{"role": "user", "content": text_of[key[0]]}],
-                                 settings.max_new_tokens, settings.temperature, sampling,
-                                 run_id, f"generate {side}")
+        def one(r: Request) -> Row:
+            sampling = Sampling(settings.top_p, sample_seed(settings.seed, side, r.prompt_id,
+                                                            r.sample_idx))
+            reply = path.generate([{"role": "user", "content": r.prompt}],
+                                  settings.max_new_tokens, settings.temperature, sampling,
+                                  batch.run_id, f"generate {side}")
+            return (r.prompt_id, r.sample_idx, reply.text.strip(), int(reply.output_tokens),
+                    reply.finish_reason)
 
-        writer = _RowWriter(store, run_id, side)
         pool = ThreadPoolExecutor(path.max_concurrency)
-        futures: dict[Future, tuple[int, int]] = {}
+        futures: dict[Future, Request] = {}
+        handed: set[Future] = set()
         try:
-            futures = {pool.submit(one, key): key for key in todo}
+            futures = {pool.submit(one, r): r for r in batch.requests}
             for fut in as_completed(futures):
-                writer.add(futures[fut], fut.result())
-                bar.advance(1)
+                handed.add(fut)
+                keep([fut.result()])
         except ModelDiffError as err:
             raise ModelDiffError(f"{self.spec.label}: {err}") from None
         finally:
-            # Stopped (an error, an interrupt): what is in flight finishes and is kept too.
             pool.shutdown(wait=True, cancel_futures=True)
-            for fut, key in futures.items():
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    writer.add(key, fut.result())
-            writer.flush()
-        return writer.written
+            keep([fut.result() for fut in futures if fut not in handed and fut.done()
+                  and not fut.cancelled() and fut.exception() is None])
 
     def answer(self, prompt, settings, seeds, run_id=None):
         path = self.call_path()

@@ -1,6 +1,7 @@
 """`outputs:PATH`: one side's answers read from a file (outputs_file.py) instead of generated.
-The run's prompts are the file's (`paired_prompts`); with two files, those both answered,
-matched by `id` when both files have one, else by prompt text. Importing stores the answers
+The run's prompts are the file's (`pair_files`; `stages.prompts.prompts_from_files` makes the
+run's prompt set of them); with two files, those both answered, matched by `id` when both
+files have one, else by prompt text. Importing stores the answers
 as the run's texts, keyed like generated ones, so a second import writes nothing. Log-probs
 only through weights the user names as the side's scorer."""
 from __future__ import annotations
@@ -13,10 +14,9 @@ from typing import Optional
 import pandas as pd
 
 from ...config import ModelDiffError
-from ...progress import ProgressCallback, StageProgress
-from ...stages.prompts import PromptSet, check_splittable
+from ...progress import ProgressCallback
 from ..spec import ModelSpec, check_spec, ensure_built
-from .base import Source
+from .base import Batch, Keep, Source
 from .outputs_file import OutputsFile, read_outputs
 
 SIDES = ("A", "B")
@@ -25,8 +25,11 @@ CHUNK = 5000  # rows per insert: progress moves, and a kill keeps what was store
 
 @dataclass(frozen=True)
 class Pairing:
-    """The run's prompts when a side is a file, and each prompt's key in the file(s)."""
-    prompt_set: PromptSet
+    """The run's prompts when a side is a file (with their groups, or None: no file has any,
+    and the name of the set), and each prompt's key in the file(s)."""
+    name: str
+    prompts: tuple[str, ...]
+    groups: Optional[tuple[str, ...]]
     by: str  # "id" or "prompt": what a row's prompt is known by in the files
     keys: tuple[str, ...]  # one per run prompt, in order (the same in both files)
     notes: tuple[str, ...]
@@ -88,27 +91,13 @@ def pair_files(spec_a: ModelSpec, spec_b: ModelSpec) -> Pairing:
             if differ:
                 notes.append(f"{differ} prompts matched by id read differently in B's file; "
                              "the run shows A's text")
-    return Pairing(_prompt_set(table), by, tuple(table.index), tuple(notes))
-
-
-def _prompt_set(table: pd.DataFrame) -> PromptSet:
     prompts = tuple(table["prompt"])
     given = [g if isinstance(g, str) else None for g in table["group"]]
     # A prompt without a group is a group of its own; no group at all: the split hashes prompts.
     groups = (None if all(g is None for g in given)
               else tuple(g if g is not None else p for g, p in zip(given, prompts)))
     digest = hashlib.sha256(json.dumps([prompts, groups]).encode()).hexdigest()[:12]
-    return PromptSet(f"outputs:{digest}", prompts, groups)
-
-
-def paired_prompts(spec_a: ModelSpec, spec_b: ModelSpec) -> tuple[PromptSet, list[str]]:
-    """The run's prompts when one or both sides are files, and notes on what was left out;
-    refused when too few for a run, before anything is stored or embedded."""
-    pairing = pair_files(spec_a, spec_b)
-    files = [s.label for s in (spec_a, spec_b) if s.kind == "outputs"]
-    check_splittable(pairing.prompt_set, f"{files[0]} and {files[1]} share" if len(files) == 2
-                     else f"{files[0]} has")
-    return pairing.prompt_set, list(pairing.notes)
+    return Pairing(f"outputs:{digest}", prompts, groups, by, tuple(table.index), tuple(notes))
 
 
 def scorer_spec(spec: ModelSpec) -> Optional[ModelSpec]:
@@ -147,32 +136,30 @@ class OutputsSource(Source):
             ensure_built(scorer, progress)
             self.cache.get(scorer)
 
-    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
-                 progress: Optional[ProgressCallback] = None) -> int:
-        """Store this side's answers to the run's prompts; rows stored already are skipped."""
+    def label(self, side: str) -> str:
+        return f"import {side}"
+
+    def wanted(self, store, run_id: str, side: str, prompts: pd.DataFrame,
+               settings) -> list[tuple[int, int]]:
+        """The rows the file holds for the run's prompts (samples as the file numbers them)."""
         pairing = self._run_pairing(store, run_id, side)
         ordered = prompts.sort_values("prompt_id")
-        if list(ordered["prompt"]) != list(pairing.prompt_set.prompts):
+        if list(ordered["prompt"]) != list(pairing.prompts):
             raise ModelDiffError(f"the prompts of {run_id} are not those of {self.spec.label} "
                                  "(the file changed since the run was made?)")
         pid_of = dict(zip(pairing.keys, ordered["prompt_id"].astype(int)))
         rows = keyed(read_outputs(self.spec.name), pairing.by)
-        rows = rows[rows["key"].isin(pid_of)].assign(prompt_id=lambda r: r["key"].map(pid_of))
-        done = store.generation_keys(run_id, side)
-        new = [(int(p), int(s)) not in done for p, s in zip(rows["prompt_id"], rows["sample_idx"])]
-        todo = rows[new]
-        bar = StageProgress(progress, f"import {side}", len(rows), unit="texts",
-                            done=len(rows) - len(todo))
-        for start in range(0, len(todo), CHUNK):
-            part = todo.iloc[start:start + CHUNK]
-            store.save_generations(run_id, pd.DataFrame({
-                "side": side, "prompt_id": part["prompt_id"].astype(int).to_numpy(),
-                "sample_idx": part["sample_idx"].astype(int).to_numpy(),
-                "text": part["output"].to_numpy(),
-                "n_tokens": [word_count(t) for t in part["output"]],
-                "finish_reason": "imported"}))
-            bar.advance(len(part))
-        return len(todo)
+        rows = rows[rows["key"].isin(pid_of)]
+        self._answers = {(int(pid_of[k]), int(s)): text
+                         for k, s, text in zip(rows["key"], rows["sample_idx"], rows["output"])}
+        return list(self._answers)
+
+    def answer_rows(self, batch: Batch, keep: Keep) -> None:
+        """The file's answers, CHUNK rows at a time (their length counted in words)."""
+        texts = [(r.prompt_id, r.sample_idx, self._answers[(r.prompt_id, r.sample_idx)])
+                 for r in batch.requests]
+        for start in range(0, len(texts), CHUNK):
+            keep([(p, s, t, word_count(t), "imported") for p, s, t in texts[start:start + CHUNK]])
 
     def _run_pairing(self, store, run_id: str, side: str) -> Pairing:
         # The other side decides how prompts are matched (by id only when both files have

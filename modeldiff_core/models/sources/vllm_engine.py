@@ -6,14 +6,11 @@ through Ray, as vLLM documents) and name it `openai:MODEL` with its base URL."""
 from __future__ import annotations
 
 import importlib.util
-from typing import Optional
 
-import pandas as pd
 
 from ...config import LOAD_LOCK, ModelDiffError
-from ...progress import ProgressCallback, StageProgress
 from ..spec import resolve
-from .base import sample_seed
+from .base import Batch, Keep, sample_seed
 
 CHUNK = 512  # rows per engine call: large enough to fill the GPU, small enough to store often
 _DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
@@ -56,42 +53,29 @@ def _formatted(llm, prompt: str, use_chat_template: bool) -> str:
     return format_prompt(llm.get_tokenizer(), prompt, use_chat_template)
 
 
-def generate_side_vllm(store, run_id: str, side: str, spec, prompts: pd.DataFrame, settings,
-                       progress: Optional[ProgressCallback] = None) -> int:
-    """Every (prompt, sample) of one side not yet stored, by vLLM; returns rows written."""
+def vllm_answers(spec, batch: Batch, keep: Keep) -> None:
+    """Every request of the batch by vLLM's engine, CHUNK rows per call, each row seeded by
+    its own key."""
     from vllm import SamplingParams
 
     check_vllm(spec)
-    done = store.generation_keys(run_id, side)
-    total = len(prompts) * settings.samples_per_prompt
-    todo = [(int(pid), s) for pid in prompts["prompt_id"] for s in range(settings.samples_per_prompt)
-            if (int(pid), s) not in done]
-    bar = StageProgress(progress, f"generate {side} (vLLM)", total, unit="texts",
-                        done=total - len(todo))
-    if not todo:
-        return 0
+    settings = batch.settings
     llm = _engine(spec)
     lora = None
     if spec.adapter:
         from vllm.lora.request import LoRARequest
 
         lora = LoRARequest("adapter", 1, spec.adapter)
-    text_by_id = dict(zip(prompts["prompt_id"].astype(int), prompts["prompt"]))
-    formatted = {pid: _formatted(llm, text_by_id[pid], settings.use_chat_template)
-                 for pid in {pid for pid, _ in todo}}
-    written = 0
-    for i in range(0, len(todo), CHUNK):
-        keys = todo[i:i + CHUNK]
+    formatted = {r.prompt_id: _formatted(llm, r.prompt, settings.use_chat_template)
+                 for r in batch.requests}
+    for i in range(0, len(batch.requests), CHUNK):
+        part = batch.requests[i:i + CHUNK]
         params = [SamplingParams(n=1, temperature=settings.temperature, top_p=settings.top_p,
                                  max_tokens=settings.max_new_tokens,
-                                 seed=sample_seed(settings.seed, side, *k)) for k in keys]
-        outs = llm.generate([formatted[pid] for pid, _ in keys], params, lora_request=lora,
+                                 seed=sample_seed(settings.seed, batch.side, r.prompt_id,
+                                                  r.sample_idx)) for r in part]
+        outs = llm.generate([formatted[r.prompt_id] for r in part], params, lora_request=lora,
                             use_tqdm=False)
-        first = [o.outputs[0] for o in outs]
-        store.save_generations(run_id, pd.DataFrame({
-            "side": side, "prompt_id": [k[0] for k in keys], "sample_idx": [k[1] for k in keys],
-            "text": [c.text.strip() for c in first], "n_tokens": [len(c.token_ids) for c in first],
-            "finish_reason": ["length" if c.finish_reason == "length" else "eos" for c in first]}))
-        written += len(keys)
-        bar.advance(len(keys))
-    return written
+        keep([(r.prompt_id, r.sample_idx, c.text.strip(), len(c.token_ids),
+               "length" if c.finish_reason == "length" else "eos")
+              for r, c in zip(part, (o.outputs[0] for o in outs))])

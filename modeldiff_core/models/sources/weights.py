@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import pandas as pd
 
 from ...config import ModelDiffError
 from ...progress import ProgressCallback
 from .. import organisms
 from ..spec import check_spec, ensure_built
-from .base import Source
+from .base import Batch, Keep, Source
 
 
 class WeightsScorer:
@@ -51,16 +50,17 @@ class WeightsSource(Source):
         if self.spec.engine == "hf":
             self.cache.get(self.spec)
 
-    def generate(self, store, run_id: str, side: str, prompts: pd.DataFrame, settings,
-                 progress: Optional[ProgressCallback] = None) -> int:
+    def label(self, side: str) -> str:
+        return f"generate {side}" + (" (vLLM)" if self.spec.engine == "vllm" else "")
+
+    def answer_rows(self, batch: Batch, keep: Keep) -> None:
         if self.spec.engine == "vllm":
-            from .vllm_engine import generate_side_vllm
+            from .vllm_engine import vllm_answers
 
-            return generate_side_vllm(store, run_id, side, self.spec, prompts, settings, progress)
-        from ...stages.generate import generate_side
+            return vllm_answers(self.spec, batch, keep)
+        from ..generation import hf_answers
 
-        return generate_side(store, run_id, side, self.cache.get(self.spec), prompts, settings,
-                             progress)
+        hf_answers(self.cache.get(self.spec), batch, keep)
 
     def answer(self, prompt, settings, seeds, run_id=None):
         """HF generate, whatever the run's engine (a probe is one prompt at a time, where vLLM's
