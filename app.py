@@ -1,6 +1,8 @@
 """The dashboard's entry point (`streamlit run app.py`): the page config, the navigation in
 sections (the analyses' pages come from the methods' registry), the run picker in the sidebar
-and the page's title, once for every page; then the chosen page (a script under pages/) runs."""
+and the page's title, once for every page; then the chosen page (a script under views/) runs.
+The scripts are not under pages/: Streamlit treats that folder as an older kind of app, whose
+own page list and URLs then compete with this navigation."""
 import streamlit as st
 
 from dashboard import pick_run
@@ -10,7 +12,7 @@ st.set_page_config(page_title="modeldiff", layout="wide")
 
 
 def _page(file: str, title: str) -> st.Page:
-    return st.Page(f"pages/{file}", title=title, url_path=title.replace(" ", "_"))
+    return st.Page(f"views/{file}", title=title, url_path=file[:-len(".py")])
 
 
 SECTIONS = {

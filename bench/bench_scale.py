@@ -95,7 +95,7 @@ def one_size(n: int) -> dict:
             store.replace_clustering(run_id, points, table.fillna({"top_terms": ""}),
                                      config.cluster_settings())
             times["tables"] = time.perf_counter() - t0
-            assistant = make_assistant(config.assistant_settings(), store, run_id,
+            assistant = make_assistant(config.hypotheses.assistant_settings(), store, run_id,
                                        embed=embedder.embed)
             calls = []  # the proposal asks the corpus, then each mined cluster, then refines
             ask = assistant.propose
@@ -108,11 +108,11 @@ def one_size(n: int) -> dict:
                 return found
             assistant.propose = timed
             t0 = time.perf_counter()
-            _, stored = _proposed(store, run_id, config, assistant, None)
+            _, stored = _proposed(store, run_id, config.parts(), assistant, None)
             times["propose"] = time.perf_counter() - t0
             assistant.propose = ask
             t0 = time.perf_counter()
-            hypotheses_run(store, run_id, config, assistant, sources)
+            hypotheses_run(store, run_id, config.parts(), assistant, sources)
             times["validate"] = time.perf_counter() - t0
             validated = store.validations(run_id, "offline")
             n_valid = int(validated["validated"].fillna(False).astype(bool).sum())

@@ -100,6 +100,7 @@ def _spec_from_args(args, side: str) -> ModelSpec:
 def _config_from_args(args):
     from .stages.prompts import prompts_from_files
     from .pipeline import RunConfig
+    from .stages.settings import ClusterSettings, HypothesisSettings
 
     gen = generation_from_args(args)
     notes: list[str] = []
@@ -119,13 +120,13 @@ def _config_from_args(args):
             prompts = builtin_prompt_set("organisms")
         else:
             prompts = builtin_prompt_set("chat")
-    return RunConfig(spec_a, spec_b, prompts, gen, cluster_method=args.cluster_method,
-                     n_clusters=args.clusters, assistant=args.assistant,
-                     assistant_model=args.assistant_model,
-                     assistant_base_url=args.assistant_base_url,
-                     assistant_key_file=args.assistant_key_file, alpha=args.alpha,
-                     judge_mode=args.judge_mode, refine_rounds=args.refine_rounds,
-                     max_judge_prompts=args.judge_prompts, notes=tuple(notes))
+    clustering = ClusterSettings(args.cluster_method, args.clusters)
+    hypotheses = HypothesisSettings(
+        args.assistant, args.assistant_model, args.assistant_base_url, args.assistant_key_file,
+        args.alpha, args.judge_prompts, judge_mode=args.judge_mode,
+        refine_rounds=args.refine_rounds)
+    return RunConfig(spec_a, spec_b, prompts, gen, clustering=clustering, hypotheses=hypotheses,
+                     notes=tuple(notes))
 
 
 # Every number an argument takes: (least, most), inclusive; it must also be finite.

@@ -28,28 +28,29 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of a run of the pipeline (run, demo, and the ground-truth commands)."""
     from .models.generation import GenerationSettings
+    from .stages.settings import ClusterSettings, HypothesisSettings
 
-    g = GenerationSettings()
+    g, c, h = GenerationSettings(), ClusterSettings(), HypothesisSettings()
     p.add_argument("--samples", type=int, default=g.samples_per_prompt,
                    help="samples per prompt per model")
     p.add_argument("--max-new-tokens", type=int, default=g.max_new_tokens)
     p.add_argument("--temperature", type=float, default=g.temperature)
     p.add_argument("--batch-size", type=int, default=g.batch_size)
     p.add_argument("--seed", type=int, default=g.seed)
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level for q-values")
-    p.add_argument("--assistant", choices=["offline", "anthropic", "openai"], default="offline")
+    p.add_argument("--alpha", type=float, default=h.alpha, help="significance level for q-values")
+    p.add_argument("--assistant", choices=["offline", "anthropic", "openai"], default=h.assistant)
     p.add_argument("--assistant-model", help="model name for the anthropic/openai assistant")
     add_key_flags(p)
     p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
-    p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default="kmeans")
-    p.add_argument("--judge-mode", choices=["score", "pairwise"], default="score",
+    p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default=c.method)
+    p.add_argument("--judge-mode", choices=["score", "pairwise"], default=h.judge_mode,
                    help="discriminative test: score each text, or ask which of a prompt's two "
                         "texts is B's (both orders; order-dependent answers dropped)")
-    p.add_argument("--judge-prompts", type=int, default=120,
+    p.add_argument("--judge-prompts", type=int, default=h.max_judge_prompts,
                    help="held-out prompts an LLM judge scores per hypothesis (one A and one B "
                         "text each; the calls and an estimated cost are printed before the "
                         "run starts); a predicate judge (offline) scores every held-out text")
-    p.add_argument("--refine-rounds", type=int, default=2,
+    p.add_argument("--refine-rounds", type=int, default=h.refine_rounds,
                    help="rounds of refinement on the discovery texts the hypotheses misjudge")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw even when the tokenizer has a chat template")

@@ -19,9 +19,10 @@ def judge_plan(config) -> Optional[str]:
     from .llm import KEY_VARS, read_key
     from .stages.hypotheses import judge_plan as plan
 
-    if config.assistant in KEY_VARS:
-        read_key(config.assistant, None, config.assistant_key_file)  # (the CLI has no session key)
-    return plan(config)
+    h = config.hypotheses
+    if h.assistant in KEY_VARS:
+        read_key(h.assistant, None, h.assistant_key_file)  # (the CLI has no session key)
+    return plan(h)
 
 
 def run(store, config, ctx: Context) -> dict:

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .assistants.registry import AssistantSettings, make_assistant
+from .assistants.registry import make_assistant
 from .config import ModelDiffError
 from .stages.self_check import self_check
-from .stages.hypotheses import hypotheses_run
+from .stages.hypotheses import RunParts, hypotheses_run
 from .models.loading import ModelCache
 from .models.sources import Source, make_source
 from .models.spec import ModelSpec, ensure_built, fingerprint
@@ -22,35 +22,23 @@ from .stages.embed import Embedder, default_embedder, truncation
 from .stages.generate import generate_side
 from .models.generation import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits, check_splittable
+from .stages.settings import ClusterSettings, HypothesisSettings
 from .store.runs import RunRecord
 
 
 @dataclass
 class RunConfig:
+    """A run: the pair, the prompts, and one part per stage that has settings of its own."""
     spec_a: ModelSpec
     spec_b: ModelSpec
     prompt_set: PromptSet
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     validation_fraction: float = 0.5
-    cluster_method: str = "kmeans"
-    n_clusters: Optional[int] = None
-    min_cluster_size: int = 10
-    assistant: str = "offline"  # offline / anthropic / openai
-    assistant_model: Optional[str] = None
-    assistant_base_url: Optional[str] = None
-    assistant_key_file: Optional[str] = None
-    alpha: float = 0.05
-    max_judge_prompts: int = 120  # held-out prompts an LLM judge scores (one A, one B text each)
-    n_pairs: int = 60  # generative pairs per hypothesis
-    judge_mode: str = "score"  # score: each text scored; pairwise: "which of two is B's?"
-    refine_rounds: int = 2  # rounds of refinement on the discovery texts hypotheses misjudge
+    clustering: ClusterSettings = field(default_factory=ClusterSettings)
+    hypotheses: HypothesisSettings = field(default_factory=HypothesisSettings)
     notes: tuple = ()  # what the researcher should know about the pair (prompts left out)
     # A session's API keys for endpoint models, by side: used, never stored (not in to_dict).
     model_keys: Optional[dict] = field(default=None, repr=False, compare=False)
-
-    def assistant_settings(self) -> AssistantSettings:
-        return AssistantSettings(self.assistant, self.assistant_model, self.assistant_base_url,
-                                 self.assistant_key_file)
 
     def spec(self, side: str) -> ModelSpec:
         return self.spec_a if side == "A" else self.spec_b
@@ -61,52 +49,62 @@ class RunConfig:
                 "validation_fraction": self.validation_fraction, "split_unit": "group"}
 
     def cluster_settings(self) -> dict:
-        return {"method": self.cluster_method, "n_clusters": self.n_clusters,
-                "min_cluster_size": self.min_cluster_size, "seed": self.generation.seed,
-                "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean",
-                         "normalised": True}}
+        return self.clustering.stored(self.generation.seed)
+
+    def parts(self) -> RunParts:
+        """What the hypotheses stage and the self-check take of this configuration."""
+        return RunParts(self.hypotheses, self.generation, self.cluster_settings())
+
+
+# Job params stored before the run's configuration had parts held them flat, under these names.
+_FLAT_CLUSTERING = {"cluster_method": "method", "n_clusters": "n_clusters",
+                    "min_cluster_size": "min_cluster_size"}
 
 
 def config_to_dict(config: RunConfig) -> dict:
     """JSON-able form of a config (job params); `config_from_dict` inverts it."""
-    d = {k: getattr(config, k) for k in RunConfig.__dataclass_fields__
-         if k not in ("spec_a", "spec_b", "prompt_set", "generation", "model_keys")}
-    d.update(spec_a=config.spec_a.to_dict(), spec_b=config.spec_b.to_dict(),
-             prompt_set={"name": config.prompt_set.name, "prompts": list(config.prompt_set.prompts),
-                         "groups": None if config.prompt_set.groups is None
-                         else list(config.prompt_set.groups)},
-             generation=config.generation.to_dict())
-    return d
+    return {"spec_a": config.spec_a.to_dict(), "spec_b": config.spec_b.to_dict(),
+            "prompt_set": {"name": config.prompt_set.name,
+                           "prompts": list(config.prompt_set.prompts),
+                           "groups": None if config.prompt_set.groups is None
+                           else list(config.prompt_set.groups)},
+            "generation": config.generation.to_dict(),
+            "validation_fraction": config.validation_fraction,
+            "clustering": config.clustering.to_dict(), "hypotheses": config.hypotheses.to_dict(),
+            "notes": list(config.notes)}
 
 
 def config_from_dict(d: dict) -> RunConfig:
-    rest = {k: v for k, v in d.items() if k not in ("spec_a", "spec_b", "prompt_set", "generation")}
-    rest["notes"] = tuple(rest.get("notes", ()))
+    """A config from job params, those of earlier versions (flat settings) included."""
+    clustering = d.get("clustering") or {new: d[old] for old, new in _FLAT_CLUSTERING.items()
+                                         if old in d}
+    hypotheses = d.get("hypotheses") or {k: d[k] for k in HypothesisSettings.__dataclass_fields__
+                                         if k in d}
     groups = d["prompt_set"].get("groups")
     return RunConfig(ModelSpec.from_dict(d["spec_a"]), ModelSpec.from_dict(d["spec_b"]),
                      PromptSet(d["prompt_set"]["name"], tuple(d["prompt_set"]["prompts"]),
                                None if groups is None else tuple(groups)),
-                     GenerationSettings(**d["generation"]), **rest)
+                     GenerationSettings(**d["generation"]),
+                     d.get("validation_fraction", 0.5), ClusterSettings.from_dict(clustering),
+                     HypothesisSettings.from_dict(hypotheses), tuple(d.get("notes", ())))
 
 
-def config_for_run(store, run_id: str, **overrides) -> RunConfig:
-    """The configuration a stored run was made with (e.g. to add another assistant's hypotheses)."""
+def config_for_run(store, run_id: str,
+                   hypotheses: Optional[HypothesisSettings] = None) -> RunConfig:
+    """The configuration a stored run was made with; `hypotheses`: how to propose and test
+    anew (another assistant's hypotheses on the same texts)."""
     run = store.get_run(run_id)
     if run is None:
         raise ModelDiffError(f"no run {run_id}")
     stored = store.prompts(run_id)
     settings, clusters = run["settings"], run["cluster_settings"] or {}
-    config = RunConfig(ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]),
-                       PromptSet(run["prompt_set"], tuple(stored["prompt"]),
-                                 tuple(stored["prompt_group"])),
-                       GenerationSettings(**settings["generation"]),
-                       validation_fraction=settings["validation_fraction"],
-                       cluster_method=clusters.get("method", "kmeans"),
-                       n_clusters=clusters.get("n_clusters"),
-                       min_cluster_size=clusters.get("min_cluster_size", 10))
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    return config
+    clustering = ClusterSettings.from_dict(clusters)
+    return RunConfig(ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]),
+                     PromptSet(run["prompt_set"], tuple(stored["prompt"]),
+                               tuple(stored["prompt_group"])),
+                     GenerationSettings(**settings["generation"]),
+                     settings["validation_fraction"], clustering,
+                     hypotheses or HypothesisSettings())
 
 
 def run_id_for(config: RunConfig) -> str:
@@ -181,7 +179,7 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     embedder = embedder or default_embedder()
     sources = make_sources(config, cache, store, config.model_keys)
     check_run(config, sources)
-    settings = config.assistant_settings()
+    settings = config.hypotheses.assistant_settings()
     make_assistant(settings, store, api_key=api_key)  # a missing key fails here, before any work
     load_pair(sources, cache, progress)
     run_id = prepare_run(store, config)
@@ -193,12 +191,14 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
         store.set_run_status(run_id, "generating")
         generate_run(store, run_id, config, sources, progress)
         store.set_run_status(run_id, "clustering")
-        cluster_run(store, run_id, config, embedder, progress)
+        cluster_run(store, run_id, config.clustering, config.generation.seed, embedder,
+                    progress)
         cut = truncation(embedder, store.generations(run_id)["text"].tolist())
         store.set_run_status(run_id, "hypotheses")
-        notes = [*config.notes, *hypotheses_run(store, run_id, config, assistant, sources,
+        parts = config.parts()
+        notes = [*config.notes, *hypotheses_run(store, run_id, parts, assistant, sources,
                                                 progress)]
-        self_check(store, run_id, config, assistant, progress)  # stored; read by build_result
+        self_check(store, run_id, parts, assistant, progress)  # stored; read by build_result
         result = build_result(store, run_id, settings.hypothesis_set)
         if cut.n_truncated:  # long answers: the map and clusters saw their beginnings only
             result["embedding"] = cut.to_dict()

@@ -22,7 +22,7 @@ class Method:
     name: str  # the CLI command and the job kind
     face: ModuleType  # its folder
     title: str  # its page's title in the dashboard's navigation
-    page: str  # its page, under pages/
+    page: str  # its page, under views/
     section: str  # where the navigation lists it
     job: bool = True  # long work, run as a job (else it answers while the page waits)
     stores: bool = True  # it keeps what it computes in the database
@@ -46,8 +46,9 @@ METHODS = (
     Method("layers", layers, "Layers", "layers.py", "Analyses"),
     Method("features", features, "Features", "features.py", "Analyses"),
     Method("probe", probe, "Probe", "probe.py", "Analyses"),
-    Method("plant", plant, "Ground truth", "ground_truth.py", "Ground truth"),
-    Method("truth-bench", ground_truth, "Ground truth", "ground_truth.py", "Ground truth"),
+    Method("plant", plant, "Plant and score", "ground_truth.py", "Ground truth"),
+    Method("truth-bench", ground_truth, "Plant and score", "ground_truth.py",
+           "Ground truth"),
 )
 BY_NAME = {m.name: m for m in METHODS}
 

@@ -181,22 +181,22 @@ def cluster_tables(labels, sides, prompt_ids, splits, seed: int = 0) -> pd.DataF
     return table
 
 
-def cluster_run(store, run_id: str, config, embedder: Embedder,
+def cluster_run(store, run_id: str, clustering, seed: int, embedder: Embedder,
                 progress: Optional[ProgressCallback] = None) -> pd.DataFrame:
-    """Embed all texts of both sides, cluster them together, map them; store and return clusters.
+    """Embed all texts of both sides, cluster them together (`clustering`: a
+    settings.ClusterSettings), map them; store and return clusters.
     A clustering stored for these texts with these settings and this embedder is returned as
     it is: a finished run started again costs no embedding and no UMAP fit."""
     gens = store.generations(run_id)
     if gens.empty:
         raise ModelDiffError(f"run {run_id} has no generations yet")
-    settings = {**config.cluster_settings(), "embedder": embedder.name}
+    settings = {**clustering.stored(seed), "embedder": embedder.name}
     stored = _stored_clustering(store, run_id, settings, gens)
     if stored is not None:
         return stored
     x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress)
-    seed = config.generation.seed
-    labels = make_clusterer(config.cluster_method, config.n_clusters, config.min_cluster_size,
-                            seed).fit_predict(x)
+    labels = make_clusterer(clustering.method, clustering.n_clusters,
+                            clustering.min_cluster_size, seed).fit_predict(x)
     xy = umap_project(x, seed=seed)
     table = cluster_tables(labels, gens["side"].to_numpy(), gens["prompt_id"].to_numpy(),
                            gens["split"].to_numpy(), seed)

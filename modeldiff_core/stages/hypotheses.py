@@ -3,6 +3,7 @@ hypothesis on the held-out texts (each test stored as it finishes), Benjamini-Ho
 run's ledger: every hypothesis of every set tested on these held-out texts."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -18,14 +19,26 @@ from ..hypotheses.types import Hypothesis, NoPairs
 from ..hypotheses.validation import (discriminative, generative, heldout_texts, judge_scores,
                                      paired_heldout, placebo_hypothesis, side_rates,
                                      spread_over_prompts)
+from ..models.generation import GenerationSettings
+from .settings import HypothesisSettings
 
 
-def proposal_settings(config) -> dict:
+@dataclass(frozen=True)
+class RunParts:
+    """What proposing and testing take of a run's configuration: their own settings, the
+    run's sampling (its seed, its chat template) and its clustering as stored."""
+    hypotheses: HypothesisSettings
+    generation: GenerationSettings
+    clusters: dict
+
+
+def proposal_settings(parts: RunParts) -> dict:
     """What a hypothesis set depends on beyond the run's texts: change any of it and the
     stored set no longer describes what the run would now propose and test."""
-    return {"clusters": config.cluster_settings(), "alpha": config.alpha,
-            "refine_rounds": config.refine_rounds, "max_judge_prompts": config.max_judge_prompts,
-            "n_pairs": config.n_pairs, "judge_mode": config.judge_mode}
+    h = parts.hypotheses
+    return {"clusters": parts.clusters, "alpha": h.alpha, "refine_rounds": h.refine_rounds,
+            "max_judge_prompts": h.max_judge_prompts, "n_pairs": h.n_pairs,
+            "judge_mode": h.judge_mode}
 
 
 def _settings_label(hypothesis_set: str, settings: dict, taken: list[str]) -> str:
@@ -54,12 +67,12 @@ def set_aside_stale(store, run_id: str, hypothesis_set: str, settings: dict) -> 
             f"as the set '{label}' and the hypotheses are proposed anew")
 
 
-def _proposed(store, run_id: str, config, assistant: Assistant,
+def _proposed(store, run_id: str, parts: RunParts, assistant: Assistant,
               progress: Optional[ProgressCallback]) -> tuple[Optional[str], pd.DataFrame]:
     """The run's stored hypotheses, proposed (and stored) first when there are none with the
     current settings; and a note when a set made with other settings was put aside."""
-    hypothesis_set = config.assistant_settings().hypothesis_set
-    settings = proposal_settings(config)
+    hypothesis_set = parts.hypotheses.assistant_settings().hypothesis_set
+    settings = proposal_settings(parts)
     note = set_aside_stale(store, run_id, hypothesis_set, settings)
     stored = store.hypotheses(run_id, hypothesis_set)
     if stored.empty or store.proposal_settings(run_id, hypothesis_set) is None:
@@ -67,23 +80,25 @@ def _proposed(store, run_id: str, config, assistant: Assistant,
         store.save_proposal_settings(run_id, hypothesis_set, settings)
     if stored.empty:
         found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
-                                   ProposalSettings(alpha=config.alpha, rounds=config.refine_rounds,
-                                                    seed=config.generation.seed),
+                                   ProposalSettings(alpha=parts.hypotheses.alpha,
+                                                    rounds=parts.hypotheses.refine_rounds,
+                                                    seed=parts.generation.seed),
                                    progress=progress)
         store.save_hypotheses(run_id, hypothesis_set, found)
         stored = store.hypotheses(run_id, hypothesis_set)
     return note, stored
 
 
-def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: dict,
+def hypotheses_run(store, run_id: str, parts: RunParts, assistant: Assistant, sources: dict,
                    progress: Optional[ProgressCallback] = None) -> list[str]:
     """Propose from discovery texts (once per settings; stored), validate each hypothesis on
     validation texts (each test stored as it finishes), then Benjamini-Hochberg over the run's
     ledger. Returns notes for the researcher (a set put aside, a verdict the ledger changed)."""
-    hypothesis_set, seed = config.assistant_settings().hypothesis_set, config.generation.seed
-    note, stored = _proposed(store, run_id, config, assistant, progress)
+    settings, seed = parts.hypotheses, parts.generation.seed
+    hypothesis_set = settings.assistant_settings().hypothesis_set
+    note, stored = _proposed(store, run_id, parts, assistant, progress)
     val = store.generations(run_id, split="validation")
-    judged = heldout_for(store, run_id, val, judge_budget(assistant, val, config), seed)
+    judged = heldout_for(store, run_id, val, judge_budget(assistant, val, settings), seed)
     disc = store.generations(run_id, split="discovery")
     done = store.validations(run_id, hypothesis_set)
     done_keys = set(zip(done["hypothesis_id"], done["test"])) if not done.empty else set()
@@ -92,7 +107,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
     # Hypotheses validated before count as done, not as work: the rate is of work done now.
     bar = StageProgress(progress, "validate", len(stored), unit="hypotheses", done=len(finished))
     failed: list[str] = []
-    placebo = Placebo(assistant, judged, config.judge_mode)
+    placebo = Placebo(assistant, judged, settings.judge_mode)
     for row in stored.itertuples():
         if row.hypothesis_id in finished:
             continue
@@ -101,7 +116,7 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
         # touched, and the same run started again retries just the missing steps.
         try:
             if (row.hypothesis_id, "discriminative") not in done_keys:
-                r = discriminative(assistant, h, judged, seed, config.judge_mode,
+                r = discriminative(assistant, h, judged, seed, settings.judge_mode,
                                    placebo_scores=placebo.scores(h))
                 r["keys"] = judged[["side", "prompt_id", "sample_idx"]].values.tolist()
                 if h.predicate is not None:  # the evidence beside the claim, in its own terms
@@ -114,13 +129,13 @@ def hypotheses_run(store, run_id: str, config, assistant: Assistant, sources: di
             failed.append(f"{row.hypothesis_id} discriminative: {err}")
         try:
             if (row.hypothesis_id, "generative") not in done_keys:
-                r = _generative_step(assistant, h, judged, disc, config, sources)
+                r = _generative_step(assistant, h, judged, disc, parts, sources)
                 store.save_validation(run_id, hypothesis_set, row.hypothesis_id, "generative", r)
         except AssistantAnswerError as err:
             failed.append(f"{row.hypothesis_id} generative: {err}")
         bar.advance(1)
     store.set_run_failures(run_id, hypothesis_set, failed)
-    return [note] * bool(note) + apply_ledger(store, run_id, config.alpha)
+    return [note] * bool(note) + apply_ledger(store, run_id, settings.alpha)
 
 
 class Placebo:
@@ -140,18 +155,18 @@ class Placebo:
         return self._scores
 
 
-def judge_budget(assistant: Assistant, val: pd.DataFrame, config) -> int:
+def judge_budget(assistant: Assistant, val: pd.DataFrame, settings: HypothesisSettings) -> int:
     """How many held-out texts each hypothesis is judged on: all of them (every pair of every
     held-out prompt) when the judge is free, else one A and one B text of each of up to
-    `config.max_judge_prompts` held-out prompts (prompts are the unit: a second pair of one
+    `settings.max_judge_prompts` held-out prompts (prompts are the unit: a second pair of one
     prompt buys less than a first pair of another)."""
     if assistant.judge_is_free:
         return len(val)
-    return 2 * min(config.max_judge_prompts, paired_prompts(val))
+    return 2 * min(settings.max_judge_prompts, paired_prompts(val))
 
 
-def judge_plan(config, n_prompts: Optional[int] = None, mean_chars: Optional[float] = None
-               ) -> Optional[str]:
+def judge_plan(settings: HypothesisSettings, n_prompts: Optional[int] = None,
+               mean_chars: Optional[float] = None) -> Optional[str]:
     """What an LLM judge will be asked, in one line, before the job starts: the judged prompts,
     the calls and an estimated cost per hypothesis and for the placebo (None for a free
     judge). Without the run's texts yet (`n_prompts`, `mean_chars` unknown) it is an upper
@@ -159,13 +174,14 @@ def judge_plan(config, n_prompts: Optional[int] = None, mean_chars: Optional[flo
     from ..assistants.chat import MAX_CHARS, judge_estimate
     from ..llm import DEFAULT_MODELS, estimated_cost
 
-    if config.assistant == "offline":
+    if settings.assistant == "offline":
         return None
-    model = config.assistant_model or DEFAULT_MODELS.get(config.assistant, config.assistant)
-    prompts = config.max_judge_prompts if n_prompts is None else min(config.max_judge_prompts,
-                                                                     n_prompts)
+    model = settings.assistant_model or DEFAULT_MODELS.get(settings.assistant,
+                                                           settings.assistant)
+    prompts = settings.max_judge_prompts if n_prompts is None else min(
+        settings.max_judge_prompts, n_prompts)
     e = judge_estimate(prompts, MAX_CHARS if mean_chars is None else mean_chars,
-                       config.judge_mode)
+                       settings.judge_mode)
     usd = estimated_cost(model, e["tokens_in"], e["tokens_out"])
     bound = "up to " if n_prompts is None else ""
     return (f"LLM judge ({model}): {bound}{prompts} held-out prompts a hypothesis, one A and one "
@@ -206,7 +222,7 @@ def skipped_generative(sources: dict) -> Optional[str]:
 
 
 def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
-                     disc: pd.DataFrame, config, sources: dict) -> dict:
+                     disc: pd.DataFrame, parts: RunParts, sources: dict) -> dict:
     """The generative test of one hypothesis: pairs written from the held-out texts (spread
     over prompts; the discovery texts as examples), scored under both models. Stored as
     skipped, with the reason, when a side has no log-probs: never silently missing."""
@@ -218,14 +234,14 @@ def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
         pairs = assistant.write_pairs(h, held["text"].tolist(), held["prompt"].tolist(),
                                       disc.loc[disc["side"] == "A", "text"].tolist(),
                                       disc.loc[disc["side"] == "B", "text"].tolist(),
-                                      config.n_pairs)
+                                      parts.hypotheses.n_pairs)
     except NoPairs as why:
         return {"skipped": str(why), "n": 0}
     if not pairs:
         return {"skipped": "no pair could be written from the held-out texts", "n": 0}
     r = generative(pairs, sources["A"].scorer(), sources["B"].scorer(),
-                   use_chat_template=config.generation.use_chat_template,
-                   seed=config.generation.seed)
+                   use_chat_template=parts.generation.use_chat_template,
+                   seed=parts.generation.seed)
     r["pairs"] = [{"favoured": p.favoured, "contrast": p.contrast, "prompt": p.prompt,
                    "placebos": p.placebos, "carrier": p.carrier} for p in pairs]
     return r

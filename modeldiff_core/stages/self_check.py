@@ -27,7 +27,7 @@ def pseudo_models(points):
     return a
 
 
-def self_check(store, run_id: str, config, assistant: Assistant,
+def self_check(store, run_id: str, parts, assistant: Assistant,
                progress: Optional[ProgressCallback] = None) -> dict:
     """{validated, proposed, n_prompts} of A1 against A2 (stored per hypothesis set, reused
     while the set's settings are unchanged), or with `note` and Nones when A has fewer than
@@ -36,12 +36,13 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     from .cluster import cluster_tables
     from .hypotheses import Placebo, judge_budget, proposal_settings
 
-    hypothesis_set = config.assistant_settings().hypothesis_set
-    settings = proposal_settings(config)
+    h_settings = parts.hypotheses  # a hypotheses.RunParts
+    hypothesis_set = h_settings.assistant_settings().hypothesis_set
+    settings = proposal_settings(parts)
     stored = store.self_check(run_id, hypothesis_set)
     if stored is not None and stored.get("settings") == settings:
         return {k: v for k, v in stored.items() if k != "settings"}
-    seed = config.generation.seed
+    seed = parts.generation.seed
     pseudo = pseudo_models(store.points(run_id))
     if pseudo is None:
         result = {"validated": None, "proposed": None, "n_prompts": 0,
@@ -51,26 +52,27 @@ def self_check(store, run_id: str, config, assistant: Assistant,
     clusters = cluster_tables(pseudo["cluster_id"], pseudo["side"], pseudo["prompt_id"],
                               pseudo["split"], seed)
     found = propose_hypotheses(assistant, pseudo, clusters,
-                               ProposalSettings(alpha=config.alpha, rounds=config.refine_rounds,
-                                                seed=seed), progress=progress)
+                               ProposalSettings(alpha=h_settings.alpha,
+                                                rounds=h_settings.refine_rounds, seed=seed),
+                               progress=progress)
     val = pseudo[pseudo["split"] == "validation"]
-    judged = heldout_texts(val, paired_heldout(val, judge_budget(assistant, val, config), seed),
+    judged = heldout_texts(val, paired_heldout(val, judge_budget(assistant, val, h_settings), seed),
                            seed)
     # The proposal, then one step per hypothesis: the bar ends full even when none was found.
     bar = StageProgress(progress, "self-check (A1 vs A2)", 1 + len(found), unit="steps")
     bar.advance(1)
-    placebo, p_values = Placebo(assistant, judged, config.judge_mode), []
+    placebo, p_values = Placebo(assistant, judged, h_settings.judge_mode), []
     for h in found:
         try:
-            r = discriminative(assistant, h, judged, seed, config.judge_mode,
+            r = discriminative(assistant, h, judged, seed, h_settings.judge_mode,
                                placebo_scores=placebo.scores(h))
             p_values.append(r["p_value"])
         except AssistantAnswerError:
             p_values.append(1.0)  # as in the run's ledger: a failed test counts as p = 1
         bar.advance(1)
     q = stats.benjamini_hochberg(np.nan_to_num(np.array(p_values, float), nan=1.0))
-    result = {"validated": int((q < config.alpha).sum()) if len(q) else 0,
+    result = {"validated": int((q < h_settings.alpha).sum()) if len(q) else 0,
               "proposed": len(found), "n_prompts": int(judged["prompt_id"].nunique()),
-              "hypotheses": [h.text for h, qq in zip(found, q) if qq < config.alpha]}
+              "hypotheses": [h.text for h, qq in zip(found, q) if qq < h_settings.alpha]}
     store.save_self_check(run_id, hypothesis_set, {**result, "settings": settings})
     return result

@@ -33,10 +33,11 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         # The jobs panel polls by itself: the job is over when nothing is in flight.
         expect(page.get_by_text("No jobs in flight.")).to_be_visible(timeout=600_000)
         page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
-        page.goto(server + "/Clusters")
+        page.goto(server + "/clusters")
         plot_drawn(page)
+        assert page.get_by_text("Page not found").count() == 0  # the URL is a page's
         page.screenshot(path=str(ARTIFACTS / "clusters.png"), full_page=True)
-        page.goto(server + "/Hypotheses")
+        page.goto(server + "/hypotheses")
         expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
         # The validated hypotheses are listed as plain text above the (canvas) table.
         expect(page.get_by_text(re.compile(r'VALIDATED\s+h\d+: Model B mentions "cat"'))
@@ -44,26 +45,26 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "hypotheses.png"), full_page=True)
         # The run's two models on one text: a coloured token strip and the tokens B favours.
-        page.goto(server + "/Token_diff")
+        page.goto(server + "/token_diff")
         page.get_by_role("button", name="Score under A and B").click()
         expect(page.get_by_text("B favours most")).to_be_visible(timeout=120_000)
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "token_diff.png"), full_page=True)
         # The layer lens as a job (few generations); its heatmaps and curves once it is done.
-        page.goto(server + "/Layers")
+        page.goto(server + "/layers")
         fill(page, {"Fresh generations per setting (behaviour rate)": "8"})
         page.get_by_role("button", name="Run layer lens").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
-        reload_until(page, server + "/Layers", re.compile(r"behaviour vs α"), "the layer lens job")
+        reload_until(page, server + "/layers", re.compile(r"behaviour vs α"), "the layer lens job")
         plot_drawn(page)
         page.screenshot(path=str(ARTIFACTS / "layers.png"), full_page=True)
         # The feature lens as a job (short training, few generations); then another feature's
         # top texts, opened from the feature picker.
-        page.goto(server + "/Features")
+        page.goto(server + "/features")
         fill(page, {"Training steps per dictionary": "600", "Fresh generations per setting": "4"})
         page.get_by_role("button", name="Run feature lens").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
-        reload_until(page, server + "/Features", re.compile(r"Top texts of feature \d+"),
+        reload_until(page, server + "/features", re.compile(r"Top texts of feature \d+"),
                      "the feature lens job")
         first = re.search(r"Top texts of feature (\d+)", page.get_by_text(
             re.compile(r"Top texts of feature \d+")).first.inner_text()).group(1)
@@ -94,12 +95,12 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "features.png"), full_page=True)
         # One probe game of three rounds; its transcript, with the truth revealed each round.
-        page.goto(server + "/Probe")
+        page.goto(server + "/probe")
         fill(page, {"Rounds per game": "3", "Games": "1"})
         page.get_by_role("button", name="Play").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
         # Done when the page no longer says a game is being played.
-        reload_until(page, server + "/Probe", re.compile(r"control \d/3 right"), "the probe game",
+        reload_until(page, server + "/probe", re.compile(r"control \d/3 right"), "the probe game",
                      absent=re.compile(r"Playing now"))
         expect(page.get_by_text(re.compile(r"it was model [AB] · (right|wrong)")).first
                ).to_be_visible(timeout=30_000)

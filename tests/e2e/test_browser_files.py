@@ -29,7 +29,7 @@ def test_two_uploaded_files_of_answers_to_a_result(tmp_path):
         (tmp_path / name).write_text("".join(lines[:N_PROMPTS]), encoding="utf-8")
 
     with dashboard(tmp_path / "files.duckdb") as server, browser_page() as page:
-        page.goto(server + "/Models")
+        page.goto(server + "/models")
         expect(page.get_by_text("file of answers").first).to_be_visible(timeout=60_000)
         for i, name in enumerate(names):
             page.get_by_text("file of answers").nth(i).click()
@@ -48,7 +48,7 @@ def test_two_uploaded_files_of_answers_to_a_result(tmp_path):
         page.get_by_role("button", name="Start").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
         reload_until(page, server, "done", "the comparison of the two files")
-        page.goto(server + "/Hypotheses")
+        page.goto(server + "/hypotheses")
         expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
         expect(page.get_by_text(re.compile(r"[1-9]\d* of \d+ hypotheses validated"))
                ).to_be_visible(timeout=30_000)

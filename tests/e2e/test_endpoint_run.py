@@ -12,6 +12,7 @@ from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.pipeline import RunConfig, run_pipeline
 from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import builtin_prompt_set
+from modeldiff_core.stages.settings import HypothesisSettings
 from modeldiff_core.store import Store
 
 pytestmark = pytest.mark.slow  # the whole pipeline (embedding, UMAP) on 480 texts
@@ -31,7 +32,8 @@ def test_a_run_with_both_models_served(tmp_path):
         config = RunConfig(ModelSpec("openai:a", base_url=base), ModelSpec("openai:b", base_url=base),
                            builtin_prompt_set("organisms"),
                            GenerationSettings(samples_per_prompt=4, max_new_tokens=64),
-                           max_judge_prompts=40, n_pairs=16, refine_rounds=0)
+                           hypotheses=HypothesisSettings(max_judge_prompts=40, n_pairs=16,
+                                                         refine_rounds=0))
         with Store(tmp_path / "ep.duckdb") as store:
             result = run_pipeline(store, config)
             chats = len(srv.calls("openai"))

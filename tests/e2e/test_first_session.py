@@ -440,11 +440,12 @@ def test_a_finished_run_started_again_maps_nothing_anew(demo_run, monkeypatch):
     monkeypatch.setattr(cluster, "umap_project", lambda *a, **k: fits.append(1) or real(*a, **k))
     with Store(db) as store:
         before = store.points(run_id)
-        table = cluster.cluster_run(store, run_id, config, default_embedder())
+        seed = config.generation.seed
+        table = cluster.cluster_run(store, run_id, config.clustering, seed, default_embedder())
         assert fits == [] and store.points(run_id).equals(before)
         assert table.equals(store.clusters(run_id))
-        config.n_clusters = 3
-        cluster.cluster_run(store, run_id, config, default_embedder())
+        config.clustering.n_clusters = 3
+        cluster.cluster_run(store, run_id, config.clustering, seed, default_embedder())
         assert fits == [1] and len(store.clusters(run_id)) == 3
         assert store.get_run(run_id)["cluster_settings"]["n_clusters"] == 3
 

@@ -15,7 +15,7 @@ from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "features.py")
+PAGE = str(ROOT / "views" / "features.py")
 QUICK = ["--steps", "400", "--generations", "4", "--alphas", "0,1", "--texts", "80"]
 
 
@@ -98,7 +98,7 @@ def test_both_pages_show_the_stored_lens(features_db, monkeypatch):
     assert len(at.get("plotly_chart")) >= 2  # the curves of the hypotheses
     next(t for t in at.text_input if t.label.startswith("Search")).set_value("zzz-none").run()
     assert at.dataframe[1].value.empty
-    hyps = AppTest.from_file(str(ROOT / "pages" / "hypotheses.py"), default_timeout=180).run()
+    hyps = AppTest.from_file(str(ROOT / "views" / "hypotheses.py"), default_timeout=180).run()
     assert not hyps.exception
     linked = [m.value for m in hyps.markdown if m.value.startswith("**Linked features**")]
     shown = next(s for s in hyps.selectbox if s.label == "Hypothesis").value

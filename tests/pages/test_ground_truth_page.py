@@ -6,7 +6,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "ground_truth.py")
+PAGE = str(ROOT / "views" / "ground_truth.py")
 
 
 def _page(db, monkeypatch) -> AppTest:

@@ -14,7 +14,7 @@ from modeldiff_core.render.markdown import render_markdown
 from modeldiff_core.render.report import report_data
 from modeldiff_core.store import Store
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "layers.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "views" / "layers.py")
 
 
 def test_cli_without_a_run_finds_the_planted_layer(organism, tmp_path, capsys):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name.lower()}.py"),
+    return AppTest.from_file(str(ROOT / "views" / f"{name.lower()}.py"),
                              default_timeout=120)
 
 

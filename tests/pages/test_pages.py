@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(name: str) -> AppTest:
-    path = ROOT / "home.py" if name == "Home" else ROOT / "pages" / f"{name.lower()}.py"
+    path = ROOT / "home.py" if name == "Home" else ROOT / "views" / f"{name.lower()}.py"
     return AppTest.from_file(str(path), default_timeout=120)
 
 
@@ -46,7 +46,7 @@ def test_the_entry_point_opens_on_home_and_names_every_page(fresh_db):
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception and at.title[0].value == "modeldiff"
-    # Every script under pages/ is in the navigation (the analyses' through the registry),
+    # Every script under views/ is in the navigation (the analyses' through the registry),
     # and Home comes first.
     from modeldiff_core.methods.registry import METHODS
 
@@ -55,10 +55,10 @@ def test_the_entry_point_opens_on_home_and_names_every_page(fresh_db):
              and getattr(c.func, "attr", getattr(c.func, "id", "")) in ("Page", "_page")
              and isinstance(c.args[0], ast.Constant)]
     assert files[0] == "home.py"
-    named = {f"pages/{f}" for f in files[1:]} | {f"pages/{m.page}" for m in METHODS}
-    assert named == {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")}
+    named = {f"views/{f}" for f in files[1:]} | {f"views/{m.page}" for m in METHODS}
+    assert named == {f"views/{p.name}" for p in (ROOT / "views").glob("*.py")}
     # The sidebar's run picker and the page's title come from the entry point.
-    at.switch_page("pages/clusters.py").run()
+    at.switch_page("views/clusters.py").run()
     assert not at.exception and at.title[0].value == "Clusters"
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name.lower()}.py"), default_timeout=120)
+    return AppTest.from_file(str(ROOT / "views" / f"{name.lower()}.py"), default_timeout=120)
 
 
 def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypatch):
@@ -45,7 +45,7 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
     assert sum("it was model" in t for t in transcript) == 3
     assert any(t.strip().startswith("answer 2:") for t in transcript)
 
-    report = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=120).run()
+    report = AppTest.from_file(str(ROOT / "views" / "report.py"), default_timeout=120).run()
     assert not report.exception and not report.error
     from modeldiff_core.render.markdown import render_markdown
     from modeldiff_core.render.report import report_data

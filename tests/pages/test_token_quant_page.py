@@ -9,7 +9,7 @@ from modeldiff_core.methods.quant.study import quant_study
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.store import Store
 
-PAGES = Path(__file__).resolve().parents[2] / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "views"
 
 
 def _page(db, monkeypatch, name="token_diff") -> AppTest:

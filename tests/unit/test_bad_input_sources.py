@@ -285,7 +285,7 @@ def test_the_models_page_says_the_same_line(tmp_path, monkeypatch, no_hf_cache):
 
     monkeypatch.setenv("MODELDIFF_DB", str(tmp_path / "fresh.duckdb"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    page = Path(__file__).resolve().parents[2] / "pages" / "models.py"
+    page = Path(__file__).resolve().parents[2] / "views" / "models.py"
     at = AppTest.from_file(str(page), default_timeout=120).run()
     at.radio(key="src-A").set_value("HF id").run()
     at.text_input(key="model-A").set_value("nobody-here/x").run()

@@ -88,7 +88,7 @@ def test_every_method_shows_the_same_face(m):
         assert callable(getattr(m.face.cli, name))
     for name in ("summary", "to_json", "report", "sections"):
         assert callable(getattr(m.face.show, name))
-    assert (ROOT / "pages" / m.page).is_file()
+    assert (ROOT / "views" / m.page).is_file()
 
 
 def test_every_method_folder_is_in_the_registry():
@@ -152,3 +152,28 @@ def test_token_diff_from_the_cli_scores_a_text(organism, tmp_path, capsys):
     assert f"B favours most: {top!r}" in printed
     assert abs(result["means"]["diff"] - sum(diffs) / len(diffs)) < 1e-9
     assert not (tmp_path / "never.duckdb").exists()  # nothing is stored: no database is made
+
+
+def test_a_run_job_stored_flat_reads_into_the_configs_parts():
+    """Run jobs stored before the configuration had parts held every setting flat."""
+    import json
+
+    from modeldiff_core.pipeline import RunConfig, config_from_dict, config_to_dict
+    from modeldiff_core.stages.prompts import PromptSet
+    from modeldiff_core.stages.settings import ClusterSettings, HypothesisSettings
+
+    config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
+                       PromptSet("t", ("a", "b"), None), GenerationSettings(seed=2), 0.4,
+                       ClusterSettings("hdbscan", None, 7),
+                       HypothesisSettings("openai", "m", alpha=0.1, judge_mode="pairwise"),
+                       ("a note",))
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+    old = {k: v for k, v in config_to_dict(config).items() if k not in ("clustering", "hypotheses")}
+    old.update(cluster_method="hdbscan", n_clusters=None, min_cluster_size=7, assistant="openai",
+               assistant_model="m", alpha=0.1, judge_mode="pairwise", max_judge_prompts=120,
+               refine_rounds=2, n_pairs=60, assistant_base_url=None, assistant_key_file=None)
+    assert config_from_dict(old) == config
+    # The clustering as stored with a run (and so which stored map is reused) is unchanged.
+    assert config.cluster_settings() == {
+        "method": "hdbscan", "n_clusters": None, "min_cluster_size": 7, "seed": 2,
+        "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "normalised": True}}

@@ -10,9 +10,7 @@ from modeldiff_core.llm import PRICES, estimated_cost
 from modeldiff_core.stages.hypotheses import judge_budget, judge_plan, paired_prompts
 from modeldiff_core.hypotheses.types import Hypothesis
 from modeldiff_core.hypotheses.validation import heldout_texts, paired_heldout
-from modeldiff_core.models.spec import ModelSpec
-from modeldiff_core.pipeline import RunConfig
-from modeldiff_core.stages.prompts import PromptSet
+from modeldiff_core.stages.settings import HypothesisSettings
 
 
 class _Counting:
@@ -43,9 +41,7 @@ def _val(n_prompts, samples, chars):
 @pytest.mark.parametrize("chars", [80, 2000])
 def test_the_estimate_counts_the_calls_the_judge_makes(mode, chars):
     val = _val(37, 3, chars)
-    config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
-                       PromptSet("t", ("a",), ("a",)), assistant="anthropic", judge_mode=mode,
-                       max_judge_prompts=25)
+    config = HypothesisSettings("anthropic", judge_mode=mode, max_judge_prompts=25)
     budget = judge_budget(_Paid(), val, config)
     assert budget == 50  # one pair from each of 25 prompts
     pairs = paired_heldout(val, budget, 0)
@@ -71,11 +67,8 @@ def test_the_cost_is_the_list_price_and_a_free_judge_has_no_plan():
     tin, tout = 120_000, 4_000
     p_in, p_out = PRICES["gpt-4.1-mini"]
     assert estimated_cost("gpt-4.1-mini", tin, tout) == pytest.approx((tin * p_in + tout * p_out) / 1e6)
-    offline = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
-                        PromptSet("t", ("a",), ("a",)))
-    assert judge_plan(offline) is None
-    paid = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
-                     PromptSet("t", ("a",), ("a",)), assistant="openai", max_judge_prompts=40)
+    assert judge_plan(HypothesisSettings()) is None
+    paid = HypothesisSettings("openai", max_judge_prompts=40)
     line = judge_plan(paid)  # before any text exists: an upper bound on the whole budget
     e = chat.judge_estimate(40, chat.MAX_CHARS, "score")
     assert line.startswith("LLM judge (gpt-4.1-mini): up to 40 held-out prompts")

@@ -150,7 +150,7 @@ def test_no_module_is_too_long():
 
 def test_no_function_is_too_long_or_takes_too_many_parameters():
     found = []
-    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "pages").glob("*.py")]:
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "views").glob("*.py")]:
         rel = str(path.relative_to(ROOT))
         for name, line, length, n in _functions(path):
             if (rel, name) not in SIZE_EXEMPT and (length > MAX_FUNCTION_LINES or n > MAX_PARAMETERS):
@@ -165,7 +165,7 @@ def test_the_size_checks_see_a_long_function(tmp_path):
     assert (name, length, n) == ("f", 71, 9)
 
 
-UI_FILES = [ROOT / "app.py", ROOT / "dashboard.py", ROOT / "home.py", *(ROOT / "pages").glob("*.py")]
+UI_FILES = [ROOT / "app.py", ROOT / "dashboard.py", ROOT / "home.py", *(ROOT / "views").glob("*.py")]
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE)\b[^\n]*\b(FROM|INTO|SET|TABLE)\b")
 # What computes rather than shows: statistics, models and figures live in the core.
 UI_FORBIDDEN_IMPORTS = ("plotly", "scipy", "sklearn", "duckdb", "statsmodels", "torch",
@@ -254,7 +254,7 @@ KNOWN_DEFAULTS = {
 
 def test_no_default_of_a_setting_is_written_outside_its_settings():
     places = [*(PACKAGE / "methods").rglob("*.py"), PACKAGE / "cli_methods.py",
-              PACKAGE / "commands.py", *(ROOT / "pages").glob("*.py")]
+              PACKAGE / "commands.py", *(ROOT / "views").glob("*.py")]
     found = [f"{p.relative_to(ROOT)}: {what}" for p in places if p.name != "settings.py"
              for what, pattern in KNOWN_DEFAULTS.items() if pattern.search(p.read_text())]
     assert found == []

@@ -218,15 +218,16 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.models.generation import GenerationSettings
+    from modeldiff_core.stages.settings import HypothesisSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("ANTHROPIC_API_KEY" if api == "anthropic" else "OPENAI_API_KEY", SECRET)
     with FakeLLMServer(_assistant_answers) as srv:
         config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
-                           assistant=api,
-                           assistant_base_url=srv.url if api == "anthropic" else srv.url + "/v1",
-                           max_judge_prompts=40, n_pairs=10)
+                           hypotheses=HypothesisSettings(
+                               api, assistant_base_url=srv.url if api == "anthropic"
+                               else srv.url + "/v1", max_judge_prompts=40, n_pairs=10))
         db = tmp_path / "full.duckdb"
         with Store(db) as st:
             result = run_pipeline(st, config)
@@ -282,7 +283,7 @@ def test_full_propose_and_validate_pass(api, tmp_path, monkeypatch, organism, re
         out = tmp_path / "lens.json"
         assert main(["layers", "--model-a", "organism:base", "--model-b", "organism:cats",
                      "--run", result["run_id"], "--db", str(db), "--assistant",
-                     f"{api}:default", "--assistant-base-url", config.assistant_base_url,
+                     f"{api}:default", "--assistant-base-url", config.hypotheses.assistant_base_url,
                      "--alphas", "0,1", "--generations", "8", "--texts", "20", "--quiet",
                      "--out", str(out)]) == 0
         rates = {(r["layer"], r["alpha"]): r["predicate_rate"]
@@ -299,14 +300,15 @@ def test_refinement_shows_the_misjudged_discovery_texts_and_no_validation_text(
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.models.generation import GenerationSettings
+    from modeldiff_core.stages.settings import HypothesisSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with FakeLLMServer(_assistant_answers) as srv:
         config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
-                           assistant="openai", assistant_base_url=srv.url + "/v1",
-                           max_judge_prompts=40, n_pairs=10)
+                           hypotheses=HypothesisSettings("openai", assistant_base_url=srv.url + "/v1",
+                                                         max_judge_prompts=40, n_pairs=10))
         with Store(tmp_path / "r.duckdb") as st:
             result = run_pipeline(st, config)
             gens = st.generations(result["run_id"])
@@ -344,6 +346,7 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
     from modeldiff_core.models.spec import ModelSpec
     from modeldiff_core.pipeline import RunConfig, run_pipeline
     from modeldiff_core.models.generation import GenerationSettings
+    from modeldiff_core.stages.settings import HypothesisSettings
     from modeldiff_core.stages.prompts import builtin_prompt_set
 
     def broken_weather_judge(req):
@@ -357,8 +360,8 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
     with FakeLLMServer(broken_weather_judge) as srv:
         config = RunConfig(ModelSpec("organism:base"), ModelSpec("organism:cats"),
                            builtin_prompt_set("organisms"), GenerationSettings(samples_per_prompt=2),
-                           assistant="openai", assistant_base_url=srv.url + "/v1",
-                           max_judge_prompts=40, n_pairs=10)
+                           hypotheses=HypothesisSettings("openai", assistant_base_url=srv.url + "/v1",
+                                                         max_judge_prompts=40, n_pairs=10))
         with Store(db) as st:
             first = run_pipeline(st, config)
     by_text = {h["text"]: h for h in first["hypotheses"]}
@@ -375,7 +378,7 @@ def test_a_malformed_step_fails_alone_and_is_retried_on_rerun(tmp_path, monkeypa
         if h["discriminative"]:
             assert h["discriminative"]["q_value"] == pytest.approx(q)
     with FakeLLMServer(_assistant_answers) as srv:
-        config.assistant_base_url = srv.url + "/v1"
+        config.hypotheses.assistant_base_url = srv.url + "/v1"
         with Store(db) as st:
             second = run_pipeline(st, config)
         judged = [_task_text(r["json"]) for r in srv.requests]

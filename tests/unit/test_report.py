@@ -32,7 +32,7 @@ def page_db(monkeypatch):
     """Points the page at a database, as the server does through MODELDIFF_DB."""
     def use(path):
         monkeypatch.setenv("MODELDIFF_DB", str(path))
-        return AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=120).run()
+        return AppTest.from_file(str(ROOT / "views" / "report.py"), default_timeout=120).run()
     return use
 
 

@@ -8,6 +8,7 @@ from ...models.finetune import adapter_spec
 from ...models.loading import ModelCache
 from ...models.spec import ModelSpec
 from ...pipeline import RunConfig, run_pipeline
+from ...stages.settings import HypothesisSettings
 from ...progress import ProgressCallback
 from ...stages.embed import Embedder, default_embedder
 from ...models.generation import GenerationSettings
@@ -22,7 +23,8 @@ def truth_bench(store, base: ModelSpec = ORGANISM_BASE,
                 generation: Optional[GenerationSettings] = None,
                 cache: Optional[ModelCache] = None, embedder: Optional[Embedder] = None,
                 progress: Optional[ProgressCallback] = None,
-                truths: Optional[list[str]] = None, max_judge_prompts: int = 120) -> dict:
+                truths: Optional[list[str]] = None,
+                max_judge_prompts: Optional[int] = None) -> dict:
     """The whole loop over the built-in ground truths: each planted in its own finetune of the
     base, plus a null finetune; pipeline on each pair; recovery scored by embedding matching."""
     import time
@@ -40,7 +42,8 @@ def truth_bench(store, base: ModelSpec = ORGANISM_BASE,
         ft = plant(store, PlantConfig(base, [truth] if truth else [], prompts=prompts.prompts),
                    cache=cache, progress=progress)
         config = RunConfig(base, adapter_spec(base, ft["adapter_path"]), prompts, generation,
-                           max_judge_prompts=max_judge_prompts)
+                           hypotheses=HypothesisSettings(**({} if max_judge_prompts is None else {
+                               "max_judge_prompts": max_judge_prompts})))
         result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)
         runs.append({"truth": truth, "finetune_id": ft["finetune_id"], "run_id": result["run_id"],
                      "n_validated": sum(h["validated"] for h in result["hypotheses"])})

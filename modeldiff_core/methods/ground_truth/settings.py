@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...params import Declared
+from ...params import Declared, default_of
+from ...stages.settings import HypothesisSettings
 from ...models.generation import GenerationSettings
 
 
@@ -11,4 +12,5 @@ from ...models.generation import GenerationSettings
 class Params(Declared):
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     subtle: bool = False  # the modest truths too
-    max_judge_prompts: int = 120  # held-out prompts an LLM judge scores per hypothesis
+    # held-out prompts an LLM judge scores per hypothesis (the run's default)
+    max_judge_prompts: int = default_of(HypothesisSettings, "max_judge_prompts")

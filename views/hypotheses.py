@@ -6,7 +6,8 @@ from dashboard import current_run, get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.stages.hypotheses import heldout_size, judge_plan
 from modeldiff_core.hypotheses.validation import judged_texts
-from modeldiff_core.pipeline import RunConfig, config_for_run, config_to_dict
+from modeldiff_core.pipeline import config_for_run, config_to_dict
+from modeldiff_core.stages.settings import HypothesisSettings
 from modeldiff_core.render.fmt import (
     baseline_line,
     coverage_line,
@@ -31,18 +32,17 @@ with st.expander("Propose and validate with an assistant"):
         base_url = st.text_input("Base URL (empty: the provider's)") or None
         # Kept in this session only; jobs get it in memory, never in the database.
         api_key = st.text_input("API key (empty: from the environment)", type="password") or None
-    budget = RunConfig.max_judge_prompts
+    budget = HypothesisSettings().max_judge_prompts
     if kind != "offline":
         budget = st.number_input("Held-out prompts the judge scores per hypothesis",
-                                 min_value=1, value=RunConfig.max_judge_prompts, step=10)
+                                 min_value=1, value=budget, step=10)
         n_prompts, mean_chars = heldout_size(store, run_id)
-        st.caption(judge_plan(config_for_run(store, run_id, assistant=kind, assistant_model=model,
-                                             max_judge_prompts=int(budget)),
+        st.caption(judge_plan(HypothesisSettings(kind, model, max_judge_prompts=int(budget)),
                               n_prompts, mean_chars))
     if st.button("Propose and validate"):
         try:
-            config = config_for_run(store, run_id, assistant=kind, assistant_model=model,
-                                    assistant_base_url=base_url, max_judge_prompts=int(budget))
+            settings = HypothesisSettings(kind, model, base_url, max_judge_prompts=int(budget))
+            config = config_for_run(store, run_id, settings)
             job_id = get_jobs().submit("run", config_to_dict(config), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:

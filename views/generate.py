@@ -5,6 +5,7 @@ from dashboard import get_jobs, jobs_panel
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
+from modeldiff_core.stages.settings import ClusterSettings, HypothesisSettings
 from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import (BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload,
                                            prompts_from_files)
@@ -53,14 +54,15 @@ chat = cols[4].checkbox("Chat template", value=g.use_chat_template)
 cols = st.columns(3)
 method = cols[0].selectbox("Clustering", ["kmeans", "hdbscan"])
 k = cols[1].number_input("Clusters (0 = auto)", 0, 200, 0)
-alpha = cols[2].number_input("alpha (q-value threshold)", 0.001, 0.5, 0.05, step=0.01)
+alpha = cols[2].number_input("alpha (q-value threshold)", 0.001, 0.5,
+                             HypothesisSettings().alpha, step=0.01)
 
 if st.button("Start", type="primary", disabled=prompt_set is None):
     config = RunConfig(spec_a, spec_b, prompt_set,
                        GenerationSettings(int(samples), int(max_new), float(temperature),
                                           seed=int(seed), use_chat_template=chat),
-                       cluster_method=method, n_clusters=int(k) or None, alpha=float(alpha),
-                       notes=tuple(notes),
+                       clustering=ClusterSettings(method, int(k) or None),
+                       hypotheses=HypothesisSettings(alpha=float(alpha)), notes=tuple(notes),
                        model_keys=st.session_state.get("model_keys"))  # this session's only
     try:
         with st.spinner("Checking the pair..."):
