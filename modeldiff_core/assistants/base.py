@@ -1,6 +1,8 @@
-"""The assistant protocol: propose hypotheses from contrasting texts, judge held-out texts
-given a hypothesis, write texts for the generative test, and play the probe game. Three kinds implement it:
-offline (statistics, the default), anthropic and openai."""
+"""What an assistant does, as four roles, each a small base class: a Proposer proposes
+hypotheses from contrasting texts, a Judge judges held-out texts given a hypothesis, a
+PairWriter writes texts for the generative test, a Prober plays the probe game. A stage asks
+for the role it uses; `registry.ROLES` says which roles each kind offers (offline: statistics,
+the default; anthropic and openai: an LLM)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -9,11 +11,8 @@ from typing import Optional
 from ..hypotheses.types import GeneratedPair, Hypothesis, ProbeContext, ProbeRound
 
 
-class Assistant(ABC):
+class Proposer(ABC):
     kind: str
-    # A judge that costs nothing per text (a predicate) scores every held-out text of every
-    # held-out prompt; one that costs calls (an LLM) scores the run's budget.
-    judge_is_free: bool = False
 
     @abstractmethod
     def propose(self, texts_a: list[str], texts_b: list[str], source: str,
@@ -38,6 +37,13 @@ class Assistant(ABC):
             out += self.propose(a["text"].tolist(), b["text"].tolist(), source, max_hypotheses,
                                 a["prompt_id"].tolist(), b["prompt_id"].tolist())
         return out
+
+
+class Judge(ABC):
+    kind: str
+    # A judge that costs nothing per text (a predicate) scores every held-out text of every
+    # held-out prompt; one that costs calls (an LLM) scores the run's budget.
+    judge_is_free: bool = False
 
     @abstractmethod
     def judge(self, hypothesis: Hypothesis, texts: list[str]) -> list[float]:
@@ -68,6 +74,8 @@ class Assistant(ABC):
         scores = self.judge_groups(hypothesis, [list(p) for p in pairs])
         return [None if s0 == s1 else int(s1 > s0) for s0, s1 in scores]
 
+
+class PairWriter(ABC):
     @abstractmethod
     def write_pairs(self, hypothesis: Hypothesis, texts: list[str], prompts: list[str],
                     examples_a: list[str], examples_b: list[str], n: int) -> list[GeneratedPair]:
@@ -77,14 +85,22 @@ class Assistant(ABC):
         hypothesis says shows the behaviour: inserting a model's own text raises its
         likelihood whether or not the behaviour matters."""
 
-    # The probe game: `hypothesis` None is the empty-hypothesis control. `history`: the
-    # earlier rounds of this game (their probes, answers and guesses; never the truth).
+class Prober(ABC):
+    """The probe game: `hypothesis` None is the empty-hypothesis control. `history`: the
+    earlier rounds of this game (their probes, answers and guesses; never the truth)."""
+
+    @abstractmethod
     def write_probe(self, hypothesis: Optional[Hypothesis], history: list[ProbeRound],
                     ctx: ProbeContext) -> str:
         """A prompt meant to bring out the difference the hypothesis names."""
-        raise NotImplementedError(f"the {self.kind} assistant does not play the probe game")
 
+    @abstractmethod
     def guess(self, hypothesis: Optional[Hypothesis], history: list[ProbeRound], probe: str,
               answers: list[str], ctx: ProbeContext) -> tuple[str, float]:
         """Which model gave these answers to the probe, "A" or "B", and the belief in it (0.5-1)."""
-        raise NotImplementedError(f"the {self.kind} assistant does not play the probe game")
+
+
+class Assistant(Proposer, Judge, PairWriter, Prober, ABC):
+    """An assistant of every role (the offline one and the chat one both are): what the run's
+    pipeline makes, so one assistant proposes the hypotheses it then judges."""
+    kind: str

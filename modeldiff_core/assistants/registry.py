@@ -9,6 +9,10 @@ from ..config import ModelDiffError
 from .base import Assistant
 
 KINDS = ("offline", "anthropic", "openai")
+ROLES = ("proposer", "judge", "pair writer", "prober")  # base.Proposer, Judge, PairWriter, Prober
+# The roles each kind of assistant offers (tests/unit/test_assistant_roles.py checks each kind's
+# class against its line).
+OFFERS = {"offline": ROLES, "anthropic": ROLES, "openai": ROLES}
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class AssistantSettings:
         after its settings ("offline [kmeans, ...]")."""
         kind, _, model = hypothesis_set.split(" [", 1)[0].partition(":")
         return cls(kind, None if model in ("", "default") else model, base_url, key_file)
+
+
+def offers(kind: str, role: str) -> bool:
+    return role in OFFERS.get(kind, ())
 
 
 def make_call_path(settings: AssistantSettings, store=None, api_key: Optional[str] = None):

@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..assistants.base import Assistant
+from ..assistants.base import Assistant, Judge, PairWriter
 from ..llm import AssistantAnswerError
 from ..hypotheses.predicates import predicate_fires
 from ..progress import ProgressCallback, StageProgress
@@ -143,7 +143,7 @@ class Placebo:
     hypothesis' texts are judged in) and only when some hypothesis' judge needs it; the run's
     validation and its self-check each keep one."""
 
-    def __init__(self, assistant: Assistant, judged: pd.DataFrame, mode: str):
+    def __init__(self, assistant: Judge, judged: pd.DataFrame, mode: str):
         self.assistant, self.judged, self.mode, self._scores = assistant, judged, mode, None
 
     def scores(self, h: Hypothesis):
@@ -155,7 +155,7 @@ class Placebo:
         return self._scores
 
 
-def judge_budget(assistant: Assistant, val: pd.DataFrame, settings: HypothesisSettings) -> int:
+def judge_budget(assistant: Judge, val: pd.DataFrame, settings: HypothesisSettings) -> int:
     """How many held-out texts each hypothesis is judged on: all of them (every pair of every
     held-out prompt) when the judge is free, else one A and one B text of each of up to
     `settings.max_judge_prompts` held-out prompts (prompts are the unit: a second pair of one
@@ -221,7 +221,7 @@ def skipped_generative(sources: dict) -> Optional[str]:
     return "; ".join(reasons) or None
 
 
-def _generative_step(assistant: Assistant, h: Hypothesis, judged: pd.DataFrame,
+def _generative_step(assistant: PairWriter, h: Hypothesis, judged: pd.DataFrame,
                      disc: pd.DataFrame, parts: RunParts, sources: dict) -> dict:
     """The generative test of one hypothesis: pairs written from the held-out texts (spread
     over prompts; the discovery texts as examples), scored under both models. Stored as

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..assistants.base import Assistant
+from ..assistants.base import Assistant, Judge, Proposer
 from ..llm import AssistantAnswerError
 from ..progress import ProgressCallback, StageProgress
 from ..hypotheses.stats import NOISE
@@ -98,7 +98,7 @@ def propose_hypotheses(assistant: Assistant, points: pd.DataFrame, clusters: pd.
     return found
 
 
-def _first_proposal(assistant: Assistant, disc: pd.DataFrame, clusters: pd.DataFrame,
+def _first_proposal(assistant: Proposer, disc: pd.DataFrame, clusters: pd.DataFrame,
                     settings: ProposalSettings) -> list[Hypothesis]:
     """From the whole discovery corpus, then from the most B-skewed and A-skewed clusters."""
     a, b = disc[disc["side"] == "A"], disc[disc["side"] == "B"]
@@ -124,7 +124,7 @@ def _first_proposal(assistant: Assistant, disc: pd.DataFrame, clusters: pd.DataF
     return found
 
 
-def combined_belief(assistant: Assistant, hypotheses: list[Hypothesis], texts: pd.DataFrame,
+def combined_belief(assistant: Judge, hypotheses: list[Hypothesis], texts: pd.DataFrame,
                     scores: Optional[dict] = None) -> np.ndarray:
     """P(B wrote it) for each text (text, side, prompt_id; paired by prompt) from every
     hypothesis' judge scores together: a logistic regression fitted on these discovery texts

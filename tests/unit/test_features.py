@@ -6,7 +6,8 @@ delta feature passes Benjamini-Hochberg. Bounds are set from test seeds 0-4 (MOD
 each training its own organisms), measured with the suite's pinned threads and kernels."""
 import pytest
 
-from modeldiff_core.methods.features.activations import mlp_io, mlp_of
+from modeldiff_core.methods.features.activations import mlp_io
+from modeldiff_core.models.hooks import mlp_of
 from modeldiff_core.methods.features.dictionary import fit_pair, quality
 from modeldiff_core.methods.features.settings import DictionarySettings
 from modeldiff_core.methods.features.scaling import delta_scaled, latent_output, mlp_replaced

@@ -18,10 +18,10 @@ from modeldiff_core.methods.layers.deltas import weight_deltas
 from modeldiff_core.methods.layers.interventions import DeltaScaling
 from modeldiff_core.methods.layers.lens import (evidence_texts, layer_lens, layer_lens_for_run,
                                                 validated_hypotheses)
-from modeldiff_core.methods.layers.names import block_container, layer_and_module
+from modeldiff_core.models.names import block_container, layer_and_module
 from modeldiff_core.methods.layers.scaling import scaling_curves
 from modeldiff_core.methods.layers.settings import LensInputs, LensSettings
-from modeldiff_core.methods.layers.tensors import dense_weight
+from modeldiff_core.models.tensors import dense_weight
 from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org
 from modeldiff_core.models.loading import ModelCache, load

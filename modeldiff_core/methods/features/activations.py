@@ -1,5 +1,5 @@
-"""One layer's MLP input and output on every non-padding token of some texts, and the MLP
-module itself (for running A's MLP on B's inputs, and for scaling B's)."""
+"""One layer's MLP input and output on every non-padding token of some texts, read at the
+hook points `blocks.{layer}.hook_mlp_in` and `hook_mlp_out` (models.hooks)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,18 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...models.loading import LoadedModel
+from ...models.hooks import capture, hook_point, mlp_in, mlp_out
 from ...models.scoring import encode_texts, right_padded
-from ..layers.tensors import transformer_blocks
-
-
-def mlp_of(lm: LoadedModel, layer: int):
-    """The MLP module of block `layer` (GPT-2's and Llama's are both `.mlp`)."""
-    blocks = transformer_blocks(lm)
-    if not 0 <= layer < len(blocks):
-        from ...config import ModelDiffError
-
-        raise ModelDiffError(f"{lm.spec.label} has layers 0 to {len(blocks) - 1}, not {layer}")
-    return blocks[layer].mlp
 
 
 @dataclass
@@ -46,28 +36,26 @@ def mlp_io(lm: LoadedModel, layer: int, texts: list[str], batch_size: int = 32,
     plain text), texts in order, whole texts only: those that fit in `max_tokens` rows."""
     import torch
 
-    mlp, got = mlp_of(lm, layer), {}
+    x_at, y_at = mlp_in(layer), mlp_out(layer)
+    points = {x_at: hook_point(lm, x_at), y_at: hook_point(lm, y_at)}
     seqs = encode_texts(lm, texts, None, False)[0]
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     xs, ys, rows, pos, ids_kept, n = [], [], [], [], [], 0
-    handle = mlp.register_forward_hook(lambda m, inputs, output: got.update(x=inputs[0], y=output))
-    try:
+    with capture(points) as got:
         for start in range(0, len(seqs), batch_size):
             batch = list(range(start, min(start + batch_size, len(seqs))))
             ids, mask = right_padded(seqs, batch, pad)
             with torch.inference_mode():
                 lm.model(input_ids=ids.to(lm.input_device), attention_mask=mask.to(lm.input_device))
             keep = mask.bool()
-            xs.append(got["x"][keep.to(got["x"].device)].float().cpu())
-            ys.append(got["y"][keep.to(got["y"].device)].float().cpu())
+            xs.append(got[x_at][keep.to(got[x_at].device)].float().cpu())
+            ys.append(got[y_at][keep.to(got[y_at].device)].float().cpu())
             rows.append(torch.tensor(batch)[:, None].expand_as(keep)[keep])
             pos.append(torch.arange(keep.shape[1])[None, :].expand_as(keep)[keep])
             ids_kept.append(ids[keep])
             n += int(keep.sum())
             if n >= max_tokens:
                 break
-    finally:
-        handle.remove()
     text = torch.cat(rows).numpy()
     ends = np.cumsum(np.bincount(text))  # rows up to the end of each text
     cut = int(ends[ends <= max_tokens][-1]) if (ends <= max_tokens).any() else 0

@@ -23,8 +23,9 @@ from ...models.generation import GenerationSettings
 from ..layers.lens import run_generation, scaling_inputs
 from ..layers.scaling import SettingRunner, behaviour_rate
 from ..layers.settings import LensInputs, LensSettings
-from ..layers.tensors import transformer_blocks
-from .activations import mlp_io, mlp_of
+from ...models.tensors import transformer_blocks
+from ...models.hooks import mlp_of
+from .activations import mlp_io
 from .dictionary import fit_pair, quality, transcoder
 from .settings import DICTIONARY_FORMAT, DictionarySettings, FeatureSettings
 from .scaling import delta_scaled, reconstructed

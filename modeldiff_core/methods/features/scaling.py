@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
-from .activations import mlp_of
+from ...models.hooks import mlp_of, mlp_out, replaced
 
 
 def placed(dictionary, lm, layer: int):
@@ -21,21 +21,10 @@ def placed(dictionary, lm, layer: int):
     return copy.deepcopy(dictionary).to(device)
 
 
-@contextmanager
-def mlp_replaced(lm, layer: int, new_output: Callable) -> Iterator[None]:
-    """Inside the context, the layer's MLP output y becomes new_output(x, y), both in fp32 (a
-    forward hook, removed on leaving)."""
-    import torch
-
-    def hook(module, inputs, output):
-        with torch.no_grad():
-            return new_output(inputs[0].float(), output.float()).to(output.dtype)
-
-    handle = mlp_of(lm, layer).register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
+def mlp_replaced(lm, layer: int, new_output: Callable):
+    """A context inside which the layer's MLP output y becomes new_output(x, y), both in fp32
+    (the hook point `blocks.{layer}.hook_mlp_out`)."""
+    return replaced(lm, mlp_out(layer), new_output)
 
 
 def latent_output(dictionary, x, latents: Optional[list[int]] = None):

@@ -11,7 +11,7 @@ from ...config import ModelDiffError
 from ...models.loading import LoadedModel
 from ...progress import ProgressCallback, StageProgress
 from ...models.scoring import encode_texts, right_padded
-from .hooks import hook_points, resid_post, run_with_cache
+from ...models.hooks import hook_points, resid_post, run_with_cache
 
 
 @dataclass

@@ -8,9 +8,8 @@ from typing import Any, Optional
 
 from ...models.loading import LoadedModel
 from ...progress import ProgressCallback, StageProgress
-from .names import block_container, layer_and_module
-from .tensors import (NamedTensor, base_value, check_same_architecture, lora_factors,
-                      tensors_equal)
+from ...models.names import block_container, layer_and_module
+from ...models.tensors import (NamedTensor, base_value, check_same_architecture, lora_factors, tensors_equal)
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Any, Iterable, Iterator, Optional
 from ...config import LOAD_LOCK, ModelDiffError
 from ...models.loading import LoadedModel
 from ...models.spec import ModelSpec
-from .names import block_container, layer_and_module
-from .tensors import (base_value, check_same_architecture, effective_value, is_peft,
-                      lora_factors, root_model, tensors_equal, transformer_blocks)
+from ...models.names import block_container, layer_and_module
+from ...models.tensors import (base_value, check_same_architecture, effective_value, is_peft,
+                               lora_factors, root_model, tensors_equal, transformer_blocks)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Optional
 
 import pandas as pd
 
+from ...assistants.base import Prober
 from ...hypotheses.types import Hypothesis, ProbeContext, ProbeRound
 from ...progress import ProgressCallback, StageProgress
 from .settings import ProbeSettings
@@ -65,7 +66,7 @@ class Game:
 class Players:
     """Who plays: the assistant, and the two hidden models (side -> a source that answers new
     prompts) with the run's sampling settings."""
-    assistant: object
+    assistant: Prober
     sources: dict
     generation: object  # GenerationSettings
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...config import ModelDiffError
-from ...models.loading import LoadedModel
+from ..config import ModelDiffError
+from .loading import LoadedModel
 from .names import block_container
 
 _LORA_PARTS = ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B",
