@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError, default_db_path
+from modeldiff_core.methods.registry import METHODS
 from modeldiff_core.models.organisms import DEFAULT_ORGANISM
 from modeldiff_core.render.overview import runs_overview
 
@@ -35,6 +36,11 @@ if st.button("Quick start", type="primary"):
 
 st.subheader("Jobs")
 jobs_panel()
+
+st.subheader("Analyses")
+st.caption("Beyond the run, each in the sidebar's Analyses and Ground truth, and on the CLI:")
+st.markdown("\n".join(f"- **{m.title}** (`modeldiff {m.name}`): {m.face.cli.HELP}"
+                       for m in METHODS))
 
 st.subheader("Runs")
 runs = runs_overview(store)

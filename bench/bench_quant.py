@@ -10,7 +10,8 @@ import argparse
 import tempfile
 import time
 
-from modeldiff_core.methods.quant.study import compare_to_reference, eval_set_for, load_level, reference_pass
+from modeldiff_core.methods.quant.study import compare_to_reference, load_level, reference_pass
+from modeldiff_core.methods.common.eval_sets import eval_set_for
 from modeldiff_core.models.spec import ModelSpec
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import assistant_key_inputs, figure_pair, get_jobs, get_store, jobs_panel, run_and_set
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.features.settings import DictionarySettings, FeatureSettings, Params
-from modeldiff_core.methods.layers.settings import parse_scales
+from modeldiff_core.methods.common.scales import parse_scales
 from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
 from modeldiff_core.methods.features.show import feature_caption, feature_tables, scaling_setting

@@ -5,7 +5,8 @@ import streamlit as st
 
 from dashboard import assistant_key_inputs, figure_pair, get_jobs, get_store, jobs_panel, run_and_set
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.methods.layers.settings import LensSettings, Params, parse_scales
+from modeldiff_core.methods.layers.settings import LensSettings, Params
+from modeldiff_core.methods.common.scales import parse_scales
 from modeldiff_core.render.figures import (activation_diff_figure, layer_delta_figure,
                                            scaling_figure)
 

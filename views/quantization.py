@@ -5,7 +5,8 @@ import streamlit as st
 from dashboard import get_jobs, get_store, jobs_panel
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.quant.settings import Params as QuantParams
-from modeldiff_core.methods.quant.study import LEVELS, check_level, eval_set_for, quant_result
+from modeldiff_core.methods.quant.study import LEVELS, check_level, quant_result
+from modeldiff_core.methods.common.eval_sets import eval_set_for
 from modeldiff_core.models.spec import ModelSpec, pick_device
 from modeldiff_core.render.figures import quant_figure
 from modeldiff_core.stages.prompts import parse_prompt_upload

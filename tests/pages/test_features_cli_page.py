@@ -146,7 +146,7 @@ def test_an_interrupted_lens_resumes_and_reuses_its_dictionaries(demo_run, tmp_p
                                                                  monkeypatch):
     from modeldiff_core.methods.features.lens import feature_lens_for_run
     from modeldiff_core.methods.features.settings import DictionarySettings, FeatureSettings
-    from modeldiff_core.methods.layers.scaling import SettingRunner
+    from modeldiff_core.methods.common.runner import SettingRunner
     from modeldiff_core.models.loading import ModelCache
 
     db, run_id = demo_run

@@ -139,7 +139,7 @@ def test_layers_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
 
 def test_an_interrupted_lens_resumes_from_stored_settings(demo_run, monkeypatch):
     from modeldiff_core.methods.layers.lens import layer_lens_for_run
-    from modeldiff_core.methods.layers.scaling import SettingRunner
+    from modeldiff_core.methods.common.runner import SettingRunner
     from modeldiff_core.methods.layers.settings import LensSettings
     from modeldiff_core.models.loading import ModelCache
 

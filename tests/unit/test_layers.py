@@ -16,11 +16,12 @@ from modeldiff_core.methods.layers.activations import activation_diffs
 from modeldiff_core.methods.layers.attribution import conclusion, restoration
 from modeldiff_core.methods.layers.deltas import weight_deltas
 from modeldiff_core.methods.layers.interventions import DeltaScaling
-from modeldiff_core.methods.layers.lens import (evidence_texts, layer_lens, layer_lens_for_run,
-                                                validated_hypotheses)
+from modeldiff_core.methods.common.inputs import evidence_texts, validated_hypotheses
+from modeldiff_core.methods.layers.lens import layer_lens, layer_lens_for_run
 from modeldiff_core.models.names import block_container, layer_and_module
 from modeldiff_core.methods.layers.scaling import scaling_curves
-from modeldiff_core.methods.layers.settings import LensInputs, LensSettings
+from modeldiff_core.methods.common.inputs import LensInputs
+from modeldiff_core.methods.layers.settings import LensSettings
 from modeldiff_core.models.tensors import dense_weight
 from modeldiff_core.models import organism_corpus as corpus
 from modeldiff_core.models import organisms as org

@@ -263,3 +263,23 @@ def test_no_default_of_a_setting_is_written_outside_its_settings():
 def test_the_defaults_check_sees_a_copied_grid(tmp_path):
     assert KNOWN_DEFAULTS["the scale grid"].search('st.text_input("grid", "0, 0.25, 0.5, 0.75, 1")')
     assert KNOWN_DEFAULTS["a number default in a flag"].search('add_argument("--x", default=32)')
+
+
+# A method folder reads another only where it is that one's face: planting's command over the
+# ground truth's machinery. What two analyses share lives in methods/common/.
+SHARED_FACES = {("plant", "ground_truth")}
+
+
+def test_no_method_reaches_into_another():
+    found = []
+    for a, bs in import_graph().items():
+        parts = a.split(".")
+        if len(parts) < 4 or parts[1] != "methods":
+            continue
+        for b in bs:
+            other = b.split(".")
+            if (len(other) >= 3 and other[1] == "methods"
+                    and other[2] not in (parts[2], "common", "registry")
+                    and (parts[2], other[2]) not in SHARED_FACES):
+                found.append(f"{a} -> {b}")
+    assert found == []

@@ -9,7 +9,8 @@ import torch
 from modeldiff_core.cli import main
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.quant import study as quant
-from modeldiff_core.methods.quant.study import EvalSet, organism_eval_set, quant_study
+from modeldiff_core.methods.common.eval_sets import EvalSet, general_eval_set, organism_eval_set
+from modeldiff_core.methods.quant.study import quant_study
 from modeldiff_core.methods.token_diff.diff import token_diff
 from modeldiff_core.models.loading import load
 from modeldiff_core.models.spec import ModelSpec
@@ -100,7 +101,7 @@ def test_impossible_levels_are_refused_before_anything_runs(tmp_path, capsys, mo
     assert err.count("\n") == 1 and "multiple of 32" in err
     with Store(db) as store:
         assert store.quant_levels(quant.study_id_for(ModelSpec(str(odd)), "fp32",
-                                                     quant.general_eval_set())) == []
+                                                     general_eval_set())) == []
     assert main(["quant", "--model", "organism:base", "--levels", "3bit", "--db", str(db)]) == 2
     assert "unknown quantization level '3bit'" in capsys.readouterr().err
     with pytest.raises(ModelDiffError, match="CPU quantization"):

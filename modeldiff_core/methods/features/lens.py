@@ -20,9 +20,8 @@ from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, pair
 from ...models.spec import ModelSpec, needs_weights
 from ...progress import ProgressCallback, StageProgress
 from ...models.generation import GenerationSettings
-from ..layers.lens import run_generation, scaling_inputs
-from ..layers.scaling import SettingRunner, behaviour_rate
-from ..layers.settings import LensInputs, LensSettings
+from ..common.inputs import LensInputs, run_generation, scaling_inputs
+from ..common.runner import RunnerSettings, SettingRunner, behaviour_rate
 from ...models.tensors import transformer_blocks
 from ...models.hooks import mlp_of
 from .activations import mlp_io
@@ -338,8 +337,7 @@ def scaled_behaviour(store, texts: RunTexts, scaler, links: dict, settings: Feat
     if not texts.hypotheses:
         return []
     runner = SettingRunner(scaler, texts.scaling,
-                           LensSettings(n_generations=settings.n_generations,
-                                        generation=texts.generation))
+                           RunnerSettings(texts.generation, settings.n_generations))
     return scaling_rows(runner, texts.hypotheses, links, settings.alphas, judge, store, progress)
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ...config import ModelDiffError
 from ...params import Declared, nested, option
-from ..layers.settings import parse_scales
+from ..common.scales import parse_scales
 
 # Part of a saved dictionary's key: raised when fitting changes, so older files are not reused.
 DICTIONARY_FORMAT = 1

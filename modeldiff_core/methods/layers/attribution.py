@@ -8,8 +8,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .interventions import DeltaScaling
-from .scaling import SettingRunner, behaviour_rate
-from .settings import SCALE_KEY, LensInputs, LensSettings
+from ..common.inputs import LensInputs
+from ..common.runner import SettingRunner, behaviour_rate
+from .settings import SCALE_KEY, LensSettings
 
 # Below this mean log-prob gap (nats/token) B's full change has no effect worth attributing.
 MIN_GAP = 1e-3
@@ -160,7 +161,7 @@ def top_layers_together(scaler: DeltaScaling, curves: list[dict], rows: list[dic
     if settings.window != 1 or scaler.n_layers <= k:
         return {}
     out: dict[str, dict] = {}
-    runner = SettingRunner(scaler, inputs, settings)
+    runner = SettingRunner(scaler, inputs, settings.runner_settings())
     cache: dict[tuple, tuple] = {}
     base_lp = None
     for h in inputs.hypotheses:

@@ -4,12 +4,13 @@ from __future__ import annotations
 from ...config import ModelDiffError
 from ...models.loading import ModelCache
 from ...models.spec import ModelSpec, ensure_built
-from .settings import LensInputs, Params
+from ..common.inputs import LensInputs
+from .settings import Params
 
 
 def run(store, params: Params, ctx) -> dict:
     from ...assistants.registry import judge_for
-    from ..quant.study import eval_set_for
+    from ..common.eval_sets import eval_set_for
     from .lens import layer_lens, layer_lens_for_run
 
     if params.run_id is None:

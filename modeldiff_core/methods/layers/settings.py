@@ -4,36 +4,19 @@ change in W_A + scale (W_B - W_A): 0 is A, 1 is B."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Optional, Sequence
 
-from ...config import ModelDiffError
 from ...models.spec import ModelSpec
 from ...params import Declared, nested, option
+from ..common.inputs import LensInputs  # noqa: F401 - what the lens measures on
+from ..common.scales import check_scales, parse_scales
 from ...models.generation import GenerationSettings
 
 DEFAULT_SCALES = (0.0, 0.25, 0.5, 0.75, 1.0)
 # The CLI's JSON and the stored lens name a scaling row's scale "alpha", as earlier versions
 # wrote it: lenses stored before still render, and readers of the JSON keep working.
 SCALE_KEY = "alpha"
-
-
-def parse_scales(text: str) -> list[float]:
-    """'0, 0.5, 1' -> [0.0, 0.5, 1.0] (typed by a researcher on the CLI or the page)."""
-    try:
-        scales = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ModelDiffError(f"scales must be comma-separated numbers, got {text!r}") from None
-    return check_scales(scales)
-
-
-def check_scales(scales: Sequence[float]) -> list[float]:
-    """The scales sorted, without repeats; refuses an empty list and non-finite numbers."""
-    out = [float(s) for s in scales]
-    if not out or not all(math.isfinite(s) for s in out):
-        raise ModelDiffError("scales must be a non-empty list of finite numbers")
-    return sorted(set(out))
 
 
 def _default_generation() -> GenerationSettings:
@@ -60,6 +43,12 @@ class LensSettings(Declared):
     def __post_init__(self):
         self.scales = tuple(float(s) for s in self.scales)
 
+    def runner_settings(self):
+        """How common.runner.SettingRunner measures each setting, for this lens."""
+        from ..common.runner import RunnerSettings
+
+        return RunnerSettings(self.generation_settings(), self.n_generations, self.batch_size)
+
     def generation_settings(self) -> GenerationSettings:
         """How fresh generations are sampled, with max_new_tokens applied."""
         if self.max_new_tokens is None:
@@ -72,17 +61,6 @@ class LensSettings(Declared):
         return check_scales(self.scales)
 
 
-@dataclass
-class LensInputs:
-    """What the lens measures on. texts (with text_prompts, their contexts, optional) feed the
-    activation view; prompts are what fresh generations answer in the scaling view;
-    hypotheses are dicts with hypothesis_id (plus text, direction, predicate); evidence maps
-    a hypothesis_id to (texts, their prompts or None)."""
-    texts: list[str] = field(default_factory=list)
-    text_prompts: Optional[list[str]] = None
-    prompts: list[str] = field(default_factory=list)
-    hypotheses: list[dict] = field(default_factory=list)
-    evidence: dict = field(default_factory=dict)
 
 
 @dataclass

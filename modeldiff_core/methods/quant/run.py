@@ -6,7 +6,8 @@ from .settings import Params
 
 
 def run(store, params: Params, ctx) -> dict:
-    from .study import EvalSet, eval_set_for, quant_study
+    from ..common.eval_sets import EvalSet, eval_set_for
+    from .study import quant_study
 
     eval_set = eval_set_for(params.spec, params.prompts_file)
     if params.texts:  # an uploaded set replaces the texts; the multiple-choice set stays
