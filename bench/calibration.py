@@ -1,7 +1,7 @@
 """Calibration of the held-out tests on simulated nulls: for each test (discriminative,
 generative, cluster, probe, features) and scenario, the false-positive rate at alpha of the old test
 and of the new one on the same simulated worlds, with its standard error, and
-their power on a planted effect. See modeldiff_core/hypotheses/calibration.py for the worlds.
+their power on a planted effect. See modeldiff_core/calibration.py for the worlds.
 
     python bench/calibration.py [--reps 1000] [--max-reps 4000] [--json]
 

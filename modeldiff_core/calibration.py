@@ -31,6 +31,8 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
+from .params import default_of
+from .stages.settings import HypothesisSettings
 from .assistants.offline import OfflineAssistant
 from .hypotheses.predicates import predicate_fires, sentences
 from .hypotheses import stats
@@ -40,7 +42,8 @@ from .hypotheses.validation import (PLACEBO_TEXT, discriminative, generative, ge
 
 N_PROMPTS = 40
 JUDGE_BATCH = 10  # what the chat assistant packs into one call
-MAX_JUDGE_TEXTS = 240  # the held-out budget the pipeline judges by default
+# The held-out budget the pipeline judges by default: one A and one B text of each prompt.
+MAX_JUDGE_TEXTS = 2 * default_of(HypothesisSettings, "max_judge_prompts")
 NULLS = {"discriminative": ["identical", "heterogeneous", "skewed", "judge drift", "style cue",
                             "one text per prompt"],
          "generative": ["identical", "heterogeneous", "donors 50% B", "donors 70% B",

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 from .config import ModelDiffError, default_db_path
 from .progress import ProgressBar
@@ -112,12 +113,14 @@ def command_context(args):
     return Context(progress=None if args.quiet else progress_bar())
 
 
-def write_out(path: str, text: str, db: str) -> None:
+def write_out(path: str, text: str, db: Optional[str]) -> None:
+    """`db`: where the results are stored (None: a command that stores nothing)."""
     try:
         Path(path).write_text(text)
     except OSError as err:
-        raise ModelDiffError(f"cannot write --out {path}: {err.strerror or err}; the results "
-                             f"are stored in {db} (run the same command again to write them)") from None
+        stored = (f"; the results are stored in {db} (run the same command again to write them)"
+                  if db else "")
+        raise ModelDiffError(f"cannot write --out {path}: {err.strerror or err}{stored}") from None
 
 
 def as_json(result) -> str:

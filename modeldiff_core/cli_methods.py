@@ -32,7 +32,7 @@ def method_command(args: argparse.Namespace) -> int:
         db = stored_db(args) if getattr(args, "run", None) else args.db or default_db_path()
         with Store(db) as store:
             result = m.run(store, params, command_context(args))
+    print(m.face.show.summary(result))  # first: a failed --out still leaves the summary
     if args.out:
         write_out(args.out, m.face.show.to_json(result), db)
-    print(m.face.show.summary(result))
     return 0

@@ -1,8 +1,6 @@
 """The methods' parameters and face: what a job stores reads back as the same parameters,
 params stored by earlier versions still read, every method folder shows the same face, and the
-CLI's flags take their defaults and bounds from the settings."""
-import dataclasses
-import inspect
+CLI's flags take their defaults and bounds from the settings (the face itself: test_layout)."""
 import re
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from modeldiff_core.methods.features.settings import DictionarySettings, Feature
 from modeldiff_core.methods.ground_truth.plant import PlantConfig
 from modeldiff_core.methods.layers.settings import LensSettings
 from modeldiff_core.methods.probe.settings import ProbeSettings
-from modeldiff_core.methods.registry import FACE, METHODS, method
+from modeldiff_core.methods.registry import METHODS, method
 from modeldiff_core.models.finetune import FinetuneSettings
 from modeldiff_core.models.spec import ModelSpec
 from modeldiff_core.models.generation import GenerationSettings
@@ -75,25 +73,6 @@ def test_a_pipeline_job_of_an_earlier_version_is_a_run():
     assert commands.OLDER_KINDS["pipeline"] == "run"
     read, command = commands.KINDS["run"]
     assert command is commands.run
-
-
-@pytest.mark.parametrize("m", METHODS, ids=lambda m: m.name)
-def test_every_method_shows_the_same_face(m):
-    folder = ROOT / "modeldiff_core" / "methods" / m.face.__name__.split(".")[-1]
-    assert all((folder / f"{part}.py").is_file() for part in FACE)
-    assert dataclasses.is_dataclass(m.Params)
-    assert list(inspect.signature(m.face.run.run).parameters) == ["store", "params", "ctx"]
-    assert isinstance(m.face.cli.HELP, str) and m.face.cli.HELP
-    for name in ("add_arguments", "params_from_args"):
-        assert callable(getattr(m.face.cli, name))
-    for name in ("summary", "to_json", "report", "sections"):
-        assert callable(getattr(m.face.show, name))
-    assert (ROOT / "views" / m.page).is_file()
-
-
-def test_every_method_folder_is_in_the_registry():
-    folders = {p.parent.name for p in (ROOT / "modeldiff_core" / "methods").glob("*/settings.py")}
-    assert folders == {m.face.__name__.split(".")[-1] for m in METHODS}
 
 
 def _args(*argv):

@@ -325,3 +325,17 @@ def test_calls_count_under_the_run_even_for_a_source_made_without_a_store(store)
         src.scorer().sum_logprobs(["hello there"], ["p"])
         assert store.usage(run_id)["calls"] == 13  # the score; the probe counts under no run
         assert store.usage()["calls"] == 14
+
+
+def test_a_resumed_run_with_every_text_stored_still_counts_its_scoring_calls(store):
+    """A run started again (or another assistant's set added to it) asks for no text, and the
+    generative test's scoring calls still count under the run."""
+    with FakeLLMServer(_answer, models=["m"]) as srv:
+        run_id = _run(store)
+        generate_side(store, run_id, "B", make_source(_spec("openai", srv), cache=None,
+                                                      store=store), _prompts(), SETTINGS)
+        again = make_source(_spec("openai", srv), cache=None, store=store)
+        assert generate_side(store, run_id, "B", again, _prompts(), SETTINGS) == 0
+        before = store.usage(run_id)["calls"]
+        again.scorer().sum_logprobs(["hello there"], ["p"])
+        assert store.usage(run_id)["calls"] == before + 1

@@ -4,7 +4,7 @@ import random
 import pandas as pd
 import pytest
 
-from modeldiff_core.assistants.base import Assistant
+from modeldiff_core.assistants.base import Judge, Proposer
 from modeldiff_core.assistants.offline import OfflineAssistant
 from modeldiff_core.stages.propose import ProposalSettings, merge_duplicates, propose_hypotheses
 from modeldiff_core.hypotheses.types import Hypothesis
@@ -80,8 +80,8 @@ def test_merge_rules():
     assert kept[0].source == "corpus, cluster 2" and kept[2].source == "corpus, cluster 4"
 
 
-class _Recorder(Assistant):
-    """Records which sources proposal mines; proposes nothing."""
+class _Recorder(Proposer, Judge):
+    """Records which sources proposal mines; proposes nothing (the two roles proposal uses)."""
     kind = "recorder"
 
     def __init__(self):

@@ -2,6 +2,8 @@
 count: a lazy import hides a cycle, it does not remove it), and ruff passes with the
 project's configuration."""
 import ast
+import dataclasses
+import inspect
 import re
 import shutil
 import subprocess
@@ -283,3 +285,31 @@ def test_no_method_reaches_into_another():
                     and (parts[2], other[2]) not in SHARED_FACES):
                 found.append(f"{a} -> {b}")
     assert found == []
+
+
+# ------------------------------------------------------------------ the methods' face
+def _methods():
+    from modeldiff_core.methods.registry import METHODS
+
+    return METHODS
+
+
+@pytest.mark.parametrize("m", _methods(), ids=lambda m: m.name)
+def test_every_method_shows_the_same_face(m):
+    folder = PACKAGE / "methods" / m.face.__name__.split(".")[-1]
+    from modeldiff_core.methods.registry import FACE
+
+    assert all((folder / f"{part}.py").is_file() for part in FACE)
+    assert dataclasses.is_dataclass(m.Params)
+    assert list(inspect.signature(m.face.run.run).parameters) == ["store", "params", "ctx"]
+    assert isinstance(m.face.cli.HELP, str) and m.face.cli.HELP
+    for name in ("add_arguments", "params_from_args"):
+        assert callable(getattr(m.face.cli, name))
+    for name in ("summary", "to_json", "report", "sections"):
+        assert callable(getattr(m.face.show, name))
+    assert (ROOT / "views" / m.page).is_file()
+
+
+def test_every_method_folder_is_in_the_registry():
+    folders = {p.parent.name for p in (PACKAGE / "methods").glob("*/settings.py")}
+    assert folders == {m.face.__name__.split(".")[-1] for m in _methods()}

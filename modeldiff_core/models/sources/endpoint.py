@@ -1,7 +1,7 @@
 """A model served behind an API: `openai:MODEL` (any OpenAI-compatible server at `base_url`:
 `vllm serve`, SGLang, TGI, llama.cpp's server, or OpenAI itself) and `anthropic:MODEL`.
 
-Every request goes through the one call path the assistants use (`assistants/llm.py`:
+Every request goes through the one call path the assistants use (`llm.py`:
 retries, the concurrency cap, the response cache, tokens and cost per run). Generation sends
 the user's prompt as the one user message, with the run's max tokens; to an OpenAI-compatible
 server also its temperature, top_p and a seed per (side, prompt, sample). Anthropic's Messages
@@ -179,12 +179,16 @@ class EndpointSource(Source):
         return f"{self.spec.label}: the check failed: {client.describe(err)}"
 
     # ---------------------------------------------------------------- generation
+    def wanted(self, store, run_id: str, side: str, prompts, settings) -> list[tuple[int, int]]:
+        # The run the scoring calls count under, known even when every text is stored already.
+        self._run = (run_id, side)
+        return super().wanted(store, run_id, side, prompts, settings)
+
     def answer_rows(self, batch: Batch, keep: Keep) -> None:
         """Every request sent (as many at once as the server takes), each reply handed to
         `keep` as it arrives. Stopped (an error, an interrupt): what is in flight finishes and
         is kept too; what was queued is never sent."""
         settings, side = batch.settings, batch.side
-        self._run = (batch.run_id, side)
         path = self.call_path(batch.store)
 
         def one(r: Request) -> Row:
