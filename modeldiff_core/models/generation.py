@@ -99,8 +99,9 @@ def hf_answers(lm: LoadedModel, batch, keep) -> None:
     (the least compute wasted on left padding), each handed to `keep` as it finishes. A CUDA
     out-of-memory error halves the batch and retries the same rows."""
     settings, side = batch.settings, batch.side
-    formatted = {r.prompt_id: format_prompt(lm.tokenizer, r.prompt, settings.use_chat_template)
-                 for r in batch.requests}
+    prompts = {r.prompt_id: r.prompt for r in batch.requests}  # once per prompt, not per sample
+    formatted = {pid: format_prompt(lm.tokenizer, p, settings.use_chat_template)
+                 for pid, p in prompts.items()}
     chat = settings.use_chat_template and bool(getattr(lm.tokenizer, "chat_template", None))
     lengths = {pid: len(lm.tokenizer(f, add_special_tokens=not chat)["input_ids"])
                for pid, f in formatted.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...cli_args import as_json
+from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the result as it is
 from ...formats import Section, Table, fmt_num, fmt_p, short
 
 
@@ -42,9 +42,6 @@ def summary(result: dict) -> str:
     lines += [f"note: {n}" for n in result.get("notes", [])]
     return "\n".join(lines)
 
-
-def to_json(result: dict) -> str:
-    return as_json(result)
 
 
 def feature_caption(lens: dict) -> str:

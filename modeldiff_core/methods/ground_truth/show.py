@@ -1,7 +1,8 @@
 """What the truth bench shows on the terminal: recovery per truth, recall and precision."""
 from __future__ import annotations
 
-from ...cli_args import as_json
+from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the result as it is
+from ..common.report import no_report as report, no_sections as sections  # noqa: F401
 
 
 def summary(bench: dict) -> str:
@@ -17,14 +18,3 @@ def summary(bench: dict) -> str:
                  f"wall time {bench['wall_seconds']:.0f} s")
     return "\n".join(lines)
 
-
-def to_json(bench: dict) -> str:
-    return as_json(bench)
-
-
-def report(store, run_id: str, hypothesis_set: str, run: dict) -> None:
-    return None  # nothing of a run's: it is not part of a run's report
-
-
-def sections(data) -> list:
-    return []

@@ -1,5 +1,5 @@
 """The layer lens's parameters (`Params`, with how it measures: `LensSettings`; the only place
-their defaults live) and what it measures on (`LensInputs`). A scale is the factor on B's
+their defaults live; what it measures on is common.inputs.LensInputs). A scale is the factor on B's
 change in W_A + scale (W_B - W_A): 0 is A, 1 is B."""
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import ClassVar, Optional, Sequence
 
 from ...models.spec import ModelSpec
 from ...params import Declared, nested, option
-from ..common.inputs import LensInputs  # noqa: F401 - what the lens measures on
 from ..common.scales import check_scales, parse_scales
 from ...models.generation import GenerationSettings
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...cli_args import as_json
+from ..common.report import no_report as report, no_sections as sections  # noqa: F401
 
 
 def summary(row: dict) -> str:
@@ -14,11 +15,3 @@ def to_json(row: dict) -> str:
     out = {k: row[k] for k in ("finetune_id", "truths", "adapter_path", "final_loss", "base")}
     out["model_b"] = row["spec_b"].to_dict()
     return as_json(out)
-
-
-def report(store, run_id: str, hypothesis_set: str, run: dict) -> None:
-    return None  # nothing of a run's: it is not part of a run's report
-
-
-def sections(data) -> list:
-    return []

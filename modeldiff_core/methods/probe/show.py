@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...cli_args import as_json
+from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the result as it is
 from ...formats import Section, Table, fmt_num, fmt_p
 
 
@@ -16,9 +16,6 @@ def summary(result: dict) -> str:
                      f"{h['accuracy']:.2f}); {against_control(h)}; {verdict} - {h['text']}")
     return "\n".join(lines) or "nothing was probed"
 
-
-def to_json(result: dict) -> str:
-    return as_json(result)
 
 
 PROBE_HEAD = ["hypothesis", "right", "accuracy", "control right", "control accuracy",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ...cli_args import as_json
+from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the result as it is
 from ...formats import Section, Table, fmt_num, sci
 
 
@@ -19,9 +19,6 @@ def summary(result: dict) -> str:
                      f"{r['ppl_ref']:>8.3f} {r['flips']:>3}/{r['n_mc']:<3}")
     return "\n".join(lines)
 
-
-def to_json(result: dict) -> str:
-    return as_json(result)
 
 
 def quant_rows(q: dict) -> list[list[str]]:

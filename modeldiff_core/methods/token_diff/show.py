@@ -2,7 +2,8 @@
 most."""
 from __future__ import annotations
 
-from ...cli_args import as_json
+from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the result as it is
+from ..common.report import no_report as report, no_sections as sections  # noqa: F401
 
 
 def summary(result: dict, n: int = 8) -> str:
@@ -18,14 +19,3 @@ def summary(result: dict, n: int = 8) -> str:
     lines += [f"note: {n_}" for n_ in result["notices"]]
     return "\n".join(lines)
 
-
-def to_json(result: dict) -> str:
-    return as_json(result)
-
-
-def report(store, run_id: str, hypothesis_set: str, run: dict) -> None:
-    return None  # nothing of a run's: it is not part of a run's report
-
-
-def sections(data) -> list:
-    return []

@@ -66,8 +66,8 @@ def vllm_answers(spec, batch: Batch, keep: Keep) -> None:
         from vllm.lora.request import LoRARequest
 
         lora = LoRARequest("adapter", 1, spec.adapter)
-    formatted = {r.prompt_id: _formatted(llm, r.prompt, settings.use_chat_template)
-                 for r in batch.requests}
+    prompts = {r.prompt_id: r.prompt for r in batch.requests}  # once per prompt, not per sample
+    formatted = {pid: _formatted(llm, p, settings.use_chat_template) for pid, p in prompts.items()}
     for i in range(0, len(batch.requests), CHUNK):
         part = batch.requests[i:i + CHUNK]
         params = [SamplingParams(n=1, temperature=settings.temperature, top_p=settings.top_p,
