@@ -1,7 +1,8 @@
-"""The kinds of work, each a function of (store, params, ctx): the run of the pipeline, export,
-and every analysis of `methods.registry`. The CLI and the dashboard's jobs are thin adapters
-onto these, so the two never rebuild the same calls differently. A job stores its kind and
-`params.to_dict()`; resuming reads them back through `KINDS`."""
+"""The kinds of work, each a function of (store, params, ctx): the run of the pipeline, a
+researcher's own hypothesis tested on a run, export, and every analysis of `methods.registry`.
+The CLI and the dashboard's jobs are thin adapters onto these, so the two never rebuild the
+same calls differently. A job stores its kind and `params.to_dict()`; resuming reads them back
+through `KINDS`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,6 +51,19 @@ def export(store, params: ExportParams, ctx: Context) -> dict:
     return {"run_id": params.run_id, "A": str(path_a), "B": str(path_b)}
 
 
+def hypothesis(store, params, ctx: Context) -> dict:
+    """A researcher's own hypothesis, stored in a set and tested as the proposed ones are."""
+    from .stages.own import run_own
+
+    return run_own(store, params, ctx)
+
+
+def _own_params(d: dict):
+    from .stages.own import OwnParams
+
+    return OwnParams.from_dict(d)
+
+
 def _run_params(d: dict):
     from .pipeline import config_from_dict
 
@@ -57,7 +71,7 @@ def _run_params(d: dict):
 
 
 # Job kind -> (its params read back from the stored dict, the command).
-KINDS = {"run": (_run_params, run),
+KINDS = {"run": (_run_params, run), "hypothesis": (_own_params, hypothesis),
          **{m.name: (m.read, m.run) for m in METHODS if m.job}}
 # Kinds stored by earlier versions, and the kind each is now.
 OLDER_KINDS = {"pipeline": "run"}

@@ -48,6 +48,9 @@ def write_pairs(pred: dict, texts: list[str], prompts: list[str], examples_a: li
     its placebo versions (the term swapped for frequency-matched words). `matched=False`
     writes the design this project had — the term against a word the donor model puts in
     that slot, with no placebos — kept for the calibration benchmark's comparison only."""
+    if pred["type"] == "matches":  # a pattern names no word to swap in or out
+        raise NoPairs("no edit for a regular expression: give keywords instead for pairs "
+                      "the models can score")
     if not term_edits(pred):
         raise NoPairs(NO_EDIT)
     rng = random.Random(seed)

@@ -1,7 +1,8 @@
-"""What the offline assistant reads in a text — words, sentences, style features (those of
-chat answers in `chat_features`) — and its JSON predicates: "mentions" (any of some terms, or
-them at least as often as some others) or "feature" (a style feature above or at most a
-threshold). A predicate is how an offline hypothesis judges texts and edits them into pairs."""
+"""What the offline assistant reads in a text — words, sentences, style features (those of chat
+answers in `chat_features`) — and its JSON predicates: "mentions" (any of some terms, or them
+at least as often as some others), "feature" (a style feature above or at most a threshold) or
+"matches" (a researcher's regular expression, case-insensitive). A predicate is how an offline
+hypothesis judges texts and edits them into pairs."""
 from __future__ import annotations
 
 import re
@@ -95,7 +96,13 @@ def predicate_fires(predicate: dict, text: str) -> bool:
     if predicate["type"] == "feature":
         value = STYLE_FEATURES[predicate["feature"]](text)
         return value > predicate["threshold"] if predicate["op"] == ">" else value <= predicate["threshold"]
+    if predicate["type"] == "matches":
+        return matches(predicate["pattern"], text)
     raise ValueError(f"unknown predicate type {predicate['type']!r}")
+
+
+def matches(pattern: str, text: str) -> bool:
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
 
 
 def b_scores(predicate: dict, texts: list[str]) -> list[float]:
@@ -108,7 +115,7 @@ def b_scores(predicate: dict, texts: list[str]) -> list[float]:
 def behaviour_side(pred: dict) -> str:
     """The model that shows more of what the predicate counts (mentions of the terms, marks,
     length): the side donor sentences must never come from."""
-    if pred["type"] == "mentions":
+    if pred["type"] in ("mentions", "matches"):
         return pred.get("favours", "B")
     more_is_b = pred.get("op", ">") == ">"
     if pred.get("favours", "B") != "B":
@@ -120,6 +127,8 @@ def carries(pred: dict, sentence: str) -> bool:
     """Does one sentence carry the thing the predicate counts (a term, a question mark...)?"""
     if pred["type"] == "mentions":  # (the words it is against, too: what an edit must move)
         return mentions(sentence, pred["terms"] + pred.get("over", []))
+    if pred["type"] == "matches":
+        return matches(pred["pattern"], sentence)
     if pred["feature"] in ("words", "sentences", "repetition"):
         return True
     return STYLE_FEATURES[pred["feature"]](sentence) > 0
@@ -127,6 +136,6 @@ def carries(pred: dict, sentence: str) -> bool:
 
 def more_side_fires(pred: dict, text: str) -> bool:
     """Is the text on the 'more of it' side of the predicate (more mentions, more marks)?"""
-    if pred["type"] == "mentions":
-        return _mentions_fire(pred, text)
+    if pred["type"] in ("mentions", "matches"):
+        return predicate_fires(pred, text)
     return STYLE_FEATURES[pred["feature"]](text) > pred["threshold"]

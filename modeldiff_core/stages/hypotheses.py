@@ -14,6 +14,7 @@ from ..llm import AssistantAnswerError
 from ..hypotheses.predicates import predicate_fires
 from ..progress import ProgressCallback, StageProgress
 from ..hypotheses import stats
+from .own import OWN_SOURCE
 from .propose import ProposalSettings, propose_hypotheses
 from ..hypotheses.types import Hypothesis, NoPairs
 from ..hypotheses.validation import (discriminative, generative, heldout_texts, judge_scores,
@@ -78,7 +79,8 @@ def _proposed(store, run_id: str, parts: RunParts, assistant: Assistant,
     if stored.empty or store.proposal_settings(run_id, hypothesis_set) is None:
         # Sets stored before settings were recorded are taken as made with these.
         store.save_proposal_settings(run_id, hypothesis_set, settings)
-    if stored.empty:
+    # A researcher's own hypotheses in a set are not a proposal: the assistant still proposes.
+    if (stored["source"] != OWN_SOURCE).sum() == 0:
         found = propose_hypotheses(assistant, store.points(run_id), store.clusters(run_id),
                                    ProposalSettings(alpha=parts.hypotheses.alpha,
                                                     rounds=parts.hypotheses.refine_rounds,

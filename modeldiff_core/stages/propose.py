@@ -29,6 +29,8 @@ def _predicate_key(h: Hypothesis):
         return None
     if p["type"] == "mentions":
         return ("mentions", frozenset(p["terms"]), p.get("favours"))
+    if p["type"] == "matches":
+        return ("matches", p["pattern"], p.get("favours"))
     return ("feature", p["feature"], p["op"])
 
 
