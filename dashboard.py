@@ -77,6 +77,24 @@ def assistant_key_inputs(hypothesis_set: str) -> tuple:
     return st.text_input("API key (empty: from the environment)", type="password") or None, base_url
 
 
+def open_prompt(prompt_ids: list, prompt_text: dict, key: str) -> None:
+    """Pick one of these prompts and open it on the prompts side-by-side page."""
+    if not prompt_ids:
+        return
+    cols = st.columns([3, 1], vertical_alignment="bottom")
+    prompt_id = cols[0].selectbox("Prompt to read side by side", prompt_ids,
+                                  format_func=lambda i: f"#{i} {prompt_text.get(i, '')[:100]}",
+                                  key=f"open-{key}")
+    if cols[1].button("Open side by side", key=f"open-button-{key}"):
+        st.session_state["prompt_id"] = int(prompt_id)
+        st.switch_page("views/prompts.py")
+
+
+def prompt_texts(run_id: str) -> dict:
+    prompts = get_store().prompts(run_id)
+    return dict(zip(prompts["prompt_id"].astype(int), prompts["prompt"]))
+
+
 def figure_pair(figure, part, panels, key: str) -> None:
     """Two figures side by side, one per (value, label) of panels; a caption where one is empty."""
     for col, (value, label) in zip(st.columns(2), panels):
@@ -87,12 +105,65 @@ def figure_pair(figure, part, panels, key: str) -> None:
             col.plotly_chart(fig, key=f"{key}-{value}")
 
 
-@st.fragment(run_every=1.0)
+def submit_job(kind: str, params: dict, run_id: str | None = None, **keys) -> str:
+    """Start a job and watch it from this session: when it ends, every page says how (even a
+    job that fails before the panel first sees it running)."""
+    job_id = get_jobs().submit(kind, params, run_id, **keys)
+    st.session_state.setdefault("watched_jobs", set()).add(job_id)
+    return job_id
+
+
+def job_outcomes() -> None:
+    """How the jobs this session watched ended, said once (on the page that runs next): what a
+    finished job made, a failed job's reason and its last log lines."""
+    for job_id in st.session_state.pop("ended_jobs", []):
+        job = get_store().get_job(job_id)
+        if job is None:
+            continue
+        what = f"{job_id} ({job['kind']})"
+        run = job.get("run_id")
+        made = f" — run {run}" if isinstance(run, str) and run else ""
+        took = f" in {job_duration(job)}"
+        if job["status"] == "done":
+            st.success(f"{what} finished{took}{made}.")
+        elif job["status"] == "failed":
+            st.error(f"{what} failed{took}: {job.get('error') or 'no reason was recorded'}")
+            last = last_lines(job)
+            if last:
+                with st.expander("Its last log lines"):
+                    st.code(last, language=None)
+        else:
+            st.warning(f"{what} {describe_stopped(get_store(), job)}")
+
+
+def job_duration(job: dict) -> str:
+    seconds = (job["updated_at"] - job["created_at"]).total_seconds()
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def last_lines(job: dict, n: int = 6) -> str:
+    """A stopped job's last recorded lines (its traceback's tail, or its last message)."""
+    message = job.get("message")
+    if not isinstance(message, str) or not message or message == "finished":
+        return ""
+    return "\n".join(message.strip().splitlines()[-n:])
+
+
 def jobs_panel() -> None:
-    """Jobs in flight with progress, cancel; interrupted ones with resume. Polls the jobs table."""
+    """Jobs in flight (progress, cancel), stopped ones (reason, resume); how watched jobs
+    ended, unless the entry point has said it already (each is said once)."""
+    job_outcomes()
+    _live_jobs()
+
+
+@st.fragment(run_every=1.0)
+def _live_jobs() -> None:
+    """Polls the jobs table. A watched job that has ended makes the whole page run again, so
+    its result shows without a reload."""
     jobs = get_jobs()
     table = get_store().list_jobs()
     live = table[table["status"].isin(["queued", "running"])]
+    _notice_ended(live)
     stopped = table[table["status"].isin(["interrupted", "cancelled", "failed"])].head(5)
     if live.empty and stopped.empty:
         st.caption("No jobs in flight.")
@@ -105,6 +176,47 @@ def jobs_panel() -> None:
         cols[0].warning(f"{job.job_id} {describe_stopped(get_store(), job._asdict())}")
         if cols[1].button("Resume", key=f"resume-{job.job_id}"):
             try:
-                jobs.resume(job.job_id)
+                st.session_state["watched_jobs"].add(jobs.resume(job.job_id))
             except ModelDiffError as err:
                 st.error(str(err))
+
+
+def _notice_ended(live) -> None:
+    """Watch the jobs in flight; one watched before that is no longer in flight has ended: the
+    whole page runs again (its result shows) and says how it ended."""
+    watched = st.session_state.setdefault("watched_jobs", set())
+    ended = sorted(watched - set(live["job_id"]))
+    watched |= set(live["job_id"])
+    if ended:
+        watched -= set(ended)
+        st.session_state["ended_jobs"] = [*st.session_state.get("ended_jobs", []), *ended]
+        st.rerun()
+
+
+@st.fragment(run_every=2.0)
+def sidebar_jobs() -> None:
+    """Every page's sidebar: the jobs in flight in a line each; a page without a jobs panel
+    still shows a job's result when it ends."""
+    table = get_store().list_jobs(["queued", "running"])
+    _notice_ended(table)
+    for job in table.itertuples():
+        st.caption(f"{job.job_id} ({job.kind}) · {job_line(job._asdict())}")
+
+
+def job_history(limit: int = 15) -> None:
+    """The latest jobs: kind, status, run, start, duration; a failed one's reason and last
+    lines on demand."""
+    table = get_store().list_jobs().head(limit)
+    if table.empty:
+        st.caption("No jobs yet.")
+        return
+    rows = [{"job": j.job_id, "kind": j.kind, "status": j.status,
+             "run": j.run_id if isinstance(j.run_id, str) else "",
+             "started (UTC)": j.created_at, "duration": job_duration(j._asdict()),
+             "stage": j.stage if isinstance(j.stage, str) else "",
+             "reason": j.error if isinstance(j.error, str) else ""}
+            for j in table.itertuples()]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    for j in table[table["status"] == "failed"].itertuples():
+        with st.expander(f"{j.job_id} ({j.kind}) failed: {j.error}"):
+            st.code(last_lines(j._asdict()) or "no log lines were recorded", language=None)

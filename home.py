@@ -3,7 +3,7 @@ The first page a person sees: it imports nothing heavy (no torch, no UMAP, not t
 until Quick start is pressed)."""
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel
+from dashboard import get_store, job_history, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError, default_db_path
 from modeldiff_core.methods.registry import METHODS
 from modeldiff_core.models.organisms import DEFAULT_ORGANISM
@@ -13,6 +13,8 @@ st.set_page_config(page_title="modeldiff", layout="wide")
 st.title("modeldiff")
 st.caption("How do two language models behave differently? Generate from both, cluster, "
            "propose hypotheses, validate them on held-out prompts.")
+OPEN_ON = [("clusters.py", "Clusters"), ("prompts.py", "Prompts side by side"),
+           ("hypotheses.py", "Hypotheses"), ("report.py", "Report")]
 store = get_store()
 st.write(f"Database: `{default_db_path()}`")
 
@@ -29,22 +31,34 @@ if st.button("Quick start", type="primary"):
     config = RunConfig(ModelSpec("organism:base"), ModelSpec(f"organism:{DEFAULT_ORGANISM}"),
                        builtin_prompt_set("organisms"), GenerationSettings())
     try:
-        job_id = get_jobs().submit("run", config_to_dict(config))
+        job_id = submit_job("run", config_to_dict(config))
         st.success(f"Started {job_id}: follow it below, then open the Clusters and Hypotheses pages.")
     except ModelDiffError as err:
         st.error(str(err))
-
-st.subheader("Jobs")
-jobs_panel()
-
-st.subheader("Analyses")
-st.caption("Beyond the run, each in the sidebar's Analyses and Ground truth, and on the CLI:")
-st.markdown("\n".join(f"- **{m.title}** (`modeldiff {m.name}`): {m.face.cli.HELP}"
-                       for m in METHODS))
 
 st.subheader("Runs")
 runs = runs_overview(store)
 if runs.empty:
     st.info("No runs yet.")
 else:
-    st.dataframe(runs, hide_index=True, width="stretch")
+    st.caption("Click a run to open it: every page then works on it.")
+    picked = st.dataframe(runs, hide_index=True, width="stretch", on_select="rerun",
+                          selection_mode="single-row", key="run-browser")
+    if picked and picked.selection.rows:
+        st.session_state["run_id"] = runs.iloc[picked.selection.rows[0]]["run"]
+    opened = st.session_state.get("run_id")
+    if opened in set(runs["run"]):
+        st.write(f"Open run: **{opened}**")
+        if st.session_state.get("in_app"):  # the pages exist only in the app's navigation
+            for col, (file, title) in zip(st.columns(4), OPEN_ON):
+                col.page_link(f"views/{file}", label=title)
+
+st.subheader("Jobs")
+jobs_panel()
+with st.expander("Job history"):
+    job_history()
+
+st.subheader("Analyses")
+st.caption("Beyond the run, each in the sidebar's Analyses and Ground truth, and on the CLI:")
+st.markdown("\n".join(f"- **{m.title}** (`modeldiff {m.name}`): {m.face.cli.HELP}"
+                       for m in METHODS))

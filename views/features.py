@@ -4,7 +4,7 @@ validated hypotheses, and B with its delta scaled."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, figure_pair, get_jobs, get_store, jobs_panel, run_and_set
+from dashboard import assistant_key_inputs, figure_pair, get_store, jobs_panel, run_and_set, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.features.settings import DictionarySettings, FeatureSettings, Params
 from modeldiff_core.methods.common.scales import parse_scales
@@ -48,7 +48,7 @@ with st.expander("Run the feature lens on this run", expanded=lens is None):
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
             params = Params(run_id, hypothesis_set, settings, base_url)
-            job_id = get_jobs().submit("features", params.to_dict(), run_id, api_key=api_key)
+            job_id = submit_job("features", params.to_dict(), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))

@@ -1,7 +1,7 @@
 """Prompts and sampling settings; start generation + embedding + clustering + hypotheses as a job."""
 import streamlit as st
 
-from dashboard import get_jobs, jobs_panel
+from dashboard import get_jobs, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
@@ -70,8 +70,8 @@ if st.button("Start", type="primary", disabled=prompt_set is None):
         # The run id names the models' files: known now unless an organism is still to build.
         built = is_built(spec_a) and is_built(spec_b)
         run_id = run_id_for(config) if built else None
-        job_id = jobs.submit("run", config_to_dict(config), run_id,
-                             model_keys=config.model_keys)
+        job_id = submit_job("run", config_to_dict(config), run_id,
+                         model_keys=config.model_keys)
         if run_id:
             st.session_state["run_id"] = run_id
         st.success(f"Started {job_id}" + (f" for {run_id}" if run_id else

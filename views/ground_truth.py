@@ -3,7 +3,7 @@ and score how many the method recovers."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel
+from dashboard import get_store, jobs_panel, submit_job
 from modeldiff_core.assistants.registry import AssistantSettings, make_call_path
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.ground_truth.plant import PlantConfig
@@ -104,14 +104,14 @@ with plant_tab:
             check_spec(spec)
             config = PlantConfig(spec, truths, recipe, settings, assistant_model=data_model)
             params = PlantParams(config, evaluate)
-            job_id = get_jobs().submit("plant", params.to_dict(), api_key=data_key)
+            job_id = submit_job("plant", params.to_dict(), api_key=data_key)
             st.success(f"Started {job_id}: training texts, finetune"
                        + (", pipeline and score" if evaluate else "") + ".")
         except ModelDiffError as err:
             st.error(str(err))
     if st.button("Run the benchmark on the built-in set",
                  help="each built-in truth in its own finetune of organism:base, plus a null"):
-        job_id = get_jobs().submit("truth-bench", {})
+        job_id = submit_job("truth-bench", {})
         st.success(f"Started {job_id}.")
     jobs_panel()
 

@@ -3,7 +3,7 @@ differences, and delta-scaling interventions per layer against each validated hy
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, figure_pair, get_jobs, get_store, jobs_panel, run_and_set
+from dashboard import assistant_key_inputs, figure_pair, get_store, jobs_panel, run_and_set, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.layers.settings import LensSettings, Params
 from modeldiff_core.methods.common.scales import parse_scales
@@ -34,7 +34,7 @@ with st.expander("Run the layer lens on this run",
                             assistant_base_url=base_url)
             if store.generations(run_id, split="validation").empty:
                 raise ModelDiffError("this run has no held-out texts yet: let its job finish")
-            job_id = get_jobs().submit("layers", params.to_dict(), run_id, api_key=api_key)
+            job_id = submit_job("layers", params.to_dict(), run_id, api_key=api_key)
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))

@@ -3,7 +3,7 @@ each round) and must say which it is; the same game without the hypothesis is th
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, get_jobs, get_store, jobs_panel, run_and_set
+from dashboard import assistant_key_inputs, get_store, jobs_panel, run_and_set, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.jobs import job_line
 from modeldiff_core.methods.probe.settings import Params, ProbeSettings
@@ -49,7 +49,7 @@ with st.expander("Play the probe game", expanded=summary is None):
             settings.check()
             params = Params(run_id, hypothesis_set, chosen, settings, base_url)
             # Endpoint models' keys typed on the Models page: this session's only, never stored.
-            job_id = get_jobs().submit("probe", params.to_dict(), run_id, api_key=api_key,
+            job_id = submit_job("probe", params.to_dict(), run_id, api_key=api_key,
                                        model_keys=st.session_state.get("model_keys"))
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:

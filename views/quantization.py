@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_jobs, get_store, jobs_panel
+from dashboard import get_store, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.quant.settings import Params as QuantParams
 from modeldiff_core.methods.quant.study import LEVELS, check_level, quant_result
@@ -40,7 +40,7 @@ if st.button("Measure", type="primary"):
             params.texts, params.eval_set = list(ps.prompts), ps.name
         else:
             eval_set_for(spec)
-        st.success(f"Started {get_jobs().submit('quant', params.to_dict())}.")
+        st.success(f"Started {submit_job('quant', params.to_dict())}.")
     except ModelDiffError as err:
         st.error(str(err))
 jobs_panel()

@@ -49,7 +49,7 @@ def condition_values(predicate, texts: list[str], scores) -> np.ndarray:
 
 
 def conditional_p(scores, given, sides, prompt_ids, seed: int = 0,
-                  n_resamples: int = 9999) -> dict:
+                  n_resamples: int = stats.RESAMPLES) -> dict:
     """Does `scores` (a hypothesis' "B-like" scores of texts) still separate B from A within
     strata of `given` (a stronger hypothesis' values on the same texts)? One-sided, in the B
     direction of `scores`; p from `stats.prompt_level_p` over prompts."""

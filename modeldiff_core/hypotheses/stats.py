@@ -12,6 +12,8 @@ from scipy import stats
 Z95 = 1.959963984540054
 
 
+RESAMPLES = 9999  # the resampling tests' draws: no p-value of theirs is below 1 / 10000
+
 def benjamini_hochberg(p_values) -> np.ndarray:
     """BH step-up q-values; NaNs pass through and do not count towards m."""
     p = np.asarray(p_values, dtype=float).ravel()
@@ -123,7 +125,7 @@ def rate_difference_test(member, sides, prompt_ids, min_pairs: int = 5):
     return effect, t, p, n
 
 
-def cluster_table(labels, sides, prompt_ids, n_resamples: int = 9999, seed: int = 0) -> pd.DataFrame:
+def cluster_table(labels, sides, prompt_ids, n_resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """Per-cluster A/B counts and B-enrichment. The p-value is prompt-level: per prompt, the
     share of B's texts in the cluster minus the share of A's, sign-flipped over prompts
     (two-sided); Fisher's exact p counts texts and is kept as a descriptive column. Noise (-1)
@@ -227,7 +229,7 @@ def _count_extreme(stat: np.ndarray, observed, tol, alternative: str):
     return np.sum(np.abs(stat) >= np.abs(observed) - tol, axis=0)
 
 
-def sign_flip_p(values, n_resamples: int = 9999, seed: int = 0,
+def sign_flip_p(values, n_resamples: int = RESAMPLES, seed: int = 0,
                 alternative: str = "greater") -> float:
     """Sign-flip permutation p-value for "the mean of these per-prompt statistics is zero".
 
@@ -254,7 +256,7 @@ def sign_flip_p(values, n_resamples: int = 9999, seed: int = 0,
     return (1 + hits) / (1 + n_resamples)
 
 
-def bootstrap_t_p(values, n_resamples: int = 9999, seed: int = 0) -> float:
+def bootstrap_t_p(values, n_resamples: int = RESAMPLES, seed: int = 0) -> float:
     """One-sided (greater) bootstrap-t p-value for "the mean of these per-prompt statistics is
     zero": t = mean / SE against t* = (mean* - mean) / SE* over resamples of the prompts with
     replacement, (b + 1) / (m + 1). It assumes only a mean of zero, not symmetry, and corrects
@@ -280,7 +282,7 @@ def bootstrap_t_p(values, n_resamples: int = 9999, seed: int = 0) -> float:
     return (1 + hits) / (1 + n_resamples)
 
 
-def prompt_level_p(values, n_resamples: int = 9999, seed: int = 0) -> float:
+def prompt_level_p(values, n_resamples: int = RESAMPLES, seed: int = 0) -> float:
     """The held-out tests' one-sided p-value over per-prompt statistics: the larger of the
     sign flip's (exact when each prompt's statistic is symmetric about zero under the null)
     and the bootstrap-t's (needs only a mean of zero, so it holds when B's effect differs by
@@ -291,7 +293,7 @@ def prompt_level_p(values, n_resamples: int = 9999, seed: int = 0) -> float:
     return float(max(flip, boot)) if np.isfinite(flip) and np.isfinite(boot) else float("nan")
 
 
-def sign_flip_p_columns(diffs, n_resamples: int = 9999, seed: int = 0,
+def sign_flip_p_columns(diffs, n_resamples: int = RESAMPLES, seed: int = 0,
                         alternative: str = "two-sided", tail_bound: bool = False) -> np.ndarray:
     """sign_flip_p for every column of a (prompts x tests) matrix at once: the same test per
     column, with one draw of sign vectors shared by all columns (exact enumeration when 2^n is

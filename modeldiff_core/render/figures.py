@@ -4,6 +4,7 @@ lens's α curves, and the probe game's accuracy against its control."""
 from __future__ import annotations
 
 import html
+from typing import Optional
 
 import pandas as pd
 
@@ -20,12 +21,15 @@ MAX_HOVER_TEXTS = 20_000  # past this, a text in every hover label makes the pag
 
 
 def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600,
-               max_hover_texts: int = MAX_HOVER_TEXTS, seed: int = 0):
+               max_hover_texts: int = MAX_HOVER_TEXTS, seed: int = 0,
+               terms: Optional[dict] = None, highlight=None):
     """points: side, cluster_id, x, y, text (one row per text). One WebGL trace per colour group;
     each marker's customdata is its row position in `points`, to map selections back to the
     texts on the server. Above `max_hover_texts` points, a seeded sample of them carries its
     text in the hover label and the rest their side and cluster only: the figure's size then
-    stays bounded (100k points stay interactive), and a selection still reads every text."""
+    stays bounded (100k points stay interactive), and a selection still reads every text.
+    `terms`: cluster id -> its top terms, written at each cluster's centre and in the legend;
+    `highlight`: a boolean per point (a text search's matches), ringed on top."""
     import numpy as np
     import plotly.graph_objects as go
 
@@ -39,19 +43,52 @@ def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600,
     hover = [f"{s} · cluster {c}<br>{snippet(t)}" if w else f"{s} · cluster {c}"
              for s, c, t, w in zip(pts["side"], pts["cluster_id"], pts["text"], with_text)]
     pts = pts.assign(_hover=hover, _row=range(len(pts)))
-    for value, group in pts.groupby(key, sort=True):
-        name = f"model {value}" if key == "side" else f"cluster {value}"
-        marker = {"size": 5 if len(pts) <= max_hover_texts else 3, "opacity": 0.7}
-        if key == "side":
-            marker["color"] = SIDE_COLOURS.get(value)
+    terms = terms or {}
+    for i, (value, group) in enumerate(pts.groupby(key, sort=True)):
+        name = f"model {value}" if key == "side" else _cluster_name(value, terms)
+        marker = {"size": 5 if len(pts) <= max_hover_texts else 3, "opacity": 0.7,
+                  "color": SIDE_COLOURS.get(value) if key == "side" else _cluster_colour(value, i)}
         fig.add_trace(go.Scattergl(x=group["x"].astype("float32"), y=group["y"].astype("float32"),
                                    mode="markers", name=name, marker=marker,
                                    customdata=group["_row"], hovertext=group["_hover"],
                                    hoverinfo="text"))
+    if highlight is not None and np.asarray(highlight).any():
+        hit = pts[np.asarray(highlight, dtype=bool)]
+        fig.add_trace(go.Scattergl(x=hit["x"], y=hit["y"], mode="markers",
+                                   name=f"search matches ({len(hit)})", customdata=hit["_row"],
+                                   hovertext=hit["_hover"], hoverinfo="text",
+                                   marker={"size": 11, "symbol": "circle-open",
+                                           "color": "black", "line": {"width": 2}}))
+    _label_clusters(fig, pts, terms)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
                       legend=dict(itemsizing="constant"), xaxis=dict(showticklabels=False),
                       yaxis=dict(showticklabels=False))
     return fig
+
+
+def _cluster_name(cluster_id: int, terms: dict) -> str:
+    words = ", ".join(str(terms.get(cluster_id, "")).split(", ")[:3])
+    return f"cluster {cluster_id}" + (f": {html.escape(words)}" if words and cluster_id != -1
+                                      else "")
+
+
+def _cluster_colour(cluster_id: int, i: int) -> str:
+    """A qualitative colour per cluster with no repeat before 50 clusters; noise in grey."""
+    import plotly.express as px
+
+    palette = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24
+    return "#9e9e9e" if cluster_id == -1 else palette[i % len(palette)]
+
+
+def _label_clusters(fig, pts: pd.DataFrame, terms: dict) -> None:
+    """Each cluster's id and first terms at its centre (the median of its points)."""
+    for cluster_id, group in pts.groupby("cluster_id"):
+        if cluster_id == -1 or cluster_id not in terms:
+            continue
+        first = ", ".join(str(terms[cluster_id]).split(", ")[:2])
+        fig.add_annotation(x=float(group["x"].median()), y=float(group["y"].median()),
+                           text=f"{cluster_id}: {html.escape(first)}", showarrow=False,
+                           font={"size": 11}, bgcolor="rgba(255,255,255,0.7)")
 
 
 def quant_figure(levels: pd.DataFrame, height: int = 380):

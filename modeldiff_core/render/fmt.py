@@ -7,6 +7,9 @@ from typing import Optional
 
 from ..formats import fmt_num, fmt_p, sci, short  # noqa: F401 - shared with the pages
 from ..hypotheses.explain import ordered_findings
+from ..hypotheses.stats import RESAMPLES
+
+P_FLOOR = 1 / (RESAMPLES + 1)  # the held-out tests' smallest p (a resampling test's floor)
 
 
 def settings_lines(data: dict) -> list[tuple[str, str]]:
@@ -93,8 +96,12 @@ def coverage_line(c: Optional[dict]) -> str:
         note = (c or {}).get("note") or "not applicable"
         return f"Coverage: {note}."
     share = c["share"]
-    said = (f"they separate the models better than the words do (share {share:.2f}" if share > 1
-            else f"they explain {100 * share:.0f}% of the separability (share {share:.2f}")
+    if share > 1:
+        said = f"they separate the models better than the words do (share {share:.2f}"
+    elif (c.get("auc") or 0) >= (c.get("baseline_auc") or 1):  # a share short of 1 by noise
+        said = f"they separate the models as well as the words do (share {share:.2f}"
+    else:
+        said = f"they explain {100 * share:.0f}% of the separability (share {share:.2f}"
     tail = " — something unexplained remains." if (c.get("share_ci_high") or share) < 0.8 else "."
     fitted = ("fitted on discovery texts" if c.get("fit") == "discovery texts"
               else "cross-validated by prompt")
@@ -131,3 +138,63 @@ def role(h: dict) -> str:
         return (f"explained by {h['explained_by']} (conditional p = {fmt_p(p)})"
                 if p is not None else f"explained by {h['explained_by']}")
     return "headline"
+
+
+def generative_outcome(h: dict, alpha: float = 0.05) -> str:
+    """The generative test's outcome in words, a failed or skipped one included."""
+    if h.get("generative_skipped"):
+        return f"skipped: {h['generative_skipped']}"
+    g = h.get("generative")
+    if not g or g.get("auc") is None:
+        return "not run"
+    auc, q = g["auc"], g.get("q_value")
+    if q is not None and q < alpha and auc > 0.5:
+        verdict = "supports the hypothesis"
+    elif auc < 0.5:
+        verdict = "failed, opposite to the prediction"
+    else:
+        verdict = "failed, not borne out"
+    return f"{verdict}: AUC {fmt_num(auc)}, q = {fmt_p(q)}"
+
+
+def p_floor_note(hypotheses: list[dict]) -> Optional[str]:
+    """Which hypotheses sit at the test's smallest p, and what that means (None: none do)."""
+    at = [h["id"] for h in hypotheses
+          if ((h.get("discriminative") or {}).get("p_value") or 1) <= P_FLOOR * (1 + 1e-9)]
+    if not at:
+        return None
+    return (f"p = {fmt_p(P_FLOOR)} ({', '.join(at)}) is the smallest value this test can give: "
+            f"p ≥ 1/(m + 1) with m = {RESAMPLES:,} resamples, so the evidence may be stronger "
+            "still; their q-values are that floor after the ledger's Benjamini-Hochberg step.")
+
+
+def nothing_validated(result: dict, alpha: float = 0.05) -> list[str]:
+    """For a run where no hypothesis validated: the yardstick, what was tried, what to try."""
+    b, hyps = result["baseline"], result["hypotheses"]
+    auc = f"AUC {fmt_num(b.get('auc'))}, {_ci(b.get('auc_ci_low'), b.get('auc_ci_high'))}"
+    if (b.get("auc_ci_low") or 0) > 0.5:
+        words = (f"The words alone tell the models apart (bag-of-words {auc}): a difference is "
+                 "there that no tested hypothesis names.")
+    else:
+        words = (f"The words alone do not tell the models apart better than chance either "
+                 f"(bag-of-words {auc}): there may be little to find at this size.")
+    own = sum(h.get("source") == "yours" for h in hyps)
+    clusters = [c for c in result["clusters"] if not c.get("noise")]
+    moved = sum((c.get("discovery") or {}).get("q_value") is not None
+                and c["discovery"]["q_value"] < alpha for c in clusters)
+    tried = (f"Tried: {len(hyps) - own} hypotheses proposed by the {result['assistant']} "
+             f"assistant" + (f" and {own} of yours" if own else "") + f", tested on "
+             f"the {b.get('n')} held-out texts; {moved} of "
+             f"{len(clusters)} clusters differ in size between the models on the discovery "
+             f"texts (q < {alpha:g}).")
+    return [words, tried]
+
+
+NEXT_STEPS = [
+    ("More texts", "more samples per prompt, or more prompts (the Generate page): a small "
+                   "difference needs more texts to show"),
+    ("An LLM assistant", "it reads tone, content and claims that single words and style "
+                         "counts miss (Propose and validate, above)"),
+    ("Your own hypothesis", "type what you expect and test it on the same held-out texts "
+                            "(below)"),
+]
