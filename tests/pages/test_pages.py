@@ -23,13 +23,6 @@ def run_db(demo_run_master, tmp_path_factory):
 
 
 @pytest.fixture()
-def fresh_db(tmp_path, monkeypatch):
-    path = tmp_path / "fresh.duckdb"
-    monkeypatch.setenv("MODELDIFF_DB", str(path))
-    return path
-
-
-@pytest.fixture()
 def with_run(run_db, monkeypatch):
     monkeypatch.setenv("MODELDIFF_DB", str(run_db[0]))
     return run_db[1]

@@ -35,13 +35,6 @@ def own_db(demo_run_master, tmp_path, monkeypatch):
     return path, demo_run_master[1]
 
 
-@pytest.fixture()
-def fresh_db(tmp_path, monkeypatch):
-    path = tmp_path / "fresh.duckdb"
-    monkeypatch.setenv("MODELDIFF_DB", str(path))
-    return path
-
-
 def test_home_opens_a_run_on_every_page_and_keeps_a_job_history(own_db):
     _, result = own_db
     at = _app(result["run_id"]).run()
