@@ -126,6 +126,8 @@ def job_outcomes() -> None:
         took = f" in {job_duration(job)}"
         if job["status"] == "done":
             st.success(f"{what} finished{took}{made}.")
+            if made and job["kind"] == "run":  # the run it made is the one to look at
+                st.session_state["run_id"] = run
         elif job["status"] == "failed":
             st.error(f"{what} failed{took}: {job.get('error') or 'no reason was recorded'}")
             last = last_lines(job)

@@ -3,7 +3,7 @@ The first page a person sees: it imports nothing heavy (no torch, no UMAP, not t
 until Quick start is pressed)."""
 import streamlit as st
 
-from dashboard import get_store, job_history, jobs_panel, submit_job
+from dashboard import get_store, job_history, job_outcomes, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError, default_db_path
 from modeldiff_core.methods.registry import METHODS
 from modeldiff_core.models.organisms import DEFAULT_ORGANISM
@@ -36,6 +36,7 @@ if st.button("Quick start", type="primary"):
     except ModelDiffError as err:
         st.error(str(err))
 
+job_outcomes()  # a watched job that ended: said (and a finished run opened) before the runs
 st.subheader("Runs")
 runs = runs_overview(store)
 if runs.empty:

@@ -52,10 +52,16 @@ def export(store, params: ExportParams, ctx: Context) -> dict:
 
 
 def hypothesis(store, params, ctx: Context) -> dict:
-    """A researcher's own hypothesis, stored in a set and tested as the proposed ones are."""
-    from .stages.own import run_own
+    """A researcher's own hypothesis (`stages.own`): stored in its set, then the run is started
+    again on its stored rows, so only its tests run and the ledger and result are made anew."""
+    from .pipeline import config_for_run
+    from .stages.own import check_own, set_settings
 
-    return run_own(store, params, ctx)
+    h = check_own(store, params)
+    hypothesis_id = store.add_hypothesis(params.run_id, params.hypothesis_set, h)
+    config = config_for_run(store, params.run_id,
+                            set_settings(store, params.run_id, params.hypothesis_set))
+    return {"hypothesis_id": hypothesis_id, "result": run(store, config, ctx)}
 
 
 def _own_params(d: dict):

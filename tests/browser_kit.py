@@ -122,3 +122,20 @@ def plot_drawn(page) -> None:
 
     expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=60_000)
     settled(page)
+
+
+def box_select(page) -> None:
+    """Draw a box over most of the first plotly chart with its Box Select tool, as a hand
+    would (the chart's selection then reruns the page)."""
+    plot = page.locator(".js-plotly-plot").first
+    plot.hover()
+    plot.locator('a.modebar-btn[data-title="Box Select"]').click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05
+    x1, y1 = area["x"] + area["width"] * 0.95, area["y"] + area["height"] * 0.95
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    settled(page)

@@ -113,3 +113,11 @@ def pytest_collection_modifyitems(config, items):
         if item.module.__name__.startswith("test_browser"):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture()
+def fresh_db(tmp_path, monkeypatch):
+    """An empty database of the test's own, for the dashboard's pages."""
+    path = tmp_path / "fresh.duckdb"
+    monkeypatch.setenv("MODELDIFF_DB", str(path))
+    return path

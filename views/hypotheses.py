@@ -15,6 +15,7 @@ from modeldiff_core.render.fmt import (
     finding,
     generative_outcome,
     nothing_validated,
+    own_line,
     p_floor_note,
     placebo_clause,
     rates_clause,
@@ -105,6 +106,11 @@ two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
              column_config={"p": sci, "q": sci, "generative q": sci, "accuracy": two, "AUC": two,
                             "generative AUC": two, "judge alone AUC": two, "added AUC": two})
+own = [h for h in result["hypotheses"] if h["source"] == "yours"]
+if own:
+    st.markdown("**Your hypotheses**")
+    for h in own:
+        st.text(own_line(h))
 floor = p_floor_note(result["hypotheses"])
 if floor:
     st.caption(floor)

@@ -198,3 +198,13 @@ NEXT_STEPS = [
     ("Your own hypothesis", "type what you expect and test it on the same held-out texts "
                             "(below)"),
 ]
+
+
+def own_line(h: dict) -> str:
+    """A researcher's own hypothesis and how its tests came out, in one line."""
+    d = h.get("discriminative")
+    if not d:
+        return f"{h['id']} (yours): {h['text']} — not tested yet"
+    return (f"{h['id']} (yours): {h['text']} — {role(h)}; held out: AUC {fmt_num(d.get('auc'))}, "
+            f"p = {fmt_p(d.get('p_value'))}, q = {fmt_p(d.get('q_value'))}; generative test "
+            f"{generative_outcome(h)}")

@@ -1,9 +1,10 @@
 """A researcher's own hypothesis, tested as the proposed ones are: typed as one sentence (with,
 for the offline judge, the keywords or the regular expression that say when a text shows it),
-stored in a hypothesis set beside the proposed ones (ids u1, u2, ...; source "yours"), then
-the run is started again on its stored rows: nothing is generated, embedded or proposed anew,
-only the new hypothesis' tests run on the held-out texts, and it enters the run's ledger (the
-Benjamini-Hochberg family of every hypothesis tested there)."""
+stored in a hypothesis set beside the proposed ones (ids u1, u2, ...; source "yours"); the
+command (`commands.hypothesis`) then starts the run again on its stored rows: nothing is
+generated, embedded or proposed anew, only the new hypothesis' tests run on the held-out
+texts, and it enters the run's ledger (the Benjamini-Hochberg family of every hypothesis
+tested there)."""
 from __future__ import annotations
 
 import re
@@ -81,17 +82,3 @@ def check_own(store, params: OwnParams) -> Hypothesis:
                              "when a text shows the behaviour (or add it to an LLM "
                              "assistant's set)")
     return h
-
-
-def run_own(store, params: OwnParams, ctx) -> dict:
-    """Store the hypothesis in its set, then start the run again on its stored rows: the new
-    hypothesis is tested, the ledger's q-values and the run's result are made anew."""
-    from ..pipeline import config_for_run
-    from .. import commands
-
-    h = check_own(store, params)
-    hypothesis_id = store.add_hypothesis(params.run_id, params.hypothesis_set, h)
-    config = config_for_run(store, params.run_id,
-                            set_settings(store, params.run_id, params.hypothesis_set))
-    result = commands.run(store, config, ctx)
-    return {"hypothesis_id": hypothesis_id, "result": result}

@@ -1,17 +1,19 @@
 """One real-browser session on the built-in demo, as a researcher would have it once the
 organisms are built (the cold start — organisms trained as a stage with progress — is checked
 by test_first_session): `streamlit run app.py` on a free loopback port over a copy of the
-session's demo database, Quick start as a job, the cluster map, a validated hypothesis, a text
-scored on the token diff page, the layer lens and the feature lens as jobs with their charts,
-one probe game and its transcript. Screenshots go to tests/artifacts/."""
+session's demo database, Quick start as a job whose run shows in the run browser without a
+reload, the cluster map and a box selection opened side by side, a validated hypothesis and
+one of the researcher's own tested, a text scored on the token diff page, a failed layer-lens
+job's reason and then its result (no reload), the feature lens with its charts, one probe game
+and its transcript. Screenshots go to tests/artifacts/."""
 import os
 import re
 import shutil
 
 import pytest
 
-from browser_kit import (ARTIFACTS, ROOT, STARTED, browser_page, dashboard, fill, plot_drawn,
-                         reload_until, settled, skip_without_chromium)
+from browser_kit import (ARTIFACTS, ROOT, STARTED, box_select, browser_page, dashboard, fill,
+                         plot_drawn, reload_until, settled, skip_without_chromium)
 
 skip_without_chromium()
 
@@ -30,13 +32,25 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         assert nav.get_by_text("app", exact=True).count() == 0
         page.get_by_role("button", name="Quick start").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
-        # The jobs panel polls by itself: the job is over when nothing is in flight.
-        expect(page.get_by_text("No jobs in flight.")).to_be_visible(timeout=600_000)
+        # The jobs panel polls by itself: when the job ends the page says so and opens its
+        # run in the run browser, with no reload.
+        expect(page.get_by_text(re.compile(r"job-\w+ \(run\) finished"))).to_be_visible(
+            timeout=600_000)
+        expect(page.get_by_text(re.compile(r"Open run: run-"))).to_be_visible(timeout=30_000)
+        settled(page)
         page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
         page.goto(server + "/clusters")
         plot_drawn(page)
         assert page.get_by_text("Page not found").count() == 0  # the URL is a page's
         page.screenshot(path=str(ARTIFACTS / "clusters.png"), full_page=True)
+        # A box drawn over the map: its texts, and one of its prompts side by side.
+        box_select(page)
+        expect(page.get_by_text(re.compile(r"\d+ selected"))).to_be_visible(timeout=60_000)
+        page.get_by_role("button", name="Open side by side").first.click()
+        expect(page.get_by_text(re.compile(r"Sample 0"))).to_be_visible(timeout=60_000)
+        assert "/prompts" in page.url
+        settled(page)
+        page.screenshot(path=str(ARTIFACTS / "prompts.png"), full_page=True)
         page.goto(server + "/hypotheses")
         expect(page.get_by_text(re.compile("Yardstick"))).to_be_visible(timeout=60_000)
         # The validated hypotheses are listed as plain text above the (canvas) table.
@@ -44,18 +58,38 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
                ).to_be_visible(timeout=30_000)
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "hypotheses.png"), full_page=True)
+        # The researcher's own hypothesis, tested as a job; its result, with q, once it ends.
+        page.get_by_text("Test your own hypothesis").click()
+        # Typed without Enter: inside a form, Enter would submit it before every field is in.
+        page.get_by_label("Hypothesis").fill("Model B brings up dogs")
+        page.get_by_label("Keywords (comma-separated)").fill("dog, dogs")
+        page.get_by_role("button", name="Test my hypothesis").click()
+        expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(re.compile(r"u1 \(yours\): Model B brings up dogs — .*q = "))
+               ).to_be_visible(timeout=300_000)
+        settled(page)
+        page.screenshot(path=str(ARTIFACTS / "own_hypothesis.png"), full_page=True)
         # The run's two models on one text: a coloured token strip and the tokens B favours.
         page.goto(server + "/token_diff")
         page.get_by_role("button", name="Score under A and B").click()
         expect(page.get_by_text("B favours most")).to_be_visible(timeout=120_000)
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "token_diff.png"), full_page=True)
-        # The layer lens as a job (few generations); its heatmaps and curves once it is done.
+        # The layer lens as a job: first with a window wider than the model (a reason only the
+        # loaded model can give: the job fails and says why), then as it should be (few
+        # generations): its heatmaps and curves once it is done, with no reload either time.
         page.goto(server + "/layers")
-        fill(page, {"Fresh generations per setting (behaviour rate)": "8"})
+        fill(page, {"Layers scaled together (window)": "64",
+                    "Fresh generations per setting (behaviour rate)": "8"})
         page.get_by_role("button", name="Run layer lens").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
-        reload_until(page, server + "/layers", re.compile(r"behaviour vs α"), "the layer lens job")
+        expect(page.get_by_text(re.compile(r"\(layers\) failed in .*window must be between"))
+               ).to_be_visible(timeout=300_000)
+        fill(page, {"Layers scaled together (window)": "1"})
+        page.get_by_role("button", name="Run layer lens").click()
+        expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(re.compile(r"behaviour vs α")).first).to_be_visible(
+            timeout=600_000)
         plot_drawn(page)
         page.screenshot(path=str(ARTIFACTS / "layers.png"), full_page=True)
         # The feature lens as a job (short training, few generations); then another feature's
@@ -108,8 +142,8 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
                ).to_be_visible(timeout=30_000)
         settled(page)
         page.screenshot(path=str(ARTIFACTS / "probe.png"), full_page=True)
-    shots = ("clusters.png", "hypotheses.png", "token_diff.png", "layers.png", "features.png",
-             "probe.png")
+    shots = ("home.png", "clusters.png", "prompts.png", "hypotheses.png", "own_hypothesis.png",
+             "token_diff.png", "layers.png", "features.png", "probe.png")
     for name in shots:
         assert (ARTIFACTS / name).stat().st_size > 10_000
     if os.environ.get("MODELDIFF_UPDATE_SCREENSHOTS"):

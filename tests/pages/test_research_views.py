@@ -141,6 +141,8 @@ def test_your_own_hypothesis_is_tested_and_shown_beside_the_proposed(own_db):
     table = at.dataframe[0].value.set_index("id")
     assert table.loc["u1", "source"] == "yours" and table.loc["u1", "validated"] == "yes"
     assert table.loc["u1", "q"] < 0.05 and len(table) == len(result["hypotheses"]) + 1
+    assert any(t.value.startswith("u1 (yours): Model B talks about cats — ") and "q = " in t.value
+               for t in at.text)
     # Listed with the validated, marked as yours (as a headline, or under the one it repeats).
     assert any(re.match(r"(VALIDATED  |\s*)u1 \(yours\)", t.value)
                and "Model B talks about cats" in t.value for t in at.text)

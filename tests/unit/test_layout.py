@@ -225,7 +225,7 @@ def test_every_job_kind_has_a_command():
     from modeldiff_core import commands
     from modeldiff_core.methods.registry import METHODS
 
-    assert set(commands.KINDS) == {"run", *(m.name for m in METHODS if m.job)}
+    assert set(commands.KINDS) == {"run", "hypothesis", *(m.name for m in METHODS if m.job)}
     assert all(v in commands.KINDS for v in commands.OLDER_KINDS.values())
 
 

@@ -7,7 +7,8 @@ from scipy.stats import false_discovery_control
 
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.context import Context
-from modeldiff_core.stages.own import OWN_SOURCE, OwnParams, check_own, own_hypothesis, run_own
+from modeldiff_core.commands import hypothesis as run_own
+from modeldiff_core.stages.own import OWN_SOURCE, OwnParams, check_own, own_hypothesis
 from modeldiff_core.store import Store
 
 

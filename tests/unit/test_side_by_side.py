@@ -6,7 +6,7 @@ import html
 import pandas as pd
 
 from modeldiff_core.render.fmt import (P_FLOOR, generative_outcome, nothing_validated,
-                                       p_floor_note)
+                                       own_line, p_floor_note)
 from modeldiff_core.render.side_by_side import firing, paired_samples, prompt_table, word_diff
 
 
@@ -84,3 +84,12 @@ def test_a_run_that_validates_nothing_says_what_was_tried():
                      "the models on the discovery texts (q < 0.05).")
     result["baseline"]["auc_ci_low"] = 0.45
     assert nothing_validated(result)[0].startswith("The words alone do not tell")
+
+
+def test_your_hypothesis_reads_as_one_line_with_its_outcome():
+    h = {"id": "u1", "text": "B likes cats", "validated": True, "explained_by": None,
+         "discriminative": {"auc": 0.8, "p_value": 0.001, "q_value": 0.004},
+         "generative_skipped": "no log-probs"}
+    assert own_line(h) == ("u1 (yours): B likes cats — headline; held out: AUC 0.80, p = 0.001, "
+                           "q = 0.004; generative test skipped: no log-probs")
+    assert own_line({"id": "u2", "text": "x", "discriminative": None}).endswith("not tested yet")
