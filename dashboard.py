@@ -2,6 +2,8 @@
 the live jobs panel. UI only; the work is in modeldiff_core."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import streamlit as st
 
 from modeldiff_core.config import ModelDiffError, default_db_path
@@ -170,7 +172,7 @@ def _live_jobs() -> None:
     if live.empty and stopped.empty:
         st.caption("No jobs in flight.")
     for job in live.itertuples():
-        st.progress(job_fraction(job._asdict()), text=f"{job.job_id} · {job_line(job._asdict())}")
+        st.progress(job_fraction(job._asdict()), text=f"{job.job_id} · {progress_line(job)}")
         if st.button("Cancel", key=f"cancel-{job.job_id}"):
             jobs.cancel(job.job_id)
     for job in stopped.itertuples():
@@ -181,6 +183,14 @@ def _live_jobs() -> None:
                 st.session_state["watched_jobs"].add(jobs.resume(job.job_id))
             except ModelDiffError as err:
                 st.error(str(err))
+
+
+def progress_line(job) -> str:
+    """A live job's progress line, with the time in its stage and, from earlier jobs of its
+    kind, the time left in all."""
+    row = job._asdict() if hasattr(job, "_asdict") else dict(job)
+    return job_line(row, get_store().stage_history(row["kind"]),
+                    datetime.now(timezone.utc).replace(tzinfo=None))
 
 
 def _notice_ended(live) -> None:
@@ -202,7 +212,7 @@ def sidebar_jobs() -> None:
     table = get_store().list_jobs(["queued", "running"])
     _notice_ended(table)
     for job in table.itertuples():
-        st.caption(f"{job.job_id} ({job.kind}) · {job_line(job._asdict())}")
+        st.caption(f"{job.job_id} ({job.kind}) · {progress_line(job)}")
 
 
 def job_history(limit: int = 15) -> None:

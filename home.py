@@ -52,7 +52,7 @@ else:
         st.write(f"Open run: **{opened}**")
         if st.session_state.get("in_app"):  # the pages exist only in the app's navigation
             for col, (file, title) in zip(st.columns(4), OPEN_ON):
-                col.page_link(f"views/{file}", label=title)
+                col.page_link(f"views/{file}", label=title, icon=":material/open_in_new:")
 
 st.subheader("Jobs")
 jobs_panel()

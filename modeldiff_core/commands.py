@@ -76,6 +76,16 @@ def _run_params(d: dict):
     return config_from_dict(d)
 
 
+def plan(kind: str):
+    """The job kind's stages in order (a progress.StagePlan), or None: its stages unnumbered."""
+    if kind in ("run", "hypothesis"):
+        from .pipeline import RUN_STAGES
+
+        return RUN_STAGES
+    method = next((m for m in METHODS if m.name == kind), None)
+    return getattr(method.face.run, "STAGES", None) if method else None
+
+
 # Job kind -> (its params read back from the stored dict, the command).
 KINDS = {"run": (_run_params, run), "hypothesis": (_own_params, hypothesis),
          **{m.name: (m.read, m.run) for m in METHODS if m.job}}

@@ -6,6 +6,7 @@ crash (marked 'interrupted' at start-up) is resumed by submitting the same param
 the pipeline's stored rows make the resume cheap."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -16,6 +17,7 @@ from typing import Callable, Optional
 from .config import ModelDiffError, first_line
 from .models.loading import ModelCache
 from .progress import Cancelled, ProgressEvent
+from .store.connection import now as store_now
 
 _import_lock = threading.Lock()
 
@@ -93,27 +95,51 @@ class JobManager:
         self._pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------- work
-    def _progress(self, job_id: str) -> Callable[[ProgressEvent], None]:
-        last = {"t": 0.0, "stage": None}
+    def _progress(self, job_id: str, kind: str) -> Callable[[ProgressEvent], None]:
+        from .commands import plan
+
+        stages = plan(kind)
+        last = {"t": 0.0, "label": None, "at": 0, "started": time.monotonic()}
+        times: dict[str, float] = {}
         cancel = self._cancel[job_id]
 
         def report(ev: ProgressEvent) -> None:
             if cancel.is_set():
                 raise Cancelled()
             now = time.monotonic()
+            at, label = stages.place(ev.stage, last["at"]) if stages else (0, ev.stage)
+            changed = {}
+            if at != last["at"] or (not stages and label != last["label"]):
+                # The stage that ended: its time, kept for later jobs' overall estimates.
+                key = str(last["at"]) if stages else str(last["label"])
+                if last["label"] is not None:
+                    times[key] = times.get(key, 0.0) + now - last["started"]
+                last.update(started=now, at=at)
+                changed = {"stage_started": store_now(), "stage_times": json.dumps(times)}
             # Throttled: a row per batch is plenty for a progress bar polled once a second.
-            if ev.stage != last["stage"] or now - last["t"] >= self.min_interval or ev.done >= ev.total:
-                last.update(t=now, stage=ev.stage)
-                self.store.update_job(job_id, stage=ev.stage, done=int(ev.done),
+            if changed or label != last["label"] or now - last["t"] >= self.min_interval \
+                    or ev.done >= ev.total:
+                last.update(t=now, label=label)
+                self.store.update_job(job_id, stage=label, done=int(ev.done),
                                       total=int(ev.total), rate=float(ev.rate),
-                                      message=ev.message or "")
+                                      message=ev.message or "", **changed)
+
+        def finish() -> None:
+            """The last stage's time, once the job is done."""
+            if last["label"] is not None:
+                key = str(last["at"]) if stages else str(last["label"])
+                times[key] = times.get(key, 0.0) + time.monotonic() - last["started"]
+                self.store.update_job(job_id, stage_times=json.dumps(times))
+        report.finish = finish
         return report
 
     def _run(self, job_id: str, kind: str, params: dict, keys: tuple) -> None:
         self.store.update_job(job_id, status="running")
         try:
             _warm_imports()
-            run_id = run_job(self, kind, params, self._progress(job_id), job_id, keys)
+            progress = self._progress(job_id, kind)
+            run_id = run_job(self, kind, params, progress, job_id, keys)
+            progress.finish()
             self.store.update_job(job_id, status="done", run_id=run_id, message="finished")
         except Cancelled:
             self.store.update_job(job_id, status="cancelled", message="cancelled; resume continues "
@@ -131,21 +157,48 @@ def job_fraction(job: dict) -> float:
     return min(1.0, job["done"] / job["total"]) if job.get("total") else 0.0
 
 
-def job_line(job: dict) -> str:
-    """A running job's progress in words: stage, count, rate, time left, the stage's message
-    (a training loss, say)."""
+def job_line(job: dict, history: Optional[dict] = None, now=None) -> str:
+    """A running job's progress in words: its stage ("3/7 embed"), count, rate, how long the
+    stage has run, the time left in it and, from earlier jobs' stage times (`history`, by
+    stage number), in all; then the stage's message (a training loss, say)."""
     stage, message = job.get("stage"), job.get("message")
     if not isinstance(stage, str) or not stage:  # a NULL may come back as None or NaN
         return "starting"
     done, total, rate = (int(_number(job.get("done"))), int(_number(job.get("total"))),
                          _number(job.get("rate")))
-    parts = [stage, f"{done}/{total}", f"{rate:.1f}/s"]
-    if rate > 0 and total > done:
-        left = (total - done) / rate
-        parts.append(f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left")
+    parts = [stage, f"{done}/{total}"]
+    started = job.get("stage_started")
+    if now is not None and started is not None and started == started:
+        parts.append(f"{_duration((now - started).total_seconds())} in this stage")
+    # A stage of a few coarse steps is not extrapolated: one step says little of the next.
+    left = (total - done) / rate if rate > 0 and total > done and total >= 5 else None
+    if left is not None:
+        parts.append(f"{rate:.1f}/s, about {_duration(left)} left in this stage")
+    overall = _left_in_all(stage, left, history)
+    if overall is not None:
+        parts.append(f"about {_duration(overall)} left in all (earlier jobs' stage times)")
     if isinstance(message, str) and message:
         parts.append(message)
     return " · ".join(parts)
+
+
+def _left_in_all(stage: str, left: Optional[float], history: Optional[dict]) -> Optional[float]:
+    """The current stage's time left plus the stages after it as earlier jobs took them
+    (None when a stage to come has no stored time: no estimate rather than a wrong one)."""
+    import re
+
+    numbered = re.match(r"(\d+)/(\d+) ", stage)
+    if not numbered or not history:
+        return None
+    at, n = int(numbered.group(1)), int(numbered.group(2))
+    later = [history.get(str(i)) for i in range(at + 1, n + 1)]
+    if any(t is None for t in later):
+        return None
+    return (left or 0.0) + sum(later)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _number(x) -> float:

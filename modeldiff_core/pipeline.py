@@ -15,7 +15,7 @@ from .stages.hypotheses import RunParts, hypotheses_run
 from .models.loading import ModelCache
 from .models.sources import Source, make_source
 from .models.spec import ModelSpec, ensure_built, fingerprint
-from .progress import ProgressCallback
+from .progress import ProgressCallback, StagePlan
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
 from .stages.embed import Embedder, default_embedder, truncation
@@ -24,6 +24,11 @@ from .models.generation import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits, check_splittable
 from .stages.settings import ClusterSettings, HypothesisSettings
 from .store.runs import RunRecord
+
+
+# The run's stages as its progress names them (a file of answers is imported, not generated).
+RUN_STAGES = StagePlan(("generate A", "import A"), ("generate B", "import B"), "embed",
+                       "cluster and map", "propose", "validate", "self-check")
 
 
 @dataclass

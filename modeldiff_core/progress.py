@@ -26,6 +26,27 @@ class Cancelled(Exception):
     """Raised from a progress callback to stop a stage between two stored batches."""
 
 
+class StagePlan:
+    """A job's stages in order, each named by the prefixes its progress events start with. A
+    stage reads "3/7 embed"; work before the first (building, loading) reads "preparing: ...";
+    an earlier stage's events inside a later one (the self-check's own proposal) read as part
+    of the later one, so the number never goes back."""
+
+    def __init__(self, *stages):
+        self.stages = [s if isinstance(s, tuple) else (s,) for s in stages]
+
+    def place(self, stage: str, at: int) -> tuple[int, str]:
+        """(the stage's number, its label) for an event's stage, `at` the number reached."""
+        n = len(self.stages)
+        found = next((i for i, names in enumerate(self.stages, 1)
+                      if any(stage.startswith(name) for name in names)), None)
+        if found is None and at == 0:
+            return 0, f"preparing: {stage}"
+        if found is None or found < at:
+            return at, f"{at}/{n} {self.stages[at - 1][0]} · {stage}"
+        return found, f"{found}/{n} {stage}"
+
+
 class StageProgress:
     """Tracks one stage and reports (done, total, rate) to a callback."""
 

@@ -125,11 +125,9 @@ def plot_drawn(page) -> None:
 
 
 def box_select(page) -> None:
-    """Draw a box over most of the first plotly chart with its Box Select tool, as a hand
-    would (the chart's selection then reruns the page)."""
+    """Drag a box over most of the first plotly chart (a drag selects a box there), as a hand
+    would: the chart's selection then reruns the page."""
     plot = page.locator(".js-plotly-plot").first
-    plot.hover()
-    plot.locator('a.modebar-btn[data-title="Box Select"]').click()
     area = plot.locator(".nsewdrag").first.bounding_box()
     x0, y0 = area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05
     x1, y1 = area["x"] + area["width"] * 0.95, area["y"] + area["height"] * 0.95

@@ -3,9 +3,8 @@ each round) and must say which it is; the same game without the hypothesis is th
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, get_store, jobs_panel, run_and_set, submit_job
+from dashboard import assistant_key_inputs, get_store, jobs_panel, progress_line, run_and_set, submit_job
 from modeldiff_core.config import ModelDiffError
-from modeldiff_core.jobs import job_line
 from modeldiff_core.methods.probe.settings import Params, ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
@@ -50,7 +49,7 @@ with st.expander("Play the probe game", expanded=summary is None):
             params = Params(run_id, hypothesis_set, chosen, settings, base_url)
             # Endpoint models' keys typed on the Models page: this session's only, never stored.
             job_id = submit_job("probe", params.to_dict(), run_id, api_key=api_key,
-                                       model_keys=st.session_state.get("model_keys"))
+                                model_keys=st.session_state.get("model_keys"))
             st.success(f"Started {job_id}.")
         except ModelDiffError as err:
             st.error(str(err))
@@ -58,8 +57,8 @@ with st.expander("Play the probe game", expanded=summary is None):
 
 live = store.list_jobs(["queued", "running"])
 for job in live[(live["kind"] == "probe") & (live["run_id"] == run_id)].itertuples():
-    st.info(f"Playing now ({job.job_id}): {job_line(job._asdict())}. Reload for the rounds "
-            "played since.")
+    st.info(f"Playing now ({job.job_id}): {progress_line(job)}. The rounds show here when the "
+            "game ends.")
 if summary is None or not summary["hypotheses"]:
     st.info("No game played for these hypotheses yet: play one above.")
     st.stop()

@@ -60,7 +60,8 @@ def map_figure(points: pd.DataFrame, color_by: str = "model", height: int = 600,
                                    marker={"size": 11, "symbol": "circle-open",
                                            "color": "black", "line": {"width": 2}}))
     _label_clusters(fig, pts, terms)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
+    # A drag selects a box at once (the lasso is one click away in the tool bar).
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), dragmode="select",
                       legend=dict(itemsizing="constant"), xaxis=dict(showticklabels=False),
                       yaxis=dict(showticklabels=False))
     return fig

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import ModelDiffError
 from ..hypotheses import stats
-from ..progress import ProgressCallback
+from ..progress import ProgressCallback, StageProgress
 from .embed import Embedder, embed_texts
 
 
@@ -195,12 +195,16 @@ def cluster_run(store, run_id: str, clustering, seed: int, embedder: Embedder,
     if stored is not None:
         return stored
     x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress)
+    bar = StageProgress(progress, "cluster and map", 3, unit="steps")
     labels = make_clusterer(clustering.method, clustering.n_clusters,
                             clustering.min_cluster_size, seed).fit_predict(x)
+    bar.advance(1, "clustered; fitting the map")
     xy = umap_project(x, seed=seed)
+    bar.advance(1, "mapped; testing clusters")
     table = cluster_tables(labels, gens["side"].to_numpy(), gens["prompt_id"].to_numpy(),
                            gens["split"].to_numpy(), seed)
     terms = top_terms(gens["text"].tolist(), labels)
+    bar.advance(1)
     table["top_terms"] = table["cluster_id"].map(terms).fillna("")
     points = gens[["side", "prompt_id", "sample_idx"]].assign(
         cluster_id=labels.astype(int), x=xy[:, 0], y=xy[:, 1])

@@ -13,11 +13,14 @@ class JobStore(Connection):
     def create_job(self, job_id: str, kind: str, run_id: Optional[str], params: dict) -> None:
         stamp = now()
         with self._lock:
-            self._q("INSERT INTO jobs VALUES (?, ?, ?, 'queued', NULL, 0, 0, 0, '', ?, NULL, ?, ?)",
+            self._q("INSERT INTO jobs (job_id, kind, run_id, status, stage, done, total, rate, "
+                    "message, params, error, created_at, updated_at) "
+                    "VALUES (?, ?, ?, 'queued', NULL, 0, 0, 0, '', ?, NULL, ?, ?)",
                     [job_id, kind, run_id, json.dumps(params), stamp, stamp])
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        allowed = {"status", "stage", "done", "total", "rate", "message", "error", "run_id"}
+        allowed = {"status", "stage", "done", "total", "rate", "message", "error", "run_id",
+                   "stage_started", "stage_times"}
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"unknown job fields: {sorted(bad)}")
@@ -40,6 +43,17 @@ class JobStore(Connection):
             return self._df(f"SELECT * FROM jobs WHERE status IN ({marks}) "
                             "ORDER BY created_at DESC", statuses)
         return self._df("SELECT * FROM jobs ORDER BY created_at DESC")
+
+    def stage_history(self, kind: str, last: int = 5) -> dict[str, float]:
+        """Stage number -> the median seconds it took in the last finished jobs of a kind
+        (their stored stage times): what an overall estimate adds for the stages to come."""
+        rows = self._df("SELECT stage_times FROM jobs WHERE kind = ? AND status = 'done' AND "
+                        "stage_times IS NOT NULL ORDER BY created_at DESC LIMIT ?", [kind, last])
+        seen: dict[str, list[float]] = {}
+        for times in rows["stage_times"]:
+            for stage, seconds in json.loads(times).items():
+                seen.setdefault(stage, []).append(float(seconds))
+        return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
 
     def mark_interrupted_jobs(self) -> int:
         """At start-up: jobs left running or queued by a dead process become 'interrupted'."""

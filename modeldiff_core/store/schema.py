@@ -1,6 +1,6 @@
 """The database's schema: the migrations that build it, in order (the package's only DDL)."""
 
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 # Each entry migrates the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[list[str]] = [
@@ -168,6 +168,12 @@ MIGRATIONS: list[list[str]] = [
             updated_at FROM feature_lens""",
         "DROP TABLE layer_lens",
         "DROP TABLE feature_lens",
+    ],
+    [
+        # When the job's current stage started, and how long each finished stage took (JSON,
+        # by stage number): a page's overall estimate comes from earlier jobs' stage times.
+        "ALTER TABLE jobs ADD COLUMN stage_started TIMESTAMP",
+        "ALTER TABLE jobs ADD COLUMN stage_times VARCHAR",
     ],
 ]
 # Every table keyed by a hypothesis set (run_id, hypothesis_set): a set moves with all of them.

@@ -381,7 +381,7 @@ def test_job_progress_in_words():
 
     line = job_line({"stage": "train base", "done": 100, "total": 400, "rate": 20.0,
                      "message": "loss 2.100"})
-    assert line == "train base · 100/400 · 20.0/s · about 15 s left · loss 2.100"
+    assert line == "train base · 100/400 · 20.0/s, about 15 s left in this stage · loss 2.100"
     assert job_line({"stage": None, "done": 0, "total": 0, "rate": 0.0}) == "starting"
 
 

@@ -99,7 +99,7 @@ def test_a_file_of_schema_14_keeps_its_lenses_as_method_results(tmp_path):
     con.execute("INSERT INTO self_checks VALUES ('r', 'offline', '{\"n\": 1}', now())")
     con.close()
     with Store(path) as st:
-        assert st.schema_version() == 15
+        assert st.schema_version() == SCHEMA_VERSION
         assert st.method_result("r", "layers", "offline") == layers
         assert st.method_result("r", "features", "anthropic:m") == features
         assert st.method_result("r", "features", "offline") is None
@@ -117,10 +117,11 @@ def test_schema_10_file_reads_back_under_hypothesis_set(tmp_path):
     path = tmp_path / "v10.duckdb"
     _schema_10_file(path)
     with Store(path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 15
+        assert st.schema_version() == SCHEMA_VERSION == 16
         assert st.probe_settings("r", "offline") == []  # schema 12: the probe game's rounds
         assert st.method_result("r", "features", "offline") is None  # schema 15: methods' results
         assert st.self_check("r", "offline") is None  # schema 14: the self-check
+        assert {"stage_started", "stage_times"} <= st._table_columns("jobs")  # schema 16
         for table in HYPOTHESIS_SET_TABLES:
             cols = st._table_columns(table)
             assert "hypothesis_set" in cols and "assistant" not in cols, table

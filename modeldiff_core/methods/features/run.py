@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from ...config import ModelDiffError
 from ...models.loading import ModelCache
+from ...progress import StagePlan
 from ...models.spec import ModelSpec, check_spec, ensure_built, needs_weights
 from .settings import Params
+
+# In order, as its progress names them.
+STAGES = StagePlan("feature dictionaries", "feature table", "feature scaling")
 
 
 def _check_layer(spec_b: ModelSpec, layer) -> None:

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from ...config import ModelDiffError
 from ...models.loading import ModelCache
+from ...progress import StagePlan
 from ...models.spec import ModelSpec, ensure_built
 from ..common.inputs import LensInputs
 from .settings import Params
+
+# In order, as its progress names them.
+STAGES = StagePlan("weight deltas", "activations", "layer scaling")
 
 
 def run(store, params: Params, ctx) -> dict:
