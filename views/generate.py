@@ -44,13 +44,23 @@ if prompt_set is not None:
     st.caption(f"{len(prompt_set.prompts)} prompts ({prompt_set.name}); e.g. "
                f"“{prompt_set.prompts[0]}”")
 
-cols = st.columns(5)
 g = GenerationSettings()
-samples = cols[0].number_input("Samples per prompt", 1, 64, g.samples_per_prompt)
-max_new = cols[1].number_input("Max new tokens", 1, 4096, g.max_new_tokens)
-temperature = cols[2].number_input("Temperature", 0.0, 2.0, g.temperature, step=0.1)
-seed = cols[3].number_input("Seed", 0, 2**31 - 1, g.seed)
-chat = cols[4].checkbox("Chat template", value=g.use_chat_template)
+samples, max_new, temperature, chat = (g.samples_per_prompt, g.max_new_tokens, g.temperature,
+                                       g.use_chat_template)
+if spec_a.kind == spec_b.kind == "outputs":  # nothing is generated: the files say it all
+    st.caption("Both sides are files of answers: their samples, lengths and temperatures are "
+               "the files'. The seed sets which prompts are held out.")
+    cols = st.columns(2)
+    seed = cols[0].number_input("Seed", 0, 2**31 - 1, g.seed)
+    if spec_a.scorer or spec_b.scorer:  # a scorer reads the answers under a template or not
+        chat = cols[1].checkbox("Chat template (for the scorer)", value=g.use_chat_template)
+else:
+    cols = st.columns(5)
+    samples = cols[0].number_input("Samples per prompt", 1, 64, g.samples_per_prompt)
+    max_new = cols[1].number_input("Max new tokens", 1, 4096, g.max_new_tokens)
+    temperature = cols[2].number_input("Temperature", 0.0, 2.0, g.temperature, step=0.1)
+    seed = cols[3].number_input("Seed", 0, 2**31 - 1, g.seed)
+    chat = cols[4].checkbox("Chat template", value=g.use_chat_template)
 cols = st.columns(3)
 method = cols[0].selectbox("Clustering", ["kmeans", "hdbscan"])
 k = cols[1].number_input("Clusters (0 = auto)", 0, 200, 0)

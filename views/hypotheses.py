@@ -133,7 +133,7 @@ with st.expander("Test your own hypothesis", expanded=not validated):
                "expression saying when a text shows it; an LLM assistant's set judges the "
                "sentence itself.")
     with st.form("own-hypothesis"):
-        own_text = st.text_input("Hypothesis", placeholder="Model B mentions cats more often")
+        own_text = st.text_input("Your hypothesis", placeholder="Model B mentions cats more often")
         own_dir = st.radio("Shown more by", ["B", "A"], horizontal=True)
         own_words = st.text_input("Keywords (comma-separated)")
         own_regex = st.text_input("or a regular expression")
@@ -177,8 +177,8 @@ if gen and gen.get("pairs"):
     for i, pair in enumerate(gen["pairs"][:PAIRS_SHOWN]):
         left, right = st.columns(2)
         fav, con = word_diff(pair["favoured"], pair["contrast"])
-        left.markdown(f"Δ {diffs['favoured'][i]:+.2f} · favoured: {fav}", unsafe_allow_html=True)
-        right.markdown(f"Δ {diffs['contrast'][i]:+.2f} · contrast: {con}", unsafe_allow_html=True)
+        left.html(f"<b>Δ {diffs['favoured'][i]:+.2f}</b> · favoured: {fav}")  # escaped text
+        right.html(f"<b>Δ {diffs['contrast'][i]:+.2f}</b> · contrast: {con}")
     if len(gen["pairs"]) > PAIRS_SHOWN:
         st.caption(f"{PAIRS_SHOWN} of {len(gen['pairs'])} pairs shown.")
 elif gen:

@@ -14,12 +14,21 @@ get_store()
 SOURCES = ["built-in organism", "HF id", "local directory", "file of answers", "API endpoint"]
 
 
+def kept(key: str, value=None):
+    """A form field's last value, kept apart from its widget: Streamlit drops a widget's value
+    when a run does not draw it, so switching a side's source and back would lose it."""
+    if value is not None:
+        st.session_state[f"kept-{key}"] = value
+    return st.session_state.get(f"kept-{key}")
+
+
 def outputs_form(side: str, default: ModelSpec) -> ModelSpec:
     """`outputs:PATH`: an uploaded file (kept in the cache by its hash) or a path."""
     upload = st.file_uploader("Answers: JSONL, CSV or Parquet with `prompt` and `output`",
                               type=["jsonl", "json", "csv", "parquet"], key=f"up-{side}")
-    path = st.text_input("…or the path of one", value=default.name if default.kind == "outputs"
-                         else "", key=f"path-{side}")
+    path = st.text_input("…or the path of one", value=kept(f"path-{side}") or (
+        default.name if default.kind == "outputs" else ""), key=f"path-{side}")
+    kept(f"path-{side}", path)
     scorer = st.text_input("Scorer for log-probs (optional: HF id, directory or organism:NAME)",
                            value=default.scorer or "", key=f"sc-{side}")
     if upload is not None:
@@ -59,13 +68,16 @@ def spec_form(side: str, default: ModelSpec) -> ModelSpec:
     if source == "API endpoint":
         return endpoint_form(side, default)
     if source == "built-in organism":
-        current = default.model.split(":", 1)[1] if is_org else "base"
+        current = kept(f"org-{side}") or (default.model.split(":", 1)[1] if is_org else "base")
         name = st.selectbox("Organism", ORGANISMS, index=ORGANISMS.index(current)
                             if current in ORGANISMS else 0, key=f"org-{side}")
+        kept(f"org-{side}", name)
         model = f"organism:{name}"
     else:
         label = "HF id (e.g. Qwen/Qwen2.5-0.5B-Instruct)" if source == "HF id" else "Directory"
-        model = st.text_input(label, value="" if is_org else default.model, key=f"model-{side}")
+        model = st.text_input(label, value=kept(f"model-{side}") or ("" if is_org else default.model),
+                              key=f"model-{side}")
+        kept(f"model-{side}", model)
     cols = st.columns(3)
     dtype = cols[0].selectbox("dtype", DTYPES, index=DTYPES.index(default.dtype), key=f"dt-{side}")
     quant = cols[1].selectbox("Quantization", QUANTS, index=QUANTS.index(default.quant),
@@ -96,6 +108,7 @@ if same[0].button("Same model at two quantization levels"):
     for side in "AB":  # the widgets must show the new specs
         for k in ("src", "org", "model", "dt", "q", "rev", "ad"):
             st.session_state.pop(f"{k}-{side}", None)
+            st.session_state.pop(f"kept-{k}-{side}", None)
     st.rerun()
 
 if st.button("Check and use this pair", type="primary"):
@@ -125,3 +138,7 @@ if st.button("Check and use this pair", type="primary"):
                  "(a few minutes on a CPU; the job shows its training)." if unbuilt else "")
         st.success(f"Pair set: A = {spec_a.label}, B = {spec_b.label}.{later} "
                    f"Next: the Generate page. {paired}")
+        if spec_a == spec_b:
+            st.warning("A and B are the same model with the same settings: the run compares it "
+                       "with itself, a null check (nothing should validate). Change one side for "
+                       "a comparison.")

@@ -52,7 +52,7 @@ for pair in paired_samples(gens, prompt_id):
         if pair[side] is None:
             col.caption(f"No answer of model {side} for this sample.")
             continue
-        col.markdown(f"<div style='white-space:normal'>{html}</div>", unsafe_allow_html=True)
+        col.html(f"<div style='line-height:1.55'>{html}</div>")  # escaped text, our marks
         fired = firing(hypotheses, pair[side])
         if fired:
             col.caption("Fires: " + ", ".join(

@@ -61,7 +61,7 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         # The researcher's own hypothesis, tested as a job; its result, with q, once it ends.
         page.get_by_text("Test your own hypothesis").click()
         # Typed without Enter: inside a form, Enter would submit it before every field is in.
-        page.get_by_label("Hypothesis").fill("Model B brings up dogs")
+        page.get_by_label("Your hypothesis").fill("Model B brings up dogs")
         page.get_by_label("Keywords (comma-separated)").fill("dog, dogs")
         page.get_by_role("button", name="Test my hypothesis").click()
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)

@@ -86,7 +86,7 @@ def test_the_prompts_view_pairs_samples_marks_differences_and_names_what_fires(o
     assert not at.exception and at.title[0].value == "Prompts side by side"
     picker = next(s for s in at.selectbox if s.label.startswith("Prompt ("))
     assert picker.value == prompt_id
-    marked = [m.value for m in at.markdown if "<mark" in m.value]
+    marked = [e.proto.body for e in at.get("html") if "<mark" in e.proto.body]
     assert marked and all("<script" not in m for m in marked)
     validated = [h["id"] for h in result["hypotheses"] if h["validated"]]
     fires = [c.value for c in at.caption if c.value.startswith("Fires: ")]
@@ -121,14 +121,20 @@ def test_your_own_hypothesis_is_tested_and_shown_beside_the_proposed(own_db):
 
     path, result = own_db
     at = _page("hypotheses").run()
+    # The evidence's generated pairs mark what differs between the two texts; the verdict
+    # form names the hypothesis it is saved for.
+    pairs = [e.proto.body for e in at.get("html") if "favoured:" in e.proto.body]
+    assert pairs and all("<mark" in p for p in pairs)
+    first = next(s for s in at.selectbox if s.label == "Hypothesis").value
+    assert any(h.value == f"Your verdict on {first}" for h in at.subheader)
     form = {t.label: t for t in at.text_input}
-    form["Hypothesis"].set_value("Model B talks about cats")
+    form["Your hypothesis"].set_value("Model B talks about cats")
     next(b for b in at.button if b.label == "Test my hypothesis").click().run()
     assert [e.value for e in at.error] == [
         "the offline judge needs keywords or a regular expression that say when a text shows "
         "the behaviour (or add it to an LLM assistant's set)"]
     form = {t.label: t for t in at.text_input}
-    form["Hypothesis"].set_value("Model B talks about cats")
+    form["Your hypothesis"].set_value("Model B talks about cats")
     form["Keywords (comma-separated)"].set_value("cat, cats")
     next(b for b in at.button if b.label == "Test my hypothesis").click().run()
     assert not at.exception and not at.error
