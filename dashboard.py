@@ -2,6 +2,7 @@
 the live jobs panel. UI only; the work is in modeldiff_core."""
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -95,6 +96,14 @@ def open_prompt(prompt_ids: list, prompt_text: dict, key: str) -> None:
 def prompt_texts(run_id: str) -> dict:
     prompts = get_store().prompts(run_id)
     return dict(zip(prompts["prompt_id"].astype(int), prompts["prompt"]))
+
+
+def found(lines: list[str]) -> None:
+    """An analysis' conclusion in words, first on its results (escaped: hypothesis wording and
+    model tokens are never markup)."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    st.html(f"<div class='found'><b>What it found</b><ul style='margin-top:4px'>{items}</ul>"
+            "</div>")
 
 
 def figure_pair(figure, part, panels, key: str) -> None:

@@ -4,7 +4,8 @@ validated hypotheses, and B with its delta scaled."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, figure_pair, get_store, jobs_panel, run_and_set, submit_job
+from dashboard import (assistant_key_inputs, figure_pair, found, get_store, jobs_panel,
+                       run_and_set, submit_job)
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.features.settings import DictionarySettings, FeatureSettings, Params
 from modeldiff_core.methods.common.scales import parse_scales
@@ -12,6 +13,7 @@ from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
 from modeldiff_core.methods.features.show import feature_caption, feature_tables, scaling_setting
 from modeldiff_core.render.html import feature_tokens_html
+from modeldiff_core.methods.features.show import conclusion
 
 st.caption("For a pair with one architecture: a sparse dictionary (a top-k transcoder, MLP input "
            "→ MLP output) fitted to A's MLP at one layer, and a delta dictionary fitted to what "
@@ -22,14 +24,16 @@ run_id, hypothesis_set = run_and_set()
 lens = store.method_result(run_id, "features", hypothesis_set)
 
 with st.expander("Run the feature lens on this run", expanded=lens is None):
+    size = st.radio("Size", ["quick look", "full study (the CLI's defaults)"], horizontal=True)
+    default = FeatureSettings.for_page() if size == "quick look" else FeatureSettings()
     cols = st.columns(4)
     layer_text = cols[0].text_input("Layer (empty: the layer lens's first, else the middle)", "")
-    default = FeatureSettings()
     width = cols[1].number_input("Base latents per model dimension", 1, 64,
-                                 default.dictionary.width)
+                                 default.dictionary.width, key=f"width-{size}")
     steps = cols[2].number_input("Training steps per dictionary", 1, 100_000,
-                                 default.dictionary.steps)
-    n_gen = cols[3].number_input("Fresh generations per setting", 0, 512, default.n_generations)
+                                 default.dictionary.steps, key=f"steps-{size}")
+    n_gen = cols[3].number_input("Fresh generations per setting", 0, 512, default.n_generations,
+                                 key=f"gen-{size}")
     alphas_text = st.text_input("Scales of the delta inside B (0: removed, 1: B itself)",
                                 ", ".join(f"{a:g}" for a in default.alphas))
     api_key, base_url = assistant_key_inputs(hypothesis_set)  # its assistant judges or plays
@@ -58,6 +62,7 @@ if lens is None:
     st.info("No feature lens for this run yet: run it above.")
     st.stop()
 st.caption(feature_caption(lens))
+found(conclusion(lens))
 for note in lens.get("notes", []):
     st.info(note)
 head, rows = feature_tables(lens)["Dictionary quality (held-out texts)"]
@@ -89,7 +94,10 @@ st.dataframe(shown[["latent", "freq_a", "freq_b", "mean_a", "mean_b", "effect", 
 
 # -------------------------------------------------------------------- one feature
 if top:
-    latent = st.selectbox("Feature", list(top), format_func=lambda i: f"feature {i}: promotes "
+    # The strongest B-specific feature first: the page opens on what matters most.
+    ranked = table.sort_values(["b_specific", "q_value", "effect"], ascending=[False, True, False])
+    order = [i for i in ranked["latent"] if i in top] + [i for i in top if i not in set(ranked["latent"])]
+    latent = st.selectbox("Feature", order, format_func=lambda i: f"feature {i}: promotes "
                           + " ".join(top[i]["promoted"][:5]))
     feature = top[latent]
     st.markdown(f"**Top texts of feature {latent}** (tokens shaded by its activation; the side "

@@ -3,12 +3,14 @@ differences, and delta-scaling interventions per layer against each validated hy
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, figure_pair, get_store, jobs_panel, run_and_set, submit_job
+from dashboard import (assistant_key_inputs, figure_pair, found, get_store, jobs_panel,
+                       run_and_set, submit_job)
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.layers.settings import LensSettings, Params
 from modeldiff_core.methods.common.scales import parse_scales
 from modeldiff_core.render.figures import (activation_diff_figure, layer_delta_figure,
                                            scaling_figure)
+from modeldiff_core.methods.layers.show import conclusion
 
 st.caption("For a pair with one architecture (a base and its finetune, a model and its quantized "
            "self): which layers' weights changed, where the two models' activations part, and "
@@ -44,6 +46,7 @@ lens = store.method_result(run_id, "layers", hypothesis_set)
 if lens is None:
     st.info("No layer lens for this run yet: run it above.")
     st.stop()
+found(conclusion(lens))
 for note in lens.get("notes", []):
     st.info(note)
 for hid, text in lens.get("conclusions", {}).items():
@@ -58,11 +61,25 @@ if lens["activation_diff"]:
 scaling = pd.DataFrame(lens["scaling"])
 if scaling.empty:
     st.stop()
+gaps = scaling.pivot_table(index=["layer", "alpha"], columns="hypothesis_id",
+                          values="logprob_gap", aggfunc="first")
+if gaps.shape[1] > 1 and gaps.nunique(axis=1, dropna=False).le(1).all():
+    # Every hypothesis' gap is measured on the same evidence texts: one curve says it all.
+    st.subheader("Log-prob gap vs A on the evidence texts, one layer at a time")
+    st.caption("The same for every hypothesis: it measures how far each setting moves the model "
+               "toward B on these texts, not toward any one behaviour; the behaviour rates below "
+               "are each hypothesis' own.")
+    first = scaling[scaling.hypothesis_id == scaling.hypothesis_id.iloc[0]]
+    fig = scaling_figure(first, "logprob_gap", "log-prob gap vs A on evidence texts")
+    if fig is not None:
+        st.plotly_chart(fig, key="curve-gap")
+    panels = [("predicate_rate", "behaviour rate in fresh generations")]
+else:
+    panels = [("logprob_gap", "log-prob gap vs A on evidence texts"),
+              ("predicate_rate", "behaviour rate in fresh generations")]
 for hid, part in scaling.groupby("hypothesis_id"):
     st.subheader(f"{hid}: behaviour vs α, one layer at a time")
-    figure_pair(scaling_figure, part, [("logprob_gap", "log-prob gap vs A on evidence texts"),
-                                       ("predicate_rate", "behaviour rate in fresh generations")],
-                f"curve-{hid}")
+    figure_pair(scaling_figure, part, panels, f"curve-{hid}")
 restore = pd.DataFrame(lens.get("restoration", []))
 if not restore.empty:
     st.markdown("**Share of B's effect each layer restores alone at α = 1**")

@@ -3,12 +3,13 @@ each round) and must say which it is; the same game without the hypothesis is th
 import pandas as pd
 import streamlit as st
 
-from dashboard import assistant_key_inputs, get_store, jobs_panel, progress_line, run_and_set, submit_job
+from dashboard import (assistant_key_inputs, found, get_store, jobs_panel, progress_line, run_and_set,
+                       submit_job)
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.probe.settings import Params, ProbeSettings
 from modeldiff_core.methods.probe.stage import stored_probe, text_only
 from modeldiff_core.render.figures import probe_figure
-from modeldiff_core.methods.probe.show import against_control
+from modeldiff_core.methods.probe.show import against_control, conclusion
 
 st.caption("Each round the assistant, told the hypothesis, writes a probe; a hidden model — A or "
            "B by a fair coin — answers it; the assistant guesses which model it was. The control "
@@ -22,6 +23,9 @@ hyps = store.hypotheses(run_id, hypothesis_set)
 val = store.validations(run_id, hypothesis_set)
 validated = sorted(set(val.loc[val["validated"].fillna(False).astype(bool), "hypothesis_id"])) \
     if not val.empty else []
+disc = val[val["test"] == "discriminative"] if not val.empty else val
+strongest = disc[disc["hypothesis_id"].isin(validated)].sort_values("p_value")[
+    "hypothesis_id"].tolist() if validated else []
 alpha = float(val["alpha"].dropna().iloc[0]) if not val.empty and val["alpha"].notna().any() \
     else 0.05
 summary = stored_probe(store, run_id, hypothesis_set, alpha)
@@ -31,7 +35,10 @@ with st.expander("Play the probe game", expanded=summary is None):
     if refusal:
         st.error(refusal)
     texts = dict(zip(hyps["hypothesis_id"], hyps["text"]))
-    chosen = st.multiselect("Hypotheses", list(texts), default=validated,
+    size = st.radio("Size", ["quick look: the strongest validated hypothesis",
+                             "every validated hypothesis"], horizontal=True)
+    chosen = st.multiselect("Hypotheses", list(texts), key=f"probe-chosen-{size[:5]}",
+                            default=strongest[:1] if size.startswith("quick") else validated,
                             format_func=lambda i: f"{i}: {texts[i]}")
     cols = st.columns(4)
     default = ProbeSettings()
@@ -39,6 +46,8 @@ with st.expander("Play the probe game", expanded=summary is None):
     games = cols[1].number_input("Games", 1, 50, default.games)
     answers = cols[2].number_input("Answers per probe", 1, 32, default.answers)
     examples = cols[3].number_input("Labelled examples shown (LLM)", 0, 20, default.examples)
+    st.caption(f"{2 * len(chosen) * int(rounds) * int(games)} rounds to play: each hypothesis' "
+               "games and as many for the control, each round a probe, its answers and a guess.")
     api_key, base_url = assistant_key_inputs(hypothesis_set)  # its assistant judges or plays
     if st.button("Play", type="primary", disabled=bool(refusal)):
         try:
@@ -62,6 +71,7 @@ for job in live[(live["kind"] == "probe") & (live["run_id"] == run_id)].itertupl
 if summary is None or not summary["hypotheses"]:
     st.info("No game played for these hypotheses yet: play one above.")
     st.stop()
+found(conclusion(summary))
 probed = summary["hypotheses"]
 for h in probed:  # st.text: hypothesis text is never markup
     control = against_control(h) if h["control"]["n"] else "control not played yet"

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import get_store, jobs_panel, submit_job
+from dashboard import found, get_store, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.methods.quant.settings import Params as QuantParams
 from modeldiff_core.methods.quant.study import LEVELS, check_level, quant_result
@@ -10,6 +10,7 @@ from modeldiff_core.methods.common.eval_sets import eval_set_for
 from modeldiff_core.models.spec import ModelSpec, pick_device
 from modeldiff_core.render.figures import quant_figure
 from modeldiff_core.stages.prompts import parse_prompt_upload
+from modeldiff_core.methods.quant.show import conclusion
 
 store = get_store()
 st.caption("Two phases: the reference's next-token distributions are computed once and "
@@ -54,6 +55,7 @@ labels = {r.study_id: f"{r.model} vs {r.reference} · {r.eval_set} · {r.n_level
           for r in studies.itertuples()}
 study_id = st.selectbox("Study", list(labels), format_func=labels.get)
 result = quant_result(store, study_id)
+found(conclusion(result))
 table = pd.DataFrame(result["levels"])
 st.dataframe(table[["level", "kl_mean", "kl_median", "kl_p99", "top1_agreement", "ppl_ref",
                     "ppl", "flips", "n_mc", "n_tokens"]], hide_index=True,

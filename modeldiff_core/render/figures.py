@@ -114,11 +114,13 @@ def _layer_heatmap(df: pd.DataFrame, rows: str, value: str, title: str):
     import plotly.graph_objects as go
 
     grid = df.pivot_table(index=rows, columns="layer", values=value, aggfunc="first")
-    fig = go.Figure(go.Heatmap(z=grid.values, x=[str(c) for c in grid.columns],
-                               y=[str(i) for i in grid.index], colorscale="Reds",
-                               colorbar={"title": value}))
+    layers = [str(c) for c in grid.columns]
+    fig = go.Figure(go.Heatmap(z=grid.values, x=layers, y=[str(i) for i in grid.index],
+                               colorscale="Reds", colorbar={"title": value}))
+    # Layers as categories, each labelled (numbers as text would get a sparse numeric axis).
     fig.update_layout(title=title, xaxis_title="layer", height=260 + 30 * len(grid.index),
-                      margin={"t": 40})
+                      margin={"t": 40}, xaxis={"type": "category", "tickmode": "array",
+                                               "tickvals": layers, "ticktext": layers})
     return fig
 
 
@@ -149,7 +151,9 @@ def scaling_figure(curves: pd.DataFrame, value: str, label: str):
         fig.add_scatter(x=curve["alpha"], y=curve[value], mode="lines+markers",
                         name=f"layer {layer}" if layer != "all" else "all layers",
                         line={"dash": "dash"} if layer == "all" else None)
-    fig.update_layout(xaxis_title="α", yaxis_title=label, height=340, margin={"t": 20})
+    # The legend above the plot: beside it, it covers the axis labels of a narrow column.
+    fig.update_layout(xaxis_title="α", yaxis_title=label, height=360, margin={"t": 60},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 
@@ -165,7 +169,8 @@ def probe_figure(hypotheses: list[dict]):
                y=[h["control_accuracy"] for h in hypotheses], marker_color="#999999")])
     fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
     fig.update_layout(barmode="group", yaxis_title="share of rounds guessed right",
-                      yaxis_range=[0, 1], height=320, margin=dict(t=20, b=20))
+                      yaxis_range=[0, 1], height=340, margin=dict(t=50, b=20),
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 
@@ -188,5 +193,6 @@ def feature_scaling_figure(rows: pd.DataFrame, value: str, label: str):
             fig.add_hline(y=v, line_dash="dot", annotation_text=refs[r.condition],
                           line_color=SIDE_COLOURS["A"] if r.condition == "A" else "#999999")
     fig.update_layout(xaxis_title="α (scale of the delta inside B)", yaxis_title=label,
-                      height=340, margin={"t": 20})
+                      height=360, margin={"t": 60},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig

@@ -57,6 +57,15 @@ def test_cli_stores_the_lens_with_every_part(features_db, capsys):
     assert rows[("raw", None)]["behaviour_rate"] > rows[("A", None)]["behaviour_rate"]
     assert {c for c, _ in rows} == {"A", "raw", "no delta", "full", "all delta latents",
                                     "linked latents"}
+    # In words: as many B-specific features as the table marks, and the cat hypothesis' rates.
+    from modeldiff_core.methods.features.show import conclusion
+
+    words = conclusion(doc)
+    n_specific = sum(f["b_specific"] for f in doc["features"])
+    assert words[0].startswith(f"{n_specific} of {len(doc['features'])} features of B's change")
+    cat_line = next(w for w in words if w.startswith(f"{cat}: "))
+    raw, off = rows[("raw", None)]["behaviour_rate"], rows[("all delta latents", 0.0)]["behaviour_rate"]
+    assert f"goes from {raw:.2f} to {off:.2f}" in cat_line
 
 
 def test_cli_refuses_bad_input_in_one_line(features_db, tmp_path, capsys):
@@ -126,6 +135,16 @@ def test_features_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
     monkeypatch.setenv("MODELDIFF_DB", str(db))
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert any("No feature lens for this run yet" in i.value for i in at.info)
+    # Sized for a page by default; the CLI's defaults one click away.
+    from modeldiff_core.methods.features.settings import FeatureSettings
+
+    quick, full = FeatureSettings.for_page(), FeatureSettings()
+    assert [at.number_input[1].value, at.number_input[2].value] == [
+        quick.dictionary.steps, quick.n_generations]
+    next(r for r in at.radio if r.label == "Size").set_value(
+        "full study (the CLI's defaults)").run()
+    assert [at.number_input[1].value, at.number_input[2].value] == [
+        full.dictionary.steps, full.n_generations]
     at.text_input[0].set_value("x").run()
     next(b for b in at.button if b.label == "Run feature lens").click().run()
     assert any("whole number" in e.value for e in at.error)
@@ -140,6 +159,10 @@ def test_features_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
     assert job["status"] == "done", job["error"]
     at.run()
     assert not at.exception and at.dataframe and at.get("html")
+    # Said without a reload when the page's poll sees the job end, and concluded in words.
+    assert any(m.value.startswith(f"{job_id} (features) finished") for m in at.success)
+    said = next(e.proto.body for e in at.get("html") if "What it found" in e.proto.body)
+    assert "features of B&#x27;s change (layer 1) fire more on B&#x27;s texts" in said
 
 
 def test_an_interrupted_lens_resumes_and_reuses_its_dictionaries(demo_run, tmp_path,

@@ -135,6 +135,10 @@ def test_layers_page_runs_the_lens_as_a_job(demo_run, tmp_path, monkeypatch):
     assert job["status"] == "done", job["error"]
     at.run()
     assert not at.exception and at.get("plotly_chart")
+    # Without a reload: the page said the job finished, and concludes in words.
+    assert any(m.value.startswith(f"{job_id} (layers) finished") for m in at.success)
+    said = next(e.proto.body for e in at.get("html") if "What it found" in e.proto.body)
+    assert "weights moved most at layer" in said
 
 
 def test_an_interrupted_lens_resumes_from_stored_settings(demo_run, monkeypatch):

@@ -21,9 +21,21 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
     at = _page("Probe").run()
     assert not at.exception
     assert any("No game played" in i.value for i in at.info)
+    # Sized for a page: the strongest validated hypothesis alone; every one a click away.
+    from modeldiff_core.store import Store
+
+    with Store(db) as store:
+        val = store.validations(run_id, "offline")
+    disc = val[(val.test == "discriminative") & val.validated.fillna(False).astype(bool)]
+    strongest = disc.sort_values("p_value").hypothesis_id.iloc[0]
+    next(r for r in at.radio if r.label == "Size").set_value(
+        "every validated hypothesis").run()
     hyps = next(m for m in at.multiselect if m.label == "Hypotheses")
-    assert hyps.value, "the validated hypotheses are chosen by default"
-    hyps.set_value(hyps.value[:1])
+    assert sorted(hyps.value) == sorted(disc.hypothesis_id)
+    next(r for r in at.radio if r.label == "Size").set_value(
+        "quick look: the strongest validated hypothesis").run()
+    hyps = next(m for m in at.multiselect if m.label == "Hypotheses")
+    assert hyps.value == [strongest]
     for label, value in (("Rounds per game", 3), ("Games", 1), ("Answers per probe", 2)):
         next(n for n in at.number_input if n.label == label).set_value(value)
     next(b for b in at.button if b.label == "Play").click().run()
@@ -39,6 +51,8 @@ def test_the_probe_page_plays_a_game_and_shows_its_transcript(demo_run, monkeypa
     assert list(table["right"].str.split("/").str[1]) == ["3"]
     assert table["control"].iloc[0].endswith("/3")
     assert at.get("plotly_chart")
+    said = [e.proto.body for e in at.get("html") if "What it found" in e.proto.body]
+    assert said and "probed hypotheses beat the control in conversation" in said[0]
     transcript = [t.value for t in at.text]
     assert any(re.search(r"h\d+: \d/3 right .*control \d/3 right", t) for t in transcript)
     assert sum(t.startswith("Round ") and "probe:" in t for t in transcript) == 3

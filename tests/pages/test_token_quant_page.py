@@ -76,6 +76,8 @@ def test_quantization_table_chart_job_and_refusal(tmp_path, monkeypatch, organis
     assert table["level"].tolist() == ["8bit", "4bit"]
     assert table["kl_mean"].iloc[1] > table["kl_mean"].iloc[0] > 0
     assert at.get("plotly_chart")
+    said = next(e.proto.body for e in at.get("html") if "What it found" in e.proto.body)
+    assert "Closest to fp32: 8bit" in said and "Furthest from fp32: 4bit" in said
     model = next(t for t in at.text_input if t.label.startswith("Model (HF id"))
     odd = tmp_path / "odd"
     from transformers import GPT2Config, GPT2LMHeadModel

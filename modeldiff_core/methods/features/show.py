@@ -7,6 +7,35 @@ from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the resu
 from ...formats import Section, Table, fmt_num, fmt_p, short
 
 
+def conclusion(result: dict) -> list[str]:
+    """What the feature lens found, in sentences: how many of B's delta features are
+    B-specific, the strongest, and for each hypothesis its best feature and what removing B's
+    delta does to the behaviour."""
+    specific = [f for f in result["features"] if f["b_specific"]]
+    promoted = {t["latent"]: t["promoted"] for t in result["top_features"]}
+    lines = [f"{len(specific)} of {len(result['features'])} features of B's change (layer "
+             f"{result['layer']}) fire more on B's texts than on A's."]
+    if specific:
+        f = specific[0]
+        tokens = ", ".join(repr(t) for t in promoted.get(f["latent"], [])[:5])
+        lines.append(f"The strongest, feature {f['latent']}, fires on {100 * f['freq_b']:.0f}% of "
+                     f"B's tokens against {100 * f['freq_a']:.0f}% of A's"
+                     + (f" and promotes {tokens}." if tokens else "."))
+    for h in result.get("hypotheses", []):
+        hid = h["hypothesis_id"]
+        best = next((k for k in result["links"] if k["hypothesis_id"] == hid), None)
+        rate = {(r["condition"], r["alpha"]): r["behaviour_rate"] for r in result["scaling"]
+                if r["hypothesis_id"] == hid}
+        said = [f"{hid}: best matched by feature {best['latent']} (AUC {best['auc']:.2f})"
+                if best else f"{hid}: no feature matches it"]
+        raw, off = rate.get(("raw", None)), rate.get(("all delta latents", 0.0))
+        if raw is not None and off is not None:
+            said.append(f"with B's delta features at 0 its behaviour rate goes from {raw:.2f} "
+                        f"to {off:.2f} (A: {rate.get(('A', None)) or 0:.2f})")
+        lines.append("; ".join(said) + ".")
+    return lines
+
+
 def summary(result: dict) -> str:
     """The dictionaries' quality, the B-specific features with their promoted tokens, each
     hypothesis' best-linked feature, and what scaling the delta to 0 does to each behaviour."""

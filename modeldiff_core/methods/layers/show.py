@@ -8,6 +8,22 @@ from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the resu
 from ...formats import Section, Table, fmt_num, sci
 
 
+def conclusion(result: dict) -> list[str]:
+    """Where B's change lives, in sentences: the layer whose weights moved most, where the
+    activations part most, and what scaling each layer alone brings back of each behaviour."""
+    lines = []
+    if result["weight_delta"]:
+        top = max(result["weight_delta"], key=lambda r: r["rel_norm"])
+        lines.append(f"B's weights moved most at layer {top['layer']} ({top['module']}: "
+                     f"|W_B - W_A| / |W_A| = {top['rel_norm']:.3g}).")
+    if result["activation_diff"]:
+        top = max(result["activation_diff"], key=lambda r: r["cosine"])
+        lines.append(f"The models' activations part most at layer {top['layer']} (cosine "
+                     f"distance {top['cosine']:.3g} on held-out texts).")
+    lines += [f"{hid}: {text}" for hid, text in result.get("conclusions", {}).items()]
+    return lines or ["Nothing measured yet."]
+
+
 def summary(result: dict) -> str:
     by_layer: dict = {}
     for r in result["weight_delta"]:

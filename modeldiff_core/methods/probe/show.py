@@ -7,6 +7,23 @@ from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the resu
 from ...formats import Section, Table, fmt_num, fmt_p
 
 
+def conclusion(result: dict) -> list[str]:
+    """What the probe game showed, in sentences: which hypotheses let the assistant tell the
+    models apart in conversation better than its control (no hypothesis) on the same rounds."""
+    hyps = result["hypotheses"]
+    if not hyps:
+        return ["Nothing was probed yet."]
+    won = [h for h in hyps if h["probe_validated"]]
+    lines = [f"{len(won)} of {len(hyps)} probed hypotheses beat the control in conversation."]
+    for h in hyps:
+        c = h["control"]
+        lines.append(f"{h['hypothesis_id']}: told A from B in {h['correct']} of {h['n']} rounds "
+                     f"({100 * h['accuracy']:.0f}%) against the control's {c['correct']} of "
+                     f"{c['n']}; q = {h['q_value']:.2g}"
+                     + (" — probe-validated." if h["probe_validated"] else " — not validated."))
+    return lines
+
+
 def summary(result: dict) -> str:
     """Both arms' rounds right, and the paired test against the control with its q."""
     lines = []

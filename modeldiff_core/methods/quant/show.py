@@ -8,6 +8,36 @@ from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the resu
 from ...formats import Section, Table, fmt_num, sci
 
 
+INTEGER_LEVELS = ("8bit", "4bit", "int8-dynamic")  # the linear layers only: the rest stays
+
+
+def conclusion(result: dict) -> list[str]:
+    """What the study found, in sentences: the levels closest to and furthest from the
+    reference, the answers they change, and why bf16 may trail a lower-bit level."""
+    levels = sorted(result["levels"], key=lambda r: r["kl_mean"])
+    if not levels:
+        return ["No level measured yet."]
+    ref = result["reference"]
+
+    def said(r):
+        return (f"{r['level']} (KL mean {r['kl_mean']:.2e} nats per token, top-1 agreement "
+                f"{r['top1_agreement']:.3f}, perplexity {r['ppl']:.3f} against {r['ppl_ref']:.3f}, "
+                f"{r['flips']} of {r['n_mc']} multiple-choice answers changed)")
+    lines = [f"Closest to {ref}: {said(levels[0])}."]
+    if len(levels) > 1:
+        lines.append(f"Furthest from {ref}: {said(levels[-1])}.")
+    by_level = {r["level"]: r for r in levels}
+    bf16 = by_level.get("bf16")
+    better = [lv for lv in INTEGER_LEVELS
+              if bf16 and lv in by_level and by_level[lv]["top1_agreement"] > bf16["top1_agreement"]]
+    if better:
+        lines.append(f"bf16 agrees with {ref} less than {' and '.join(better)}: bf16 rounds the "
+                     "whole model (every weight, activation and the residual stream, to 8 bits "
+                     f"of mantissa, at every layer), while {' and '.join(better)} quantize the "
+                     f"linear layers' weights only and keep the rest of the model in {ref}.")
+    return lines
+
+
 def summary(result: dict) -> str:
     lines = [f"{result['model']}: {len(result['levels'])} levels against {result['reference']} "
              f"({result['eval_set']}, {result['n_texts']} texts)",
