@@ -19,8 +19,8 @@ from .progress import stop_heartbeats
 from .models.organism_corpus import BEHAVIOURS
 from .models.organisms import DEFAULT_ORGANISM, LAYERED
 from .models.spec import DTYPES, ENGINES, QUANTS, ModelSpec
-from .cli_args import (add_output_flags, add_run_flags, command_context, generation_from_args,
-                       stored_db, write_out)
+from .cli_args import (add_hypothesis_set_flag, add_output_flags, add_run_flags, add_store_flags,
+                       command_context, generation_from_args, stored_db, write_out)
 from .cli_methods import add_method_parsers, is_method, method_command
 from .render.terminal import run_summary
 from .stages.prompts import builtin_prompt_set, load_prompt_file
@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="an existing folder to write them into")
     export.add_argument("--db", help=f"DuckDB file (default {default_db_path()})")
     add_output_flags(export)
+    own = sub.add_parser("hypothesis", help="test your own hypothesis on a stored run, as the "
+                                            "proposed ones are tested (it joins the run's ledger)")
+    own.add_argument("--run", required=True, help="the run's id")
+    own.add_argument("--text", required=True, help="one sentence on how B differs from A")
+    own.add_argument("--direction", choices=["A", "B"], default="B",
+                     help="the model that shows it more")
+    own.add_argument("--keywords", help="comma-separated: for the offline judge, a text shows it "
+                                        "when it mentions any of these")
+    own.add_argument("--regex", help="or when this regular expression matches (case-insensitive)")
+    add_hypothesis_set_flag(own, "judges it")
+    add_store_flags(own)
     add_method_parsers(sub)
     return parser
 
@@ -224,6 +235,8 @@ def _main(args) -> int:
         return method_command(args)
     if args.command == "export":
         return _export_command(args)
+    if args.command == "hypothesis":
+        return _hypothesis_command(args)
     from . import commands
     from .store import Store
 
@@ -256,6 +269,24 @@ def _export_command(args) -> int:
         out = commands.export(store, commands.ExportParams(args.run, args.out), command_context(args))
     print(f"run {out['run_id']}: model A's texts in {out['A']}, model B's in {out['B']}; compare "
           f"them again with run --model-a outputs:{out['A']} --model-b outputs:{out['B']}")
+    return 0
+
+
+def _hypothesis_command(args) -> int:
+    from . import commands
+    from .render.fmt import own_summary
+    from .stages.own import OwnParams
+    from .store import Store
+
+    params = OwnParams(args.run, args.text, args.hypothesis_set, args.direction,
+                       tuple((args.keywords or "").split(",")), args.regex)
+    db = stored_db(args)
+    with Store(db) as store:
+        out = commands.hypothesis(store, params, command_context(args))
+    row = next(h for h in out["result"]["hypotheses"] if h["id"] == out["hypothesis_id"])
+    print(own_summary(row))
+    if args.out:
+        write_out(args.out, json.dumps(out, indent=2, allow_nan=True), db)
     return 0
 
 

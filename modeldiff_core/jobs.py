@@ -17,7 +17,6 @@ from typing import Callable, Optional
 from .config import ModelDiffError, first_line
 from .models.loading import ModelCache
 from .progress import Cancelled, ProgressEvent
-from .store.connection import now as store_now
 
 _import_lock = threading.Lock()
 
@@ -115,7 +114,7 @@ class JobManager:
                 if last["label"] is not None:
                     times[key] = times.get(key, 0.0) + now - last["started"]
                 last.update(started=now, at=at)
-                changed = {"stage_started": store_now(), "stage_times": json.dumps(times)}
+                changed = {"stage_started": _utc_now(), "stage_times": json.dumps(times)}
             # Throttled: a row per batch is plenty for a progress bar polled once a second.
             if changed or label != last["label"] or now - last["t"] >= self.min_interval \
                     or ev.done >= ev.total:
@@ -151,6 +150,13 @@ class JobManager:
             self.store.update_job(job_id, status="failed",
                                   error=f"{type(err).__name__}: {first}",
                                   message=traceback.format_exc(limit=3)[-500:])
+
+
+def _utc_now():
+    # As the store stamps its rows: naive UTC.
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def job_fraction(job: dict) -> float:

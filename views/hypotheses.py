@@ -15,7 +15,7 @@ from modeldiff_core.render.fmt import (
     finding,
     generative_outcome,
     nothing_validated,
-    own_line,
+    own_summary,
     p_floor_note,
     placebo_clause,
     rates_clause,
@@ -110,7 +110,10 @@ own = [h for h in result["hypotheses"] if h["source"] == "yours"]
 if own:
     st.markdown("**Your hypotheses**")
     for h in own:
-        st.text(own_line(h))
+        st.text(own_summary(h))
+skipped = {h["generative_skipped"] for h in result["hypotheses"] if h.get("generative_skipped")}
+for reason in sorted(skipped):  # one line for what every hypothesis' row says again
+    st.info(f"Generative test skipped: {reason}")
 floor = p_floor_note(result["hypotheses"])
 if floor:
     st.caption(floor)
@@ -131,7 +134,8 @@ with st.expander("Test your own hypothesis", expanded=not validated):
                "the same tests as the proposed ones and enters this run's ledger (the "
                "Benjamini-Hochberg family). The offline judge needs keywords or a regular "
                "expression saying when a text shows it; an LLM assistant's set judges the "
-               "sentence itself.")
+               "sentence itself. Its test is as blind as your reading: draw it from discovery "
+               "texts (the prompts view can show those alone), not from held-out ones.")
     with st.form("own-hypothesis"):
         own_text = st.text_input("Your hypothesis", placeholder="Model B mentions cats more often")
         own_dir = st.radio("Shown more by", ["B", "A"], horizontal=True)

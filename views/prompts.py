@@ -16,8 +16,13 @@ if gens.empty:
     st.info("This run has no texts yet: its job is still generating.")
     st.stop()
 
-query = st.text_input("Search prompts and answers", key="prompt-search")
-table = prompt_table(gens, query)
+cols = st.columns([3, 2], vertical_alignment="bottom")
+query = cols[0].text_input("Search prompts and answers", key="prompt-search")
+# Reading held-out answers before typing a hypothesis makes its held-out test less blind.
+blind = cols[1].checkbox("Discovery prompts only", key="prompt-discovery",
+                         help="The held-out prompts test hypotheses: read these before typing "
+                              "your own and its test stays blind to them.")
+table = prompt_table(gens[gens["split"] == "discovery"] if blind else gens, query)
 if table.empty:
     st.warning(f"No prompt or answer contains “{query}”.")
     st.stop()

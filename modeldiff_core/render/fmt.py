@@ -200,7 +200,7 @@ NEXT_STEPS = [
 ]
 
 
-def own_line(h: dict) -> str:
+def own_summary(h: dict) -> str:
     """A researcher's own hypothesis and how its tests came out, in one line."""
     d = h.get("discriminative")
     if not d:

@@ -96,12 +96,19 @@ def test_both_pages_show_the_stored_lens(features_db, monkeypatch):
     assert not at.exception, at.exception
     quality = at.dataframe[0].value
     assert list(quality["dictionary"]) == ["base", "base (no delta)", "base + delta"]
-    first = doc["top_features"][0]
+    # The picker opens on the strongest B-specific feature (the smallest q, then the largest
+    # effect), with its top texts shaded.
+    shown = next(s for s in at.selectbox if s.label == "Feature").value
+    kept = {t["latent"] for t in doc["top_features"]}
+    ranked = sorted((f for f in doc["features"] if f["b_specific"] and f["latent"] in kept),
+                    key=lambda f: (f["q_value"], -f["effect"]))
+    assert not ranked or shown == ranked[0]["latent"]
+    first = next(t for t in doc["top_features"] if t["latent"] == shown)
     assert any(t.value.startswith("promotes: ") for t in at.text)
-    shaded = at.get("html")
+    shaded = [e for e in at.get("html") if "What it found" not in e.proto.body]
     assert len(shaded) == len(first["texts"]) and "background:rgba" in shaded[0].proto.body
     # Another feature's top texts.
-    other = doc["top_features"][1]["latent"]
+    other = next(t["latent"] for t in doc["top_features"] if t["latent"] != shown)
     next(s for s in at.selectbox if s.label == "Feature").set_value(other).run()
     assert any(m.value.startswith(f"**Top texts of feature {other}**") for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 2  # the curves of the hypotheses

@@ -96,6 +96,10 @@ def test_the_prompts_view_pairs_samples_marks_differences_and_names_what_fires(o
     picker = next(s for s in at.selectbox if s.label.startswith("Prompt ("))
     found, n_all = map(int, re.search(r"\((\d+) of (\d+)\)", picker.label).groups())
     assert 0 < found < n_all
+    at.checkbox(key="prompt-discovery").check().run()
+    picker = next(s for s in at.selectbox if s.label.startswith("Prompt ("))
+    assert all("[discovery]" in o for o in picker.options)
+    at.checkbox(key="prompt-discovery").uncheck().run()
     at.text_input(key="prompt-search").set_value("qqqzzz").run()
     assert any("No prompt or answer contains" in w.value for w in at.warning)
 

@@ -83,3 +83,28 @@ def test_a_pattern_is_judged_but_says_why_it_has_no_pairs(demo_run):
     row = next(h for h in out["result"]["hypotheses"] if h["id"] == "u1")
     assert row["validated"]
     assert "regular expression" in row["generative_skipped"]
+
+
+def test_the_cli_tests_your_hypothesis_and_refuses_bad_input_in_a_line(demo_run, tmp_path,
+                                                                        capsys):
+    import json
+
+    from modeldiff_core.cli import main
+
+    path, run_id = demo_run
+    base = ["hypothesis", "--run", run_id, "--db", str(path), "--quiet"]
+    assert main([*base, "--text", "B likes cats", "--regex", "(cat"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("modeldiff: error: the regular expression does not compile")
+    assert len(err.strip().splitlines()) == 1
+    assert main(["hypothesis", "--run", run_id, "--db", str(tmp_path / "none.duckdb"),
+                 "--text", "x", "--keywords", "cat"]) == 2
+    assert "no database at" in capsys.readouterr().err
+    out = tmp_path / "own.json"
+    assert main([*base, "--text", "B likes cats", "--keywords", "cat,cats", "--out",
+                 str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("u1 (yours): B likes cats — ") and "q = " in said
+    doc = json.loads(out.read_text())
+    assert doc["hypothesis_id"] == "u1"
+    assert any(h["id"] == "u1" and h["validated"] for h in doc["result"]["hypotheses"])

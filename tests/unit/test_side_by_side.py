@@ -6,7 +6,7 @@ import html
 import pandas as pd
 
 from modeldiff_core.render.fmt import (P_FLOOR, generative_outcome, nothing_validated,
-                                       own_line, p_floor_note)
+                                       own_summary, p_floor_note)
 from modeldiff_core.render.side_by_side import firing, paired_samples, prompt_table, word_diff
 
 
@@ -90,6 +90,6 @@ def test_your_hypothesis_reads_as_one_line_with_its_outcome():
     h = {"id": "u1", "text": "B likes cats", "validated": True, "explained_by": None,
          "discriminative": {"auc": 0.8, "p_value": 0.001, "q_value": 0.004},
          "generative_skipped": "no log-probs"}
-    assert own_line(h) == ("u1 (yours): B likes cats — headline; held out: AUC 0.80, p = 0.001, "
+    assert own_summary(h) == ("u1 (yours): B likes cats — headline; held out: AUC 0.80, p = 0.001, "
                            "q = 0.004; generative test skipped: no log-probs")
-    assert own_line({"id": "u2", "text": "x", "discriminative": None}).endswith("not tested yet")
+    assert own_summary({"id": "u2", "text": "x", "discriminative": None}).endswith("not tested yet")
