@@ -121,8 +121,9 @@ for hid, text in texts.items():
     part = scaling[scaling["hypothesis_id"] == hid] if not scaling.empty else scaling
     if part.empty:
         continue
+    on = lens.get("measured_on", {}).get(hid, "evidence texts")  # older lenses: evidence
     figure_pair(feature_scaling_figure, part,
-                [("logprob_gap", "log-prob gap to A on evidence texts"),
+                [("logprob_gap", f"log-prob gap to A on its {on}"),
                  ("behaviour_rate", "behaviour rate in fresh generations")], f"feat-{hid}")
     st.dataframe(pd.DataFrame({"setting": [scaling_setting(r) for r in part.to_dict("records")],
                                "log-prob gap to A": part["logprob_gap"],

@@ -61,25 +61,19 @@ if lens["activation_diff"]:
 scaling = pd.DataFrame(lens["scaling"])
 if scaling.empty:
     st.stop()
-gaps = scaling.pivot_table(index=["layer", "alpha"], columns="hypothesis_id",
-                          values="logprob_gap", aggfunc="first")
-if gaps.shape[1] > 1 and gaps.nunique(axis=1, dropna=False).le(1).all():
-    # Every hypothesis' gap is measured on the same evidence texts: one curve says it all.
-    st.subheader("Log-prob gap vs A on the evidence texts, one layer at a time")
-    st.caption("The same for every hypothesis: it measures how far each setting moves the model "
-               "toward B on these texts, not toward any one behaviour; the behaviour rates below "
-               "are each hypothesis' own.")
-    first = scaling[scaling.hypothesis_id == scaling.hypothesis_id.iloc[0]]
-    fig = scaling_figure(first, "logprob_gap", "log-prob gap vs A on evidence texts")
-    if fig is not None:
-        st.plotly_chart(fig, key="curve-gap")
-    panels = [("predicate_rate", "behaviour rate in fresh generations")]
-else:
-    panels = [("logprob_gap", "log-prob gap vs A on evidence texts"),
-              ("predicate_rate", "behaviour rate in fresh generations")]
+st.caption("Per hypothesis, two measures of what each setting brings back: the log-prob gap "
+           "to A on its contrast pairs (the favoured text's rise minus its contrast's: the two "
+           "differ only in what the hypothesis names) or, where its generative test wrote no "
+           "pairs, on the held-out texts most typical of it; and its behaviour rate in fresh "
+           "generations.")
+on = lens.get("measured_on", {})  # a lens stored before pairs: evidence texts for all
 for hid, part in scaling.groupby("hypothesis_id"):
     st.subheader(f"{hid}: behaviour vs α, one layer at a time")
-    figure_pair(scaling_figure, part, panels, f"curve-{hid}")
+    gap = ("log-prob gap vs A on its contrast pairs" if on.get(hid) == "contrast pairs"
+           else "log-prob gap vs A on evidence texts")
+    figure_pair(scaling_figure, part, [("logprob_gap", gap),
+                                       ("predicate_rate", "behaviour rate in fresh generations")],
+                f"curve-{hid}")
 restore = pd.DataFrame(lens.get("restoration", []))
 if not restore.empty:
     st.markdown("**Share of B's effect each layer restores alone at α = 1**")

@@ -90,6 +90,14 @@ def test_cli_with_a_run_measures_each_validated_hypothesis(lens_db, capsys):
                 if r["hypothesis_id"] == cat and r["layer"] == "all" and r["alpha"] == 1)
     assert full["logprob_gap"] > 0.1 and full["predicate_rate"] > 0.3
     assert cat in doc["conclusions"] and doc["conclusions"][cat]
+    # Each hypothesis' gap is measured on what it names (its contrast pairs, where it has
+    # some): no two hypotheses share one curve, as they did on shared evidence texts.
+    assert doc["measured_on"][cat] == "contrast pairs"
+    paired = [h for h, on in doc["measured_on"].items() if on == "contrast pairs"]
+    curves = {h: tuple(round(r["logprob_gap"], 9) for r in doc["scaling"]
+                       if r["hypothesis_id"] == h and r["logprob_gap"] is not None)
+              for h in paired}
+    assert len(set(curves.values())) == len(curves)
 
 
 def test_the_report_includes_the_layer_lens(lens_db):

@@ -15,12 +15,15 @@ class LensInputs:
     """What the lens measures on. texts (with text_prompts, their contexts, optional) feed the
     activation view; prompts are what fresh generations answer in the scaling view;
     hypotheses are dicts with hypothesis_id (plus text, direction, predicate); evidence maps
-    a hypothesis_id to (texts, their prompts or None)."""
+    a hypothesis_id to (texts, their prompts or None); `paired` holds the hypotheses whose
+    evidence texts are contrast pairs, favoured then contrast, each pair differing only in
+    what the hypothesis names."""
     texts: list[str] = field(default_factory=list)
     text_prompts: Optional[list[str]] = None
     prompts: list[str] = field(default_factory=list)
     hypotheses: list[dict] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
+    paired: set = field(default_factory=set)
 
 
 def validated_hypotheses(store, run_id: str, hypothesis_set: str = "offline") -> list[dict]:
@@ -76,12 +79,45 @@ def run_generation(run: dict) -> GenerationSettings:
                                  if k in GenerationSettings.__dataclass_fields__})
 
 
+def contrast_pairs(store, run_id: str, hypothesis_set: str, hypothesis_id: str, n: int = 32
+                   ) -> Optional[tuple[list[str], list]]:
+    """(texts, prompts) of up to `n` of the hypothesis' generated pairs (its generative test's,
+    edited from held-out texts), favoured then contrast: what the hypothesis names, the rest
+    of each text held fixed. None when its generative test wrote no pairs."""
+    val = store.validations(run_id, hypothesis_set)
+    gen = val[(val["hypothesis_id"] == hypothesis_id) & (val["test"] == "generative")]
+    pairs = (gen.iloc[0]["result"] or {}).get("pairs") if not gen.empty else None
+    if not pairs:
+        return None
+    texts, prompts = [], []
+    for pair in pairs[:n]:
+        texts += [pair["favoured"], pair["contrast"]]
+        prompts += [pair.get("prompt")] * 2
+    return texts, prompts
+
+
 def scaling_inputs(store, run_id: str, hypothesis_set: str, n_evidence: int) -> LensInputs:
-    """What a scaling view measures on, from a stored run: its validated hypotheses, their
-    evidence texts and its held-out prompts (for fresh generations)."""
+    """What a scaling view measures on, from a stored run: its validated hypotheses, each
+    one's contrast pairs (or, where its generative test wrote none, its evidence texts) and
+    the run's held-out prompts (for fresh generations). A hypothesis measured on its pairs is
+    measured on what it names: two hypotheses never share them, where evidence texts (the
+    favoured side's most typical) can be the same texts for several."""
     hyps = validated_hypotheses(store, run_id, hypothesis_set)
-    evidence = {h["hypothesis_id"]: evidence_texts(store, run_id, hypothesis_set, h["hypothesis_id"],
-                                                   n_evidence) for h in hyps}
+    evidence, paired = {}, set()
+    for h in hyps:
+        hid = h["hypothesis_id"]
+        pairs = contrast_pairs(store, run_id, hypothesis_set, hid, n_evidence)
+        if pairs is not None:
+            evidence[hid] = pairs
+            paired.add(hid)
+        else:
+            evidence[hid] = evidence_texts(store, run_id, hypothesis_set, hid, n_evidence)
     prompts = store.prompts(run_id)
     return LensInputs(prompts=prompts[prompts["split"] == "validation"]["prompt"].tolist(),
-                      hypotheses=hyps, evidence=evidence)
+                      hypotheses=hyps, evidence=evidence, paired=paired)
+
+
+def measured_on(inputs: LensInputs) -> dict:
+    """hypothesis_id -> what its log-prob gap is measured on, in words (for the result)."""
+    return {h["hypothesis_id"]: "contrast pairs" if h["hypothesis_id"] in inputs.paired
+            else "evidence texts" for h in inputs.hypotheses}

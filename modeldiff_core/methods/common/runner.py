@@ -52,12 +52,17 @@ class SettingRunner:
         generation = settings.generation
         self.scaler, self.settings, self.batch_size = scaler, generation, settings.batch_size
         self.texts, self.text_prompts, self.spans = [], [], {}
+        self.paired = set(inputs.paired)
         for h in inputs.hypotheses:
             texts, tprompts = inputs.evidence.get(h["hypothesis_id"], ([], None))
             start = len(self.texts)
             self.texts += list(texts)
             self.text_prompts += list(tprompts) if tprompts is not None else [None] * len(texts)
             self.spans[h["hypothesis_id"]] = slice(start, len(self.texts))
+        # A pair's texts are scored as the generative test scores them: summed over the text
+        # and its end (two texts one word apart; a mean per token would mix in their lengths).
+        self.summed = {i for h in inputs.hypotheses if h["hypothesis_id"] in self.paired
+                       for i in range(len(self.texts))[self.spans[h["hypothesis_id"]]]}
         prompts = inputs.prompts
         cycle = [prompts[i % len(prompts)] for i in range(settings.n_generations)] if prompts else []
         tok = scaler.model.tokenizer
@@ -65,8 +70,20 @@ class SettingRunner:
         self.formatted = [format_prompt(tok, p, generation.use_chat_template) for p in cycle]
         # Everything a setting's outcome depends on besides (scale, layers): its storage key.
         raw = json.dumps([*scaler.fingerprints, scaler.strategy, self.texts,
-                          self.text_prompts, self.formatted, dataclasses.asdict(generation)])
+                          self.text_prompts, self.formatted, dataclasses.asdict(generation)]
+                         + ([sorted(self.summed)] if self.summed else []))
         self.digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def gap(self, hypothesis_id: str, lp, base_lp) -> Optional[float]:
+        """What a setting adds to a hypothesis' evidence over A: for contrast pairs, the mean
+        over pairs of the favoured text's rise minus its contrast's (summed log-probs: what the
+        hypothesis names, the rest held fixed); for evidence texts, their mean rise in mean
+        log-prob per token. None when nothing could be scored."""
+        span = self.spans[hypothesis_id]
+        rise = np.asarray(lp, dtype=float)[span] - np.asarray(base_lp, dtype=float)[span]
+        if hypothesis_id in self.paired:
+            rise = rise[0::2] - rise[1::2]
+        return float(np.nanmean(rise)) if np.isfinite(rise).any() else None
 
     def stored_run(self, saved, scale: float, layers: Optional[list[int]]
                    ) -> tuple[np.ndarray, list[str]]:
@@ -88,18 +105,20 @@ class SettingRunner:
             return self._logprobs(lm), self._generate(lm) if generate else []
 
     def _logprobs(self, lm: LoadedModel) -> np.ndarray:
-        from ...models.scoring import mean_logprobs
+        from ...models.scoring import mean_logprobs, sum_logprobs
 
         if not self.texts:
             return np.array([])
         # Texts without a prompt are scored on their own; with one, as its continuation.
         out = np.full(len(self.texts), np.nan)
-        with_p = [i for i, p in enumerate(self.text_prompts) if p is not None]
-        without = [i for i, p in enumerate(self.text_prompts) if p is None]
-        for group, prompts in ((with_p, [self.text_prompts[i] for i in with_p]), (without, None)):
-            if group:
-                out[group] = mean_logprobs(lm, [self.texts[i] for i in group], prompts,
-                                           self.batch_size, self.settings.use_chat_template)
+        for summed, score in ((False, mean_logprobs), (True, sum_logprobs)):
+            for prompted in (True, False):
+                group = [i for i, p in enumerate(self.text_prompts)
+                         if (p is not None) == prompted and (i in self.summed) == summed]
+                if group:
+                    prompts = [self.text_prompts[i] for i in group] if prompted else None
+                    out[group] = score(lm, [self.texts[i] for i in group], prompts,
+                                       self.batch_size, self.settings.use_chat_template)
         return out
 
     def _generate(self, lm: LoadedModel) -> list[str]:

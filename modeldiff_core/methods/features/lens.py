@@ -20,7 +20,7 @@ from ...hypotheses.validation import TEXT_KEY, heldout_texts, judged_texts, pair
 from ...models.spec import ModelSpec, needs_weights
 from ...progress import ProgressCallback, StageProgress
 from ...models.generation import GenerationSettings
-from ..common.inputs import LensInputs, run_generation, scaling_inputs
+from ..common.inputs import LensInputs, measured_on, run_generation, scaling_inputs
 from ..common.runner import RunnerSettings, SettingRunner, behaviour_rate
 from ...models.tensors import transformer_blocks
 from ...models.hooks import mlp_of
@@ -228,7 +228,6 @@ def scaling_rows(runner: SettingRunner, hyps: list[dict], links: dict, alphas, j
     base_lp = results[(None, "A")][0]
     rows = []
     for h in hyps:
-        span = runner.spans[h["hypothesis_id"]]
         linked = tuple(link["latent"] for link in links.get(h["hypothesis_id"], []))
         chosen = [(c, None, (None, c)) for c in CONDITIONS]
         for name, what in (("all delta latents", "all"), ("linked latents", linked)):
@@ -236,11 +235,8 @@ def scaling_rows(runner: SettingRunner, hyps: list[dict], links: dict, alphas, j
                 chosen += [(name, a, (a, what)) for a in alphas] + [(name, 1.0, (None, "raw"))]
         for condition, alpha, key in chosen:
             lp, texts = results[key]
-            gap = lp[span] - base_lp[span]
             rows.append({"hypothesis_id": h["hypothesis_id"], "condition": condition,
-                         "alpha": alpha,
-                         "logprob_gap": float(np.nanmean(gap)) if np.isfinite(gap).any()
-                         else None,
+                         "alpha": alpha, "logprob_gap": runner.gap(h["hypothesis_id"], lp, base_lp),
                          "behaviour_rate": behaviour_rate(h, texts, judge)})
     return rows
 
@@ -409,5 +405,6 @@ def feature_lens_for_run(store, run_id: str, cache, hypothesis_set: str = "offli
                       for link in rows],
             "hypotheses": [{"hypothesis_id": h["hypothesis_id"], "text": h["text"]}
                            for h in texts.hypotheses],
-            "scaling": scaling, "notes": notes, "n_fit_texts": info["n_texts"],
+            "scaling": scaling, "measured_on": measured_on(texts.scaling), "notes": notes,
+            "n_fit_texts": info["n_texts"],
             "n_texts": len(sample), "seconds": time.perf_counter() - started}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-import numpy as np
 
 from .interventions import DeltaScaling
 from ..common.inputs import LensInputs
@@ -174,8 +173,7 @@ def top_layers_together(scaler: DeltaScaling, curves: list[dict], rows: list[dic
         if base_lp is None:  # A's behaviour rate is in the curves already: log-probs only
             base_lp, _ = runner.run(0.0, None, generate=False)
         lp, texts = cache[tuple(layers)]
-        span = runner.spans[hid]
-        gap = float(np.nanmean(lp[span] - base_lp[span]))
+        gap = runner.gap(hid, lp, base_lp)
         full, base = _row(curves, hid, "all", 1.0), _row(curves, hid, "all", 0.0)
         r0 = base["predicate_rate"]
         out[hid] = {"hypothesis_id": hid, "layer": "together", "layers": layers,

@@ -16,7 +16,7 @@ from .attribution import conclusion, restoration, top_layers_together
 from .deltas import weight_deltas
 from .interventions import DeltaScaling
 from .scaling import scaling_curves
-from ..common.inputs import LensInputs, run_generation, scaling_inputs
+from ..common.inputs import LensInputs, measured_on, run_generation, scaling_inputs
 from ..common.scales import check_scales
 from .settings import LensSettings
 
@@ -75,7 +75,8 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, inputs: LensInputs,
     {weight_delta: [{layer, module, rel_norm}], activation_diff: [{layer, cosine, rel_l2}],
      scaling: [{hypothesis_id, layer, alpha, logprob_gap, predicate_rate}],
      restoration: [{hypothesis_id, layer, layers, logprob_fraction, predicate_fraction}],
-     conclusions: {hypothesis_id: text}, notes: [...], n_layers}.
+     conclusions: {hypothesis_id: text}, measured_on: {hypothesis_id: "contrast pairs" or
+     "evidence texts"}, notes: [...], n_layers}.
     A scaling row's scale is under "alpha" (settings.SCALE_KEY). `saved` (a Store) keeps each
     scaling setting's outcome, so that an interrupted lens resumes."""
     settings = settings or LensSettings()
@@ -92,6 +93,7 @@ def layer_lens(lm_a: LoadedModel, lm_b: LoadedModel, inputs: LensInputs,
     rows = restoration(curves, settings.window)
     together = top_layers_together(scaler, curves, rows, inputs, settings, judge=judge)
     out.update(scaling=curves, restoration=rows + list(together.values()),
+               measured_on=measured_on(inputs),
                conclusions={h["hypothesis_id"]: conclusion(
                    h["hypothesis_id"], curves, rows, settings.window,
                    together.get(h["hypothesis_id"])) for h in inputs.hypotheses})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-import numpy as np
 
 from ...config import ModelDiffError
 from ...progress import ProgressCallback, StageProgress
@@ -53,13 +52,10 @@ def scaling_curves(scaler: DeltaScaling, inputs: LensInputs, settings: LensSetti
     base_lp = results[(positions[0][0], 0.0)][0]
     rows = []
     for h in inputs.hypotheses:
-        span = runner.spans[h["hypothesis_id"]]
         for pos, _ in positions:
             for scale in scales:
                 lp, texts = results[(pos, scale)]
-                gap = lp[span] - base_lp[span]
                 rows.append({"hypothesis_id": h["hypothesis_id"], "layer": pos, SCALE_KEY: scale,
-                             "logprob_gap": float(np.nanmean(gap)) if np.isfinite(gap).any()
-                             else None,
+                             "logprob_gap": runner.gap(h["hypothesis_id"], lp, base_lp),
                              "predicate_rate": behaviour_rate(h, texts, judge)})
     return rows
