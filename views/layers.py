@@ -49,8 +49,6 @@ if lens is None:
 found(conclusion(lens))
 for note in lens.get("notes", []):
     st.info(note)
-for hid, text in lens.get("conclusions", {}).items():
-    st.text(f"{hid}: {text}")  # plain text: hypothesis-derived wording is never markup
 
 left, right = st.columns(2)
 if lens["weight_delta"]:

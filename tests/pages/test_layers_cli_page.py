@@ -115,7 +115,8 @@ def test_layers_page_shows_the_stored_lens(lens_db, monkeypatch):
     monkeypatch.setenv("MODELDIFF_DB", str(path))
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception, at.exception
-    assert any(t.value.startswith(f"{h}: ") for t in at.text for h in doc["conclusions"])
+    said = next(e.proto.body for e in at.get("html") if "What it found" in e.proto.body)
+    assert all(f"<li>{h}: " in said for h in doc["conclusions"])  # each hypothesis' line
     assert len(at.get("plotly_chart")) >= 3  # two heatmaps and the curves
     assert at.dataframe[0].value["hypothesis_id"].isin(doc["conclusions"]).all()
 
