@@ -5,7 +5,7 @@ The scripts are not under pages/: Streamlit treats that folder as an older kind 
 own page list and URLs then compete with this navigation."""
 import streamlit as st
 
-from dashboard import job_outcomes, pick_run, sidebar_jobs
+from dashboard import job_outcomes, pick_run, sidebar_jobs, take_ended_jobs
 from modeldiff_core.methods.registry import METHODS
 
 st.set_page_config(page_title="modeldiff", layout="wide")
@@ -27,6 +27,7 @@ for m in METHODS:  # one page may serve several methods (plant and the truth ben
 
 page = st.navigation(SECTIONS)
 st.session_state["in_app"] = True
+take_ended_jobs()  # before the run picker: a finished run job's run is the one it shows
 if page.title != "Home":
     st.session_state["picker_in_sidebar"] = True
     with st.sidebar:

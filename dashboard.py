@@ -45,8 +45,11 @@ def pick_run(key: str = "run") -> str | None:
     ids = runs["run_id"].tolist()
     labels = {r.run_id: f"{r.run_id} — {r.model_a} vs {r.model_b} ({r.status})"
               for r in runs.itertuples()}
+    if st.session_state.get(key) not in ids:
+        st.session_state.pop(key, None)
     current = st.session_state.get("run_id")
-    index = ids.index(current) if current in ids else 0
+    # A run opened elsewhere (Home, a finished job) is the widget's own value by then.
+    index = 0 if key in st.session_state else (ids.index(current) if current in ids else 0)
     run_id = st.selectbox("Run", ids, index=index, format_func=labels.get, key=key)
     st.session_state["run_id"] = run_id
     return run_id
@@ -69,15 +72,16 @@ def run_and_set() -> tuple[str, str]:
     return run_id, st.selectbox("Hypotheses from", sets)
 
 
-def assistant_key_inputs(hypothesis_set: str) -> tuple:
+def assistant_key_inputs(hypothesis_set: str, key: str = "assistant") -> tuple:
     """(api_key, base_url) for the set's assistant, asked only when it calls an API. The key is
     kept in this session only: a job gets it in memory, never in the database."""
     from modeldiff_core.assistants.registry import AssistantSettings
 
     if AssistantSettings.for_set(hypothesis_set).kind == "offline":
         return None, None
-    base_url = st.text_input("Base URL (empty: the provider's)") or None
-    return st.text_input("API key (empty: from the environment)", type="password") or None, base_url
+    base_url = st.text_input("Base URL (empty: the provider's)", key=f"{key}-url") or None
+    return (st.text_input("API key (empty: from the environment)", type="password",
+                          key=f"{key}-key") or None, base_url)
 
 
 def open_prompt(prompt_ids: list, prompt_text: dict, key: str) -> None:
@@ -124,10 +128,24 @@ def submit_job(kind: str, params: dict, run_id: str | None = None, **keys) -> st
     return job_id
 
 
+def take_ended_jobs() -> None:
+    """Before any widget is drawn: the watched jobs that ended are kept to be said, and a
+    finished run job's run is opened (the sidebar's picker, drawn after, follows)."""
+    for job_id in st.session_state.pop("ended_jobs", []):
+        job = get_store().get_job(job_id)
+        if job is None:
+            continue
+        st.session_state.setdefault("to_say", []).append(job_id)
+        run = job.get("run_id")
+        if job["status"] == "done" and job["kind"] == "run" and isinstance(run, str) and run:
+            st.session_state["run_id"] = st.session_state["run"] = run
+
+
 def job_outcomes() -> None:
     """How the jobs this session watched ended, said once (on the page that runs next): what a
     finished job made, a failed job's reason and its last log lines."""
-    for job_id in st.session_state.pop("ended_jobs", []):
+    take_ended_jobs()
+    for job_id in st.session_state.pop("to_say", []):
         job = get_store().get_job(job_id)
         if job is None:
             continue
@@ -137,8 +155,6 @@ def job_outcomes() -> None:
         took = f" in {job_duration(job)}"
         if job["status"] == "done":
             st.success(f"{what} finished{took}{made}.")
-            if made and job["kind"] == "run":  # the run it made is the one to look at
-                st.session_state["run_id"] = run
         elif job["status"] == "failed":
             st.error(f"{what} failed{took}: {job.get('error') or 'no reason was recorded'}")
             last = last_lines(job)
@@ -205,9 +221,9 @@ def progress_line(job) -> str:
 def _notice_ended(live) -> None:
     """Watch the jobs in flight; one watched before that is no longer in flight has ended: the
     whole page runs again (its result shows) and says how it ended."""
+    # Only this session's own jobs (started or resumed here): another's are not its news.
     watched = st.session_state.setdefault("watched_jobs", set())
     ended = sorted(watched - set(live["job_id"]))
-    watched |= set(live["job_id"])
     if ended:
         watched -= set(ended)
         st.session_state["ended_jobs"] = [*st.session_state.get("ended_jobs", []), *ended]

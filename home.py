@@ -43,10 +43,15 @@ if runs.empty:
     st.info("No runs yet.")
 else:
     st.caption("Click a run to open it: every page then works on it.")
+    # Keyed by the number of runs: a selection is a row position, stale once a run is added.
     picked = st.dataframe(runs, hide_index=True, width="stretch", on_select="rerun",
-                          selection_mode="single-row", key="run-browser")
-    if picked and picked.selection.rows:
-        st.session_state["run_id"] = runs.iloc[picked.selection.rows[0]]["run"]
+                          selection_mode="single-row", key=f"run-browser-{len(runs)}")
+    chosen = runs.iloc[picked.selection.rows[0]]["run"] if picked and picked.selection.rows \
+        else None
+    if chosen is not None and chosen != st.session_state.get("run-browser-chosen"):
+        # A click opens its run once; a run opened since (a finished job) is not undone.
+        st.session_state["run-browser-chosen"] = st.session_state["run_id"] = chosen
+        st.session_state.pop("run", None)  # the sidebar's picker follows on the next page
     opened = st.session_state.get("run_id")
     if opened in set(runs["run"]):
         st.write(f"Open run: **{opened}**")

@@ -283,8 +283,8 @@ def _hypothesis_command(args) -> int:
     db = stored_db(args)
     with Store(db) as store:
         out = commands.hypothesis(store, params, command_context(args))
-    row = next(h for h in out["result"]["hypotheses"] if h["id"] == out["hypothesis_id"])
-    print(own_summary(row))
+    row = next((h for h in out["result"]["hypotheses"] if h["id"] == out["hypothesis_id"]), None)
+    print(own_summary(row) if row else f"{out['hypothesis_id']}: stored, not in the result")
     if args.out:
         write_out(args.out, json.dumps(out, indent=2, allow_nan=True), db)
     return 0

@@ -55,12 +55,13 @@ def hypothesis(store, params, ctx: Context) -> dict:
     """A researcher's own hypothesis (`stages.own`): stored in its set, then the run is started
     again on its stored rows, so only its tests run and the ledger and result are made anew."""
     from .pipeline import config_for_run
-    from .stages.own import check_own, set_settings
+    from .stages.own import check_own, own_hypothesis, set_settings
 
-    h = check_own(store, params)
-    hypothesis_id = store.add_hypothesis(params.run_id, params.hypothesis_set, h)
-    config = config_for_run(store, params.run_id,
-                            set_settings(store, params.run_id, params.hypothesis_set))
+    params = check_own(store, params, ctx.api_key)
+    hypothesis_id = store.add_hypothesis(params.run_id, params.hypothesis_set,
+                                         own_hypothesis(params))
+    config = config_for_run(store, params.run_id, set_settings(
+        store, params.run_id, params.hypothesis_set, params.assistant_base_url))
     return {"hypothesis_id": hypothesis_id, "result": run(store, config, ctx)}
 
 

@@ -173,14 +173,15 @@ def job_line(job: dict, history: Optional[dict] = None, now=None) -> str:
     done, total, rate = (int(_number(job.get("done"))), int(_number(job.get("total"))),
                          _number(job.get("rate")))
     parts = [stage, f"{done}/{total}"]
-    started = job.get("stage_started")
+    started, spent = job.get("stage_started"), None
     if now is not None and started is not None and started == started:
-        parts.append(f"{_duration((now - started).total_seconds())} in this stage")
+        spent = (now - started).total_seconds()
+        parts.append(f"{_duration(spent)} in this stage")
     # A stage of a few coarse steps is not extrapolated: one step says little of the next.
     left = (total - done) / rate if rate > 0 and total > done and total >= 5 else None
     if left is not None:
         parts.append(f"{rate:.1f}/s, about {_duration(left)} left in this stage")
-    overall = _left_in_all(stage, left, history)
+    overall = _left_in_all(stage, left, history, spent)
     if overall is not None:
         parts.append(f"about {_duration(overall)} left in all (earlier jobs' stage times)")
     if isinstance(message, str) and message:
@@ -188,9 +189,12 @@ def job_line(job: dict, history: Optional[dict] = None, now=None) -> str:
     return " · ".join(parts)
 
 
-def _left_in_all(stage: str, left: Optional[float], history: Optional[dict]) -> Optional[float]:
+def _left_in_all(stage: str, left: Optional[float], history: Optional[dict],
+                 spent: Optional[float] = None) -> Optional[float]:
     """The current stage's time left plus the stages after it as earlier jobs took them
-    (None when a stage to come has no stored time: no estimate rather than a wrong one)."""
+    (None when a stage to come has no stored time: no estimate rather than a wrong one). A
+    stage not extrapolated from its own rate is taken as earlier jobs took it, less the time
+    it has run."""
     import re
 
     numbered = re.match(r"(\d+)/(\d+) ", stage)
@@ -200,7 +204,11 @@ def _left_in_all(stage: str, left: Optional[float], history: Optional[dict]) -> 
     later = [history.get(str(i)) for i in range(at + 1, n + 1)]
     if any(t is None for t in later):
         return None
-    return (left or 0.0) + sum(later)
+    if left is None:
+        if history.get(str(at)) is None:
+            return None
+        left = max(0.0, history[str(at)] - (spent or 0.0))
+    return left + sum(later)
 
 
 def _duration(seconds: float) -> str:

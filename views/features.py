@@ -11,9 +11,9 @@ from modeldiff_core.methods.features.settings import DictionarySettings, Feature
 from modeldiff_core.methods.common.scales import parse_scales
 from modeldiff_core.models.spec import ModelSpec, needs_weights
 from modeldiff_core.render.figures import feature_scaling_figure
-from modeldiff_core.methods.features.show import feature_caption, feature_tables, scaling_setting
+from modeldiff_core.methods.features.show import (conclusion, feature_caption, feature_tables,
+                                                   scaling_setting, strongest_first)
 from modeldiff_core.render.html import feature_tokens_html
-from modeldiff_core.methods.features.show import conclusion
 
 st.caption("For a pair with one architecture: a sparse dictionary (a top-k transcoder, MLP input "
            "→ MLP output) fitted to A's MLP at one layer, and a delta dictionary fitted to what "
@@ -95,8 +95,8 @@ st.dataframe(shown[["latent", "freq_a", "freq_b", "mean_a", "mean_b", "effect", 
 # -------------------------------------------------------------------- one feature
 if top:
     # The strongest B-specific feature first: the page opens on what matters most.
-    ranked = table.sort_values(["b_specific", "q_value", "effect"], ascending=[False, True, False])
-    order = [i for i in ranked["latent"] if i in top] + [i for i in top if i not in set(ranked["latent"])]
+    ranked = [f["latent"] for f in strongest_first(lens["features"])]
+    order = [i for i in ranked if i in top] + [i for i in top if i not in set(ranked)]
     latent = st.selectbox("Feature", order, format_func=lambda i: f"feature {i}: promotes "
                           + " ".join(top[i]["promoted"][:5]))
     feature = top[latent]

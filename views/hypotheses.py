@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import current_run, get_store, jobs_panel, open_prompt, prompt_texts, submit_job
+from dashboard import (assistant_key_inputs, current_run, get_store, jobs_panel, open_prompt,
+                       prompt_texts, submit_job)
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.stages.hypotheses import heldout_size, judge_plan
 from modeldiff_core.hypotheses.validation import judged_texts
@@ -23,7 +24,7 @@ from modeldiff_core.render.fmt import (
     self_check_line,
 )
 from modeldiff_core.render.side_by_side import word_diff
-from modeldiff_core.stages.own import OwnParams, check_own
+from modeldiff_core.stages.own import OwnParams, busy_with, check_own
 from modeldiff_core.results import current_result
 
 PAIRS_SHOWN = 10  # generated pairs shown with their differences marked
@@ -75,7 +76,8 @@ st.write(f"Yardstick — {baseline_line(b)}. **Validated** = discriminative q < 
          "texts: *judge alone* is its AUC there, *added* what the hypothesis adds.")
 st.write(coverage_line(result["coverage"]))
 st.write(self_check_line(result.get("self_check")))
-alpha = HypothesisSettings().alpha
+stored_alpha = store.validations(run_id, hypothesis_set)["alpha"].dropna()
+alpha = float(stored_alpha.iloc[0]) if len(stored_alpha) else HypothesisSettings().alpha
 rows = []
 for h in result["hypotheses"]:
     d, g = h["discriminative"] or {}, h["generative"] or {}
@@ -136,19 +138,24 @@ with st.expander("Test your own hypothesis", expanded=not validated):
                "expression saying when a text shows it; an LLM assistant's set judges the "
                "sentence itself. Its test is as blind as your reading: draw it from discovery "
                "texts (the prompts view can show those alone), not from held-out ones.")
+    own_set = st.selectbox("Into the set", [x for x in sets if " [" not in x] or ["offline"])
     with st.form("own-hypothesis"):
         own_text = st.text_input("Your hypothesis", placeholder="Model B mentions cats more often")
         own_dir = st.radio("Shown more by", ["B", "A"], horizontal=True)
         own_words = st.text_input("Keywords (comma-separated)")
         own_regex = st.text_input("or a regular expression")
-        own_set = st.selectbox("Into the set", [x for x in sets if " [" not in x] or ["offline"])
+        own_key, own_url = assistant_key_inputs(own_set, key="own")  # an LLM set's judge
         if st.form_submit_button("Test my hypothesis"):
             try:
-                params = OwnParams(run_id, own_text, own_set, own_dir,
-                                   tuple(w.strip() for w in own_words.split(",")),
-                                   own_regex or None)
-                check_own(store, params)
-                job_id = submit_job("hypothesis", params.to_dict(), run_id, api_key=api_key)
+                busy = busy_with(store, run_id)
+                if busy:
+                    raise ModelDiffError(f"{busy} is working on this run: test your hypothesis "
+                                         "when it has ended")
+                params = check_own(store, OwnParams(
+                    run_id, own_text, own_set, own_dir,
+                    tuple(w.strip() for w in own_words.split(",")), own_regex or None, own_url),
+                    own_key)
+                job_id = submit_job("hypothesis", params.to_dict(), run_id, api_key=own_key)
                 st.success(f"Started {job_id}: your hypothesis is tested; its row appears in "
                            "the table above when the job ends.")
             except ModelDiffError as err:

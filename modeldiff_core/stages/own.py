@@ -7,6 +7,7 @@ texts, and it enters the run's ledger (the Benjamini-Hochberg family of every hy
 tested there)."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -27,6 +28,7 @@ class OwnParams(Declared):
     direction: str = "B"  # the model that shows the behaviour more
     keywords: tuple = ()  # the offline judge: a text shows it when it mentions any of these
     regex: Optional[str] = None  # or when this matches (case-insensitive)
+    assistant_base_url: Optional[str] = None  # an LLM set's server, when not the provider's
 
 
 def own_hypothesis(params: OwnParams) -> Hypothesis:
@@ -53,7 +55,8 @@ def own_hypothesis(params: OwnParams) -> Hypothesis:
     return Hypothesis(text, params.direction, OWN_SOURCE, predicate, {})
 
 
-def set_settings(store, run_id: str, hypothesis_set: str) -> HypothesisSettings:
+def set_settings(store, run_id: str, hypothesis_set: str,
+                 base_url: Optional[str] = None) -> HypothesisSettings:
     """The settings a live set was proposed and tested with (its assistant from its name), so
     starting the run again keeps the set rather than putting it aside as made otherwise."""
     from ..assistants.registry import AssistantSettings
@@ -65,20 +68,45 @@ def set_settings(store, run_id: str, hypothesis_set: str) -> HypothesisSettings:
     stored = store.proposal_settings(run_id, hypothesis_set) or {}
     kept = {k: stored[k] for k in ("alpha", "refine_rounds", "max_judge_prompts", "n_pairs",
                                    "judge_mode") if k in stored}
-    return HypothesisSettings(assistant.kind, assistant.model, **kept)
+    return HypothesisSettings(assistant.kind, assistant.model, base_url, **kept)
 
 
-def check_own(store, params: OwnParams) -> Hypothesis:
-    """Everything that can be checked before the run is started again."""
+def check_own(store, params: OwnParams, api_key: Optional[str] = None) -> OwnParams:
+    """Everything that can be checked before the run is started again; returns the params
+    with the set named as the run names it ("openai" is "openai:default")."""
+    from ..assistants.registry import AssistantSettings
+    from ..llm import KEY_VARS, read_key
+
     h = own_hypothesis(params)
     run = store.get_run(params.run_id)
     if run is None:
         raise ModelDiffError(f"no run {params.run_id}")
+    if run["status"] != "done":
+        raise ModelDiffError(f"run {params.run_id} is {run['status']}: test your hypothesis once "
+                             "its job has finished")
     if store.generations(params.run_id, split="validation").empty:
         raise ModelDiffError("this run has no held-out texts yet: let its job finish")
-    settings = set_settings(store, params.run_id, params.hypothesis_set)
+    name = params.hypothesis_set
+    if " [" not in name:
+        name = AssistantSettings.for_set(name).hypothesis_set
+    settings = set_settings(store, params.run_id, name)
+    sets = store.hypothesis_sets(params.run_id)
+    # A set that does not exist would be proposed anew first: an LLM's costs money.
+    if name not in sets and name != "offline":
+        raise ModelDiffError(f"run {params.run_id} has no hypothesis set '{name}' (its sets: "
+                             f"{', '.join(sets) or 'none'}): propose with that assistant first")
     if settings.assistant == "offline" and h.predicate is None:
         raise ModelDiffError("the offline judge needs keywords or a regular expression that say "
                              "when a text shows the behaviour (or add it to an LLM "
                              "assistant's set)")
-    return h
+    if settings.assistant in KEY_VARS:  # before anything is stored: no untested entry left
+        read_key(settings.assistant, api_key, None, "the set's assistant")
+    return dataclasses.replace(params, hypothesis_set=name)
+
+
+def busy_with(store, run_id: str) -> Optional[str]:
+    """A job queued or running on the run (its id), which a test of one more hypothesis would
+    race: the same stage run twice, the ledger applied by both. None when there is none."""
+    live = store.list_jobs(["queued", "running"])
+    mine = live[live["run_id"] == run_id]
+    return None if mine.empty else str(mine["job_id"].iloc[0])

@@ -31,19 +31,21 @@ class HypothesisStore(Connection):
     def add_hypothesis(self, run_id: str, hypothesis_set: str, h, prefix: str = "u") -> str:
         """Store one hypothesis after the set's others as u1, u2, ... (a researcher's own);
         the same text with the same predicate already there keeps its id. Returns the id."""
-        stored = self.hypotheses(run_id, hypothesis_set)
-        for row in stored.itertuples():
-            if (row.text, row.predicate, row.direction) == (h.text, h.predicate, h.direction):
-                return row.hypothesis_id
-        taken = {i for i in stored["hypothesis_id"] if i.startswith(prefix)}
-        n = next(k for k in range(1, len(taken) + 2) if f"{prefix}{k}" not in taken)
-        position = 1000 + n  # after every proposed hypothesis, however many there are
-        self._insert_df("hypotheses", pd.DataFrame({
-            "run_id": [run_id], "hypothesis_set": hypothesis_set,
-            "hypothesis_id": f"{prefix}{n}", "position": position, "text": h.text,
-            "direction": h.direction, "source": h.source, "predicate": json.dumps(h.predicate),
-            "evidence": json.dumps(h.evidence), "created_at": now()}))
-        return f"{prefix}{n}"
+        with self._lock:  # the id is chosen and taken at once: two jobs never share one
+            stored = self.hypotheses(run_id, hypothesis_set)
+            for row in stored.itertuples():
+                if (row.text, row.predicate, row.direction) == (h.text, h.predicate, h.direction):
+                    return row.hypothesis_id
+            taken = {i for i in stored["hypothesis_id"] if i.startswith(prefix)}
+            n = next(k for k in range(1, len(taken) + 2) if f"{prefix}{k}" not in taken)
+            position = 1000 + n  # after every proposed hypothesis, however many there are
+            self._insert_df("hypotheses", pd.DataFrame({
+                "run_id": [run_id], "hypothesis_set": hypothesis_set,
+                "hypothesis_id": f"{prefix}{n}", "position": position, "text": h.text,
+                "direction": h.direction, "source": h.source,
+                "predicate": json.dumps(h.predicate), "evidence": json.dumps(h.evidence),
+                "created_at": now()}))
+            return f"{prefix}{n}"
 
     def hypotheses(self, run_id: str, hypothesis_set: str) -> pd.DataFrame:
         df = self._df("SELECT hypothesis_id, text, direction, source, predicate, evidence "

@@ -103,6 +103,13 @@ def test_both_pages_show_the_stored_lens(features_db, monkeypatch):
     ranked = sorted((f for f in doc["features"] if f["b_specific"] and f["latent"] in kept),
                     key=lambda f: (f["q_value"], -f["effect"]))
     assert not ranked or shown == ranked[0]["latent"]
+    # The conclusion's strongest feature is ranked the same way, over every B-specific one.
+    from modeldiff_core.methods.features.show import conclusion
+
+    specific = sorted((f for f in doc["features"] if f["b_specific"]),
+                      key=lambda f: (f["q_value"], -f["effect"]))
+    if specific:
+        assert conclusion(doc)[1].startswith(f"The strongest, feature {specific[0]['latent']},")
     first = next(t for t in doc["top_features"] if t["latent"] == shown)
     assert any(t.value.startswith("promotes: ") for t in at.text)
     shaded = [e for e in at.get("html") if "What it found" not in e.proto.body]

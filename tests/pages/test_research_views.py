@@ -188,3 +188,28 @@ def test_two_files_that_differ_in_nothing_show_the_yardstick_and_next_steps(fres
                                               "**Your own hypothesis**"))]
     assert len(steps) == 3
     assert next(e for e in at.expander if e.label == "Test your own hypothesis").proto.expanded
+
+
+def test_a_finished_run_job_opens_its_run_and_the_picker_follows(own_db):
+    """Another run is open; the run job this session watched ends: the next page says so and
+    shows the job's run, its sidebar picker too (no widget value left behind)."""
+    from modeldiff_core.store import Store
+    from modeldiff_core.store.runs import RunRecord
+
+    path, result = own_db
+    with Store(path) as store:
+        run = store.get_run(result["run_id"])
+        store.upsert_run("run-other", RunRecord(*(run[k] for k in (
+            "model_a", "model_b", "spec_a", "spec_b", "fingerprint_a", "fingerprint_b",
+            "prompt_set", "settings"))))
+        store.create_job("job-made", "run", result["run_id"], {})
+        store.update_job("job-made", status="done", run_id=result["run_id"])
+    at = _app("run-other")
+    at.switch_page("views/report.py").run()
+    assert at.selectbox(key="run").value == "run-other"
+    at.session_state["ended_jobs"] = ["job-made"]  # as the jobs panel's poll leaves it
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("job-made (run) finished") for s in at.success)
+    assert at.selectbox(key="run").value == result["run_id"]
+    assert at.session_state["run_id"] == result["run_id"]

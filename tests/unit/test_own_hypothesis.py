@@ -50,6 +50,14 @@ def test_own_hypotheses_are_tested_and_enter_the_ledger(demo_run):
         with pytest.raises(ModelDiffError, match="put aside"):
             check_own(store, OwnParams(run_id, "B is fond of cats", "offline [kmeans]",
                                        keywords=("cat",)))
+        # A set the run does not have would be proposed first (an LLM's, at a cost): refused,
+        # under the name the run would give it.
+        with pytest.raises(ModelDiffError, match="no hypothesis set 'openai:default'"):
+            check_own(store, OwnParams(run_id, "B is fond of cats", "openai"))
+        store.set_run_status(run_id, "hypotheses")  # its job still at work on it
+        with pytest.raises(ModelDiffError, match="is hypotheses: test your hypothesis once"):
+            check_own(store, OwnParams(run_id, "B is fond of cats", keywords=("cat",)))
+        store.set_run_status(run_id, "done")
         cats = run_own(store, OwnParams(run_id, "B is fond of cats", keywords=("cat", "cats")),
                         Context())
         # A word neither model uses: a claim the texts cannot bear out.

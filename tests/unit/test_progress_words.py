@@ -38,8 +38,11 @@ def test_the_line_says_the_time_in_the_stage_and_left_in_all_only_when_known():
     assert "in all" not in job_line(job, {"5": 60.0}, now)
     # Three coarse steps: one done in 5 s says little of the next two.
     coarse = job_line(_job("1/3 feature dictionaries", 1, 3, 0.2, now - timedelta(seconds=5)),
-                      {"2": 10.0, "3": 20.0}, now)
-    assert "left in this stage" not in coarse and "about 30 s left in all" in coarse
+                      {"1": 45.0, "2": 10.0, "3": 20.0}, now)
+    # Its own time left: as earlier jobs took the stage (45 s), less the 5 s it has run.
+    assert "left in this stage" not in coarse and "about 70 s left in all" in coarse
+    assert "in all" not in job_line(_job("1/3 feature dictionaries", 1, 3, 0.2, now),
+                                    {"2": 10.0, "3": 20.0}, now)
 
 
 def test_a_job_stores_its_stage_times_and_later_jobs_read_their_median(tmp_path):

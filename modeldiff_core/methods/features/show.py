@@ -7,11 +7,22 @@ from ...cli_args import as_json as to_json  # noqa: F401 - --out writes the resu
 from ...formats import Section, Table, fmt_num, fmt_p, short
 
 
+def strongest_first(features: list[dict]) -> list[dict]:
+    """Features by how surely and how much they rise on B's texts: B-specific first, then the
+    smallest q, then the largest effect (the page's picker and the conclusion agree)."""
+    return sorted(features, key=lambda f: (not f["b_specific"], _or_inf(f.get("q_value")),
+                                           -(f.get("effect") or 0.0)))
+
+
+def _or_inf(x) -> float:
+    return float("inf") if x is None or x != x else float(x)
+
+
 def conclusion(result: dict) -> list[str]:
     """What the feature lens found, in sentences: how many of B's delta features are
     B-specific, the strongest, and for each hypothesis its best feature and what removing B's
     delta does to the behaviour."""
-    specific = [f for f in result["features"] if f["b_specific"]]
+    specific = strongest_first([f for f in result["features"] if f["b_specific"]])
     promoted = {t["latent"]: t["promoted"] for t in result["top_features"]}
     lines = [f"{len(specific)} of {len(result['features'])} features of B's change (layer "
              f"{result['layer']}) fire more on B's texts than on A's."]

@@ -11,7 +11,8 @@ from ..common.inputs import LensInputs
 from ..common.runner import SettingRunner, behaviour_rate
 from .settings import SCALE_KEY, LensSettings
 
-# Below this mean log-prob gap (nats/token) B's full change has no effect worth attributing.
+# Below this log-prob gap (nats: per token on evidence texts, per pair on contrast pairs) B's
+# full change has no effect worth attributing.
 MIN_GAP = 1e-3
 # Below this change in behaviour rate (with every layer scaled) the rate says nothing on layers.
 MIN_RATE_CHANGE = 0.05
