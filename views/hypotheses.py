@@ -33,7 +33,8 @@ run_id = current_run()
 if run_id is None:
     st.stop()
 
-with st.expander("Propose and validate with an assistant"):
+with st.expander("Propose and validate with an assistant",
+                 expanded=st.session_state.get("propose_open", False)):
     kind = st.radio("Assistant", ["offline", "anthropic", "openai"], horizontal=True)
     model = base_url = api_key = None
     if kind != "offline":
@@ -126,10 +127,16 @@ if not validated:
     for line in nothing_validated(result, alpha):
         st.write(line)
     st.markdown("**Next steps**")
-    for col, (title, why) in zip(st.columns(len(NEXT_STEPS)), NEXT_STEPS):
+    cols = st.columns(len(NEXT_STEPS))
+    for col, (title, why) in zip(cols, NEXT_STEPS):
         col.markdown(f"**{title}**: {why}.")
-    if st.session_state.get("in_app"):
-        st.page_link("views/generate.py", label="Generate more texts")
+    if st.session_state.get("in_app"):  # the Generate page exists only in the navigation
+        cols[0].page_link("views/generate.py", label="Generate more texts",
+                          icon=":material/add_circle:")
+    if cols[1].button("Open the assistant's form", icon=":material/smart_toy:"):
+        st.session_state["propose_open"] = True  # the form above opens on this rerun
+        st.rerun()
+    cols[2].caption("The form below is open.")
 
 with st.expander("Test your own hypothesis", expanded=not validated):
     st.caption("One sentence on how B differs from A. It is tested on the held-out texts with "

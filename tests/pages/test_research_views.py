@@ -188,6 +188,11 @@ def test_two_files_that_differ_in_nothing_show_the_yardstick_and_next_steps(fres
                                               "**Your own hypothesis**"))]
     assert len(steps) == 3
     assert next(e for e in at.expander if e.label == "Test your own hypothesis").proto.expanded
+    # A next step is a click away: the assistant's form opens.
+    propose = next(e for e in at.expander if e.label.startswith("Propose and validate"))
+    assert not propose.proto.expanded
+    next(b for b in at.button if b.label == "Open the assistant's form").click().run()
+    assert next(e for e in at.expander if e.label.startswith("Propose and validate")).proto.expanded
 
 
 def test_a_finished_run_job_opens_its_run_and_the_picker_follows(own_db):
