@@ -51,12 +51,12 @@ class StageProgress:
     """Tracks one stage and reports (done, total, rate) to a callback."""
 
     def __init__(self, callback: Optional[ProgressCallback], stage: str, total: int,
-                 unit: str = "items", done: int = 0):
+                 unit: str = "items", done: int = 0, message: str = ""):
         self.callback, self.stage, self.total, self.unit = callback, stage, total, unit
         self.done = done
         self._start_done = done
         self._t0 = time.perf_counter()
-        self.report()
+        self.report(message)
 
     def advance(self, n: int = 1, message: str = "") -> None:
         self.done += n

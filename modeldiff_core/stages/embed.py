@@ -128,15 +128,19 @@ def embed_texts(store, embedder: Embedder, texts: list[str], chunk: int = 256,
     if recent:
         store.save_embeddings(embedder.name, list(recent), np.stack(list(recent.values())))
         cached.update(recent)
-    bar = StageProgress(progress, "embed", len(missing), unit="texts", done=len(recent))
     todo = [(h, t) for h, t in missing.items() if h not in recent]
+    # Said with every report: a re-run (other settings, a re-import) should embed nothing new.
+    unique = len(set(hashes))
+    reused = f"{unique - len(todo)} of {unique} texts from the cache"
+    bar = StageProgress(progress, "embed", len(missing), unit="texts", done=len(recent),
+                        message=reused)
     for i in range(0, len(todo), chunk):
         part = todo[i:i + chunk]
         vecs = embedder.embed([t for _, t in part])
         store.save_embeddings(embedder.name, [h for h, _ in part], vecs)
         RECENT.put(embedder.name, [h for h, _ in part], vecs)
         cached.update({h: v for (h, _), v in zip(part, vecs)})
-        bar.advance(len(part))
+        bar.advance(len(part), reused)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([cached[h] for h in hashes])

@@ -219,3 +219,31 @@ def test_an_embedder_without_a_window_cuts_nothing():
 
     t = truncation(Unbounded(), [LONG, "x"])
     assert (t.window, t.n_texts, t.n_truncated, t.note()) == (None, 2, 0, None)
+
+
+def test_a_run_clustered_again_with_other_settings_embeds_nothing(minilm, demo_run):
+    """Embed once: the demo run's texts are in the database's cache (by embedder and text
+    hash), so clustering them again another way embeds no text, and the stage says so."""
+    import dataclasses
+
+    from modeldiff_core.pipeline import config_for_run, run_pipeline
+    from modeldiff_core.progress import ProgressEvent
+    from modeldiff_core.stages.settings import ClusterSettings
+
+    path, run_id = demo_run
+    counter = CountingEmbedder(minilm, name=minilm.name)  # the run's embedder, counted
+    events: list[ProgressEvent] = []
+    with Store(path) as st:
+        before = st.points(run_id)
+        config = config_for_run(st, run_id)
+        config = dataclasses.replace(config, clustering=ClusterSettings(n_clusters=4))
+        run_pipeline(st, config, embedder=counter, progress=events.append)
+        after = st.points(run_id)
+        texts = set(st.generations(run_id)["text"])
+        n_unique = len(texts)
+    # (The offline assistant, proposing anew for the new clusters, embeds single words of its
+    # own: those are not the run's texts.)
+    assert not texts & set(counter.seen)
+    assert after["cluster_id"].nunique() <= 4 < before["cluster_id"].nunique()
+    said = {e.message for e in events if e.stage == "embed"}
+    assert said == {f"{n_unique} of {n_unique} texts from the cache"}
