@@ -128,9 +128,10 @@ def submit_job(kind: str, params: dict, run_id: str | None = None, **keys) -> st
     return job_id
 
 
-def take_ended_jobs() -> None:
-    """Before any widget is drawn: the watched jobs that ended are kept to be said, and a
-    finished run job's run is opened (the sidebar's picker, drawn after, follows)."""
+def take_ended_jobs(picker_drawn: bool = False) -> None:
+    """The watched jobs that ended are kept to be said, and a finished run job's run is opened.
+    Called by the entry point before any widget is drawn, so the sidebar's picker, drawn after,
+    follows; once the picker is drawn (a page run on its own) its value is left alone."""
     for job_id in st.session_state.pop("ended_jobs", []):
         job = get_store().get_job(job_id)
         if job is None:
@@ -138,13 +139,15 @@ def take_ended_jobs() -> None:
         st.session_state.setdefault("to_say", []).append(job_id)
         run = job.get("run_id")
         if job["status"] == "done" and job["kind"] == "run" and isinstance(run, str) and run:
-            st.session_state["run_id"] = st.session_state["run"] = run
+            st.session_state["run_id"] = run
+            if not picker_drawn:
+                st.session_state["run"] = run
 
 
 def job_outcomes() -> None:
     """How the jobs this session watched ended, said once (on the page that runs next): what a
     finished job made, a failed job's reason and its last log lines."""
-    take_ended_jobs()
+    take_ended_jobs(picker_drawn=True)
     for job_id in st.session_state.pop("to_say", []):
         job = get_store().get_job(job_id)
         if job is None:

@@ -218,3 +218,12 @@ def test_a_finished_run_job_opens_its_run_and_the_picker_follows(own_db):
     assert any(s.value.startswith("job-made (run) finished") for s in at.success)
     assert at.selectbox(key="run").value == result["run_id"]
     assert at.session_state["run_id"] == result["run_id"]
+    # A page run on its own draws its picker first: the run opens for the pages to come, and
+    # the picker drawn already is left alone (setting it then would be an error).
+    alone = _page("hypotheses")
+    alone.session_state["run_id"] = "run-other"
+    alone.run()
+    alone.session_state["ended_jobs"] = ["job-made"]
+    alone.run()
+    assert not alone.exception
+    assert any(s.value.startswith("job-made (run) finished") for s in alone.success)
