@@ -116,6 +116,16 @@ def fill(page, values: dict) -> None:
         expect(box).to_have_value(value)
 
 
+def click_button(page, name: str) -> None:
+    """Click a button once the page shows it once: while a rerun (a job's end, say) moves it,
+    the old one stays on screen, faded, beside the new until the run is over."""
+    from playwright.sync_api import expect
+
+    button = page.get_by_role("button", name=name)
+    expect(button).to_have_count(1, timeout=60_000)
+    button.click()
+
+
 def plot_drawn(page) -> None:
     """Wait until the first plotly chart has drawn its axes (before a screenshot)."""
     from playwright.sync_api import expect

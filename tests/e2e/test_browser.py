@@ -12,8 +12,9 @@ import shutil
 
 import pytest
 
-from browser_kit import (ARTIFACTS, ROOT, STARTED, box_select, browser_page, dashboard, fill,
-                         plot_drawn, reload_until, settled, skip_without_chromium)
+from browser_kit import (ARTIFACTS, ROOT, STARTED, box_select, browser_page, click_button,
+                         dashboard, fill, plot_drawn, reload_until, settled,
+                         skip_without_chromium)
 
 skip_without_chromium()
 
@@ -86,7 +87,7 @@ def test_quick_start_to_a_validated_hypothesis(demo_db, tmp_path):
         expect(page.get_by_text(re.compile(r"\(layers\) failed in .*window must be between"))
                ).to_be_visible(timeout=300_000)
         fill(page, {"Layers scaled together (window)": "1"})
-        page.get_by_role("button", name="Run layer lens").click()
+        click_button(page, "Run layer lens")
         expect(page.get_by_text(STARTED)).to_be_visible(timeout=60_000)
         expect(page.get_by_text(re.compile(r"behaviour vs α")).first).to_be_visible(
             timeout=600_000)
