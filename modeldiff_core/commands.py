@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .context import Context
-from .methods.registry import METHODS, method
+from .methods.registry import METHODS
 
 __all__ = ["Context", "KINDS", "OLDER_KINDS", "judge_plan", "run", "export", "ExportParams"]
 
@@ -83,7 +83,8 @@ def plan(kind: str):
         from .pipeline import RUN_STAGES
 
         return RUN_STAGES
-    return getattr(method(kind).face.run, "STAGES", None)
+    method = next((m for m in METHODS if m.name == kind), None)
+    return getattr(method.face.run, "STAGES", None) if method else None
 
 
 # Job kind -> (its params read back from the stored dict, the command).
