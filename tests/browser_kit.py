@@ -121,9 +121,18 @@ def click_button(page, name: str) -> None:
     the old one stays on screen, faded, beside the new until the run is over."""
     from playwright.sync_api import expect
 
+    from playwright.sync_api import Error
+
     button = page.get_by_role("button", name=name)
-    expect(button).to_have_count(1, timeout=60_000)
-    button.click()
+    for _ in range(30):  # a job's end and a widget's change can rerun the page back to back
+        settled(page)
+        expect(button).to_have_count(1, timeout=60_000)
+        try:
+            button.click(timeout=5_000)
+            return
+        except Error:  # the count flickered to two again before the click: wait, try again
+            time.sleep(1)
+    pytest.fail(f"the button {name!r} never stayed single long enough to be clicked")
 
 
 def plot_drawn(page) -> None:
