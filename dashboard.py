@@ -3,7 +3,6 @@ the live jobs panel. UI only; the work is in modeldiff_core."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 
 import streamlit as st
 
@@ -217,8 +216,7 @@ def progress_line(job) -> str:
     """A live job's progress line, with the time in its stage and, from earlier jobs of its
     kind, the time left in all."""
     row = job._asdict() if hasattr(job, "_asdict") else dict(job)
-    return job_line(row, get_store().stage_history(row["kind"]),
-                    datetime.now(timezone.utc).replace(tzinfo=None))
+    return job_line(row, get_store().stage_history(row["kind"]))
 
 
 def _notice_ended(live) -> None:

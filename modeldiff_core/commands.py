@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .context import Context
-from .methods.registry import METHODS
+from .methods.registry import METHODS, method
 
 __all__ = ["Context", "KINDS", "OLDER_KINDS", "judge_plan", "run", "export", "ExportParams"]
 
@@ -83,8 +83,7 @@ def plan(kind: str):
         from .pipeline import RUN_STAGES
 
         return RUN_STAGES
-    method = next((m for m in METHODS if m.name == kind), None)
-    return getattr(method.face.run, "STAGES", None) if method else None
+    return getattr(method(kind).face.run, "STAGES", None)
 
 
 # Job kind -> (its params read back from the stored dict, the command).

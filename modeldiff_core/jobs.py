@@ -102,6 +102,12 @@ class JobManager:
         times: dict[str, float] = {}
         cancel = self._cancel[job_id]
 
+        def close_stage(now: float) -> None:
+            """The stage that ended: its time, kept for later jobs' overall estimates."""
+            if last["label"] is not None:
+                key = str(last["at"]) if stages else str(last["label"])
+                times[key] = times.get(key, 0.0) + now - last["started"]
+
         def report(ev: ProgressEvent) -> None:
             if cancel.is_set():
                 raise Cancelled()
@@ -109,10 +115,7 @@ class JobManager:
             at, label = stages.place(ev.stage, last["at"]) if stages else (0, ev.stage)
             changed = {}
             if at != last["at"] or (not stages and label != last["label"]):
-                # The stage that ended: its time, kept for later jobs' overall estimates.
-                key = str(last["at"]) if stages else str(last["label"])
-                if last["label"] is not None:
-                    times[key] = times.get(key, 0.0) + now - last["started"]
+                close_stage(now)
                 last.update(started=now, at=at)
                 changed = {"stage_started": _utc_now(), "stage_times": json.dumps(times)}
             # Throttled: a row per batch is plenty for a progress bar polled once a second.
@@ -126,8 +129,7 @@ class JobManager:
         def finish() -> None:
             """The last stage's time, once the job is done."""
             if last["label"] is not None:
-                key = str(last["at"]) if stages else str(last["label"])
-                times[key] = times.get(key, 0.0) + time.monotonic() - last["started"]
+                close_stage(time.monotonic())
                 self.store.update_job(job_id, stage_times=json.dumps(times))
         report.finish = finish
         return report
@@ -165,8 +167,9 @@ def job_fraction(job: dict) -> float:
 
 def job_line(job: dict, history: Optional[dict] = None, now=None) -> str:
     """A running job's progress in words: its stage ("3/7 embed"), count, rate, how long the
-    stage has run, the time left in it and, from earlier jobs' stage times (`history`, by
-    stage number), in all; then the stage's message (a training loss, say)."""
+    stage has run (to `now`, naive UTC as the store stamps; default: now), the time left in
+    it and, from earlier jobs' stage times (`history`, by stage number), in all; then the
+    stage's message (a training loss, say)."""
     stage, message = job.get("stage"), job.get("message")
     if not isinstance(stage, str) or not stage:  # a NULL may come back as None or NaN
         return "starting"
@@ -174,8 +177,8 @@ def job_line(job: dict, history: Optional[dict] = None, now=None) -> str:
                          _number(job.get("rate")))
     parts = [stage, f"{done}/{total}"]
     started, spent = job.get("stage_started"), None
-    if now is not None and started is not None and started == started:
-        spent = (now - started).total_seconds()
+    if started is not None and started == started:
+        spent = ((now or _utc_now()) - started).total_seconds()
         parts.append(f"{_duration(spent)} in this stage")
     # A stage of a few coarse steps is not extrapolated: one step says little of the next.
     left = (total - done) / rate if rate > 0 and total > done and total >= 5 else None

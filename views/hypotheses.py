@@ -24,7 +24,7 @@ from modeldiff_core.render.fmt import (
     self_check_line,
 )
 from modeldiff_core.render.side_by_side import word_diff
-from modeldiff_core.stages.own import OwnParams, busy_with, check_own
+from modeldiff_core.stages.own import OWN_SOURCE, OwnParams, busy_with, check_own
 from modeldiff_core.results import current_result
 
 PAIRS_SHOWN = 10  # generated pairs shown with their differences marked
@@ -77,7 +77,8 @@ st.write(f"Yardstick — {baseline_line(b)}. **Validated** = discriminative q < 
          "texts: *judge alone* is its AUC there, *added* what the hypothesis adds.")
 st.write(coverage_line(result["coverage"]))
 st.write(self_check_line(result.get("self_check")))
-stored_alpha = store.validations(run_id, hypothesis_set)["alpha"].dropna()
+val = store.validations(run_id, hypothesis_set)  # the set's tests: its alpha, the evidence
+stored_alpha = val["alpha"].dropna()
 alpha = float(stored_alpha.iloc[0]) if len(stored_alpha) else HypothesisSettings().alpha
 rows = []
 for h in result["hypotheses"]:
@@ -97,7 +98,7 @@ by_id = {h["id"]: h for h in result["hypotheses"]}
 st.markdown(f"**{len(validated)} of {len(rows)} hypotheses validated**")
 for h in validated:  # st.text: model and assistant text is shown as plain text, never markup
     d = h["discriminative"]
-    yours = " (yours)" if h["source"] == "yours" else ""
+    yours = " (yours)" if h["source"] == OWN_SOURCE else ""
     if h.get("explained_by"):  # folded under its headline, which comes just before it
         st.text(f"    {h['id']}{yours} ({role(h)}): {h['text']}")
         continue
@@ -109,7 +110,7 @@ two = st.column_config.NumberColumn(format="%.2f")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
              column_config={"p": sci, "q": sci, "generative q": sci, "accuracy": two, "AUC": two,
                             "generative AUC": two, "judge alone AUC": two, "added AUC": two})
-own = [h for h in result["hypotheses"] if h["source"] == "yours"]
+own = [h for h in result["hypotheses"] if h["source"] == OWN_SOURCE]
 if own:
     st.markdown("**Your hypotheses**")
     for h in own:
@@ -172,7 +173,6 @@ if not by_id:
     st.stop()
 st.subheader("Evidence")
 hid = st.selectbox("Hypothesis", list(by_id), format_func=lambda i: f"{i}: {by_id[i]['text']}")
-val = store.validations(run_id, hypothesis_set)
 tests = {r.test: r.result for r in val[val.hypothesis_id == hid].itertuples()}
 disc, gen = tests.get("discriminative"), tests.get("generative")
 scored = judged_texts(store.generations(run_id), disc) if disc else None

@@ -40,10 +40,8 @@ st.caption(f"Prompt #{prompt_id} · {row['split']} split · {row['A texts']} tex
 st.text(row["prompt"])  # model and prompt text: plain text, never markup
 
 sets = store.hypothesis_sets(run_id)
-hypotheses = current_result(store, run_id, sets[0])["hypotheses"] if sets else []
-if len(sets) > 1:
-    chosen = st.selectbox("Hypotheses from", sets)
-    hypotheses = current_result(store, run_id, chosen)["hypotheses"]
+chosen = st.selectbox("Hypotheses from", sets) if len(sets) > 1 else (sets or [None])[0]
+hypotheses = current_result(store, run_id, chosen)["hypotheses"] if chosen else []
 by_id = {h["id"]: h for h in hypotheses}
 if any(h.get("predicate") for h in hypotheses):
     st.caption("Under each answer: the hypotheses whose keywords or pattern fire on it "

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 
+OWN_SOURCE = "yours"  # a hypothesis' source when a researcher typed it (not proposed)
+
+
 @dataclass
 class Hypothesis:
     text: str  # one plain, testable sentence about how B differs from A

@@ -8,6 +8,7 @@ from typing import Optional
 from ..formats import fmt_num, fmt_p, sci, short  # noqa: F401 - shared with the pages
 from ..hypotheses.explain import ordered_findings
 from ..hypotheses.stats import RESAMPLES
+from ..hypotheses.types import OWN_SOURCE
 
 P_FLOOR = 1 / (RESAMPLES + 1)  # the held-out tests' smallest p (a resampling test's floor)
 
@@ -178,7 +179,7 @@ def nothing_validated(result: dict, alpha: float = 0.05) -> list[str]:
     else:
         words = (f"The words alone do not tell the models apart better than chance either "
                  f"(bag-of-words {auc}): there may be little to find at this size.")
-    own = sum(h.get("source") == "yours" for h in hyps)
+    own = sum(h.get("source") == OWN_SOURCE for h in hyps)
     clusters = [c for c in result["clusters"] if not c.get("noise")]
     moved = sum((c.get("discovery") or {}).get("q_value") is not None
                 and c["discovery"]["q_value"] < alpha for c in clusters)

@@ -14,9 +14,8 @@ from ..llm import AssistantAnswerError
 from ..hypotheses.predicates import predicate_fires
 from ..progress import ProgressCallback, StageProgress
 from ..hypotheses import stats
-from .own import OWN_SOURCE
 from .propose import ProposalSettings, propose_hypotheses
-from ..hypotheses.types import Hypothesis, NoPairs
+from ..hypotheses.types import OWN_SOURCE, Hypothesis, NoPairs
 from ..hypotheses.validation import (discriminative, generative, heldout_texts, judge_scores,
                                      paired_heldout, placebo_hypothesis, side_rates,
                                      spread_over_prompts)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..config import ModelDiffError
-from ..hypotheses.types import Hypothesis
+from ..hypotheses.types import OWN_SOURCE, Hypothesis
 from ..params import Declared
 from .settings import HypothesisSettings
 
-OWN_SOURCE = "yours"  # a hypothesis' source when a researcher typed it
+__all__ = ["OWN_SOURCE", "OwnParams", "busy_with", "check_own", "own_hypothesis", "set_settings"]
 
 
 @dataclass

@@ -79,12 +79,11 @@ def run_generation(run: dict) -> GenerationSettings:
                                  if k in GenerationSettings.__dataclass_fields__})
 
 
-def contrast_pairs(store, run_id: str, hypothesis_set: str, hypothesis_id: str, n: int = 32
-                   ) -> Optional[tuple[list[str], list]]:
+def contrast_pairs(val, hypothesis_id: str, n: int = 32) -> Optional[tuple[list[str], list]]:
     """(texts, prompts) of up to `n` of the hypothesis' generated pairs (its generative test's,
-    edited from held-out texts), favoured then contrast: what the hypothesis names, the rest
-    of each text held fixed. None when its generative test wrote no pairs."""
-    val = store.validations(run_id, hypothesis_set)
+    edited from held-out texts, in `val`: the set's stored tests), favoured then contrast:
+    what the hypothesis names, the rest of each text held fixed. None when its generative
+    test wrote no pairs."""
     gen = val[(val["hypothesis_id"] == hypothesis_id) & (val["test"] == "generative")]
     pairs = (gen.iloc[0]["result"] or {}).get("pairs") if not gen.empty else None
     if not pairs:
@@ -104,9 +103,10 @@ def scaling_inputs(store, run_id: str, hypothesis_set: str, n_evidence: int) -> 
     favoured side's most typical) can be the same texts for several."""
     hyps = validated_hypotheses(store, run_id, hypothesis_set)
     evidence, paired = {}, set()
+    val = store.validations(run_id, hypothesis_set)
     for h in hyps:
         hid = h["hypothesis_id"]
-        pairs = contrast_pairs(store, run_id, hypothesis_set, hid, n_evidence)
+        pairs = contrast_pairs(val, hid, n_evidence)
         if pairs is not None:
             evidence[hid] = pairs
             paired.add(hid)
