@@ -5,10 +5,11 @@ The texts are synthetic: documents of the built-in organisms' language, B's with
 behaviour in 30% of its answers, 4 answers per prompt, written as two `outputs:` files. Each
 size runs in its own process (so its peak memory is its own) on a fresh database, after one
 warm-up of the embedder and of UMAP (numba compiles on its first fit); the embedder is the
-default MiniLM. Printed: seconds per stage, peak memory, and per stage the
-growth exponent b of time ~ n^b between consecutive sizes (n log n is b a little above 1).
+one `--embedder` names (default, fast, or torch: the earlier path). Printed: seconds per
+stage, peak memory, and per stage the growth exponent b of time ~ n^b between consecutive
+sizes (n log n is b a little above 1).
 
-    .venv/bin/python bench/bench_scale.py [--sizes 1000,5000,20000,50000] [--json]
+    .venv/bin/python bench/bench_scale.py [--sizes 1000,5000,20000,50000] [--embedder fast] [--json]
 """
 import argparse
 import json
@@ -44,7 +45,7 @@ def write_outputs(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def one_size(n: int) -> dict:
+def one_size(n: int, embedder_choice: str = "default") -> dict:
     """Every stage once at n texts per side; seconds per stage and peak memory."""
     from modeldiff_core.assistants.registry import make_assistant
     from modeldiff_core.stages.hypotheses import _proposed, hypotheses_run
@@ -54,7 +55,8 @@ def one_size(n: int) -> dict:
     from modeldiff_core.pipeline import RunConfig, generate_run, make_sources, prepare_run
     from modeldiff_core.stages.cluster import (cluster_tables, make_clusterer, top_terms,
                                                umap_project)
-    from modeldiff_core.stages.embed import default_embedder, embed_texts
+    from modeldiff_core.embedders import make_embedder
+    from modeldiff_core.stages.embed import embed_texts
     from modeldiff_core.models.generation import GenerationSettings
     from modeldiff_core.store import Store
 
@@ -64,7 +66,7 @@ def one_size(n: int) -> dict:
         spec_a, spec_b = ModelSpec(f"outputs:{path_a}"), ModelSpec(f"outputs:{path_b}")
         prompts, _ = prompts_from_files(spec_a, spec_b)
         config = RunConfig(spec_a, spec_b, prompts, GenerationSettings(samples_per_prompt=SAMPLES))
-        embedder = default_embedder()
+        embedder = make_embedder(embedder_choice)
         embedder.embed(["warm up"])
         # UMAP compiles with numba on its first fit in a process (~30 s): not the map's cost.
         import numpy as np
@@ -136,15 +138,17 @@ def exponents(rows: list[dict]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,5000,20000,50000")
+    parser.add_argument("--embedder", default="default", help="default, fast or torch")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_size(args.one)))
+        print(json.dumps(one_size(args.one, args.embedder)))
         return
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
-        done = subprocess.run([sys.executable, __file__, "--one", str(n)], check=True,
+        done = subprocess.run([sys.executable, __file__, "--one", str(n), "--embedder",
+                               args.embedder], check=True,
                               capture_output=True, text=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = rows[-1]

@@ -39,7 +39,7 @@ def timed(embedder, texts, collect_every: float) -> tuple[float, int]:
 
 def main():
     from modeldiff_core.models.organism_corpus import BEHAVIOURS, make_document
-    from modeldiff_core.stages.embed import default_embedder
+    from modeldiff_core.embedders import make_embedder
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=800)
@@ -47,7 +47,7 @@ def main():
     args = ap.parse_args()
     rng = random.Random(0)
     texts = [make_document(rng, rng.choice([None, *BEHAVIOURS])) for _ in range(args.texts)]
-    embedder = default_embedder()
+    embedder = make_embedder()
     job(embedder, texts[:64])  # load the model and compile UMAP's numba code before timing
     rows = {"gc every second": [], "no gc": []}
     for _ in range(args.repeats):  # interleaved, so drift in the machine hits both alike

@@ -131,7 +131,8 @@ def _config_from_args(args):
             prompts = builtin_prompt_set("organisms")
         else:
             prompts = builtin_prompt_set("chat")
-    clustering = ClusterSettings(args.cluster_method, args.clusters)
+    clustering = ClusterSettings(args.cluster_method, args.clusters,
+                                 embedder=args.embedder)
     hypotheses = HypothesisSettings(
         args.assistant, args.assistant_model, args.assistant_base_url, args.assistant_key_file,
         args.alpha, args.judge_prompts, judge_mode=args.judge_mode,

@@ -29,6 +29,7 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of a run of the pipeline (run, demo, and the ground-truth commands)."""
     from .models.generation import GenerationSettings
+    from .embedders import EMBEDDERS
     from .stages.settings import ClusterSettings, HypothesisSettings
 
     g, c, h = GenerationSettings(), ClusterSettings(), HypothesisSettings()
@@ -44,6 +45,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     add_key_flags(p)
     p.add_argument("--clusters", type=int, default=None, help="number of KMeans clusters (default: auto)")
     p.add_argument("--cluster-method", choices=["kmeans", "hdbscan"], default=c.method)
+    p.add_argument("--embedder", choices=list(EMBEDDERS), default=c.embedder,
+                   help="default: MiniLM reading whole texts (ONNX Runtime); fast: a static "
+                        "table distilled from it, for large runs; torch: the earlier path, "
+                        "texts cut at 256 tokens (see the README's embedder table)")
     p.add_argument("--judge-mode", choices=["score", "pairwise"], default=h.judge_mode,
                    help="discriminative test: score each text, or ask which of a prompt's two "
                         "texts is B's (both orders; order-dependent answers dropped)")

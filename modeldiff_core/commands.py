@@ -32,7 +32,7 @@ def run(store, config, ctx: Context) -> dict:
 
     if ctx.model_keys:
         config.model_keys = ctx.model_keys
-    return run_pipeline(store, config, cache=ctx.cache, embedder=ctx.embedder(),
+    return run_pipeline(store, config, cache=ctx.cache, embedder=ctx.embedder(config.clustering.embedder),
                         progress=ctx.progress, api_key=ctx.api_key, on_run_id=ctx.on_run_id)
 
 

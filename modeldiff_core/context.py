@@ -21,7 +21,8 @@ class Context:
     on_run_id: Callable[[str], None] = lambda run_id: None
     model_keys: Optional[dict] = None  # endpoint models' keys by side ("A", "B"), never stored
 
-    def embedder(self):
-        from .stages.embed import default_embedder
+    def embedder(self, choice: str = "default"):
+        """The embedder named `choice` (embedders.EMBEDDERS), one per process."""
+        from .embedders import make_embedder
 
-        return self.make_embedder() if self.make_embedder else default_embedder()
+        return (self.make_embedder or make_embedder)(choice)

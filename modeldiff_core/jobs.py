@@ -33,7 +33,6 @@ class JobManager:
     def __init__(self, store, max_workers: int = 2, min_interval: float = 0.3):
         self.store = store
         self.cache = ModelCache()
-        self._embedder = None
         self._embedder_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="modeldiff-job")
         self._cancel: dict[str, threading.Event] = {}
@@ -41,13 +40,11 @@ class JobManager:
         self.min_interval = min_interval
         self.interrupted_at_start = store.mark_interrupted_jobs()
 
-    def embedder(self):
-        from .stages.embed import default_embedder
+    def embedder(self, choice: str = "default"):
+        from .embedders import make_embedder
 
-        with self._embedder_lock:
-            if self._embedder is None:
-                self._embedder = default_embedder()
-            return self._embedder
+        with self._embedder_lock:  # two jobs starting at once share one
+            return make_embedder(choice)
 
     # ------------------------------------------------------------------ submit
     def submit(self, kind: str, params: dict, run_id: Optional[str] = None,

@@ -18,7 +18,8 @@ from .models.spec import ModelSpec, ensure_built, fingerprint
 from .progress import ProgressCallback, StagePlan
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
-from .stages.embed import Embedder, default_embedder, truncation
+from .embedders import Embedder, make_embedder, suggestion
+from .stages.embed import reading
 from .stages.generate import generate_side
 from .models.generation import GenerationSettings
 from .stages.prompts import PromptSet, assign_splits, check_splittable
@@ -181,7 +182,7 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
     """The whole pipeline; `api_key` (a session's key) is used, never stored; `on_run_id` hears
     the run id as soon as it exists (a job's row), before any text is generated."""
     cache = cache or ModelCache()
-    embedder = embedder or default_embedder()
+    embedder = embedder or make_embedder(config.clustering.embedder)
     sources = make_sources(config, cache, store, config.model_keys)
     check_run(config, sources)
     settings = config.hypotheses.assistant_settings()
@@ -198,16 +199,18 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
         store.set_run_status(run_id, "clustering")
         cluster_run(store, run_id, config.clustering, config.generation.seed, embedder,
                     progress)
-        cut = truncation(embedder, store.generations(run_id)["text"].tolist())
+        read = reading(embedder, store.generations(run_id)["text"].tolist())
         store.set_run_status(run_id, "hypotheses")
         parts = config.parts()
         notes = [*config.notes, *hypotheses_run(store, run_id, parts, assistant, sources,
                                                 progress)]
         self_check(store, run_id, parts, assistant, progress)  # stored; read by build_result
         result = build_result(store, run_id, settings.hypothesis_set)
-        if cut.n_truncated:  # long answers: the map and clusters saw their beginnings only
-            result["embedding"] = cut.to_dict()
-            notes.append(cut.note())
+        result["embedding"] = read.to_dict()
+        if read.n_long:  # long answers: read whole, or (the torch path) their beginnings only
+            notes.append(read.note())
+        if suggestion(embedder, read.n_texts):
+            notes.append(suggestion(embedder, read.n_texts))
         result["notes"] = notes
     except BaseException:
         store.set_run_status(run_id, "interrupted")

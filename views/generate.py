@@ -5,6 +5,7 @@ from dashboard import get_jobs, jobs_panel, submit_job
 from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models.spec import ModelSpec, is_built
 from modeldiff_core.pipeline import RunConfig, check_run, config_to_dict, run_id_for
+from modeldiff_core.embedders import EMBEDDERS
 from modeldiff_core.stages.settings import ClusterSettings, HypothesisSettings
 from modeldiff_core.models.generation import GenerationSettings
 from modeldiff_core.stages.prompts import (BUILTIN_SETS, builtin_prompt_set, parse_prompt_upload,
@@ -61,9 +62,13 @@ else:
     temperature = cols[2].number_input("Temperature", 0.0, 2.0, g.temperature, step=0.1)
     seed = cols[3].number_input("Seed", 0, 2**31 - 1, g.seed)
     chat = cols[4].checkbox("Chat template", value=g.use_chat_template)
-cols = st.columns(3)
+cols = st.columns(4)
 method = cols[0].selectbox("Clustering", ["kmeans", "hdbscan"])
 k = cols[1].number_input("Clusters (0 = auto)", 0, 200, 0)
+embedder = cols[3].selectbox(
+    "Embedder", EMBEDDERS, help="default: MiniLM reading whole answers; fast: a static table "
+    "distilled from it (about 30x faster, a little less separable), for large runs; torch: "
+    "the earlier path, answers cut at 256 tokens")
 alpha = cols[2].number_input("alpha (q-value threshold)", 0.001, 0.5,
                              HypothesisSettings().alpha, step=0.01)
 
@@ -71,7 +76,7 @@ if st.button("Start", type="primary", disabled=prompt_set is None):
     config = RunConfig(spec_a, spec_b, prompt_set,
                        GenerationSettings(int(samples), int(max_new), float(temperature),
                                           seed=int(seed), use_chat_template=chat),
-                       clustering=ClusterSettings(method, int(k) or None),
+                       clustering=ClusterSettings(method, int(k) or None, embedder=embedder),
                        hypotheses=HypothesisSettings(alpha=float(alpha)), notes=tuple(notes),
                        model_keys=st.session_state.get("model_keys"))  # this session's only
     try:

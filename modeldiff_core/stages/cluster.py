@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ModelDiffError
+from ..embedders import suggestion
 from ..hypotheses import stats
 from ..progress import ProgressCallback, StageProgress
 from .embed import Embedder, embed_texts
@@ -194,7 +195,8 @@ def cluster_run(store, run_id: str, clustering, seed: int, embedder: Embedder,
     stored = _stored_clustering(store, run_id, settings, gens)
     if stored is not None:
         return stored
-    x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress)
+    x = embed_texts(store, embedder, gens["text"].tolist(), progress=progress,
+                    hint=suggestion(embedder, len(gens)) or "")
     bar = StageProgress(progress, "cluster and map", 3, unit="steps")
     labels = make_clusterer(clustering.method, clustering.n_clusters,
                             clustering.min_cluster_size, seed).fit_predict(x)

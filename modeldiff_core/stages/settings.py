@@ -14,6 +14,7 @@ class ClusterSettings(Declared):
     method: str = "kmeans"  # or "hdbscan"
     n_clusters: Optional[int] = None  # KMeans's k; None: chosen from the texts
     min_cluster_size: int = 10  # HDBSCAN's
+    embedder: str = "default"  # default / fast / torch (embedders.EMBEDDERS)
 
     def stored(self, seed: int) -> dict:
         """What a stored clustering was made with (a change makes the run cluster again)."""

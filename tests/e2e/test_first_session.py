@@ -431,7 +431,7 @@ def test_a_finished_run_started_again_maps_nothing_anew(demo_run, monkeypatch):
     are the same; another setting maps again."""
     from modeldiff_core.cli import _config_from_args, build_parser
     from modeldiff_core.stages import cluster
-    from modeldiff_core.stages.embed import default_embedder
+    from modeldiff_core.embedders import make_embedder
 
     db, run_id = demo_run
     config = _config_from_args(build_parser().parse_args(["demo", "--samples", "2"]))
@@ -441,11 +441,11 @@ def test_a_finished_run_started_again_maps_nothing_anew(demo_run, monkeypatch):
     with Store(db) as store:
         before = store.points(run_id)
         seed = config.generation.seed
-        table = cluster.cluster_run(store, run_id, config.clustering, seed, default_embedder())
+        table = cluster.cluster_run(store, run_id, config.clustering, seed, make_embedder())
         assert fits == [] and store.points(run_id).equals(before)
         assert table.equals(store.clusters(run_id))
         config.clustering.n_clusters = 3
-        cluster.cluster_run(store, run_id, config.clustering, seed, default_embedder())
+        cluster.cluster_run(store, run_id, config.clustering, seed, make_embedder())
         assert fits == [1] and len(store.clusters(run_id)) == 3
         assert store.get_run(run_id)["cluster_settings"]["n_clusters"] == 3
 

@@ -19,6 +19,7 @@ from modeldiff_core.config import ModelDiffError
 from modeldiff_core.models import organisms
 from modeldiff_core.models.sources import make_source, outputs_file
 from modeldiff_core.models.spec import ModelSpec
+from modeldiff_core import embedders
 from modeldiff_core.stages import embed
 from modeldiff_core.models.generation import GenerationSettings
 
@@ -47,7 +48,7 @@ class _NoEmbedding(embed.Embedder):
 @pytest.fixture()
 def nothing_expensive(monkeypatch):
     """Embedding a text or building an organism fails the test: the refusal comes first."""
-    monkeypatch.setattr(embed, "default_embedder", lambda *args, **kwargs: _NoEmbedding())
+    monkeypatch.setattr(embedders, "make_embedder", lambda *args, **kwargs: _NoEmbedding())
     monkeypatch.setattr(organisms, "ensure_organism", _boom)
 
 

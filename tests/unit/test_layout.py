@@ -206,7 +206,7 @@ def test_the_ui_check_sees_sql_and_plotly(tmp_path):
 # jobs' one shared embedder), never an analysis.
 ADAPTER_ALLOWED = re.compile(r"^([A-Z]\w*|parse_\w+|check_\w+|load_prompt_file|read_text_file|"
                              r"builtin_prompt_set|stop_heartbeats|default_db_path|first_line|"
-                             r"default_embedder|prompts_from_files|\w+_summary)$")
+                             r"make_embedder|prompts_from_files|\w+_summary)$")
 
 
 def test_cli_and_jobs_are_adapters_onto_commands():

@@ -10,7 +10,7 @@ from ...models.spec import ModelSpec
 from ...pipeline import RunConfig, run_pipeline
 from ...stages.settings import HypothesisSettings
 from ...progress import ProgressCallback
-from ...stages.embed import Embedder, default_embedder
+from ...embedders import Embedder, make_embedder
 from ...models.generation import GenerationSettings
 from .plant import PlantConfig, plant
 from .score import score_run
@@ -32,7 +32,7 @@ def truth_bench(store, base: ModelSpec = ORGANISM_BASE,
     from ...stages.prompts import builtin_prompt_set
 
     t0 = time.perf_counter()
-    cache, embedder = cache or ModelCache(), embedder or default_embedder()
+    cache, embedder = cache or ModelCache(), embedder or make_embedder()
     prompts = builtin_prompt_set("organisms")
     generation = generation or GenerationSettings()
     truths = truths if truths is not None else [t.text for t in BUILTIN_TRUTHS]
@@ -73,7 +73,7 @@ def evaluate_finetune(store, base: ModelSpec, spec_b: ModelSpec, truths: list[st
     """Base vs its finetune through the pipeline, then the run scored against the truths."""
     from ...stages.prompts import builtin_prompt_set
 
-    embedder = embedder or default_embedder()
+    embedder = embedder or make_embedder()
     prompts = builtin_prompt_set("organisms" if base.is_organism else "chat")
     config = RunConfig(base, spec_b, prompts, generation or GenerationSettings())
     result = run_pipeline(store, config, cache=cache, embedder=embedder, progress=progress)

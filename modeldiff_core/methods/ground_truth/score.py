@@ -65,8 +65,8 @@ def score_run(store, run_id: str, truths: list[str], matcher: str = "embedding",
     hyps = result["hypotheses"]
     texts = [h["text"] for h in hyps]
     if matcher == "embedding":
-        from ...stages.embed import default_embedder
-        sim = embedding_similarity(embedder or default_embedder(), truths, texts)
+        from ...embedders import make_embedder
+        sim = embedding_similarity(embedder or make_embedder(), truths, texts)
         threshold = EMBEDDING_THRESHOLD
     elif matcher == "judge":
         if call_path is None:
