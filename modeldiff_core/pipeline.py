@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from .assistants.registry import make_assistant
@@ -18,7 +18,7 @@ from .models.spec import ModelSpec, ensure_built, fingerprint
 from .progress import ProgressCallback, StagePlan
 from .results import SIDES, build_result
 from .stages.cluster import cluster_run
-from .embedders import Embedder, make_embedder, suggestion
+from .embedders import EMBEDDERS, Embedder, make_embedder, suggestion
 from .stages.embed import reading
 from .stages.generate import generate_side
 from .models.generation import GenerationSettings
@@ -105,6 +105,8 @@ def config_for_run(store, run_id: str,
     stored = store.prompts(run_id)
     settings, clusters = run["settings"], run["cluster_settings"] or {}
     clustering = ClusterSettings.from_dict(clusters)
+    if clustering.embedder not in EMBEDDERS:  # stored before embedders had names to choose
+        clustering = replace(clustering, embedder="default")
     return RunConfig(ModelSpec.from_dict(run["spec_a"]), ModelSpec.from_dict(run["spec_b"]),
                      PromptSet(run["prompt_set"], tuple(stored["prompt"]),
                                tuple(stored["prompt_group"])),

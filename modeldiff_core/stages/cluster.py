@@ -191,7 +191,8 @@ def cluster_run(store, run_id: str, clustering, seed: int, embedder: Embedder,
     gens = store.generations(run_id)
     if gens.empty:
         raise ModelDiffError(f"run {run_id} has no generations yet")
-    settings = {**clustering.stored(seed), "embedder": embedder.name}
+    # The fingerprint, not only the choice: vectors of another runtime or weights map anew.
+    settings = {**clustering.stored(seed), "fingerprint": embedder.name}
     stored = _stored_clustering(store, run_id, settings, gens)
     if stored is not None:
         return stored

@@ -20,6 +20,7 @@ class ClusterSettings(Declared):
         """What a stored clustering was made with (a change makes the run cluster again)."""
         return {"method": self.method, "n_clusters": self.n_clusters,
                 "min_cluster_size": self.min_cluster_size, "seed": seed,
+                "embedder": self.embedder,
                 "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean",
                          "normalised": True}}
 

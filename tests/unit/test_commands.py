@@ -152,7 +152,9 @@ def test_a_run_job_stored_flat_reads_into_the_configs_parts():
                assistant_model="m", alpha=0.1, judge_mode="pairwise", max_judge_prompts=120,
                refine_rounds=2, n_pairs=60, assistant_base_url=None, assistant_key_file=None)
     assert config_from_dict(old) == config
-    # The clustering as stored with a run (and so which stored map is reused) is unchanged.
+    # The clustering as stored with a run (and so which stored map is reused): the embedder
+    # chosen is part of it (the cluster stage adds the embedder's fingerprint).
     assert config.cluster_settings() == {
         "method": "hdbscan", "n_clusters": None, "min_cluster_size": 7, "seed": 2,
+        "embedder": "default",
         "umap": {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "normalised": True}}

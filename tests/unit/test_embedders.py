@@ -148,3 +148,42 @@ def test_the_run_says_how_it_read_long_texts(torch_whole):
 def test_an_unknown_embedder_is_refused_with_the_choices():
     with pytest.raises(ModelDiffError, match="choose one of default, fast, torch"):
         make_embedder("bogus")
+
+
+def test_the_chosen_embedder_is_stored_with_the_run_and_read_back(demo_run):
+    from modeldiff_core.pipeline import config_for_run
+
+    path, run_id = demo_run
+    with Store(path) as st:
+        stored = st.get_run(run_id)["cluster_settings"]
+        assert stored["embedder"] == "default"
+        assert stored["fingerprint"] == make_embedder("default", device="cpu").name
+        assert config_for_run(st, run_id).clustering.embedder == "default"
+        # A run stored before embedders had names kept the earlier cache key there.
+        points = st.points(run_id)[["side", "prompt_id", "sample_idx", "cluster_id", "x", "y"]]
+        old = {k: v for k, v in stored.items() if k != "fingerprint"}
+        old["embedder"] = "all-MiniLM-L6-v2"
+        st.replace_clustering(run_id, points, st.clusters(run_id), old)
+        assert config_for_run(st, run_id).clustering.embedder == "default"
+        st.replace_clustering(run_id, points, st.clusters(run_id), {**stored, "embedder": "fast"})
+        assert config_for_run(st, run_id).clustering.embedder == "fast"
+
+
+def test_the_cli_refuses_an_unknown_embedder_in_one_line(capsys, tmp_path):
+    from modeldiff_core.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--embedder", "bogus", "--db", str(tmp_path / "x.duckdb")])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert stop.value.code == 2 and len(err) == 1, err
+    assert "--embedder" in err[0] and "fast" in err[0], err
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_large_run_is_told_of_the_fast_mode():
+    from modeldiff_core.embedders import SUGGEST_FAST_FROM, suggestion
+
+    default, fast = make_embedder("default", device="cpu"), make_embedder("fast", device="cpu")
+    assert suggestion(default, SUGGEST_FAST_FROM - 1) is None
+    assert "--embedder fast" in suggestion(default, SUGGEST_FAST_FROM)
+    assert suggestion(fast, 10 * SUGGEST_FAST_FROM) is None
