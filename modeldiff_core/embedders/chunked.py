@@ -100,7 +100,8 @@ class ChunkedEmbedder(Embedder):
     reads_whole = True
 
     def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(ids) + 2 for ids in self._ids(texts)]
+        with self._lock:  # the tokenizer is shared with embed, maybe in another job's thread
+            return [len(ids) + 2 for ids in self._ids(texts)]
 
     def _ids(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer()(texts, add_special_tokens=False, truncation=False,
