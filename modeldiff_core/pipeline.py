@@ -211,8 +211,9 @@ def run_pipeline(store, config: RunConfig, cache: Optional[ModelCache] = None,
         result["embedding"] = read.to_dict()
         if read.n_long:  # long answers: read whole, or (the torch path) their beginnings only
             notes.append(read.note())
-        if suggestion(embedder, read.n_texts):
-            notes.append(suggestion(embedder, read.n_texts))
+        hint = suggestion(embedder, read.n_texts)
+        if hint:
+            notes.append(hint)
         result["notes"] = notes
     except BaseException:
         store.set_run_status(run_id, "interrupted")

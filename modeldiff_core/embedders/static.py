@@ -28,8 +28,8 @@ def distill(source: ChunkedEmbedder, batch: int = 2048) -> np.ndarray:
     """(vocabulary + 1, width) float32: each word piece embedded as the text "[CLS] piece
     [SEP]", mean-pooled as the transformer embeds any text, then weighted by its Zipf rank; the
     last row is the empty text's vector."""
-    vocab = len(source.tokenizer())
     tok = source.tokenizer()
+    vocab = len(tok)
     pieces = [[tok.cls_token_id, i, tok.sep_token_id] for i in range(vocab)]
     pieces.append([tok.cls_token_id, tok.sep_token_id])  # the last row: the empty text
     table = np.concatenate([source._pooled(pieces[i:i + batch])
@@ -71,8 +71,7 @@ class StaticEmbedder(Embedder):
     def embed(self, texts: list[str]) -> np.ndarray:
         table = self.table()
         with self.source._lock:  # one tokenizer, shared by jobs in two threads
-            ids = self.tokenizer()(texts, add_special_tokens=False, truncation=False,
-                                   verbose=False)["input_ids"]
+            ids = self.source._ids(texts)
         out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
         for i, row in enumerate(ids):
             out[i] = table[row].mean(axis=0) if row else table[-1]
